@@ -1,0 +1,64 @@
+// Writes JSON answers into one reused byte buffer, so that a won order or an
+// order view costs no string building and no JSON.stringify. Only ASCII is
+// written: item ids are [a-z0-9-], numbers are digits, states are fixed words.
+
+import assert from 'node:assert/strict';
+import { ANSWER_BUFFER_BYTES } from './constants';
+
+export class AnswerWriter {
+  readonly buffer = Buffer.alloc(ANSWER_BUFFER_BYTES);
+  length = 0;
+
+  reset(): this {
+    this.length = 0;
+    return this;
+  }
+
+  bytes(source: Uint8Array): this {
+    assert.ok(this.length + source.length <= this.buffer.length);
+    this.buffer.set(source, this.length);
+    this.length += source.length;
+    return this;
+  }
+
+  /** Writes a non-negative integer below 2^53 in decimal. */
+  integer(value: number): this {
+    assert.ok(Number.isSafeInteger(value) && value >= 0);
+    let digits = 1;
+    for (let v = value; v >= 10; v = Math.floor(v / 10)) digits++;
+    assert.ok(this.length + digits <= this.buffer.length);
+    let v = value;
+    for (let i = this.length + digits - 1; i >= this.length; i--) {
+      this.buffer[i] = 48 + (v % 10);
+      v = Math.floor(v / 10);
+    }
+    this.length += digits;
+    return this;
+  }
+
+  /** A time in ms, or null for 0 (no payBy). */
+  timeOrNull(value: number): this {
+    return value === 0 ? this.bytes(NULL) : this.integer(value);
+  }
+
+  /** A view of the written bytes (uWS copies it when sending). */
+  view(): Buffer {
+    return this.buffer.subarray(0, this.length);
+  }
+}
+
+const NULL = Buffer.from('null');
+
+/** Prebuilt fragments of the answers. */
+export const FRAGMENT = {
+  wonOrder: Buffer.from('{"result":"won","order":"'),
+  wonItem: Buffer.from('","item":"'),
+  wonPayBy: Buffer.from('","payBy":'),
+  viewOrder: Buffer.from('{"order":"'),
+  viewItem: Buffer.from('","item":"'),
+  viewUser: Buffer.from('","user":'),
+  viewState: Buffer.from(',"state":"'),
+  viewCreatedAt: Buffer.from('","createdAt":'),
+  viewPayBy: Buffer.from(',"payBy":'),
+  close: Buffer.from('}'),
+} as const;

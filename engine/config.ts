@@ -1,0 +1,144 @@
+// Engine configuration: every flag has a FLASH_* environment variable, a
+// default and a check. A bad value stops start-up with a message naming the
+// flag; `--help` prints the table below. Secrets come only from the
+// environment, never from flags, because flags show up in `ps`.
+
+import os from 'node:os';
+import path from 'node:path';
+import { RING_SLOTS_DEFAULT, RING_SLOTS_MAX } from './constants';
+
+export interface EngineConfig {
+  port: number;
+  host: string;
+  dataDir: string;
+  saleFile: string | null;
+  workers: number;
+  fsync: boolean;
+  logLevel: string;
+  demoStartSec: number;
+  ringSlots: number;
+  userSecret: string | null;
+  ticketSecret: string | null;
+}
+
+type Kind = 'int' | 'string' | 'bool';
+
+interface FlagSpec {
+  flag: string;
+  env: string;
+  key: keyof EngineConfig;
+  kind: Kind;
+  help: string;
+  min?: number;
+  max?: number;
+  choices?: readonly string[];
+}
+
+const FLAGS: readonly FlagSpec[] = [
+  { flag: 'port', env: 'FLASH_PORT', key: 'port', kind: 'int', min: 0, max: 65535, help: 'TCP port to listen on (0 picks a free one). Default 3000.' },
+  { flag: 'host', env: 'FLASH_HOST', key: 'host', kind: 'string', help: 'Address to listen on. Default 127.0.0.1; use 0.0.0.0 behind a load balancer.' },
+  { flag: 'data', env: 'FLASH_DATA', key: 'dataDir', kind: 'string', help: 'Data directory: SQLite file, write-behind log, snapshots. Default ./data.' },
+  { flag: 'sale', env: 'FLASH_SALE', key: 'saleFile', kind: 'string', help: 'Sale definition JSON to load (merged into the database; sold units are kept).' },
+  { flag: 'workers', env: 'FLASH_WORKERS', key: 'workers', kind: 'int', min: 0, max: 64, help: 'Shard worker threads; 0 runs one shard inline on the main thread. Default 0 on machines with up to 2 cores, else half the cores.' },
+  { flag: 'fsync', env: 'FLASH_FSYNC', key: 'fsync', kind: 'bool', help: 'fdatasync each log batch before answering (durable against power loss, group commit). Default off.' },
+  { flag: 'log-level', env: 'FLASH_LOG_LEVEL', key: 'logLevel', kind: 'string', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'pino log level. Default info.' },
+  { flag: 'demo-start-sec', env: 'FLASH_DEMO_START_SEC', key: 'demoStartSec', kind: 'int', min: 0, max: 86400, help: 'Seconds after boot at which the embedded demo sale starts. Default 20.' },
+  { flag: 'ring-slots', env: 'FLASH_RING_SLOTS', key: 'ringSlots', kind: 'int', min: 1, max: RING_SLOTS_MAX, help: `In-flight buys per shard (power of two); past it buys get 503 overloaded. Default ${RING_SLOTS_DEFAULT}.` },
+];
+
+const ENV_ONLY: readonly [string, string][] = [
+  ['FLASH_USER_SECRET', 'Secret shared with the shop to sign user tokens (at least 32 bytes). Unset: demo mode with a random per-boot secret and GET /api/demo/token.'],
+  ['FLASH_TICKET_SECRET', 'Secret that derives buy tickets (at least 32 bytes). Unset: a random one kept in the database.'],
+];
+
+export class ConfigError extends Error {}
+
+export function defaultConfig(): EngineConfig {
+  return {
+    port: 3000,
+    host: '127.0.0.1',
+    dataDir: './data',
+    saleFile: null,
+    workers: os.availableParallelism() <= 2 ? 0 : Math.floor(os.availableParallelism() / 2),
+    fsync: false,
+    logLevel: 'info',
+    demoStartSec: 20,
+    ringSlots: RING_SLOTS_DEFAULT,
+    userSecret: null,
+    ticketSecret: null,
+  };
+}
+
+export function helpText(): string {
+  const lines = ['Usage: node engine/start [flags]', '', 'Flags (each also read from its environment variable; a flag wins):'];
+  for (const f of FLAGS) {
+    const name = f.kind === 'bool' ? `--${f.flag}` : `--${f.flag} ${f.kind === 'int' ? 'N' : 'VALUE'}`;
+    lines.push(`  ${name.padEnd(24)} ${f.env.padEnd(22)} ${f.help}`);
+  }
+  lines.push(`  ${'--help'.padEnd(24)} ${''.padEnd(22)} Print this and exit.`, '', 'Environment only (secrets never go on the command line):');
+  for (const [env, help] of ENV_ONLY) lines.push(`  ${env.padEnd(47)} ${help}`);
+  return lines.join('\n') + '\n';
+}
+
+function parseValue(spec: FlagSpec, raw: string, source: string): number | string | boolean {
+  if (spec.kind === 'bool') {
+    if (['1', 'true', 'yes', 'on', ''].includes(raw)) return true;
+    if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+    throw new ConfigError(`${source}: expected true or false, got "${raw}"`);
+  }
+  if (spec.kind === 'int') {
+    if (!/^[0-9]+$/.test(raw)) throw new ConfigError(`${source}: expected a whole number, got "${raw}"`);
+    const value = Number(raw);
+    if ((spec.min !== undefined && value < spec.min) || (spec.max !== undefined && value > spec.max)) {
+      throw new ConfigError(`${source}: ${value} is outside ${spec.min}..${spec.max}`);
+    }
+    return value;
+  }
+  if (raw === '') throw new ConfigError(`${source}: must not be empty`);
+  if (spec.choices && !spec.choices.includes(raw)) throw new ConfigError(`${source}: expected one of ${spec.choices.join(', ')}, got "${raw}"`);
+  return raw;
+}
+
+function assign(config: EngineConfig, spec: FlagSpec, value: number | string | boolean): void {
+  (config as unknown as Record<string, unknown>)[spec.key] = value;
+}
+
+/** Reads flags and environment; returns null when --help was asked for. */
+export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): EngineConfig | null {
+  const config = defaultConfig();
+  for (const spec of FLAGS) {
+    const raw = env[spec.env];
+    if (raw !== undefined) assign(config, spec, parseValue(spec, raw, spec.env));
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--help' || arg === '-h') return null;
+    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument "${arg}" (see --help)`);
+    const eq = arg.indexOf('=');
+    const name = arg.slice(2, eq === -1 ? undefined : eq);
+    const spec = FLAGS.find((f) => f.flag === name);
+    if (!spec) throw new ConfigError(`unknown flag --${name} (see --help)`);
+    let raw: string;
+    if (eq !== -1) raw = arg.slice(eq + 1);
+    else if (spec.kind === 'bool') raw = 'true';
+    else {
+      if (i + 1 >= argv.length) throw new ConfigError(`--${name} needs a value`);
+      raw = argv[++i]!;
+    }
+    assign(config, spec, parseValue(spec, raw, `--${name}`));
+  }
+  if ((config.ringSlots & (config.ringSlots - 1)) !== 0) throw new ConfigError(`--ring-slots: ${config.ringSlots} is not a power of two`);
+  config.dataDir = path.resolve(config.dataDir);
+  if (config.saleFile !== null) config.saleFile = path.resolve(config.saleFile);
+  config.userSecret = readSecret(env, 'FLASH_USER_SECRET');
+  config.ticketSecret = readSecret(env, 'FLASH_TICKET_SECRET');
+  return config;
+}
+
+function readSecret(env: NodeJS.ProcessEnv, name: string): string | null {
+  const value = env[name];
+  if (value === undefined || value === '') return null;
+  // A short secret can be brute-forced offline from one signed token.
+  if (Buffer.byteLength(value) < 32) throw new ConfigError(`${name} must be at least 32 bytes long`);
+  return value;
+}

@@ -1,0 +1,85 @@
+// Every bound the engine has, defined once. Each comment says why the number
+// is what it is and what memory it costs, so that a change here is a decision
+// and not an accident. `checkLimits()` asserts the relations between them at
+// start-up.
+
+import assert from 'node:assert/strict';
+
+/** Items the engine can hold across all shards: sizes the shared `left` array (4 B each). */
+export const ITEMS_MAX = 100_000;
+
+/** Bytes in one write-behind log record (see persistence/log-record.ts). */
+export const LOG_RECORD_BYTES = 48;
+
+/**
+ * Records one log batch buffer holds before it is written early. A busy turn
+ * of the event loop rarely decides more than a few thousand orders; 16,384
+ * records are 768 KiB of buffer per shard.
+ */
+export const LOG_BATCH_RECORDS_MAX = 16_384;
+
+/** A log segment is closed and a new one begun past this size (64 MiB, about 1.4 M records). */
+export const LOG_SEGMENT_BYTES_MAX = 64 * 1024 * 1024;
+
+/** How often the persistence worker looks for new log records when nobody wakes it. */
+export const PERSIST_POLL_MS = 10;
+
+/** Records the persistence worker applies in one SQLite transaction, bounding its memory. */
+export const PERSIST_BATCH_RECORDS_MAX = 8_192;
+
+/**
+ * Slots in each shard's request ring and in its answer ring: the bound on a
+ * shard's in-flight work. A full ring is answered 503 overloaded at once. Must
+ * be a power of two. 4,096 slots cost 4,096 * (48 + 64) B = 448 KiB per shard.
+ */
+export const RING_SLOTS_DEFAULT = 4_096;
+export const RING_SLOTS_MAX = 65_536;
+
+/**
+ * Per-user holdings tables start at this many slots per item at least, and
+ * never grow past HOLDINGS_SLOTS_MAX (2^26 slots at 11 B each = 704 MiB), past
+ * which a buy is refused 503 overloaded rather than answered wrong.
+ */
+export const HOLDINGS_SLOTS_MIN = 16;
+export const HOLDINGS_SLOTS_MAX = 1 << 26;
+
+/** Orders one item can ever have: the low 32 bits of an order id count them. */
+export const ORDERS_PER_ITEM_MAX = 2 ** 32 - 1;
+
+/** Largest item row id: row * 2^32 + seq must stay below 2^53. */
+export const ITEM_ROW_MAX = 2 ** 21 - 1;
+
+/** Largest stock of one item; keeps `left` in an Int32Array and orders within ORDERS_PER_ITEM_MAX. */
+export const STOCK_MAX = 1_000_000_000;
+
+/** Largest per-user limit: holdings counts are kept in a Uint16Array. */
+export const PER_USER_LIMIT_MAX = 65_535;
+
+/** The body of a buy: empty, or JSON {"challenge","answer"} of at most 1 KiB (contract). */
+export const BUY_BODY_BYTES_MAX = 1024;
+
+/** Other request bodies the shopper API accepts (pay, cancel: none needed). */
+export const SMALL_BODY_BYTES_MAX = 1024;
+
+/** Expiry sweep period for reserve-mode orders: a reservation returns its unit within this of payBy. */
+export const EXPIRY_SWEEP_MS = 100;
+
+/** How long /api/items, /api/items/:id and /sale.js bodies may be reused (contract allows 1 s). */
+export const CATALOG_CACHE_MS = 250;
+
+/** Bytes of the reusable answer buffer: the longest won or order answer is under 300 B. */
+export const ANSWER_BUFFER_BYTES = 1024;
+
+/** Length of a buy ticket: 22 base64url characters carry 132 bits of HMAC. */
+export const TICKET_CHARS = 22;
+
+export function checkLimits(ringSlots: number): void {
+  assert.ok(ringSlots > 0 && (ringSlots & (ringSlots - 1)) === 0, 'ring slots must be a power of two');
+  assert.ok(ringSlots <= RING_SLOTS_MAX);
+  assert.ok(LOG_SEGMENT_BYTES_MAX % LOG_RECORD_BYTES !== LOG_RECORD_BYTES);
+  assert.ok(LOG_BATCH_RECORDS_MAX * LOG_RECORD_BYTES < LOG_SEGMENT_BYTES_MAX);
+  assert.ok((HOLDINGS_SLOTS_MAX & (HOLDINGS_SLOTS_MAX - 1)) === 0);
+  assert.ok((HOLDINGS_SLOTS_MIN & (HOLDINGS_SLOTS_MIN - 1)) === 0);
+  assert.ok(ITEM_ROW_MAX * 2 ** 32 + ORDERS_PER_ITEM_MAX <= Number.MAX_SAFE_INTEGER);
+  assert.ok(STOCK_MAX < 2 ** 31);
+}

@@ -1,0 +1,129 @@
+// Units held per user for one item: an open-addressing hash table (linear
+// probing) on typed arrays, so a million holders cost two flat arrays and no
+// object per user. Keys are user ids (1 .. 2^53-1, so 0 marks an empty slot);
+// values are unit counts. Entries whose count falls back to 0 stay until the
+// next growth, which drops them: there are no tombstones to manage.
+//
+// The table grows by doubling when it passes 70% load, up to a hard maximum;
+// at the maximum `increment` refuses (returns -1) rather than answer wrong.
+
+import assert from 'node:assert/strict';
+import { HOLDINGS_SLOTS_MAX, HOLDINGS_SLOTS_MIN } from './constants';
+
+const LOAD_FACTOR_MAX = 0.7;
+const TWO_POW_32 = 4294967296;
+
+function nextPowerOfTwo(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+/** Spreads a 53-bit user id over 32 bits (murmur3's finalizer on both halves). */
+function hashUser(userId: number): number {
+  const low = userId >>> 0;
+  const high = Math.floor(userId / TWO_POW_32);
+  let h = Math.imul(low ^ Math.imul(high, 0x9e3779b1), 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+export class HoldingsTable {
+  private keys: Float64Array;
+  private counts: Uint16Array;
+  private mask: number;
+  private slotsMax: number;
+  /** Slots with a key, including those whose count fell to 0. */
+  used = 0;
+
+  /** `expectedHolders` sizes the table so that a sale of that many holders never grows it. */
+  constructor(expectedHolders: number, slotsMax = HOLDINGS_SLOTS_MAX) {
+    assert.ok(Number.isInteger(expectedHolders) && expectedHolders >= 0);
+    assert.ok(slotsMax >= HOLDINGS_SLOTS_MIN && (slotsMax & (slotsMax - 1)) === 0);
+    const slots = Math.min(slotsMax, Math.max(HOLDINGS_SLOTS_MIN, nextPowerOfTwo(Math.ceil(expectedHolders / LOAD_FACTOR_MAX) + 1)));
+    this.slotsMax = slotsMax;
+    this.keys = new Float64Array(slots);
+    this.counts = new Uint16Array(slots);
+    this.mask = slots - 1;
+  }
+
+  get capacity(): number {
+    return this.keys.length;
+  }
+
+  /** Slot of `userId`, or the empty slot where it would go. */
+  private find(userId: number): number {
+    let slot = hashUser(userId) & this.mask;
+    for (;;) {
+      const key = this.keys[slot]!;
+      if (key === userId || key === 0) return slot;
+      slot = (slot + 1) & this.mask;
+    }
+  }
+
+  get(userId: number): number {
+    assert.ok(userId >= 1);
+    const slot = this.find(userId);
+    return this.keys[slot] === userId ? this.counts[slot]! : 0;
+  }
+
+  /** Adds one unit to the user's count; returns the new count, or -1 when the table is full. */
+  increment(userId: number): number {
+    assert.ok(userId >= 1);
+    let slot = this.find(userId);
+    if (this.keys[slot] !== userId) {
+      if (this.used + 1 > this.keys.length * LOAD_FACTOR_MAX) {
+        if (!this.grow()) return -1;
+        slot = this.find(userId);
+      }
+      this.keys[slot] = userId;
+      this.used++;
+    }
+    assert.ok(this.counts[slot]! < 0xffff);
+    return ++this.counts[slot]!;
+  }
+
+  /** Removes one unit from the user's count; the user must hold one. */
+  decrement(userId: number): number {
+    const slot = this.find(userId);
+    assert.ok(this.keys[slot] === userId && this.counts[slot]! > 0, 'decrement of a unit the user does not hold');
+    return --this.counts[slot]!;
+  }
+
+  /** Calls `visit` for every user holding at least one unit. */
+  forEach(visit: (userId: number, count: number) => void): void {
+    for (let slot = 0; slot < this.keys.length; slot++) {
+      if (this.keys[slot] !== 0 && this.counts[slot]! > 0) visit(this.keys[slot]!, this.counts[slot]!);
+    }
+  }
+
+  /** Doubles the table, dropping entries whose count is 0. False when already at the maximum. */
+  private grow(): boolean {
+    const live = this.liveCount();
+    // Dropping zero-count entries may free enough room without doubling.
+    const slots = live + 1 <= this.keys.length * LOAD_FACTOR_MAX / 2 ? this.keys.length : this.keys.length * 2;
+    if (slots > this.slotsMax) return false;
+    const oldKeys = this.keys;
+    const oldCounts = this.counts;
+    this.keys = new Float64Array(slots);
+    this.counts = new Uint16Array(slots);
+    this.mask = slots - 1;
+    this.used = 0;
+    for (let slot = 0; slot < oldKeys.length; slot++) {
+      if (oldKeys[slot] === 0 || oldCounts[slot] === 0) continue;
+      const target = this.find(oldKeys[slot]!);
+      this.keys[target] = oldKeys[slot]!;
+      this.counts[target] = oldCounts[slot]!;
+      this.used++;
+    }
+    assert.equal(this.used, live);
+    return true;
+  }
+
+  private liveCount(): number {
+    let live = 0;
+    for (let slot = 0; slot < this.counts.length; slot++) if (this.keys[slot] !== 0 && this.counts[slot]! > 0) live++;
+    return live;
+  }
+}

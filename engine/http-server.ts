@@ -1,0 +1,243 @@
+// The shopper-facing HTTP routes of the contract on uWebSockets.js. A
+// request is read synchronously (uWS's req dies with the callback), checked
+// in the order cheapest-refusal-first, and handed to the shard dispatcher.
+// Refusals are prebuilt byte buffers; won answers and order views are
+// written into one reused buffer (answer-writer.ts).
+
+import crypto from 'node:crypto';
+import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp } from 'uWebSockets.js';
+import { itemRowOf, ORDER_STATE_NAMES, sequenceOf } from '../persistence/log-record';
+import { AnswerWriter, FRAGMENT } from './answer-writer';
+import { BUY_BODY_BYTES_MAX, SMALL_BODY_BYTES_MAX } from './constants';
+import { ERROR_BODIES, ERRORS, OUTCOME, OUTCOME_ERROR, RETRY_AFTER_SECONDS, type ErrorCode, type Outcome } from './error-catalog';
+import type { ItemCatalog } from './item-catalog';
+import { OP, type OrderView } from './shard';
+import type { Answerer, ShardDispatcher } from './shard-dispatcher';
+import type { StaticFile } from './static-files';
+import { ticketMatches } from './ticket';
+import { extractToken, signUserToken, type UserTokenVerifier } from './user-token';
+
+export interface HttpContext {
+  catalog: ItemCatalog;
+  verifier: UserTokenVerifier;
+  staticFiles: Map<string, StaticFile>;
+  /** Set in demo mode only: the secret GET /api/demo/token signs with. */
+  demoUserSecret: string | null;
+  /** True once shutdown began: writes are refused 503, reads still answered. */
+  closing: boolean;
+}
+
+const JSON_TYPE = 'application/json';
+const ORDER_ID = /^[1-9][0-9]{0,15}$/;
+const ITEM_ID = /^[a-z0-9-]{1,32}$/;
+const DEMO_TOKEN_SECONDS = 24 * 3600;
+
+export function sendError(res: HttpResponse, code: ErrorCode, body: Buffer = ERROR_BODIES[code]): void {
+  const entry = ERRORS[code];
+  res.writeStatus(entry.status).writeHeader('content-type', JSON_TYPE);
+  if (entry.retryAfter) res.writeHeader('retry-after', RETRY_AFTER_SECONDS);
+  res.end(body);
+}
+
+function sendJson(res: HttpResponse, body: Buffer | string, cacheControl = 'no-store'): void {
+  res.writeStatus('200 OK').writeHeader('content-type', JSON_TYPE).writeHeader('cache-control', cacheControl).end(body);
+}
+
+/** Answers shard outcomes; one writer buffer, reused for every answer. */
+export class HttpAnswerer implements Answerer {
+  private readonly writer = new AnswerWriter();
+  private readonly stateBytes = ORDER_STATE_NAMES.map((name) => Buffer.from(name));
+
+  constructor(private readonly catalog: ItemCatalog) {}
+
+  answer(res: HttpResponse, op: number, itemIndex: number, outcome: Outcome, view: OrderView): void {
+    if (outcome !== OUTCOME.ok) {
+      sendError(res, OUTCOME_ERROR[outcome]!);
+      return;
+    }
+    const w = this.writer.reset();
+    const id = this.catalog.idBytes[itemIndex]!;
+    if (op === OP.buy) {
+      w.bytes(FRAGMENT.wonOrder).integer(view.orderId).bytes(FRAGMENT.wonItem).bytes(id).bytes(FRAGMENT.wonPayBy).timeOrNull(view.payBy).bytes(FRAGMENT.close);
+    } else {
+      w.bytes(FRAGMENT.viewOrder).integer(view.orderId).bytes(FRAGMENT.viewItem).bytes(id).bytes(FRAGMENT.viewUser).integer(view.userId)
+        .bytes(FRAGMENT.viewState).bytes(this.stateBytes[view.state]!).bytes(FRAGMENT.viewCreatedAt).integer(view.createdAt)
+        .bytes(FRAGMENT.viewPayBy).timeOrNull(view.payBy).bytes(FRAGMENT.close);
+    }
+    res.writeStatus('200 OK').writeHeader('content-type', JSON_TYPE).end(w.view());
+  }
+}
+
+function markAborted(this: HttpResponse): void {
+  this.aborted = true;
+}
+
+/** The user id of the request's token, or 0. Reads the cookie only when there is no Authorization header. */
+function authenticate(req: HttpRequest, ctx: HttpContext, nowMs: number): number {
+  const authorization = req.getHeader('authorization');
+  const token = authorization !== '' ? extractToken(authorization, '') : extractToken('', req.getHeader('cookie'));
+  return token === '' ? 0 : ctx.verifier.verify(token, nowMs);
+}
+
+/**
+ * Reads a small body, then calls `done` with it (or answers 413/400 itself).
+ * Content-Length is required for a body: uWS gives no total otherwise.
+ */
+function readBody(res: HttpResponse, req: HttpRequest, bytesMax: number, done: (body: Buffer) => void): void {
+  const lengthHeader = req.getHeader('content-length');
+  if (lengthHeader === '' || lengthHeader === '0') {
+    done(EMPTY);
+    return;
+  }
+  const length = /^[0-9]{1,7}$/.test(lengthHeader) ? Number(lengthHeader) : -1;
+  if (length < 0) return sendError(res, 'bad_request');
+  if (length > bytesMax) {
+    // The body is not read, so the connection cannot be reused.
+    res.writeStatus(ERRORS.too_large.status).writeHeader('content-type', JSON_TYPE).end(ERROR_BODIES.too_large, true);
+    return;
+  }
+  const body = Buffer.allocUnsafe(length);
+  let received = 0;
+  res.aborted = false;
+  res.onAborted(markAborted.bind(res));
+  res.onData((chunk, isLast) => {
+    const bytes = new Uint8Array(chunk);
+    if (received + bytes.length > length) {
+      res.cork(() => sendError(res, 'bad_request'));
+      res.aborted = true;
+      return;
+    }
+    body.set(bytes, received);
+    received += bytes.length;
+    if (isLast && !res.aborted) {
+      if (received !== length) res.cork(() => sendError(res, 'bad_request'));
+      else res.cork(() => done(body));
+    }
+  });
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** The buy body is empty, or a JSON object {"challenge","answer"}; anything else is bad_request. */
+function buyBodyIsValid(body: Buffer): boolean {
+  if (body.length === 0) return true;
+  try {
+    const parsed: unknown = JSON.parse(body.toString('utf8'));
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return false;
+    for (const [key, value] of Object.entries(parsed)) {
+      if ((key !== 'challenge' && key !== 'answer') || typeof value !== 'string') return false;
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function buyRoute(ctx: HttpContext, shards: ShardDispatcher) {
+  const { catalog } = ctx;
+  return (res: HttpResponse, req: HttpRequest): void => {
+    const now = Date.now();
+    const itemId = req.getParameter(0);
+    const itemIndex = catalog.byId.get(itemId);
+    if (itemIndex === undefined) return sendError(res, ITEM_ID.test(itemId) ? 'unknown_item' : 'bad_request');
+    const userId = authenticate(req, ctx, now);
+    if (userId === 0) return sendError(res, 'unauthorized');
+    const item = catalog.items[itemIndex]!;
+    if (now < item.startsAt) return sendError(res, 'not_started', catalog.notStartedBodies[itemIndex]);
+    if (now >= item.endsAt) return sendError(res, 'ended');
+    if (!ticketMatches(req.getParameter(1), catalog.tickets[itemIndex]!)) return sendError(res, 'bad_ticket');
+    if (ctx.closing) return sendError(res, 'shutting_down');
+    // Sold out needs no shard: `left` is the shard's own published count.
+    if (Atomics.load(catalog.left, itemIndex) === 0) return sendError(res, 'sold_out');
+    readBody(res, req, BUY_BODY_BYTES_MAX, (body) => {
+      if (!buyBodyIsValid(body)) return sendError(res, 'bad_request');
+      // Challenges arrive with the shopper-side issue; until then such items cannot be bought.
+      if (item.challenge) return sendError(res, 'challenge_failed');
+      shards.dispatch(res, OP.buy, itemIndex, userId, 0, now);
+    });
+  };
+}
+
+function orderRoute(ctx: HttpContext, shards: ShardDispatcher, op: number) {
+  return (res: HttpResponse, req: HttpRequest): void => {
+    const now = Date.now();
+    const raw = req.getParameter(0);
+    if (!ORDER_ID.test(raw)) return sendError(res, 'unknown_order');
+    const orderId = Number(raw);
+    const itemIndex = ctx.catalog.byRow.get(itemRowOf(orderId));
+    const sequence = sequenceOf(orderId);
+    if (itemIndex === undefined || sequence === 0) return sendError(res, 'unknown_order');
+    const userId = authenticate(req, ctx, now);
+    if (userId === 0) return sendError(res, 'unauthorized');
+    if (op !== OP.getOrder && ctx.closing) return sendError(res, 'shutting_down');
+    if (op === OP.getOrder) shards.dispatch(res, op, itemIndex, userId, sequence, now);
+    else readBody(res, req, SMALL_BODY_BYTES_MAX, () => shards.dispatch(res, op, itemIndex, userId, sequence, now));
+  };
+}
+
+function itemRoutes(app: TemplatedApp, ctx: HttpContext): void {
+  const { catalog } = ctx;
+  app.get('/api/time', (res) => sendJson(res, `{"now":${Date.now()}}`));
+  app.get('/api/items', (res) => sendJson(res, catalog.listBody(Date.now())));
+  app.get('/api/items/:id', (res, req) => {
+    const index = catalog.byId.get(req.getParameter(0));
+    if (index === undefined) return sendError(res, 'unknown_item');
+    sendJson(res, catalog.itemBody(index, Date.now()));
+  });
+  app.get('/api/items/:id/ticket', (res, req) => {
+    const now = Date.now();
+    const index = catalog.byId.get(req.getParameter(0));
+    if (index === undefined) return sendError(res, 'unknown_item');
+    const item = catalog.items[index]!;
+    if (now < item.startsAt) return sendError(res, 'not_started', catalog.notStartedBodies[index]);
+    if (now >= item.endsAt) return sendError(res, 'ended');
+    sendJson(res, `{"buyPath":${JSON.stringify(catalog.buyPath(index))}}`);
+  });
+  app.get('/sale.js', (res) => {
+    res.writeStatus('200 OK').writeHeader('content-type', 'text/javascript; charset=utf-8')
+      .writeHeader('cache-control', 'no-store').end(catalog.saleScript(Date.now()));
+  });
+}
+
+function operationalRoutes(app: TemplatedApp, ctx: HttpContext): void {
+  app.get('/healthz', (res) => sendJson(res, '{"status":"ok"}'));
+  app.get('/readyz', (res) => {
+    if (ctx.closing) return sendError(res, 'shutting_down');
+    sendJson(res, '{"status":"ready"}');
+  });
+  const demoSecret = ctx.demoUserSecret;
+  if (demoSecret !== null) {
+    // Demo mode only: the route does not exist when FLASH_USER_SECRET is set.
+    app.get('/api/demo/token', (res) => {
+      const userId = crypto.randomInt(1, 2 ** 47);
+      const token = signUserToken(demoSecret, userId, Math.floor(Date.now() / 1000) + DEMO_TOKEN_SECONDS);
+      sendJson(res, JSON.stringify({ userId, token }));
+    });
+  }
+}
+
+function staticRoutes(app: TemplatedApp, ctx: HttpContext): void {
+  app.get('/*', (res, req) => {
+    const file = ctx.staticFiles.get(req.getUrl());
+    if (!file) return sendError(res, 'not_found');
+    if (req.getHeader('if-none-match') === file.etag) {
+      res.writeStatus('304 Not Modified').writeHeader('etag', file.etag).endWithoutBody();
+      return;
+    }
+    res.writeStatus('200 OK').writeHeader('content-type', file.contentType).writeHeader('etag', file.etag)
+      .writeHeader('cache-control', 'no-cache').end(file.body);
+  });
+  app.any('/*', (res) => sendError(res, 'not_found'));
+}
+
+export function createHttpApp(ctx: HttpContext, shards: ShardDispatcher): TemplatedApp {
+  const app = uWS.App();
+  itemRoutes(app, ctx);
+  app.post('/api/buy/:id/:ticket', buyRoute(ctx, shards));
+  app.get('/api/orders/:orderId', orderRoute(ctx, shards, OP.getOrder));
+  app.post('/api/orders/:orderId/pay', orderRoute(ctx, shards, OP.pay));
+  app.post('/api/orders/:orderId/cancel', orderRoute(ctx, shards, OP.cancel));
+  operationalRoutes(app, ctx);
+  staticRoutes(app, ctx);
+  return app;
+}

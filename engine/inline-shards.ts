@@ -1,0 +1,92 @@
+// --workers 0: one shard on the main thread. A decision is made inside the
+// request handler; a refusal is answered at once, a decision that wrote a log
+// record waits for the end of this turn of the event loop, when the whole
+// turn's records go to the log in one write() and then all their answers go
+// out, each corked. That is the group commit of the write-behind log.
+
+import type { HttpResponse } from 'uWebSockets.js';
+import { EXPIRY_SWEEP_MS } from './constants';
+import { OUTCOME, type Outcome } from './error-catalog';
+import { emptyOrderView, type OrderView, type Shard, COUNTER } from './shard';
+import type { Answerer, ShardDispatcher } from './shard-dispatcher';
+import { takeShardSnapshot, type ShardSnapshot } from './snapshot';
+
+interface Deferred {
+  res: HttpResponse;
+  op: number;
+  itemIndex: number;
+  outcome: Outcome;
+  view: OrderView;
+}
+
+function markAborted(this: HttpResponse): void {
+  this.aborted = true;
+}
+
+export class InlineShards implements ShardDispatcher {
+  private readonly view = emptyOrderView();
+  /** Answers waiting for the log write; preallocated, reused every turn. */
+  private readonly deferred: Deferred[];
+  private deferredCount = 0;
+  private flushScheduled = false;
+  private readonly sweepTimer: NodeJS.Timeout;
+  private readonly flushBound = (): void => this.flushAndAnswer();
+
+  constructor(private readonly shard: Shard, private readonly answerer: Answerer, readonly left: Int32Array, deferredMax: number) {
+    this.deferred = Array.from({ length: deferredMax }, () => ({ res: null as unknown as HttpResponse, op: 0, itemIndex: 0, outcome: OUTCOME.ok, view: emptyOrderView() }));
+    this.sweepTimer = setInterval(() => {
+      if (this.shard.sweep(Date.now()) > 0) this.flushAndAnswer();
+    }, EXPIRY_SWEEP_MS);
+  }
+
+  dispatch(res: HttpResponse, op: number, itemIndex: number, userId: number, sequence: number, nowMs: number): void {
+    const outcome = this.shard.run(op, itemIndex, userId, sequence, nowMs, this.view);
+    if (outcome !== OUTCOME.ok || this.shard.log.pending === 0) {
+      res.cork(() => this.answerer.answer(res, op, itemIndex, outcome, this.view));
+      return;
+    }
+    // The answer tells of state that is not in the log yet: it waits for the write.
+    if (res.aborted === undefined) {
+      res.aborted = false;
+      res.onAborted(markAborted.bind(res));
+    }
+    const entry = this.deferred[this.deferredCount++]!;
+    entry.res = res;
+    entry.op = op;
+    entry.itemIndex = itemIndex;
+    entry.outcome = outcome;
+    Object.assign(entry.view, this.view);
+    if (this.deferredCount === this.deferred.length) this.flushAndAnswer();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushBound);
+    }
+  }
+
+  private flushAndAnswer(): void {
+    this.flushScheduled = false;
+    this.shard.log.flush();
+    for (let i = 0; i < this.deferredCount; i++) {
+      const entry = this.deferred[i]!;
+      const res = entry.res;
+      entry.res = null as unknown as HttpResponse;
+      if (!res.aborted) res.cork(() => this.answerer.answer(res, entry.op, entry.itemIndex, entry.outcome, entry.view));
+    }
+    this.deferredCount = 0;
+  }
+
+  async snapshot(): Promise<ShardSnapshot[]> {
+    this.flushAndAnswer();
+    return [takeShardSnapshot(this.shard)];
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    this.flushAndAnswer();
+    this.shard.log.close();
+  }
+
+  wonCount(): number {
+    return this.shard.counters[COUNTER.won]!;
+  }
+}

@@ -1,0 +1,100 @@
+// The state of one item inside the shard that owns it: stock left, units
+// held per user (HoldingsTable) and its orders, as parallel typed arrays
+// indexed by the order's sequence within the item (1, 2, 3, ...). Only the
+// owning shard's thread touches a book.
+
+import assert from 'node:assert/strict';
+import type { Db } from '../persistence/database';
+import { holdsUnit, ORDER_STATE, orderIdOf } from '../persistence/log-record';
+import { HoldingsTable } from './holdings-table';
+import type { StoredItem } from '../persistence/database';
+
+const ORDER_SLOTS_MIN = 16;
+/** Order arrays start at most this large and double as needed, so a huge stock costs memory only as it sells. */
+const ORDER_SLOTS_INITIAL_MAX = 65_536;
+
+export class ItemBook {
+  readonly row: number;
+  stock: number;
+  left: number;
+  perUserLimit: number;
+  startsAt: number;
+  endsAt: number;
+  reserve: boolean;
+  payWindowMs: number;
+  readonly holdings: HoldingsTable;
+  /** Highest order sequence used; the next order gets orderCount + 1. */
+  orderCount = 0;
+  orderUser: Float64Array;
+  orderState: Uint8Array;
+  orderCreatedAt: Float64Array;
+  orderPayBy: Float64Array;
+  /** Oldest sequence that may still be reserved: where the expiry sweep starts. */
+  expiryCursor = 1;
+
+  constructor(item: StoredItem, readonly globalIndex: number, orderSlots: number) {
+    this.row = item.row;
+    this.stock = item.stock;
+    this.left = item.stock;
+    this.perUserLimit = item.perUserLimit;
+    this.startsAt = item.startsAt;
+    this.endsAt = item.endsAt;
+    this.reserve = item.mode === 'reserve';
+    this.payWindowMs = item.payWindowSec * 1000;
+    this.holdings = new HoldingsTable(item.stock);
+    const slots = Math.max(ORDER_SLOTS_MIN, orderSlots + 1);
+    this.orderUser = new Float64Array(slots);
+    this.orderState = new Uint8Array(slots);
+    this.orderCreatedAt = new Float64Array(slots);
+    this.orderPayBy = new Float64Array(slots);
+  }
+
+  orderId(sequence: number): number {
+    return orderIdOf(this.row, sequence);
+  }
+
+  /** Makes room for order `sequence`; doubles the arrays when needed. */
+  ensureSlot(sequence: number): void {
+    if (sequence < this.orderUser.length) return;
+    let slots = this.orderUser.length * 2;
+    while (slots <= sequence) slots *= 2;
+    this.orderUser = grow(this.orderUser, new Float64Array(slots));
+    this.orderState = grow(this.orderState, new Uint8Array(slots));
+    this.orderCreatedAt = grow(this.orderCreatedAt, new Float64Array(slots));
+    this.orderPayBy = grow(this.orderPayBy, new Float64Array(slots));
+  }
+
+  /** Puts a recovered order into the book (start-up only). */
+  restoreOrder(sequence: number, userId: number, state: number, createdAt: number, payBy: number): void {
+    assert.ok(sequence >= 1 && this.orderState[sequence] === undefined || this.orderState[sequence] === 0);
+    this.ensureSlot(sequence);
+    this.orderUser[sequence] = userId;
+    this.orderState[sequence] = state;
+    this.orderCreatedAt[sequence] = createdAt;
+    this.orderPayBy[sequence] = payBy;
+    if (sequence > this.orderCount) this.orderCount = sequence;
+    if (holdsUnit(state)) {
+      this.left--;
+      assert.ok(this.holdings.increment(userId) > 0);
+    }
+  }
+}
+
+function grow<T extends Float64Array | Uint8Array>(from: T, to: T): T {
+  to.set(from);
+  return to;
+}
+
+/** Builds the book of `item` from the orders in the database. */
+export function loadItemBook(db: Db, item: StoredItem, globalIndex: number): ItemBook {
+  const first = orderIdOf(item.row, 0);
+  const rows = db.prepare('SELECT id, user_id, state, created_at, pay_by FROM orders WHERE id BETWEEN ? AND ? ORDER BY id')
+    .raw().all(first, first + 4294967295) as [number, number, number, number, number | null][];
+  const book = new ItemBook(item, globalIndex, Math.min(ORDER_SLOTS_INITIAL_MAX, Math.max(item.stock, rows.length)));
+  for (const [id, userId, state, createdAt, payBy] of rows) book.restoreOrder(id - first, userId, state, createdAt, payBy ?? 0);
+  // The sale file may have lowered stock below what is already held; start-up checks that first.
+  assert.ok(book.left >= 0, `item ${item.id}: more units held than stock`);
+  // Reserved orders are expired by the sweep from the oldest one on.
+  while (book.expiryCursor <= book.orderCount && book.orderState[book.expiryCursor] !== ORDER_STATE.reserved) book.expiryCursor++;
+  return book;
+}

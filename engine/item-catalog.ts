@@ -1,0 +1,95 @@
+// The HTTP thread's view of the items: their definitions, indexes by id and
+// by row, tickets, prebuilt answer fragments, and the public JSON bodies of
+// /api/items, /api/items/:id and /sale.js, rebuilt at most every
+// CATALOG_CACHE_MS (the contract allows 1 s of staleness) and at every start
+// or end, so a buy path never appears late by more than one rebuild and
+// never early.
+
+import type { StoredItem } from '../persistence/database';
+import { CATALOG_CACHE_MS } from './constants';
+import { deriveTicket } from './ticket';
+
+export type ItemState = 'upcoming' | 'live' | 'sold_out' | 'ended';
+
+interface CachedBody {
+  body: Buffer;
+  validUntil: number;
+}
+
+export class ItemCatalog {
+  readonly byId = new Map<string, number>();
+  readonly byRow = new Map<number, number>();
+  readonly tickets: string[];
+  readonly idBytes: Buffer[];
+  readonly notStartedBodies: Buffer[];
+  private listCache: CachedBody = { body: Buffer.alloc(0), validUntil: 0 };
+  private scriptCache: CachedBody = { body: Buffer.alloc(0), validUntil: 0 };
+  private readonly itemCaches: CachedBody[];
+
+  constructor(readonly items: readonly StoredItem[], ticketSecret: string, readonly left: Int32Array) {
+    items.forEach((item, index) => {
+      this.byId.set(item.id, index);
+      this.byRow.set(item.row, index);
+    });
+    this.tickets = items.map((item) => deriveTicket(ticketSecret, item.id, item.startsAt));
+    this.idBytes = items.map((item) => Buffer.from(item.id));
+    this.notStartedBodies = items.map((item) => Buffer.from(JSON.stringify({ error: 'not_started', startsAt: item.startsAt })));
+    this.itemCaches = items.map(() => ({ body: Buffer.alloc(0), validUntil: 0 }));
+  }
+
+  state(index: number, nowMs: number): ItemState {
+    const item = this.items[index]!;
+    if (nowMs < item.startsAt) return 'upcoming';
+    if (nowMs >= item.endsAt) return 'ended';
+    return Atomics.load(this.left, index) === 0 ? 'sold_out' : 'live';
+  }
+
+  buyPath(index: number): string {
+    return `/api/buy/${this.items[index]!.id}/${this.tickets[index]}`;
+  }
+
+  publicItem(index: number, nowMs: number): Record<string, unknown> {
+    const item = this.items[index]!;
+    return {
+      id: item.id, name: item.name, price: item.price, stock: item.stock, left: Atomics.load(this.left, index),
+      perUserLimit: item.perUserLimit, startsAt: item.startsAt, endsAt: item.endsAt, mode: item.mode,
+      challenge: item.challenge, state: this.state(index, nowMs),
+    };
+  }
+
+  /** The first start or end after `nowMs`: cached bodies must not outlive it. */
+  private nextTransition(nowMs: number): number {
+    let next = Infinity;
+    for (const item of this.items) {
+      if (item.startsAt > nowMs && item.startsAt < next) next = item.startsAt;
+      if (item.endsAt > nowMs && item.endsAt < next) next = item.endsAt;
+    }
+    return next;
+  }
+
+  private cached(cache: CachedBody, nowMs: number, build: () => string): CachedBody {
+    if (nowMs < cache.validUntil) return cache;
+    cache.body = Buffer.from(build());
+    cache.validUntil = Math.min(nowMs + CATALOG_CACHE_MS, this.nextTransition(nowMs));
+    return cache;
+  }
+
+  listBody(nowMs: number): Buffer {
+    return this.cached(this.listCache, nowMs, () => JSON.stringify({ items: this.items.map((_, i) => this.publicItem(i, nowMs)) })).body;
+  }
+
+  itemBody(index: number, nowMs: number): Buffer {
+    return this.cached(this.itemCaches[index]!, nowMs, () => JSON.stringify(this.publicItem(index, nowMs))).body;
+  }
+
+  /** /sale.js: the same states, with buyPath only for items that have started and not ended. */
+  saleScript(nowMs: number): Buffer {
+    return this.cached(this.scriptCache, nowMs, () => {
+      const items = this.items.map((item, i) => {
+        const state = this.publicItem(i, nowMs);
+        return nowMs >= item.startsAt && nowMs < item.endsAt ? { ...state, buyPath: this.buyPath(i) } : state;
+      });
+      return `window.FLASH_SALE = ${JSON.stringify({ now: nowMs, items })};\n`;
+    }).body;
+  }
+}

@@ -1,0 +1,213 @@
+// Start-up, signals and shutdown of the engine process.
+//
+// Start-up: check the configuration, take the data directory's pid lock,
+// replay the write-behind log into SQLite, merge the sale file (keeping what
+// is already sold), load the shards, start the persistence worker, listen.
+// SIGUSR2 writes a snapshot; SIGTERM and SIGINT stop accepting, answer and
+// flush everything in flight, drain the log into SQLite and exit 0.
+
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import uWS from 'uWebSockets.js';
+import { databaseFile, openDatabase, readItems, readMeta, unitsHeld, upsertItem, writeMeta, type Db, type StoredItem } from '../persistence/database';
+import { Persister } from '../persistence/persister';
+import { catchUpLog, logDirectory } from '../persistence/recovery';
+import { PROGRESS_FIELDS } from '../persistence/write-behind-log';
+import { checkLimits, ITEMS_MAX, ITEM_ROW_MAX } from './constants';
+import { ConfigError, helpText, parseConfig, type EngineConfig } from './config';
+import { createHttpApp, HttpAnswerer, type HttpContext } from './http-server';
+import { InlineShards } from './inline-shards';
+import { ItemCatalog } from './item-catalog';
+import { demoSale, readSaleFile, SaleDefinitionError, type ItemDefinition } from './sale-definition';
+import { COUNTER_FIELDS } from './shard';
+import type { ShardDispatcher } from './shard-dispatcher';
+import { localIndexOf, shardOf } from './shard-dispatcher';
+import { loadShard, type ShardSetup } from './shard-loader';
+import { loadStaticFiles } from './static-files';
+import { writeSnapshot } from './snapshot';
+import { UserTokenVerifier } from './user-token';
+import { WorkerShards } from './worker-shards';
+
+class StartupError extends Error {}
+
+/** One engine per data directory: a second one would write the same log and database. */
+function takePidLock(dataDir: string): string {
+  const file = path.join(dataDir, 'engine.pid');
+  try {
+    const pid = Number(fs.readFileSync(file, 'utf8'));
+    if (pid > 0 && pid !== process.pid) {
+      try {
+        process.kill(pid, 0);
+        throw new StartupError(`another engine (pid ${pid}) is using ${dataDir}`);
+      } catch (error) {
+        if (error instanceof StartupError) throw error;
+      }
+    }
+  } catch (error) {
+    if (error instanceof StartupError) throw error;
+  }
+  fs.writeFileSync(file, `${process.pid}\n`);
+  return file;
+}
+
+/** Merges sale items into the database; an item's stock may not drop below the units already held. */
+function applySale(db: Db, items: ItemDefinition[], source: string, nowMs: number): void {
+  const existing = new Map(readItems(db).map((item) => [item.id, item]));
+  db.transaction(() => {
+    items.forEach((item, index) => {
+      const stored = existing.get(item.id);
+      if (stored) {
+        const held = unitsHeld(db, stored.row);
+        if (item.stock < held) throw new SaleDefinitionError(`${source}: item "${item.id}" (items[${index}]): field "stock" is ${item.stock} but ${held} units are already sold or reserved`);
+      }
+      upsertItem(db, item, nowMs);
+    });
+  })();
+}
+
+function loadItems(db: Db, config: EngineConfig, log: pino.Logger): StoredItem[] {
+  const now = Date.now();
+  if (config.saleFile !== null) {
+    applySale(db, readSaleFile(config.saleFile), config.saleFile, now);
+    log.info({ saleFile: config.saleFile }, 'sale file loaded');
+  } else if (readItems(db).length === 0) {
+    const demo = demoSale(now, config.demoStartSec);
+    applySale(db, demo, 'demo sale', now);
+    log.warn({ items: demo.map((i) => i.id), startsAt: new Date(demo[0]!.startsAt).toISOString() }, 'DEMO SALE: no --sale file and an empty database, so the embedded demo sale runs');
+  }
+  const items = readItems(db);
+  if (items.length > ITEMS_MAX) throw new StartupError(`${items.length} items is more than the ${ITEMS_MAX} the engine holds`);
+  for (const item of items) if (item.row > ITEM_ROW_MAX) throw new StartupError(`item ${item.id}: row ${item.row} is past ${ITEM_ROW_MAX}`);
+  return items;
+}
+
+function secretOf(db: Db, configured: string | null, key: string): string {
+  if (configured !== null) return configured;
+  const stored = readMeta(db, key);
+  if (stored !== null) return stored;
+  const fresh = crypto.randomBytes(32).toString('base64url');
+  writeMeta(db, key, fresh);
+  return fresh;
+}
+
+interface Engine {
+  shards: ShardDispatcher;
+  persister: Persister;
+  db: Db;
+  catalog: ItemCatalog;
+  ctx: HttpContext;
+  listenSocket: uWS.us_listen_socket | null;
+  pidFile: string;
+}
+
+async function startShards(config: EngineConfig, db: Db, items: StoredItem[], bootId: number, progress: SharedArrayBuffer, answerer: HttpAnswerer, left: SharedArrayBuffer, log: pino.Logger): Promise<ShardDispatcher> {
+  const shardCount = Math.max(1, config.workers);
+  const setups: ShardSetup[] = Array.from({ length: shardCount }, (_, index) => ({
+    index, logDir: logDirectory(config.dataDir), bootId, fsync: config.fsync, items: [], left, progress,
+    counters: new SharedArrayBuffer(COUNTER_FIELDS * 8),
+  }));
+  items.forEach((item, globalIndex) => {
+    const setup = setups[shardOf(globalIndex, shardCount)]!;
+    if (setup.items.length !== localIndexOf(globalIndex, shardCount)) throw new Error('shard item order broken');
+    setup.items.push({ item, globalIndex });
+  });
+  if (config.workers === 0) return new InlineShards(loadShard(setups[0]!, db), answerer, new Int32Array(left), config.ringSlots);
+  return WorkerShards.start(setups, config.dataDir, config.ringSlots, answerer, new Int32Array(left), log);
+}
+
+async function start(config: EngineConfig, log: pino.Logger): Promise<Engine> {
+  checkLimits(config.ringSlots);
+  fs.mkdirSync(config.dataDir, { recursive: true });
+  const pidFile = takePidLock(config.dataDir);
+  const db = openDatabase(config.dataDir, { fsync: config.fsync });
+  const replay = catchUpLog(db, logDirectory(config.dataDir), config.fsync);
+  log.info({ ...replay, database: databaseFile(config.dataDir) }, 'write-behind log replayed into SQLite');
+  const items = loadItems(db, config, log);
+  const ticketSecret = secretOf(db, config.ticketSecret, 'ticket_secret');
+  const demoUserSecret = config.userSecret === null ? crypto.randomBytes(32).toString('base64url') : null;
+  if (demoUserSecret !== null) log.warn('DEMO MODE: FLASH_USER_SECRET is not set; tokens are signed with a random per-boot secret and GET /api/demo/token hands them out');
+  const bootId = Date.now();
+  const shardCount = Math.max(1, config.workers);
+  const progress = new SharedArrayBuffer(shardCount * PROGRESS_FIELDS * 4);
+  const left = new SharedArrayBuffer(ITEMS_MAX * 4);
+  const catalog = new ItemCatalog(items, ticketSecret, new Int32Array(left));
+  const answerer = new HttpAnswerer(catalog);
+  let engine: Engine | null = null;
+  const persister = new Persister({ dataDir: config.dataDir, logDir: logDirectory(config.dataDir), bootId, shardCount, fsync: config.fsync, progress }, log,
+    () => { process.exitCode = 1; if (engine) void stop(engine, log, 'persister died'); else process.exit(1); });
+  await persister.start();
+  const shards = await startShards(config, db, items, bootId, progress, answerer, left, log);
+  const ctx: HttpContext = {
+    catalog, verifier: new UserTokenVerifier(config.userSecret ?? demoUserSecret!),
+    staticFiles: loadStaticFiles(path.join(__dirname, '..', '..', 'static')), demoUserSecret, closing: false,
+  };
+  const app = createHttpApp(ctx, shards);
+  const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
+    app.listen(config.host, config.port, (socket) => (socket ? resolve(socket) : reject(new StartupError(`cannot listen on ${config.host}:${config.port}`))));
+  });
+  engine = { shards, persister, db, catalog, ctx, listenSocket, pidFile };
+  const port = uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket);
+  log.info({ host: config.host, port, workers: config.workers, items: items.length, fsync: config.fsync, dataDir: config.dataDir, cpus: os.availableParallelism() }, 'listening');
+  return engine;
+}
+
+let stopping = false;
+
+async function stop(engine: Engine, log: pino.Logger, reason: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info({ reason }, 'stopping: no new connections; answering and flushing what is in flight');
+  engine.ctx.closing = true;
+  if (engine.listenSocket) uWS.us_listen_socket_close(engine.listenSocket);
+  engine.listenSocket = null;
+  await engine.shards.close();
+  const applied = await engine.persister.drain();
+  engine.db.close();
+  fs.rmSync(engine.pidFile, { force: true });
+  log.info({ ordersWon: engine.shards.wonCount(), recordsApplied: applied }, 'stopped: every acknowledged order is in SQLite');
+  log.flush();
+  process.exit(process.exitCode ?? 0);
+}
+
+async function snapshot(engine: Engine, dataDir: string, log: pino.Logger): Promise<void> {
+  const takenAt = Date.now();
+  const started = performance.now();
+  const shards = await engine.shards.snapshot();
+  const file = writeSnapshot(dataDir, takenAt, shards, engine.catalog.items.map((item) => item.id));
+  const pausedMs = Math.max(...shards.map((s) => s.pausedMs));
+  log.info({ path: file, pausedMs: Number(pausedMs.toFixed(3)), totalMs: Number((performance.now() - started).toFixed(1)) }, 'snapshot written');
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  let config: EngineConfig | null;
+  try {
+    config = parseConfig(argv, process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`flash-sale engine: ${error.message}\n`);
+    process.exit(2);
+  }
+  if (config === null) {
+    process.stdout.write(helpText());
+    return;
+  }
+  const log = pino({ level: config.logLevel, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime });
+  let engine: Engine;
+  try {
+    engine = await start(config, log);
+  } catch (error) {
+    if (error instanceof SaleDefinitionError || error instanceof StartupError) {
+      log.fatal(error.message);
+      process.stderr.write(`flash-sale engine: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const dataDir = config.dataDir;
+  process.on('SIGTERM', () => void stop(engine, log, 'SIGTERM'));
+  process.on('SIGINT', () => void stop(engine, log, 'SIGINT'));
+  process.on('SIGUSR2', () => void snapshot(engine, dataDir, log).catch((error: Error) => log.error({ err: error }, 'snapshot failed')));
+}

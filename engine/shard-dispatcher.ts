@@ -1,0 +1,39 @@
+// What the HTTP thread needs from the shards, whichever way they run:
+// inline on the main thread (inline-shards.ts) or on worker threads fed
+// through rings (worker-shards.ts). Both answer through the same Answerer,
+// so the HTTP layer has one code path for both modes.
+
+import type { HttpResponse } from 'uWebSockets.js';
+import type { Outcome } from './error-catalog';
+import type { OrderView } from './shard';
+import type { ShardSnapshot } from './snapshot';
+
+export interface Answerer {
+  /** Writes the answer for `op` on item `itemIndex` to `res`. Called corked, and only if `res` was not aborted. */
+  answer(res: HttpResponse, op: number, itemIndex: number, outcome: Outcome, view: OrderView): void;
+}
+
+export interface ShardDispatcher {
+  /** Stock left per global item index, written by the owning shards. */
+  readonly left: Int32Array;
+  /**
+   * Runs `op` on the shard owning item `itemIndex` and answers `res`, now or
+   * after the decision is in the write-behind log. Registers onAborted itself
+   * when it answers later; a res that already has one must set `res.aborted`.
+   */
+  dispatch(res: HttpResponse, op: number, itemIndex: number, userId: number, sequence: number, nowMs: number): void;
+  /** A consistent copy of every shard's state, each taken between two of its decisions. */
+  snapshot(): Promise<ShardSnapshot[]>;
+  /** Answers what is in flight, flushes and closes the logs. */
+  close(): Promise<void>;
+  /** Orders won, for the log line at shutdown and stats. */
+  wonCount(): number;
+}
+
+export function shardOf(itemIndex: number, shardCount: number): number {
+  return itemIndex % shardCount;
+}
+
+export function localIndexOf(itemIndex: number, shardCount: number): number {
+  return Math.floor(itemIndex / shardCount);
+}

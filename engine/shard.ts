@@ -1,0 +1,195 @@
+// A shard: the decisions about the items it owns. Everything here is
+// synchronous and runs on the shard's one thread (the main thread with
+// --workers 0, a worker thread otherwise). Each decision that changes an
+// order appends a record to the shard's write-behind log; the caller flushes
+// the log before any answer about it leaves the process.
+
+import assert from 'node:assert/strict';
+import { ORDERS_PER_ITEM_MAX } from './constants';
+import { OUTCOME, type Outcome } from './error-catalog';
+import type { ItemBook } from './item-book';
+import { ORDER_STATE, RECORD_TYPE } from '../persistence/log-record';
+import type { WriteBehindLog } from '../persistence/write-behind-log';
+
+export const OP = { buy: 1, getOrder: 2, pay: 3, cancel: 4 } as const;
+
+/** What a decision tells about the order it made or read; one is reused per shard. */
+export interface OrderView {
+  orderId: number;
+  userId: number;
+  state: number;
+  createdAt: number;
+  payBy: number;
+}
+
+export function emptyOrderView(): OrderView {
+  return { orderId: 0, userId: 0, state: 0, createdAt: 0, payBy: 0 };
+}
+
+/**
+ * Per-shard decision counters, indexes into a Float64Array that is shared
+ * with the HTTP thread in worker mode, so stats and metrics read them at
+ * their own pace without asking the shard.
+ */
+export const COUNTER = { won: 0, soldOut: 1, limitReached: 2, expired: 3, cancelled: 4, paid: 5 } as const;
+export const COUNTER_FIELDS = 8;
+
+export class Shard {
+  /**
+   * `books[local]` is the item with local index `local`; `left` is indexed by
+   * global item index and shared with the HTTP thread, which reads it to
+   * refuse sold-out buys without a round trip.
+   */
+  constructor(
+    readonly index: number,
+    readonly books: ItemBook[],
+    readonly log: WriteBehindLog,
+    private readonly left: Int32Array,
+    readonly counters: Float64Array,
+  ) {
+    for (const book of books) this.publishLeft(book);
+  }
+
+  run(op: number, local: number, userId: number, sequence: number, nowMs: number, out: OrderView): Outcome {
+    const book = this.books[local];
+    assert.ok(book !== undefined, 'request for an item this shard does not own');
+    switch (op) {
+      case OP.buy: return this.buy(book, userId, nowMs, out);
+      case OP.getOrder: return this.readOrder(book, sequence, userId, out);
+      case OP.pay: return this.pay(book, sequence, userId, nowMs, out);
+      case OP.cancel: return this.cancel(book, sequence, userId, nowMs, out);
+      default: throw new Error(`unknown shard op ${op}`);
+    }
+  }
+
+  private buy(book: ItemBook, userId: number, nowMs: number, out: OrderView): Outcome {
+    if (nowMs >= book.endsAt) return OUTCOME.ended;
+    // Sold out is answered before the per-user check, even to a holder, so
+    // that the HTTP thread can give the same answer from `left` alone.
+    if (book.left === 0) return this.refuse(OUTCOME.sold_out);
+    if (book.holdings.get(userId) >= book.perUserLimit) return this.refuse(OUTCOME.limit_reached);
+    if (book.orderCount === ORDERS_PER_ITEM_MAX) return OUTCOME.overloaded;
+    if (book.holdings.increment(userId) < 0) return OUTCOME.overloaded;
+    const sequence = ++book.orderCount;
+    book.ensureSlot(sequence);
+    const state = book.reserve ? ORDER_STATE.reserved : ORDER_STATE.confirmed;
+    const payBy = book.reserve ? nowMs + book.payWindowMs : 0;
+    book.orderUser[sequence] = userId;
+    book.orderState[sequence] = state;
+    book.orderCreatedAt[sequence] = nowMs;
+    book.orderPayBy[sequence] = payBy;
+    book.left--;
+    assert.ok(book.left >= 0);
+    this.publishLeft(book);
+    this.counters[COUNTER.won]++;
+    const orderId = book.orderId(sequence);
+    this.log.append(RECORD_TYPE.won, state, orderId, userId, nowMs, payBy, nowMs);
+    return this.view(book, sequence, out);
+  }
+
+  private readOrder(book: ItemBook, sequence: number, userId: number, out: OrderView): Outcome {
+    if (!this.isOwner(book, sequence, userId)) return OUTCOME.unknown_order;
+    return this.view(book, sequence, out);
+  }
+
+  private pay(book: ItemBook, sequence: number, userId: number, nowMs: number, out: OrderView): Outcome {
+    if (!this.isOwner(book, sequence, userId)) return OUTCOME.unknown_order;
+    this.expireIfDue(book, sequence, nowMs);
+    switch (book.orderState[sequence]) {
+      case ORDER_STATE.reserved:
+        book.orderState[sequence] = ORDER_STATE.paid;
+        this.counters[COUNTER.paid]++;
+        this.appendTransition(book, sequence, RECORD_TYPE.paid, nowMs);
+        return this.view(book, sequence, out);
+      case ORDER_STATE.paid: return this.view(book, sequence, out);
+      case ORDER_STATE.expired: return OUTCOME.expired;
+      case ORDER_STATE.cancelled: return OUTCOME.cancelled;
+      default: return OUTCOME.not_reserved;
+    }
+  }
+
+  private cancel(book: ItemBook, sequence: number, userId: number, nowMs: number, out: OrderView): Outcome {
+    if (!this.isOwner(book, sequence, userId)) return OUTCOME.unknown_order;
+    this.expireIfDue(book, sequence, nowMs);
+    switch (book.orderState[sequence]) {
+      case ORDER_STATE.reserved:
+        this.release(book, sequence, ORDER_STATE.cancelled, RECORD_TYPE.cancelled, nowMs);
+        this.counters[COUNTER.cancelled]++;
+        return this.view(book, sequence, out);
+      // A second cancel answers the same and returns nothing a second time.
+      case ORDER_STATE.cancelled: return this.view(book, sequence, out);
+      case ORDER_STATE.paid: return OUTCOME.already_paid;
+      case ORDER_STATE.expired: return OUTCOME.expired;
+      default: return OUTCOME.not_reserved;
+    }
+  }
+
+  /** Expires reserved orders whose payBy has come; returns how many. */
+  sweep(nowMs: number): number {
+    let expired = 0;
+    for (const book of this.books) {
+      if (!book.reserve) continue;
+      // Reservations of one item are made in time order with one pay window,
+      // so payBy never decreases along the sequence and the sweep stops at
+      // the first reservation still running.
+      while (book.expiryCursor <= book.orderCount) {
+        const sequence = book.expiryCursor;
+        if (book.orderState[sequence] === ORDER_STATE.reserved) {
+          if (book.orderPayBy[sequence]! > nowMs) break;
+          this.expire(book, sequence, nowMs);
+          expired++;
+        }
+        book.expiryCursor++;
+      }
+    }
+    return expired;
+  }
+
+  private expireIfDue(book: ItemBook, sequence: number, nowMs: number): void {
+    if (book.orderState[sequence] === ORDER_STATE.reserved && nowMs >= book.orderPayBy[sequence]!) this.expire(book, sequence, nowMs);
+  }
+
+  private expire(book: ItemBook, sequence: number, nowMs: number): void {
+    this.release(book, sequence, ORDER_STATE.expired, RECORD_TYPE.expired, nowMs);
+    this.counters[COUNTER.expired]++;
+  }
+
+  /** Ends a reservation and returns its unit to stock: the one place a unit comes back. */
+  private release(book: ItemBook, sequence: number, state: number, recordType: number, nowMs: number): void {
+    assert.equal(book.orderState[sequence], ORDER_STATE.reserved, 'only a reservation can be released');
+    book.orderState[sequence] = state;
+    book.holdings.decrement(book.orderUser[sequence]!);
+    book.left++;
+    assert.ok(book.left <= book.stock);
+    this.publishLeft(book);
+    this.appendTransition(book, sequence, recordType, nowMs);
+  }
+
+  private appendTransition(book: ItemBook, sequence: number, recordType: number, nowMs: number): void {
+    this.log.append(recordType, book.orderState[sequence]!, book.orderId(sequence), book.orderUser[sequence]!, nowMs,
+      book.orderPayBy[sequence]!, book.orderCreatedAt[sequence]!);
+  }
+
+  private isOwner(book: ItemBook, sequence: number, userId: number): boolean {
+    return sequence >= 1 && sequence <= book.orderCount && book.orderState[sequence] !== 0 && book.orderUser[sequence] === userId;
+  }
+
+  private view(book: ItemBook, sequence: number, out: OrderView): Outcome {
+    out.orderId = book.orderId(sequence);
+    out.userId = book.orderUser[sequence]!;
+    out.state = book.orderState[sequence]!;
+    out.createdAt = book.orderCreatedAt[sequence]!;
+    out.payBy = book.orderPayBy[sequence]!;
+    return OUTCOME.ok;
+  }
+
+  private refuse(outcome: Outcome): Outcome {
+    if (outcome === OUTCOME.sold_out) this.counters[COUNTER.soldOut]++;
+    else this.counters[COUNTER.limitReached]++;
+    return outcome;
+  }
+
+  private publishLeft(book: ItemBook): void {
+    Atomics.store(this.left, book.globalIndex, book.left);
+  }
+}

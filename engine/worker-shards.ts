@@ -1,0 +1,202 @@
+// --workers N: N shard worker threads, item i owned by worker i % N. The
+// HTTP thread writes requests into each worker's request ring and reads
+// answers from its answer ring; Atomics.waitAsync tells it when answers
+// arrive. A shard's in-flight requests are bounded by its token pool, the
+// size of its rings: when the pool is empty the buy is refused 503 at once.
+
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { HttpResponse } from 'uWebSockets.js';
+import type pino from 'pino';
+import { OUTCOME, type Outcome } from './error-catalog';
+import { COUNTER, emptyOrderView } from './shard';
+import type { Answerer, ShardDispatcher } from './shard-dispatcher';
+import { localIndexOf, shardOf } from './shard-dispatcher';
+import { ANSWER_FIELDS, createRing, HEAD, REQUEST_FIELDS, Ring } from './shard-ring';
+import type { ShardSetup } from './shard-loader';
+import { CONTROL_OP, type WorkerSetup } from './shard-worker';
+import type { ShardSnapshot } from './snapshot';
+
+function markAborted(this: HttpResponse): void {
+  this.aborted = true;
+}
+
+class ShardLink {
+  readonly requests: Ring;
+  readonly answers: Ring;
+  readonly pendingRes: (HttpResponse | null)[];
+  readonly pendingOp: Uint8Array;
+  readonly pendingItem: Int32Array;
+  readonly freeTokens: Int32Array;
+  freeCount: number;
+  readonly counters: Float64Array;
+  onMessage: ((message: { type: string; snapshot?: ShardSnapshot }) => void) | null = null;
+
+  constructor(readonly worker: Worker, setup: WorkerSetup) {
+    this.requests = new Ring(setup.requests);
+    this.answers = new Ring(setup.answers);
+    const slots = setup.requests.capacity;
+    this.pendingRes = new Array<HttpResponse | null>(slots).fill(null);
+    this.pendingOp = new Uint8Array(slots);
+    this.pendingItem = new Int32Array(slots);
+    this.freeTokens = Int32Array.from({ length: slots }, (_, i) => slots - 1 - i);
+    this.freeCount = slots;
+    this.counters = new Float64Array(setup.counters);
+  }
+}
+
+export class WorkerShards implements ShardDispatcher {
+  private readonly links: ShardLink[] = [];
+  private readonly view = emptyOrderView();
+  private closing = false;
+
+  private constructor(private readonly answerer: Answerer, readonly left: Int32Array, private readonly log: pino.Logger) {}
+
+  static async start(setups: ShardSetup[], dataDir: string, ringSlots: number, answerer: Answerer, left: Int32Array, log: pino.Logger): Promise<WorkerShards> {
+    const shards = new WorkerShards(answerer, left, log);
+    await Promise.all(setups.map((setup) => shards.startOne({
+      ...setup, dataDir, requests: createRing(ringSlots, REQUEST_FIELDS), answers: createRing(ringSlots, ANSWER_FIELDS),
+    })));
+    shards.links.sort((a, b) => a.worker.threadId - b.worker.threadId);
+    return shards;
+  }
+
+  private startOne(setup: WorkerSetup): Promise<void> {
+    const worker = new Worker(path.join(__dirname, 'shard-worker.js'), { workerData: setup, name: `shard-${setup.index}` });
+    const link = new ShardLink(worker, setup);
+    this.links[setup.index] = link;
+    return new Promise((resolve, reject) => {
+      worker.once('error', reject);
+      worker.on('message', (message: { type: string }) => {
+        if (message.type === 'ready') {
+          worker.off('error', reject);
+          worker.on('error', (error) => this.workerDied(setup.index, error));
+          worker.on('exit', (code) => { if (!this.closing) this.workerDied(setup.index, new Error(`exited with code ${code}`)); });
+          this.arm(link);
+          resolve();
+        } else link.onMessage?.(message);
+      });
+    });
+  }
+
+  /** A dead shard cannot answer and its items cannot be sold elsewhere: fail loudly, restart recovers. */
+  private workerDied(index: number, error: Error): void {
+    this.log.fatal({ shard: index, err: error }, 'shard worker died; failing in-flight requests and stopping');
+    const link = this.links[index]!;
+    for (let token = 0; token < link.pendingRes.length; token++) {
+      const res = link.pendingRes[token];
+      if (res && !res.aborted) res.cork(() => this.answerer.answer(res, link.pendingOp[token]!, link.pendingItem[token]!, OUTCOME.overloaded, this.view));
+      link.pendingRes[token] = null;
+    }
+    process.exitCode = 1;
+    process.kill(process.pid, 'SIGTERM');
+  }
+
+  dispatch(res: HttpResponse, op: number, itemIndex: number, userId: number, sequence: number, nowMs: number): void {
+    const link = this.links[shardOf(itemIndex, this.links.length)]!;
+    if (link.freeCount === 0 || this.closing) {
+      res.cork(() => this.answerer.answer(res, op, itemIndex, OUTCOME.overloaded, this.view));
+      return;
+    }
+    if (res.aborted === undefined) {
+      res.aborted = false;
+      res.onAborted(markAborted.bind(res));
+    }
+    const token = link.freeTokens[--link.freeCount]!;
+    link.pendingRes[token] = res;
+    link.pendingOp[token] = op;
+    link.pendingItem[token] = itemIndex;
+    const at = link.requests.producerSlot();
+    const slots = link.requests.slots;
+    slots[at] = op;
+    slots[at + 1] = token;
+    slots[at + 2] = localIndexOf(itemIndex, this.links.length);
+    slots[at + 3] = userId;
+    slots[at + 4] = sequence;
+    slots[at + 5] = nowMs;
+    link.requests.publish();
+    link.requests.wake();
+  }
+
+  /** Answers everything the worker has published, then waits (asynchronously) for more. */
+  private arm(link: ShardLink): void {
+    for (;;) {
+      this.drain(link);
+      const head = Atomics.load(link.answers.header, HEAD);
+      const wait = Atomics.waitAsync(link.answers.header, HEAD, head);
+      if (wait.async) {
+        void wait.value.then(() => this.arm(link));
+        return;
+      }
+    }
+  }
+
+  private drain(link: ShardLink): void {
+    const answers = link.answers;
+    const view = this.view;
+    while (answers.available() > 0) {
+      const at = answers.consumerSlot();
+      const a = answers.slots;
+      const token = a[at]!;
+      const outcome = a[at + 1]! as Outcome;
+      view.orderId = a[at + 2]!;
+      view.userId = a[at + 3]!;
+      view.state = a[at + 4]!;
+      view.createdAt = a[at + 5]!;
+      view.payBy = a[at + 6]!;
+      answers.release();
+      const res = link.pendingRes[token]!;
+      link.pendingRes[token] = null;
+      link.freeTokens[link.freeCount++] = token;
+      if (!res.aborted) res.cork(() => this.answerer.answer(res, link.pendingOp[token]!, link.pendingItem[token]!, outcome, view));
+    }
+  }
+
+  private control(link: ShardLink, op: number): void {
+    // Control requests need a ring slot but no token: the ring has room for
+    // one more than the tokens only if a token is free, so wait for one.
+    const at = link.requests.producerSlot();
+    link.requests.slots[at] = op;
+    link.requests.slots[at + 1] = -1;
+    link.requests.publish();
+    link.requests.wake();
+  }
+
+  async snapshot(): Promise<ShardSnapshot[]> {
+    return Promise.all(this.links.map((link) => new Promise<ShardSnapshot>((resolve) => {
+      link.onMessage = (message) => {
+        if (message.type === 'snapshot') resolve(message.snapshot!);
+      };
+      this.reserveControlSlot(link, () => this.control(link, CONTROL_OP.snapshot));
+    })));
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all(this.links.map((link) => new Promise<void>((resolve) => {
+      link.worker.once('exit', () => {
+        this.drain(link);
+        resolve();
+      });
+      this.reserveControlSlot(link, () => this.control(link, CONTROL_OP.shutdown));
+    })));
+  }
+
+  /** Takes one token out of the pool for the control request's slot, waiting until one is free. */
+  private reserveControlSlot(link: ShardLink, send: () => void): void {
+    if (link.freeCount > 0) {
+      const token = link.freeTokens[--link.freeCount]!;
+      send();
+      // The control request has no answer in the ring; its token is back once the worker has taken it.
+      const giveBack = (): void => {
+        if (link.requests.available() === 0) link.freeTokens[link.freeCount++] = token;
+        else setTimeout(giveBack, 1);
+      };
+      setTimeout(giveBack, 1);
+    } else setTimeout(() => this.reserveControlSlot(link, send), 1);
+  }
+
+  wonCount(): number {
+    return this.links.reduce((sum, link) => sum + link.counters[COUNTER.won]!, 0);
+  }
+}

@@ -1,0 +1,111 @@
+// Moves write-behind log records into SQLite: one transaction per batch,
+// statements prepared once, and the count of applied records per segment
+// updated in the same transaction, so that every record is applied exactly
+// once whatever moment the process dies at. Used by the persistence worker
+// while the engine runs and by start-up recovery for the unapplied tail.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import type Database from 'better-sqlite3';
+import { LOG_BATCH_RECORDS_MAX, LOG_RECORD_BYTES } from '../engine/constants';
+import type { Db } from './database';
+import { decodeRecord, emptyRecord, itemRowOf, RECORD_TYPE } from './log-record';
+
+export class LogApplier {
+  private readonly insertOrder: Database.Statement;
+  private readonly updateOrder: Database.Statement;
+  private readonly setApplied: Database.Statement;
+  private readonly getApplied: Database.Statement;
+  private readonly deleteApplied: Database.Statement;
+  private readonly record = emptyRecord();
+  private readonly applyTransaction: (segment: string, bytes: Buffer, count: number, firstRecord: number) => void;
+  /** Records applied since this applier was made. */
+  recordsApplied = 0;
+
+  constructor(db: Db) {
+    this.insertOrder = db.prepare(`INSERT INTO orders (id, item_row, user_id, state, created_at, pay_by, updated_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`);
+    this.updateOrder = db.prepare('UPDATE orders SET state = ?, updated_at = ? WHERE id = ?');
+    this.setApplied = db.prepare('INSERT INTO log_applied (segment, records) VALUES (?, ?) ON CONFLICT(segment) DO UPDATE SET records = excluded.records');
+    this.getApplied = db.prepare('SELECT records FROM log_applied WHERE segment = ?');
+    this.deleteApplied = db.prepare('DELETE FROM log_applied WHERE segment = ?');
+    this.applyTransaction = db.transaction((segment: string, bytes: Buffer, count: number, firstRecord: number) => {
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      for (let i = 0; i < count; i++) this.applyOne(view, bytes, i * LOG_RECORD_BYTES);
+      this.setApplied.run(segment, firstRecord + count);
+    });
+  }
+
+  appliedRecords(segment: string): number {
+    const row = this.getApplied.get(segment) as { records: number } | undefined;
+    return row ? row.records : 0;
+  }
+
+  /** Applies `count` records held in `bytes`, which are records firstRecord.. of `segment`. */
+  apply(segment: string, bytes: Buffer, count: number, firstRecord: number): void {
+    assert.ok(count > 0 && count * LOG_RECORD_BYTES <= bytes.length);
+    assert.equal(this.appliedRecords(segment), firstRecord, 'log records must be applied in order, exactly once');
+    this.applyTransaction(segment, bytes, count, firstRecord);
+    this.recordsApplied += count;
+  }
+
+  /** Drops the bookkeeping of a segment whose file has been deleted. */
+  forget(segment: string): void {
+    this.deleteApplied.run(segment);
+  }
+
+  private applyOne(view: DataView, bytes: Buffer, offset: number): void {
+    const r = this.record;
+    // Records reach here only after a check, so a bad one is a bug or disk corruption.
+    assert.ok(decodeRecord(view, bytes, offset, r), 'log record failed its checksum while being applied');
+    if (r.type === RECORD_TYPE.won) {
+      this.insertOrder.run(r.orderId, itemRowOf(r.orderId), r.userId, r.state, r.createdAt, r.payBy === 0 ? null : r.payBy, r.timeMs);
+    } else {
+      const result = this.updateOrder.run(r.state, r.timeMs, r.orderId);
+      assert.equal(result.changes, 1, `log record changes order ${r.orderId}, which is not in the database`);
+    }
+  }
+}
+
+/** Reads up to `maxRecords` whole records from record `firstRecord` of a segment; returns how many were read. */
+export function readRecords(fd: number, firstRecord: number, maxRecords: number, buffer: Buffer): number {
+  const want = Math.min(maxRecords, Math.floor(buffer.length / LOG_RECORD_BYTES)) * LOG_RECORD_BYTES;
+  let got = 0;
+  while (got < want) {
+    const n = fs.readSync(fd, buffer, got, want - got, firstRecord * LOG_RECORD_BYTES + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return Math.floor(got / LOG_RECORD_BYTES);
+}
+
+export interface SegmentScan {
+  /** Leading records that are whole and pass their checksum. */
+  validRecords: number;
+  /** Bytes after them: a torn last write, dropped at replay. */
+  tornBytes: number;
+}
+
+/**
+ * Finds how much of a segment file is good. Only the tail can be torn: one
+ * write() of a batch interrupted by a crash. A bad record followed by a good
+ * one is corruption, and start-up refuses to guess.
+ */
+export function scanSegment(bytes: Buffer): SegmentScan {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const record = emptyRecord();
+  const whole = Math.floor(bytes.length / LOG_RECORD_BYTES);
+  let valid = 0;
+  while (valid < whole && decodeRecord(view, bytes, valid * LOG_RECORD_BYTES, record)) valid++;
+  // One batch is one write(); after power loss without --fsync its pages may
+  // reach the disk out of order, so good records may follow a bad one inside
+  // the last batch. None of that batch was acknowledged with --fsync on.
+  const lastBatchStart = whole - LOG_BATCH_RECORDS_MAX;
+  for (let later = valid + 1; later < whole; later++) {
+    if (later >= lastBatchStart && valid >= lastBatchStart) break;
+    if (decodeRecord(view, bytes, later * LOG_RECORD_BYTES, record)) {
+      throw new Error(`log segment is corrupt at record ${valid} (a valid record follows at ${later}); not a torn tail`);
+    }
+  }
+  return { validRecords: valid, tornBytes: bytes.length - valid * LOG_RECORD_BYTES };
+}

@@ -1,0 +1,109 @@
+// One record of the write-behind log: 48 bytes, fixed size, little-endian,
+// checksummed, so a torn last record is recognised and dropped at replay.
+//
+//   offset  size  field
+//   ------  ----  -----------------------------------------------------
+//        0     4  crc32 of bytes 4..47
+//        4     1  type: 1 won, 2 paid, 3 cancelled, 4 expired
+//        5     1  state of the order after this record (ORDER_STATE)
+//        6     2  zero
+//        8     8  f64 order id (item row * 2^32 + sequence within the item)
+//       16     8  f64 user id
+//       24     8  f64 time of the event, epoch ms
+//       32     8  f64 payBy, epoch ms; 0 when the order has none
+//       40     8  f64 createdAt of the order, epoch ms
+//
+// A record says what the order is after it; replaying a record twice gives
+// the same row, so replay is idempotent as well as exactly-once by offset.
+
+import assert from 'node:assert/strict';
+import { LOG_RECORD_BYTES } from '../engine/constants';
+
+export const RECORD_TYPE = { won: 1, paid: 2, cancelled: 3, expired: 4 } as const;
+export type RecordType = (typeof RECORD_TYPE)[keyof typeof RECORD_TYPE];
+
+export const ORDER_STATE = { reserved: 1, paid: 2, confirmed: 3, expired: 4, cancelled: 5 } as const;
+export type OrderState = (typeof ORDER_STATE)[keyof typeof ORDER_STATE];
+export const ORDER_STATE_NAMES = ['', 'reserved', 'paid', 'confirmed', 'expired', 'cancelled'] as const;
+
+/** States in which an order holds a unit of stock. */
+export function holdsUnit(state: number): boolean {
+  return state === ORDER_STATE.reserved || state === ORDER_STATE.paid || state === ORDER_STATE.confirmed;
+}
+
+const CRC_TABLE = (() => {
+  const table = new Int32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c;
+  }
+  return table;
+})();
+
+/** CRC-32 (IEEE) of bytes[start, end). */
+export function crc32(bytes: Uint8Array, start: number, end: number): number {
+  let crc = -1;
+  for (let i = start; i < end; i++) crc = CRC_TABLE[(crc ^ bytes[i]!) & 0xff]! ^ (crc >>> 8);
+  return (crc ^ -1) >>> 0;
+}
+
+export const TWO_POW_32 = 4294967296;
+
+export function orderIdOf(itemRow: number, sequence: number): number {
+  return itemRow * TWO_POW_32 + sequence;
+}
+
+export function itemRowOf(orderId: number): number {
+  return Math.floor(orderId / TWO_POW_32);
+}
+
+export function sequenceOf(orderId: number): number {
+  return orderId % TWO_POW_32;
+}
+
+export interface LogRecord {
+  type: number;
+  state: number;
+  orderId: number;
+  userId: number;
+  timeMs: number;
+  payBy: number;
+  createdAt: number;
+}
+
+function isValidRecord(type: number, state: number, orderId: number, userId: number): boolean {
+  return type >= RECORD_TYPE.won && type <= RECORD_TYPE.expired && state >= 1 && state <= 5 &&
+    Number.isSafeInteger(orderId) && orderId > 0 && Number.isSafeInteger(userId) && userId > 0;
+}
+
+/** Writes a record at `offset` of `view`'s buffer. */
+export function encodeRecord(view: DataView, bytes: Uint8Array, offset: number, record: LogRecord): void {
+  assert.ok(isValidRecord(record.type, record.state, record.orderId, record.userId), 'log record to write is invalid');
+  view.setUint8(offset + 4, record.type);
+  view.setUint8(offset + 5, record.state);
+  view.setUint16(offset + 6, 0, true);
+  view.setFloat64(offset + 8, record.orderId, true);
+  view.setFloat64(offset + 16, record.userId, true);
+  view.setFloat64(offset + 24, record.timeMs, true);
+  view.setFloat64(offset + 32, record.payBy, true);
+  view.setFloat64(offset + 40, record.createdAt, true);
+  view.setUint32(offset, crc32(bytes, offset + 4, offset + LOG_RECORD_BYTES), true);
+}
+
+/** Reads the record at `offset` into `out`; false when its checksum or fields are wrong (torn or corrupt). */
+export function decodeRecord(view: DataView, bytes: Uint8Array, offset: number, out: LogRecord): boolean {
+  if (view.getUint32(offset, true) !== crc32(bytes, offset + 4, offset + LOG_RECORD_BYTES)) return false;
+  out.type = view.getUint8(offset + 4);
+  out.state = view.getUint8(offset + 5);
+  out.orderId = view.getFloat64(offset + 8, true);
+  out.userId = view.getFloat64(offset + 16, true);
+  out.timeMs = view.getFloat64(offset + 24, true);
+  out.payBy = view.getFloat64(offset + 32, true);
+  out.createdAt = view.getFloat64(offset + 40, true);
+  return isValidRecord(out.type, out.state, out.orderId, out.userId);
+}
+
+export function emptyRecord(): LogRecord {
+  return { type: 0, state: 0, orderId: 0, userId: 0, timeMs: 0, payBy: 0, createdAt: 0 };
+}
