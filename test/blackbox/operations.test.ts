@@ -1,0 +1,122 @@
+// Proves what an operator relies on: --help lists every flag with its
+// environment variable; a bad flag or sale file stops start-up naming the
+// item and field; the demo sale runs with no sale file; one engine per data
+// directory; restarting with the same sale file keeps what was sold;
+// SIGUSR2 writes a consistent snapshot and logs its path and pause; SIGTERM
+// flushes every acknowledged order into SQLite and exits 0.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import { buyPathOf, item, pool, readOrders, request, runEngineToExit, signToken, startEngine, tempDataDir, USER_SECRET, writeSaleFile } from '../helpers/engine-process';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+t.test('--help lists every flag with its FLASH_* variable', async (t) => {
+  const { code, stdout } = await runEngineToExit(['--help']);
+  t.equal(code, 0);
+  for (const [flag, env] of [['--port', 'FLASH_PORT'], ['--host', 'FLASH_HOST'], ['--data', 'FLASH_DATA'], ['--sale', 'FLASH_SALE'],
+    ['--workers', 'FLASH_WORKERS'], ['--fsync', 'FLASH_FSYNC'], ['--log-level', 'FLASH_LOG_LEVEL'], ['--ring-slots', 'FLASH_RING_SLOTS'],
+    ['--demo-start-sec', 'FLASH_DEMO_START_SEC']]) {
+    t.match(stdout, new RegExp(`${flag}\\b.*${env}`), `${flag} with ${env}`);
+  }
+  t.match(stdout, /FLASH_USER_SECRET/);
+});
+
+t.test('bad configuration stops start-up with a message naming what is wrong', async (t) => {
+  const dataDir = tempDataDir('badconfig');
+  const bad = await runEngineToExit(['--workers', 'many', '--data', dataDir]);
+  t.equal(bad.code, 2);
+  t.match(bad.stderr, /--workers/);
+  const unknown = await runEngineToExit(['--colour', 'red', '--data', dataDir]);
+  t.equal(unknown.code, 2);
+  t.match(unknown.stderr, /unknown flag --colour/);
+  const sale = writeSaleFile(dataDir, [item('fine'), item('broken', { stock: -1 })]);
+  const refused = await runEngineToExit(['--sale', sale, '--data', dataDir, '--port', '0'], { FLASH_USER_SECRET: USER_SECRET });
+  t.equal(refused.code, 2, 'a bad sale file exits 2');
+  t.match(refused.stderr, /item "broken" \(items\[1\]\): field "stock"/, 'the message names the item and the field');
+  const shortSecret = await runEngineToExit(['--data', dataDir, '--port', '0'], { FLASH_USER_SECRET: 'short' });
+  t.equal(shortSecret.code, 2, 'a user secret under 32 bytes is refused');
+  t.notMatch(shortSecret.stderr + shortSecret.stdout, /short/, 'and not echoed');
+});
+
+t.test('with no sale file and an empty database the demo sale runs and says so', async (t) => {
+  const engine = await startEngine({ dataDir: tempDataDir('demo'), args: ['--demo-start-sec', '1'], env: { FLASH_USER_SECRET: '' } });
+  t.teardown(() => engine.stop());
+  t.ok(engine.lines.some((l) => String(l.msg).startsWith('DEMO SALE')), 'logged as a demo sale');
+  t.ok(engine.lines.some((l) => String(l.msg).startsWith('DEMO MODE')), 'demo user tokens logged');
+  const items = await request(engine.port, 'GET', '/api/items');
+  t.ok((items.json.items as unknown[]).length >= 1, 'demo items are listed');
+  await sleep(1200);
+  const demo = await request(engine.port, 'GET', '/api/demo/token');
+  t.equal(demo.status, 200, 'demo token route exists in demo mode');
+  const buyPath = await buyPathOf(engine.port, 'demo-phone');
+  const won = await request(engine.port, 'POST', buyPath, { token: demo.json.token as string });
+  t.equal(won.json.result, 'won', 'a demo shopper can buy');
+});
+
+t.test('the demo token route does not exist when a user secret is set', async (t) => {
+  const engine = await startEngine({ dataDir: tempDataDir('nodemo'), sale: [item('x')] });
+  t.teardown(() => engine.stop());
+  t.equal((await request(engine.port, 'GET', '/api/demo/token')).status, 404);
+});
+
+t.test('a second engine on the same data directory is refused', async (t) => {
+  const dataDir = tempDataDir('lock');
+  const engine = await startEngine({ dataDir, sale: [item('x')] });
+  t.teardown(() => engine.stop());
+  const second = await runEngineToExit(['--data', dataDir, '--port', '0'], { FLASH_USER_SECRET: USER_SECRET });
+  t.equal(second.code, 2);
+  t.match(second.stderr, /another engine/);
+});
+
+t.test('restarting with the same sale file keeps what was sold; lowering stock below it is refused', async (t) => {
+  const dataDir = tempDataDir('resale');
+  const sale = [item('keep', { stock: 10 })];
+  const saleFile = writeSaleFile(dataDir, sale);
+  let engine = await startEngine({ dataDir, args: ['--sale', saleFile] });
+  const buyPath = await buyPathOf(engine.port, 'keep');
+  const wins = (await pool(6, 6, (i) => request(engine.port, 'POST', buyPath, { token: signToken(50 + i) }))).filter((r) => r.status === 200);
+  t.equal(wins.length, 6);
+  t.equal(await engine.stop(), 0);
+  engine = await startEngine({ dataDir, args: ['--sale', saleFile] });
+  t.equal((await request(engine.port, 'GET', '/api/items/keep')).json.left, 4, 'stock is not reset by the same sale file');
+  t.equal(await engine.stop(), 0);
+  const lower = writeSaleFile(dataDir, [item('keep', { stock: 5 })]);
+  const refused = await runEngineToExit(['--data', dataDir, '--sale', lower, '--port', '0'], { FLASH_USER_SECRET: USER_SECRET });
+  t.equal(refused.code, 2);
+  t.match(refused.stderr, /item "keep".*field "stock".*6 units are already sold/);
+});
+
+for (const workers of ['0', '2']) {
+  t.test(`with --workers ${workers}, SIGUSR2 writes a consistent snapshot and SIGTERM flushes everything`, async (t) => {
+    const dataDir = tempDataDir('signals');
+    const engine = await startEngine({ dataDir, args: ['--workers', workers], sale: [item('a', { stock: 500 }), item('b', { stock: 300, mode: 'reserve' })] });
+    const paths = { a: await buyPathOf(engine.port, 'a'), b: await buyPathOf(engine.port, 'b') };
+    const buying = pool(1200, 50, (i) => request(engine.port, 'POST', i % 2 ? paths.a : paths.b, { token: signToken(900 + i) }));
+    await sleep(50);
+    engine.proc.kill('SIGUSR2');
+    const replies = await buying;
+    for (let i = 0; i < 100 && !engine.lines.some((l) => l.msg === 'snapshot written'); i++) await sleep(50);
+    const line = engine.lines.find((l) => l.msg === 'snapshot written')!;
+    t.ok(line, 'the snapshot is logged');
+    t.type(line.pausedMs, 'number', 'with how long sales were paused');
+    const snap = JSON.parse(fs.readFileSync(line.path as string, 'utf8')) as { shards: { log: { segment: string; records: number }; items: { id: string; stock: number; left: number; orders: unknown[][]; holdings: number[][] }[] }[] };
+    t.equal(path.dirname(line.path as string), path.join(dataDir, 'snapshots'), 'in the data directory');
+    for (const shard of snap.shards) {
+      t.type(shard.log.records, 'number', 'with the log position');
+      for (const it of shard.items) {
+        const held = it.orders.filter((o) => ['reserved', 'paid', 'confirmed'].includes(o[2] as string)).length;
+        t.equal(it.left + held, it.stock, `snapshot of ${it.id}: left + held = stock`);
+        t.equal(it.holdings.reduce((sum, h) => sum + h[1]!, 0), held, `snapshot of ${it.id}: holdings agree with orders`);
+      }
+    }
+    const won = replies.filter((r) => r.status === 200).map((r) => r.json.order as string);
+    t.equal(await engine.stop(), 0, 'SIGTERM exits 0');
+    t.ok(engine.lines.some((l) => l.msg === 'stopped: every acknowledged order is in SQLite'), 'stop is logged');
+    const stored = new Set(readOrders(dataDir).map((o) => String(o.id)));
+    t.ok(won.every((id) => stored.has(id)), `all ${won.length} acknowledged orders are in SQLite after SIGTERM`);
+    t.same(fs.readdirSync(path.join(dataDir, 'log')), [], 'the write-behind log is fully drained');
+    t.notOk(fs.existsSync(path.join(dataDir, 'engine.pid')), 'the pid file is removed');
+  });
+}
