@@ -33,7 +33,6 @@ export const ERRORS = {
   cancelled: entry('cancelled', '409 Conflict'),
   not_reserved: entry('not_reserved', '409 Conflict'),
   already_paid: entry('already_paid', '409 Conflict'),
-  method_not_allowed: entry('method_not_allowed', '405 Method Not Allowed'),
   shutting_down: entry('shutting_down', '503 Service Unavailable', true),
 } as const;
 

@@ -149,6 +149,9 @@ function buyRoute(ctx: HttpContext, shards: ShardDispatcher) {
     if (ctx.closing) return sendError(res, 'shutting_down');
     // Sold out needs no shard: `left` is the shard's own published count.
     if (Atomics.load(catalog.left, itemIndex) === 0) return sendError(res, 'sold_out');
+    const length = req.getHeader('content-length');
+    // The common buy has no body: no closure, no body buffer.
+    if ((length === '' || length === '0') && !item.challenge) return shards.dispatch(res, OP.buy, itemIndex, userId, 0, now);
     readBody(res, req, BUY_BODY_BYTES_MAX, (body) => {
       if (!buyBodyIsValid(body)) return sendError(res, 'bad_request');
       // Challenges arrive with the shopper-side issue; until then such items cannot be bought.

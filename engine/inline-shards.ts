@@ -42,7 +42,8 @@ export class InlineShards implements ShardDispatcher {
   dispatch(res: HttpResponse, op: number, itemIndex: number, userId: number, sequence: number, nowMs: number): void {
     const outcome = this.shard.run(op, itemIndex, userId, sequence, nowMs, this.view);
     if (outcome !== OUTCOME.ok || this.shard.log.pending === 0) {
-      res.cork(() => this.answerer.answer(res, op, itemIndex, outcome, this.view));
+      // Called from a request handler or from a corked body callback: already corked.
+      this.answerer.answer(res, op, itemIndex, outcome, this.view);
       return;
     }
     // The answer tells of state that is not in the log yet: it waits for the write.
@@ -55,7 +56,11 @@ export class InlineShards implements ShardDispatcher {
     entry.op = op;
     entry.itemIndex = itemIndex;
     entry.outcome = outcome;
-    Object.assign(entry.view, this.view);
+    entry.view.orderId = this.view.orderId;
+    entry.view.userId = this.view.userId;
+    entry.view.state = this.view.state;
+    entry.view.createdAt = this.view.createdAt;
+    entry.view.payBy = this.view.payBy;
     if (this.deferredCount === this.deferred.length) this.flushAndAnswer();
     else if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -68,12 +73,19 @@ export class InlineShards implements ShardDispatcher {
     this.shard.log.flush();
     for (let i = 0; i < this.deferredCount; i++) {
       const entry = this.deferred[i]!;
-      const res = entry.res;
+      this.current = entry;
+      if (!entry.res.aborted) entry.res.cork(this.answerCurrent);
       entry.res = null as unknown as HttpResponse;
-      if (!res.aborted) res.cork(() => this.answerer.answer(res, entry.op, entry.itemIndex, entry.outcome, entry.view));
     }
     this.deferredCount = 0;
   }
+
+  /** The deferred answer being sent; a field so that cork() needs no closure per answer. */
+  private current: Deferred | null = null;
+  private readonly answerCurrent = (): void => {
+    const entry = this.current!;
+    this.answerer.answer(entry.res, entry.op, entry.itemIndex, entry.outcome, entry.view);
+  };
 
   async snapshot(): Promise<ShardSnapshot[]> {
     this.flushAndAnswer();

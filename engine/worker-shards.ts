@@ -95,7 +95,8 @@ export class WorkerShards implements ShardDispatcher {
   dispatch(res: HttpResponse, op: number, itemIndex: number, userId: number, sequence: number, nowMs: number): void {
     const link = this.links[shardOf(itemIndex, this.links.length)]!;
     if (link.freeCount === 0 || this.closing) {
-      res.cork(() => this.answerer.answer(res, op, itemIndex, OUTCOME.overloaded, this.view));
+      // Called from a request handler or from a corked body callback: already corked.
+      this.answerer.answer(res, op, itemIndex, OUTCOME.overloaded, this.view);
       return;
     }
     if (res.aborted === undefined) {
@@ -148,9 +149,24 @@ export class WorkerShards implements ShardDispatcher {
       const res = link.pendingRes[token]!;
       link.pendingRes[token] = null;
       link.freeTokens[link.freeCount++] = token;
-      if (!res.aborted) res.cork(() => this.answerer.answer(res, link.pendingOp[token]!, link.pendingItem[token]!, outcome, view));
+      if (!res.aborted) {
+        this.currentRes = res;
+        this.currentOp = link.pendingOp[token]!;
+        this.currentItem = link.pendingItem[token]!;
+        this.currentOutcome = outcome;
+        res.cork(this.answerCurrent);
+      }
     }
   }
+
+  // The answer being sent; fields so that cork() needs no closure per answer.
+  private currentRes: HttpResponse | null = null;
+  private currentOp = 0;
+  private currentItem = 0;
+  private currentOutcome: Outcome = OUTCOME.ok;
+  private readonly answerCurrent = (): void => {
+    this.answerer.answer(this.currentRes!, this.currentOp, this.currentItem, this.currentOutcome, this.view);
+  };
 
   private control(link: ShardLink, op: number): void {
     // Control requests need a ring slot but no token: the ring has room for
