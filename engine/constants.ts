@@ -37,10 +37,12 @@ export const RING_SLOTS_MAX = 65_536;
 
 /**
  * Per-user holdings tables start at this many slots per item at least, and
- * never grow past HOLDINGS_SLOTS_MAX (2^26 slots at 11 B each = 704 MiB), past
+ * never grow past HOLDINGS_SLOTS_MAX (2^26 slots at 10 B each = 640 MiB), past
  * which a buy is refused 503 overloaded rather than answered wrong.
  */
 export const HOLDINGS_SLOTS_MIN = 16;
+/** A table is never allocated larger than this up front (2^20 slots = 10 MiB); it grows instead. */
+export const HOLDINGS_SLOTS_INITIAL_MAX = 1 << 20;
 export const HOLDINGS_SLOTS_MAX = 1 << 26;
 
 /** Orders one item can ever have: the low 32 bits of an order id count them. */
