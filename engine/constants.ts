@@ -30,7 +30,8 @@ export const PERSIST_BATCH_RECORDS_MAX = 8_192;
 /**
  * Slots in each shard's request ring and in its answer ring: the bound on a
  * shard's in-flight work. A full ring is answered 503 overloaded at once. Must
- * be a power of two. 4,096 slots cost 4,096 * (48 + 64) B = 448 KiB per shard.
+ * be a power of two. The request ring has twice the slots (room for control
+ * requests): 4,096 cost 4,096 * (2 * 48 + 64) B = 640 KiB per shard.
  */
 export const RING_SLOTS_DEFAULT = 4_096;
 export const RING_SLOTS_MAX = 65_536;

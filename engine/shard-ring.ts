@@ -13,8 +13,9 @@
 //   consumer: read slot[tail & mask] while tail != head, then store tail
 //
 // The producer never overruns the consumer because the HTTP thread bounds a
-// shard's in-flight requests to `slots` (its token pool), and each request
-// has exactly one answer.
+// shard's in-flight requests to its token pool (the answer ring's size, half
+// the request ring's, which leaves room for control requests), and each
+// request has exactly one answer.
 
 import assert from 'node:assert/strict';
 

@@ -35,7 +35,8 @@ class ShardLink {
   constructor(readonly worker: Worker, setup: WorkerSetup) {
     this.requests = new Ring(setup.requests);
     this.answers = new Ring(setup.answers);
-    const slots = setup.requests.capacity;
+    // One token per answer-ring slot: a shard's in-flight bound.
+    const slots = setup.answers.capacity;
     this.pendingRes = new Array<HttpResponse | null>(slots).fill(null);
     this.pendingOp = new Uint8Array(slots);
     this.pendingItem = new Int32Array(slots);
@@ -55,7 +56,7 @@ export class WorkerShards implements ShardDispatcher {
   static async start(setups: ShardSetup[], dataDir: string, ringSlots: number, answerer: Answerer, left: Int32Array, log: pino.Logger): Promise<WorkerShards> {
     const shards = new WorkerShards(answerer, left, log);
     await Promise.all(setups.map((setup) => shards.startOne({
-      ...setup, dataDir, requests: createRing(ringSlots, REQUEST_FIELDS), answers: createRing(ringSlots, ANSWER_FIELDS),
+      ...setup, dataDir, requests: createRing(ringSlots * 2, REQUEST_FIELDS), answers: createRing(ringSlots, ANSWER_FIELDS),
     })));
     shards.links.sort((a, b) => a.worker.threadId - b.worker.threadId);
     return shards;
@@ -168,9 +169,12 @@ export class WorkerShards implements ShardDispatcher {
     this.answerer.answer(this.currentRes!, this.currentOp, this.currentItem, this.currentOutcome, this.view);
   };
 
+  /**
+   * Control requests carry no token and get no answer in the ring. The
+   * request ring has twice as many slots as there are tokens, so the few
+   * control requests (one snapshot or shutdown at a time) always fit.
+   */
   private control(link: ShardLink, op: number): void {
-    // Control requests need a ring slot but no token: the ring has room for
-    // one more than the tokens only if a token is free, so wait for one.
     const at = link.requests.producerSlot();
     link.requests.slots[at] = op;
     link.requests.slots[at + 1] = -1;
@@ -183,7 +187,7 @@ export class WorkerShards implements ShardDispatcher {
       link.onMessage = (message) => {
         if (message.type === 'snapshot') resolve(message.snapshot!);
       };
-      this.reserveControlSlot(link, () => this.control(link, CONTROL_OP.snapshot));
+      this.control(link, CONTROL_OP.snapshot);
     })));
   }
 
@@ -194,22 +198,8 @@ export class WorkerShards implements ShardDispatcher {
         this.drain(link);
         resolve();
       });
-      this.reserveControlSlot(link, () => this.control(link, CONTROL_OP.shutdown));
+      this.control(link, CONTROL_OP.shutdown);
     })));
-  }
-
-  /** Takes one token out of the pool for the control request's slot, waiting until one is free. */
-  private reserveControlSlot(link: ShardLink, send: () => void): void {
-    if (link.freeCount > 0) {
-      const token = link.freeTokens[--link.freeCount]!;
-      send();
-      // The control request has no answer in the ring; its token is back once the worker has taken it.
-      const giveBack = (): void => {
-        if (link.requests.available() === 0) link.freeTokens[link.freeCount++] = token;
-        else setTimeout(giveBack, 1);
-      };
-      setTimeout(giveBack, 1);
-    } else setTimeout(() => this.reserveControlSlot(link, send), 1);
   }
 
   wonCount(): number {

@@ -47,7 +47,8 @@ t.test('with no sale file and an empty database the demo sale runs and says so',
   t.ok(engine.lines.some((l) => String(l.msg).startsWith('DEMO MODE')), 'demo user tokens logged');
   const items = await request(engine.port, 'GET', '/api/items');
   t.ok((items.json.items as unknown[]).length >= 1, 'demo items are listed');
-  await sleep(1200);
+  // The demo starts on a whole second at least 1 s after boot.
+  for (let i = 0; i < 60 && (await request(engine.port, 'GET', '/api/items/demo-phone/ticket')).status !== 200; i++) await sleep(100);
   const demo = await request(engine.port, 'GET', '/api/demo/token');
   t.equal(demo.status, 200, 'demo token route exists in demo mode');
   const buyPath = await buyPathOf(engine.port, 'demo-phone');
