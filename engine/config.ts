@@ -51,7 +51,9 @@ const ENV_ONLY: readonly [string, string][] = [
   ['FLASH_TICKET_SECRET', 'Secret that derives buy tickets (at least 32 bytes). Unset: a random one kept in the database.'],
 ];
 
-export class ConfigError extends Error {}
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
 
 export function defaultConfig(): EngineConfig {
   return {
@@ -82,7 +84,7 @@ export function helpText(): string {
 
 function parseValue(spec: FlagSpec, raw: string, source: string): number | string | boolean {
   if (spec.kind === 'bool') {
-    if (['1', 'true', 'yes', 'on', ''].includes(raw)) return true;
+    if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
     if (['0', 'false', 'no', 'off'].includes(raw)) return false;
     throw new ConfigError(`${source}: expected true or false, got "${raw}"`);
   }
@@ -108,7 +110,8 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): En
   const config = defaultConfig();
   for (const spec of FLAGS) {
     const raw = env[spec.env];
-    if (raw !== undefined) assign(config, spec, parseValue(spec, raw, spec.env));
+    // A variable set to nothing counts as unset, as for the secrets.
+    if (raw !== undefined && raw !== '') assign(config, spec, parseValue(spec, raw, spec.env));
   }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;

@@ -105,9 +105,15 @@ export class HoldingsTable {
   /** Doubles the table, dropping entries whose count is 0. False when already at the maximum. */
   private grow(): boolean {
     const live = this.liveCount();
-    // Dropping zero-count entries may free enough room without doubling.
-    const slots = live + 1 <= this.keys.length * LOAD_FACTOR_MAX / 2 ? this.keys.length : this.keys.length * 2;
-    if (slots > this.slotsMax) return false;
+    // Dropping zero-count entries may free enough room without doubling: do
+    // that when it leaves the table at most half full, or when doubling is
+    // impossible and it still fits under the load factor.
+    const roomInPlace = (load: number): boolean => live + 1 <= this.keys.length * load;
+    let slots = roomInPlace(LOAD_FACTOR_MAX / 2) ? this.keys.length : this.keys.length * 2;
+    if (slots > this.slotsMax) {
+      if (!roomInPlace(LOAD_FACTOR_MAX)) return false;
+      slots = this.keys.length;
+    }
     const oldKeys = this.keys;
     const oldCounts = this.counts;
     this.keys = new Float64Array(slots);

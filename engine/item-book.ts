@@ -66,7 +66,7 @@ export class ItemBook {
 
   /** Puts a recovered order into the book (start-up only). */
   restoreOrder(sequence: number, userId: number, state: number, createdAt: number, payBy: number): void {
-    assert.ok(sequence >= 1 && this.orderState[sequence] === undefined || this.orderState[sequence] === 0);
+    assert.ok(sequence >= 1 && (this.orderState[sequence] === undefined || this.orderState[sequence] === 0), 'order restored twice or at sequence 0');
     this.ensureSlot(sequence);
     this.orderUser[sequence] = userId;
     this.orderState[sequence] = state;

@@ -21,7 +21,9 @@ export interface ItemDefinition {
   challenge: boolean;
 }
 
-export class SaleDefinitionError extends Error {}
+export class SaleDefinitionError extends Error {
+  override name = 'SaleDefinitionError';
+}
 
 const ITEM_ID = /^[a-z0-9-]{1,32}$/;
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/;
@@ -39,7 +41,7 @@ function parseTime(value: unknown): number | null {
   if (isInteger(value, 0, TIME_MAX_MS)) return value;
   if (typeof value === 'string' && ISO_8601.test(value)) {
     const ms = Date.parse(value);
-    return Number.isFinite(ms) ? ms : null;
+    return Number.isFinite(ms) && ms >= 0 ? ms : null;
   }
   return null;
 }
@@ -59,7 +61,7 @@ export function checkItem(raw: unknown, where: string): ItemDefinition {
   if (item.perUserLimit !== undefined && !isInteger(item.perUserLimit, 1, PER_USER_LIMIT_MAX)) fail('perUserLimit', `must be an integer in 1..${PER_USER_LIMIT_MAX}`);
   const startsAt = parseTime(item.startsAt);
   if (startsAt === null) fail('startsAt', 'must be an ISO 8601 time with a zone or epoch milliseconds');
-  const endsAt = item.endsAt === undefined ? startsAt! + HOUR_MS : parseTime(item.endsAt);
+  const endsAt = item.endsAt === undefined ? Math.min(startsAt! + HOUR_MS, TIME_MAX_MS) : parseTime(item.endsAt);
   if (endsAt === null) fail('endsAt', 'must be an ISO 8601 time with a zone or epoch milliseconds');
   if (endsAt! <= startsAt!) fail('endsAt', 'must be after startsAt');
   if (item.mode !== undefined && item.mode !== 'order' && item.mode !== 'reserve') fail('mode', 'must be "order" or "reserve"');

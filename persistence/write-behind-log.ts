@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { LOG_BATCH_RECORDS_MAX, LOG_RECORD_BYTES, LOG_SEGMENT_BYTES_MAX } from '../engine/constants';
-import { crc32 } from './log-record';
+import { crc32, RECORD_TYPE } from './log-record';
 
 /**
  * Int32 slots per shard in the progress array: the shard writes the first
@@ -64,6 +64,8 @@ export class WriteBehindLog {
   }
 
   append(type: number, state: number, orderId: number, userId: number, timeMs: number, payBy: number, createdAt: number): void {
+    // Paired with the check at replay: a record that would not decode must never be written.
+    assert.ok(type >= RECORD_TYPE.won && type <= RECORD_TYPE.expired && state >= 1 && state <= 5 && orderId > 0 && userId > 0, 'invalid log record');
     if (this.batchRecords === LOG_BATCH_RECORDS_MAX) this.flush();
     const offset = this.batchRecords * LOG_RECORD_BYTES;
     const view = this.view;

@@ -1,0 +1,132 @@
+// Proves the write-behind log's record format: crc32 is the IEEE CRC-32 (the
+// standard check value for "123456789"), a record encodes and decodes to the
+// same fields, every single-bit and single-byte change anywhere in the 48
+// bytes makes decode fail, a record with a good checksum but impossible
+// fields is refused on decode and on encode, and the order id helpers split
+// row * 2^32 + sequence back into its parts up to the largest row and
+// sequence the constants allow.
+
+import t from 'tap';
+import { AssertionError } from 'node:assert';
+import { ITEM_ROW_MAX, LOG_RECORD_BYTES, ORDERS_PER_ITEM_MAX } from '../../engine/constants';
+import {
+  crc32, decodeRecord, emptyRecord, encodeRecord, holdsUnit, itemRowOf, ORDER_STATE, orderIdOf, RECORD_TYPE, sequenceOf,
+  type LogRecord,
+} from '../../persistence/log-record';
+
+function sampleRecord(): LogRecord {
+  return {
+    type: RECORD_TYPE.paid,
+    state: ORDER_STATE.paid,
+    orderId: orderIdOf(ITEM_ROW_MAX, ORDERS_PER_ITEM_MAX),
+    userId: Number.MAX_SAFE_INTEGER,
+    timeMs: 1_700_000_000_123,
+    payBy: 1_700_000_900_000,
+    createdAt: 1_700_000_000_000,
+  };
+}
+
+function encoded(record: LogRecord, at = 0): { bytes: Buffer; view: DataView } {
+  const bytes = Buffer.alloc(at + LOG_RECORD_BYTES);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  encodeRecord(view, bytes, at, record);
+  return { bytes, view };
+}
+
+t.test('crc32 of "123456789" is the standard check value 0xCBF43926', async (t) => {
+  const bytes = Buffer.from('xx123456789yy');
+  t.equal(crc32(bytes, 2, 11), 0xcbf43926, 'only bytes [start, end) count');
+  t.equal(crc32(Buffer.from(''), 0, 0), 0, 'the CRC of nothing is 0');
+  t.equal(crc32(Buffer.from('The quick brown fox jumps over the lazy dog'), 0, 43), 0x414fa339);
+});
+
+t.test('a record round-trips through encode and decode at any offset', async (t) => {
+  const record = sampleRecord();
+  const { bytes, view } = encoded(record, 96);
+  const out = emptyRecord();
+  t.equal(decodeRecord(view, bytes, 96, out), true);
+  t.same(out, record);
+  t.equal(view.getUint16(96 + 6, true), 0, 'the padding bytes are zero');
+  t.equal(view.getUint32(96, true), crc32(bytes, 100, 144), 'the first 4 bytes are the CRC of the other 44');
+});
+
+t.test('every record type and state round-trips, with payBy 0 for orders without one', async (t) => {
+  const out = emptyRecord();
+  for (const type of Object.values(RECORD_TYPE)) {
+    for (const state of Object.values(ORDER_STATE)) {
+      const record: LogRecord = { type, state, orderId: orderIdOf(1, 1), userId: 1, timeMs: 0, payBy: 0, createdAt: 0 };
+      const { bytes, view } = encoded(record);
+      t.ok(decodeRecord(view, bytes, 0, out) && out.type === type && out.state === state && out.payBy === 0, `type ${type} state ${state}`);
+    }
+  }
+});
+
+t.test('changing any bit or any byte of a record makes decode refuse it', async (t) => {
+  const { bytes } = encoded(sampleRecord());
+  const out = emptyRecord();
+  const accepted: string[] = [];
+  let tried = 0;
+  for (let position = 0; position < LOG_RECORD_BYTES; position++) {
+    const changes = [0xff, 0x80, 0x01, 0x10, 0x55];
+    for (let bit = 0; bit < 8; bit++) changes.push(1 << bit);
+    for (const mask of changes) {
+      const copy = Buffer.from(bytes);
+      copy[position]! ^= mask;
+      if (decodeRecord(new DataView(copy.buffer, copy.byteOffset, copy.byteLength), copy, 0, out)) accepted.push(`byte ${position} ^ ${mask}`);
+      tried++;
+    }
+  }
+  t.equal(tried, LOG_RECORD_BYTES * 13);
+  t.same(accepted, [], 'no changed record was accepted');
+  t.ok(decodeRecord(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), bytes, 0, out), 'the original still decodes');
+});
+
+t.test('a record of zeros (a hole in the file) does not decode', async (t) => {
+  const bytes = Buffer.alloc(LOG_RECORD_BYTES);
+  t.equal(decodeRecord(new DataView(bytes.buffer), bytes, 0, emptyRecord()), false);
+});
+
+t.test('decode refuses a record whose checksum is right but whose fields are impossible', async (t) => {
+  const cases: Array<[string, Partial<LogRecord>]> = [
+    ['type 0', { type: 0 }],
+    ['type 5', { type: 5 }],
+    ['state 0', { state: 0 }],
+    ['state 6', { state: 6 }],
+    ['order id 0', { orderId: 0 }],
+    ['fractional order id', { orderId: 1.5 }],
+    ['order id 2^53', { orderId: 2 ** 53 }],
+    ['user id 0', { userId: 0 }],
+    ['negative user id', { userId: -3 }],
+    ['user id 2^53', { userId: 2 ** 53 }],
+  ];
+  for (const [name, change] of cases) {
+    const record = { ...sampleRecord(), ...change };
+    // Write the fields and a correct CRC by hand: encodeRecord would refuse them.
+    const bytes = Buffer.alloc(LOG_RECORD_BYTES);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    view.setUint8(4, record.type);
+    view.setUint8(5, record.state);
+    view.setFloat64(8, record.orderId, true);
+    view.setFloat64(16, record.userId, true);
+    view.setUint32(0, crc32(bytes, 4, LOG_RECORD_BYTES), true);
+    t.equal(decodeRecord(view, bytes, 0, emptyRecord()), false, `decode refuses ${name}`);
+    t.throws(() => encodeRecord(view, bytes, 0, record), AssertionError, `encode refuses ${name}`);
+  }
+});
+
+t.test('order ids are row * 2^32 + sequence and split back into row and sequence', async (t) => {
+  const cases: Array<[number, number]> = [[1, 1], [1, ORDERS_PER_ITEM_MAX], [2, 1], [ITEM_ROW_MAX, 1], [ITEM_ROW_MAX, ORDERS_PER_ITEM_MAX], [12345, 67890]];
+  for (const [row, sequence] of cases) {
+    const id = orderIdOf(row, sequence);
+    t.equal(id, row * 4294967296 + sequence);
+    t.ok(Number.isSafeInteger(id), `row ${row} sequence ${sequence} is a safe integer`);
+    t.equal(itemRowOf(id), row, `row of ${id}`);
+    t.equal(sequenceOf(id), sequence, `sequence of ${id}`);
+  }
+  t.equal(orderIdOf(ITEM_ROW_MAX, ORDERS_PER_ITEM_MAX), Number.MAX_SAFE_INTEGER, 'the largest order id is exactly 2^53 - 1');
+  t.not(orderIdOf(1, ORDERS_PER_ITEM_MAX), orderIdOf(2, 0), 'the last sequence of a row does not reach the next row');
+});
+
+t.test('holdsUnit is true exactly for reserved, paid and confirmed', async (t) => {
+  t.same([0, 1, 2, 3, 4, 5, 6].map(holdsUnit), [false, true, true, true, false, false, false]);
+});
