@@ -1,0 +1,44 @@
+-- wrk script for bench/buy-throughput.ts --generator wrk: the same buys as the
+-- autocannon generator (POST to the buy path, empty body, content-length 0,
+-- one Authorization header per user, rotating over the token pool), from a
+-- generator written in C, to cross-check numbers that autocannon, one
+-- JavaScript thread, may cap.
+--
+-- Usage: wrk -t1 -c100 -d10s -s bench/wrk-buy.lua URL -- TOKENS_FILE
+-- TOKENS_FILE holds one user token per line. Every request is built once in
+-- init(), so rotating costs the generator nothing per request. done() prints
+-- one JSON line starting with {"wrk": for the benchmark to read.
+
+local requests = {}
+local next_index = 1
+
+-- Bounds the pool read from the file, so a wrong path cannot eat memory.
+local TOKENS_MAX = 1000000
+
+function init(args)
+  local file = assert(io.open(args[1], "r"), "cannot open the tokens file " .. tostring(args[1]))
+  for token in file:lines() do
+    if token ~= "" then
+      requests[#requests + 1] = wrk.format("POST", wrk.path, { ["Authorization"] = "Bearer " .. token, ["Content-Length"] = "0" }, nil)
+      assert(#requests <= TOKENS_MAX, "more than " .. TOKENS_MAX .. " tokens")
+    end
+  end
+  file:close()
+  assert(#requests > 0, "the tokens file is empty")
+end
+
+function request()
+  local built = requests[next_index]
+  next_index = next_index % #requests + 1
+  return built
+end
+
+-- Latencies are in microseconds, the duration too.
+function done(summary, latency, requests_per_second)
+  local errors = summary.errors
+  io.write(string.format(
+    '{"wrk":1,"requests":%d,"durationUs":%d,"bytes":%d,"connectErrors":%d,"readErrors":%d,"writeErrors":%d,"statusErrors":%d,"timeouts":%d,'
+      .. '"latencyP50Us":%d,"latencyP99Us":%d,"latencyMeanUs":%.1f,"latencyMaxUs":%d}\n',
+    summary.requests, summary.duration, summary.bytes, errors.connect, errors.read, errors.write, errors.status, errors.timeout,
+    latency:percentile(50), latency:percentile(99), latency.mean, latency.max))
+end
