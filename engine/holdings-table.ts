@@ -72,10 +72,26 @@ export class HoldingsTable {
     return this.keys[slot] === userId ? this.counts[slot]! : 0;
   }
 
+  /**
+   * Adds one unit unless the user already holds `limit`: one probe for the
+   * check and the add. Returns the new count, 0 when at the limit, or -1 when
+   * the table is full.
+   */
+  incrementBelow(userId: number, limit: number): number {
+    assert.ok(userId >= 1 && limit >= 1);
+    const slot = this.find(userId);
+    if (this.keys[slot] === userId && this.counts[slot]! >= limit) return 0;
+    return this.incrementAt(slot, userId);
+  }
+
   /** Adds one unit to the user's count; returns the new count, or -1 when the table is full. */
   increment(userId: number): number {
     assert.ok(userId >= 1);
-    let slot = this.find(userId);
+    return this.incrementAt(this.find(userId), userId);
+  }
+
+  private incrementAt(found: number, userId: number): number {
+    let slot = found;
     if (this.keys[slot] !== userId) {
       if (this.used + 1 > this.keys.length * LOAD_FACTOR_MAX) {
         if (!this.grow()) return -1;

@@ -15,7 +15,7 @@ import { OP, type OrderView } from './shard';
 import type { Answerer, ShardDispatcher } from './shard-dispatcher';
 import type { StaticFile } from './static-files';
 import { ticketMatches } from './ticket';
-import { extractToken, signUserToken, type UserTokenVerifier } from './user-token';
+import { signUserToken, verifyRequestToken, type UserTokenVerifier } from './user-token';
 
 export interface HttpContext {
   catalog: ItemCatalog;
@@ -27,20 +27,32 @@ export interface HttpContext {
   closing: boolean;
 }
 
-const JSON_TYPE = 'application/json';
+// Header names, values and status lines as bytes: uWS takes them as they are,
+// where a JS string would be converted to UTF-8 on every call.
+const HEADER = {
+  authorization: Buffer.from('authorization'),
+  cookie: Buffer.from('cookie'),
+  contentLength: Buffer.from('content-length'),
+  contentType: Buffer.from('content-type'),
+  cacheControl: Buffer.from('cache-control'),
+  retryAfter: Buffer.from('retry-after'),
+} as const;
+const JSON_TYPE = Buffer.from('application/json');
+const STATUS_OK = Buffer.from('200 OK');
+const RETRY_AFTER = Buffer.from(RETRY_AFTER_SECONDS);
+const ERROR_STATUS = Object.fromEntries(Object.entries(ERRORS).map(([code, entry]) => [code, Buffer.from(entry.status)])) as Record<ErrorCode, Buffer>;
 const ORDER_ID = /^[1-9][0-9]{0,15}$/;
 const ITEM_ID = /^[a-z0-9-]{1,32}$/;
 const DEMO_TOKEN_SECONDS = 24 * 3600;
 
 export function sendError(res: HttpResponse, code: ErrorCode, body: Buffer = ERROR_BODIES[code]): void {
-  const entry = ERRORS[code];
-  res.writeStatus(entry.status).writeHeader('content-type', JSON_TYPE);
-  if (entry.retryAfter) res.writeHeader('retry-after', RETRY_AFTER_SECONDS);
+  res.writeStatus(ERROR_STATUS[code]).writeHeader(HEADER.contentType, JSON_TYPE);
+  if (ERRORS[code].retryAfter) res.writeHeader(HEADER.retryAfter, RETRY_AFTER);
   res.end(body);
 }
 
 function sendJson(res: HttpResponse, body: Buffer | string, cacheControl = 'no-store'): void {
-  res.writeStatus('200 OK').writeHeader('content-type', JSON_TYPE).writeHeader('cache-control', cacheControl).end(body);
+  res.writeStatus(STATUS_OK).writeHeader(HEADER.contentType, JSON_TYPE).writeHeader(HEADER.cacheControl, cacheControl).end(body);
 }
 
 /** Answers shard outcomes; one writer buffer, reused for every answer. */
@@ -64,7 +76,7 @@ export class HttpAnswerer implements Answerer {
         .bytes(FRAGMENT.viewState).bytes(this.stateBytes[view.state]!).bytes(FRAGMENT.viewCreatedAt).integer(view.createdAt)
         .bytes(FRAGMENT.viewPayBy).timeOrNull(view.payBy).bytes(FRAGMENT.close);
     }
-    res.writeStatus('200 OK').writeHeader('content-type', JSON_TYPE).end(w.view());
+    res.writeStatus(STATUS_OK).writeHeader(HEADER.contentType, JSON_TYPE).end(w.view());
   }
 }
 
@@ -74,9 +86,7 @@ function markAborted(this: HttpResponse): void {
 
 /** The user id of the request's token, or 0. Reads the cookie only when there is no Authorization header. */
 function authenticate(req: HttpRequest, ctx: HttpContext, nowMs: number): number {
-  const authorization = req.getHeader('authorization');
-  const token = authorization !== '' ? extractToken(authorization, '') : extractToken('', req.getHeader('cookie'));
-  return token === '' ? 0 : ctx.verifier.verify(token, nowMs);
+  return verifyRequestToken(ctx.verifier, req.getHeader(HEADER.authorization), req, HEADER.cookie, nowMs);
 }
 
 /**
@@ -84,7 +94,7 @@ function authenticate(req: HttpRequest, ctx: HttpContext, nowMs: number): number
  * Content-Length is required for a body: uWS gives no total otherwise.
  */
 function readBody(res: HttpResponse, req: HttpRequest, bytesMax: number, done: (body: Buffer) => void): void {
-  const lengthHeader = req.getHeader('content-length');
+  const lengthHeader = req.getHeader(HEADER.contentLength);
   if (lengthHeader === '' || lengthHeader === '0') {
     done(EMPTY);
     return;
@@ -93,7 +103,7 @@ function readBody(res: HttpResponse, req: HttpRequest, bytesMax: number, done: (
   if (length < 0) return sendError(res, 'bad_request');
   if (length > bytesMax) {
     // The body is not read, so the connection cannot be reused.
-    res.writeStatus(ERRORS.too_large.status).writeHeader('content-type', JSON_TYPE).end(ERROR_BODIES.too_large, true);
+    res.writeStatus(ERROR_STATUS.too_large).writeHeader(HEADER.contentType, JSON_TYPE).end(ERROR_BODIES.too_large, true);
     return;
   }
   const body = Buffer.allocUnsafe(length);
@@ -149,7 +159,7 @@ function buyRoute(ctx: HttpContext, shards: ShardDispatcher) {
     if (ctx.closing) return sendError(res, 'shutting_down');
     // Sold out needs no shard: `left` is the shard's own published count.
     if (Atomics.load(catalog.left, itemIndex) === 0) return sendError(res, 'sold_out');
-    const length = req.getHeader('content-length');
+    const length = req.getHeader(HEADER.contentLength);
     // The common buy has no body: no closure, no body buffer.
     if ((length === '' || length === '0') && !item.challenge) return shards.dispatch(res, OP.buy, itemIndex, userId, 0, now);
     readBody(res, req, BUY_BODY_BYTES_MAX, (body) => {

@@ -67,9 +67,10 @@ export class Shard {
     // Sold out is answered before the per-user check, even to a holder, so
     // that the HTTP thread can give the same answer from `left` alone.
     if (book.left === 0) return this.refuse(OUTCOME.sold_out);
-    if (book.holdings.get(userId) >= book.perUserLimit) return this.refuse(OUTCOME.limit_reached);
     if (book.orderCount === ORDERS_PER_ITEM_MAX) return OUTCOME.overloaded;
-    if (book.holdings.increment(userId) < 0) return OUTCOME.overloaded;
+    const held = book.holdings.incrementBelow(userId, book.perUserLimit);
+    if (held === 0) return this.refuse(OUTCOME.limit_reached);
+    if (held < 0) return OUTCOME.overloaded;
     const sequence = ++book.orderCount;
     book.ensureSlot(sequence);
     const state = book.reserve ? ORDER_STATE.reserved : ORDER_STATE.confirmed;

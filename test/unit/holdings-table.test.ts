@@ -244,3 +244,17 @@ t.test('a table at its maximum rehashes in place when holders at 0 leave room un
   t.equal(table.capacity, 16, 'without growing past the maximum');
   for (let user = 6; user <= 11; user++) t.equal(table.get(user), 1, `user ${user} still holds one`);
 });
+
+t.test('incrementBelow adds a unit only while the user holds fewer than the limit', async (t) => {
+  const table = new HoldingsTable(4);
+  t.equal(table.incrementBelow(9, 2), 1, 'limit - 2 → 1');
+  t.equal(table.incrementBelow(9, 2), 2, 'limit - 1 → 2');
+  t.equal(table.incrementBelow(9, 2), 0, 'at the limit: refused, 0');
+  t.equal(table.get(9), 2, 'the refusal changed nothing');
+  t.equal(table.decrement(9), 1);
+  t.equal(table.incrementBelow(9, 2), 2, 'below the limit again after a unit came back');
+  const full = new HoldingsTable(0, 16);
+  for (let user = 1; user <= 11; user++) t.equal(full.incrementBelow(user, 1), 1);
+  t.equal(full.incrementBelow(12, 1), -1, 'a full table refuses a new user with -1');
+  t.equal(full.incrementBelow(3, 1), 0, 'and still answers limit for a holder');
+});

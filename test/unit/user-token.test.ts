@@ -7,7 +7,7 @@
 import t from 'tap';
 import { createHmac, randomBytes } from 'node:crypto';
 import { HmacSha256 } from '../../engine/hmac-sha256';
-import { UserTokenVerifier, extractToken, signUserToken } from '../../engine/user-token';
+import { UserTokenVerifier, extractToken, signUserToken, verifyRequestToken } from '../../engine/user-token';
 
 const SECRET = 'test-secret-do-not-use';
 const EXP = 2_000_000_000; // 2033-05-18, far enough ahead for "now" below.
@@ -169,3 +169,37 @@ t.test('extractToken prefers the Bearer header, then the fs_user cookie, else re
   t.equal(extractToken('', 'a=1; b=2'), '', 'no fs_user cookie');
   t.equal(extractToken('', ''), '', 'nothing at all');
 });
+
+t.test('the cache of verified tokens never accepts a token that was not valid', async (t) => {
+  const verifier = new UserTokenVerifier(SECRET_FOR_CACHE);
+  const exp = Math.floor(NOW_FOR_CACHE / 1000) + 60;
+  const valid = signUserToken(SECRET_FOR_CACHE, 77, exp);
+  t.equal(verifier.verify(valid, NOW_FOR_CACHE), 77, 'first check: by MAC');
+  t.equal(verifier.verify(valid, NOW_FOR_CACHE), 77, 'second check: from the cache');
+  for (let at = valid.length - 43; at < valid.length; at++) {
+    const flipped = valid.slice(0, at) + (valid[at] === 'A' ? 'B' : 'A') + valid.slice(at + 1);
+    t.equal(verifier.verify(flipped, NOW_FOR_CACHE), 0, `a signature changed at ${at} is refused after the real one was cached`);
+  }
+  t.equal(verifier.verify(valid, exp * 1000), 0, 'a cached token still expires');
+  t.equal(verifier.verify(valid, NOW_FOR_CACHE), 77, 'and is good again before its expiry');
+  // Fill far more tokens than the cache has slots: evicted tokens are checked by MAC again.
+  for (let user = 1000; user < 30_000; user++) verifier.verify(signUserToken(SECRET_FOR_CACHE, user, exp), NOW_FOR_CACHE);
+  t.equal(verifier.verify(valid, NOW_FOR_CACHE), 77, 'a token evicted from the cache is still valid');
+  const other = new UserTokenVerifier('another secret of enough length, 32+ bytes');
+  t.equal(other.verify(valid, NOW_FOR_CACHE), 0, 'caches are per secret');
+});
+
+t.test('verifyRequestToken reads Bearer tokens in place and falls back to the fs_user cookie', async (t) => {
+  const verifier = new UserTokenVerifier(SECRET_FOR_CACHE);
+  const token = signUserToken(SECRET_FOR_CACHE, 5, Math.floor(NOW_FOR_CACHE / 1000) + 60);
+  const headers = (cookie: string) => ({ getHeader: () => cookie });
+  t.equal(verifyRequestToken(verifier, `Bearer ${token}`, headers(''), 'cookie', NOW_FOR_CACHE), 5);
+  t.equal(verifyRequestToken(verifier, `bearer   ${token}  `, headers(''), 'cookie', NOW_FOR_CACHE), 5, 'any case, spaces around');
+  t.equal(verifyRequestToken(verifier, '', headers(`a=b; fs_user=${token}`), 'cookie', NOW_FOR_CACHE), 5, 'the cookie');
+  t.equal(verifyRequestToken(verifier, 'Basic abc', headers(`fs_user=${token}`), 'cookie', NOW_FOR_CACHE), 5, 'another scheme falls back to the cookie');
+  t.equal(verifyRequestToken(verifier, 'Bearer ', headers(''), 'cookie', NOW_FOR_CACHE), 0, 'empty bearer, no cookie');
+  t.equal(verifyRequestToken(verifier, `Bearer ${token}x`, headers(''), 'cookie', NOW_FOR_CACHE), 0, 'trailing junk');
+});
+
+const SECRET_FOR_CACHE = 'a secret for the cache tests, over 32 bytes';
+const NOW_FOR_CACHE = 1_800_000_000_000;
