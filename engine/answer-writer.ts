@@ -24,20 +24,27 @@ export class AnswerWriter {
     return this;
   }
 
-  /** Writes a non-negative integer below 2^53 in decimal. */
+  /** Writes a non-negative integer below 2^53 in decimal: digits into a scratch from the end, then copied. */
   integer(value: number): this {
     assert.ok(Number.isSafeInteger(value) && value >= 0);
-    let digits = 1;
-    for (let v = value; v >= 10; v = Math.floor(v / 10)) digits++;
-    assert.ok(this.length + digits <= this.buffer.length);
+    const scratch = this.digits;
+    let at = scratch.length;
     let v = value;
-    for (let i = this.length + digits - 1; i >= this.length; i--) {
-      this.buffer[i] = 48 + (v % 10);
-      v = Math.floor(v / 10);
-    }
-    this.length += digits;
+    do {
+      const next = Math.floor(v / 10);
+      scratch[--at] = 48 + (v - next * 10);
+      v = next;
+    } while (v > 0);
+    assert.ok(this.length + scratch.length - at <= this.buffer.length);
+    const buffer = this.buffer;
+    let out = this.length;
+    while (at < scratch.length) buffer[out++] = scratch[at++]!;
+    this.length = out;
     return this;
   }
+
+  /** 2^53 has 16 decimal digits. */
+  private readonly digits = new Uint8Array(16);
 
   /** A time in ms, or null for 0 (no payBy). */
   timeOrNull(value: number): this {
