@@ -14,13 +14,15 @@ export interface BenchOptions {
   tokenMode: TokenMode;
   generator: Generator;
   keepData: boolean;
+  /** Run the engines with --fsync (a batch is fdatasync'ed before its answers). */
+  fsync: boolean;
 }
 
 export type Generator = 'autocannon' | 'wrk';
 const GENERATORS: readonly Generator[] = ['autocannon', 'wrk'];
 
 const DEFAULTS: BenchOptions = {
-  durationSeconds: 10, warmupSeconds: 2, connections: 100, runs: 3, workersList: [0, 2], users: 1_000, tokenMode: 'prebuilt', generator: 'autocannon', keepData: false,
+  durationSeconds: 10, warmupSeconds: 2, connections: 100, runs: 3, workersList: [0, 2], users: 1_000, tokenMode: 'prebuilt', generator: 'autocannon', keepData: false, fsync: false,
 };
 /** --quick: one short run, for a smoke test of the whole pipeline. */
 const QUICK: Partial<BenchOptions> = { runs: 1, durationSeconds: 5 };
@@ -46,6 +48,7 @@ const HELP = `Usage: node dist/bench/buy-throughput.js [flags]
   --tokens MODE          autocannon token rotation: prebuilt (default) or setup-request
   --generator NAME       autocannon (default) or wrk (needs wrk installed; uses bench/wrk-buy.lua)
   --keep-data            keep the engines' temporary data directories
+  --fsync                run the engines with --fsync (group commit to disk before answering)
   --quick                1 run of 5 s
 `;
 
@@ -78,6 +81,7 @@ export function parseFlags(argv: readonly string[]): BenchOptions | null {
       }
       if (flag === '--quick') quick = true;
       else if (flag === '--keep-data') given.keepData = true;
+      else if (flag === '--fsync') given.fsync = true;
       else if (flag === '--workers-list') given.workersList = workersList(argv[++index]);
       else if (flag === '--tokens') {
         const mode = argv[++index] as TokenMode;

@@ -105,18 +105,18 @@ function engineEnvironment(userSecret: string): NodeJS.ProcessEnv {
   return { ...env, FLASH_USER_SECRET: userSecret, FLASH_LOG_LEVEL: 'info' };
 }
 
-async function startEngine(dataDir: string, workers: number, userSecret: string): Promise<ServerProcess> {
+async function startEngine(dataDir: string, workers: number, userSecret: string, fsync: boolean): Promise<ServerProcess> {
   const saleFile = path.join(dataDir, 'sale.json');
   const item = { id: HOT_ITEM.id, name: 'Hot item', price: 1000, stock: HOT_ITEM.stock, perUserLimit: HOT_ITEM.perUserLimit, startsAt: Date.now() - 1000, mode: 'order' };
   fs.writeFileSync(saleFile, JSON.stringify({ items: [item] }));
-  const args = ['engine/start', '--port', '0', '--data', dataDir, '--sale', saleFile, '--workers', String(workers)];
+  const args = ['engine/start', '--port', '0', '--data', dataDir, '--sale', saleFile, '--workers', String(workers), ...(fsync ? ['--fsync'] : [])];
   return startServer(args, engineEnvironment(userSecret), ROOT, (line) => (line.msg === 'listening' && typeof line.port === 'number' ? line.port : null));
 }
 
 export async function measureEngine(options: BenchOptions, tokens: readonly string[], runLoad: LoadRunner, userSecret: string, workers: number, run: number): Promise<SystemResult> {
-  const system = `engine --workers ${workers}`;
+  const system = `engine --workers ${workers}${options.fsync ? ' --fsync' : ''}`;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flash-bench-'));
-  const server = await startEngine(dataDir, workers, userSecret);
+  const server = await startEngine(dataDir, workers, userSecret, options.fsync);
   let measured: Measured;
   let exitCode: number | null = null;
   try {

@@ -132,7 +132,7 @@ function printPreamble(command: string, machine: Record<string, unknown>, option
     console.log(`load: autocannon in this process; ${options.users} user tokens rotated with ${rotation[options.tokenMode]} (--tokens ${options.tokenMode})`);
     console.log(wrk === null ? 'wrk is not installed: no cross-check with --generator wrk possible' : `wrk is installed (${wrk}): cross-check with --generator wrk`);
   }
-  console.log(`systems: bare, ${options.workersList.map((workers) => `engine --workers ${workers}`).join(', ')}, each run starting with the next; ${options.warmupSeconds} s warm-up each, not counted\n`);
+  console.log(`systems: bare, ${options.workersList.map((workers) => `engine --workers ${workers}${options.fsync ? ' --fsync' : ''}`).join(', ')}, each run starting with the next; ${options.warmupSeconds} s warm-up each, not counted\n`);
 }
 
 function writeResults(report: Record<string, unknown>): string {
