@@ -244,3 +244,24 @@ t.test('catchUpLog applies several segments of several shards, each once', async
   t.same(fs.readdirSync(logDir), []);
   t.same(logApplied(db), []);
 });
+
+t.test('hundreds of wins in one batch, with transitions of orders not yet inserted, land exactly once', async (t) => {
+  const dataDir = tempDataDir(t);
+  const logDir = logDirectory(dataDir);
+  const log = new WriteBehindLog(logDir, BOOT_ID, 0, false, new Int32Array(new SharedArrayBuffer(PROGRESS_FIELDS * 4)));
+  // 200 wins (more than three multi-row inserts), and after win 130 a pay of
+  // win 129, which is still waiting in the multi-row buffer when it comes.
+  for (let seq = 1; seq <= 200; seq++) {
+    log.append(RECORD_TYPE.won, ORDER_STATE.reserved, orderIdOf(3, seq), 1000 + seq, T0 + seq, T0 + seq + PAY_MS, T0 + seq);
+    if (seq === 130) log.append(RECORD_TYPE.paid, ORDER_STATE.paid, orderIdOf(3, 129), 1129, T0 + 500, T0 + 129 + PAY_MS, T0 + 129);
+  }
+  log.close();
+  const db = openCountingDatabase(t, dataDir);
+  const report = catchUpLog(db, logDir, false);
+  t.equal(report.recordsApplied, 201);
+  const rows = orders(db);
+  t.equal(rows.length, 200, 'every win is a row');
+  t.same(writes(db), { insert: 200, update: 1 }, 'each row inserted once, one update');
+  t.equal(rows.find((r) => r.id === orderIdOf(3, 129))!.state, ORDER_STATE.paid, 'the pay reached its order');
+  t.ok(rows.every((r, i) => r.id === orderIdOf(3, i + 1) && r.user_id === 1001 + i), 'rows in order with their users');
+});
