@@ -31,6 +31,7 @@ class ShardLink {
   freeCount: number;
   readonly counters: Float64Array;
   onMessage: ((message: { type: string; snapshot?: ShardSnapshot }) => void) | null = null;
+  exited = false;
 
   constructor(readonly worker: Worker, setup: WorkerSetup) {
     this.requests = new Ring(setup.requests);
@@ -72,7 +73,10 @@ export class WorkerShards implements ShardDispatcher {
         if (message.type === 'ready') {
           worker.off('error', reject);
           worker.on('error', (error) => this.workerDied(setup.index, error));
-          worker.on('exit', (code) => { if (!this.closing) this.workerDied(setup.index, new Error(`exited with code ${code}`)); });
+          worker.on('exit', (code) => {
+            link.exited = true;
+            if (!this.closing) this.workerDied(setup.index, new Error(`exited with code ${code}`));
+          });
           this.arm(link);
           resolve();
         } else link.onMessage?.(message);
@@ -194,6 +198,8 @@ export class WorkerShards implements ShardDispatcher {
   async close(): Promise<void> {
     this.closing = true;
     await Promise.all(this.links.map((link) => new Promise<void>((resolve) => {
+      // A worker that died has nothing to flush: what it acknowledged is in its log.
+      if (link.exited) return resolve();
       link.worker.once('exit', () => {
         this.drain(link);
         resolve();
