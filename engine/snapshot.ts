@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ORDER_STATE_NAMES } from '../persistence/log-record';
+import type { StoredItem } from '../persistence/database';
 import type { Shard } from './shard';
 
 export interface ItemSnapshot {
@@ -47,7 +48,7 @@ export function takeShardSnapshot(shard: Shard): ShardSnapshot {
 }
 
 /** Writes the snapshot as JSON under <dataDir>/snapshots and returns its path. */
-export function writeSnapshot(dataDir: string, takenAt: number, shards: ShardSnapshot[], itemIds: readonly string[]): string {
+export function writeSnapshot(dataDir: string, takenAt: number, shards: ShardSnapshot[], items: readonly StoredItem[]): string {
   const dir = path.join(dataDir, 'snapshots');
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `snapshot-${new Date(takenAt).toISOString().replace(/[:.]/g, '-')}.json`);
@@ -64,7 +65,9 @@ export function writeSnapshot(dataDir: string, takenAt: number, shards: ShardSna
         }
         const holdings: string[] = [];
         for (let at = 0; at < item.holdings.length; at += 2) holdings.push(`[${item.holdings[at]},${item.holdings[at + 1]}]`);
-        fs.writeSync(fd, `${j ? ',' : ''}{"id":${JSON.stringify(itemIds[item.globalIndex])},"row":${item.row},"stock":${item.stock},"left":${item.left},` +
+        // The item's whole definition travels with it, so a snapshot alone can rebuild a database.
+        const { row: _row, ...definition } = items[item.globalIndex]!;
+        fs.writeSync(fd, `${j ? ',' : ''}{"id":${JSON.stringify(definition.id)},"row":${item.row},"definition":${JSON.stringify(definition)},"stock":${item.stock},"left":${item.left},` +
           `"orders":[${orders.join(',')}],"holdings":[${holdings.join(',')}]}`);
       });
       fs.writeSync(fd, ']}');
