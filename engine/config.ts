@@ -19,6 +19,7 @@ export interface EngineConfig {
   ringSlots: number;
   userSecret: string | null;
   ticketSecret: string | null;
+  adminToken: string | null;
 }
 
 type Kind = 'int' | 'string' | 'bool';
@@ -49,6 +50,7 @@ const FLAGS: readonly FlagSpec[] = [
 const ENV_ONLY: readonly [string, string][] = [
   ['FLASH_USER_SECRET', 'Secret shared with the shop to sign user tokens (at least 32 bytes). Unset: demo mode with a random per-boot secret and GET /api/demo/token.'],
   ['FLASH_TICKET_SECRET', 'Secret that derives buy tickets (at least 32 bytes). Unset: a random one kept in the database.'],
+  ['FLASH_ADMIN_TOKEN', 'Bearer token of the admin API under /admin/ (at least 32 bytes). Unset: the admin API does not exist.'],
 ];
 
 export class ConfigError extends Error {
@@ -68,6 +70,7 @@ export function defaultConfig(): EngineConfig {
     ringSlots: RING_SLOTS_DEFAULT,
     userSecret: null,
     ticketSecret: null,
+    adminToken: null,
   };
 }
 
@@ -135,6 +138,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): En
   if (config.saleFile !== null) config.saleFile = path.resolve(config.saleFile);
   config.userSecret = readSecret(env, 'FLASH_USER_SECRET');
   config.ticketSecret = readSecret(env, 'FLASH_TICKET_SECRET');
+  config.adminToken = readSecret(env, 'FLASH_ADMIN_TOKEN');
   return config;
 }
 

@@ -34,6 +34,7 @@ export const ERRORS = {
   not_reserved: entry('not_reserved', '409 Conflict'),
   already_paid: entry('already_paid', '409 Conflict'),
   shutting_down: entry('shutting_down', '503 Service Unavailable', true),
+  paused: entry('paused', '503 Service Unavailable', true),
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

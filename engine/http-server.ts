@@ -7,10 +7,11 @@
 import crypto from 'node:crypto';
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp } from 'uWebSockets.js';
 import { itemRowOf, ORDER_STATE_NAMES, sequenceOf } from '../persistence/log-record';
+import { registerAdminRoutes, type AdminContext } from './admin-routes';
 import { AnswerWriter, FRAGMENT } from './answer-writer';
 import { BUY_BODY_BYTES_MAX, SMALL_BODY_BYTES_MAX } from './constants';
 import { ERROR_BODIES, ERRORS, OUTCOME, OUTCOME_ERROR, RETRY_AFTER_SECONDS, type ErrorCode, type Outcome } from './error-catalog';
-import type { ItemCatalog } from './item-catalog';
+import { REFUSAL, type ItemCatalog } from './item-catalog';
 import { OP, type OrderView } from './shard';
 import type { Answerer, ShardDispatcher } from './shard-dispatcher';
 import type { StaticFile } from './static-files';
@@ -51,7 +52,7 @@ export function sendError(res: HttpResponse, code: ErrorCode, body: Buffer = ERR
   res.end(body);
 }
 
-function sendJson(res: HttpResponse, body: Buffer | string, cacheControl = 'no-store'): void {
+export function sendJson(res: HttpResponse, body: Buffer | string, cacheControl = 'no-store'): void {
   res.writeStatus(STATUS_OK).writeHeader(HEADER.contentType, JSON_TYPE).writeHeader(HEADER.cacheControl, cacheControl).end(body);
 }
 
@@ -65,6 +66,12 @@ export class HttpAnswerer implements Answerer {
   answer(res: HttpResponse, op: number, itemIndex: number, outcome: Outcome, view: OrderView): void {
     if (outcome !== OUTCOME.ok) {
       sendError(res, OUTCOME_ERROR[outcome]!);
+      return;
+    }
+    if (op === OP.restock) {
+      // An admin answer: the item as it is now that its shard has the new stock.
+      this.catalog.invalidate();
+      sendJson(res, JSON.stringify(this.catalog.publicItem(itemIndex, Date.now())));
       return;
     }
     const w = this.writer.reset();
@@ -93,7 +100,7 @@ function authenticate(req: HttpRequest, ctx: HttpContext, nowMs: number): number
  * Reads a small body, then calls `done` with it (or answers 413/400 itself).
  * Content-Length is required for a body: uWS gives no total otherwise.
  */
-function readBody(res: HttpResponse, req: HttpRequest, bytesMax: number, done: (body: Buffer) => void): void {
+export function readBody(res: HttpResponse, req: HttpRequest, bytesMax: number, done: (body: Buffer) => void): void {
   const lengthHeader = req.getHeader(HEADER.contentLength);
   if (lengthHeader === '' || lengthHeader === '0') {
     done(EMPTY);
@@ -145,6 +152,10 @@ function buyBodyIsValid(body: Buffer): boolean {
 
 function buyRoute(ctx: HttpContext, shards: ShardDispatcher) {
   const { catalog } = ctx;
+  const refuse = (res: HttpResponse, itemIndex: number, refusal: number, code: ErrorCode, body?: Buffer): void => {
+    catalog.countRefusal(itemIndex, refusal);
+    sendError(res, code, body);
+  };
   return (res: HttpResponse, req: HttpRequest): void => {
     const now = Date.now();
     const itemId = req.getParameter(0);
@@ -153,17 +164,18 @@ function buyRoute(ctx: HttpContext, shards: ShardDispatcher) {
     const userId = authenticate(req, ctx, now);
     if (userId === 0) return sendError(res, 'unauthorized');
     const item = catalog.items[itemIndex]!;
-    if (now < item.startsAt) return sendError(res, 'not_started', catalog.notStartedBodies[itemIndex]);
-    if (now >= item.endsAt) return sendError(res, 'ended');
-    if (!ticketMatches(req.getParameter(1), catalog.tickets[itemIndex]!)) return sendError(res, 'bad_ticket');
-    if (ctx.closing) return sendError(res, 'shutting_down');
+    if (now < item.startsAt) return refuse(res, itemIndex, REFUSAL.notStarted, 'not_started', catalog.notStartedBodies[itemIndex]);
+    if (now >= item.endsAt) return refuse(res, itemIndex, REFUSAL.ended, 'ended');
+    if (!ticketMatches(req.getParameter(1), catalog.tickets[itemIndex]!)) return refuse(res, itemIndex, REFUSAL.badTicket, 'bad_ticket');
+    if (ctx.closing) return refuse(res, itemIndex, REFUSAL.shuttingDown, 'shutting_down');
+    if (catalog.paused[itemIndex] === 1) return refuse(res, itemIndex, REFUSAL.paused, 'paused');
     // Sold out needs no shard: `left` is the shard's own published count.
-    if (Atomics.load(catalog.left, itemIndex) === 0) return sendError(res, 'sold_out');
+    if (Atomics.load(catalog.left, itemIndex) === 0) return refuse(res, itemIndex, REFUSAL.soldOut, 'sold_out');
     const length = req.getHeader(HEADER.contentLength);
     // The common buy has no body: no closure, no body buffer.
     if ((length === '' || length === '0') && !item.challenge) return shards.dispatch(res, OP.buy, itemIndex, userId, 0, now);
     readBody(res, req, BUY_BODY_BYTES_MAX, (body) => {
-      if (!buyBodyIsValid(body)) return sendError(res, 'bad_request');
+      if (!buyBodyIsValid(body)) return refuse(res, itemIndex, REFUSAL.badRequest, 'bad_request');
       // Challenges arrive with the shopper-side issue; until then such items cannot be bought.
       if (item.challenge) return sendError(res, 'challenge_failed');
       shards.dispatch(res, OP.buy, itemIndex, userId, 0, now);
@@ -243,8 +255,9 @@ function staticRoutes(app: TemplatedApp, ctx: HttpContext): void {
   app.any('/*', (res) => sendError(res, 'not_found'));
 }
 
-export function createHttpApp(ctx: HttpContext, shards: ShardDispatcher): TemplatedApp {
+export function createHttpApp(ctx: HttpContext, shards: ShardDispatcher, admin: AdminContext | null): TemplatedApp {
   const app = uWS.App();
+  if (admin !== null) registerAdminRoutes(app, admin);
   itemRoutes(app, ctx);
   app.post('/api/buy/:id/:ticket', buyRoute(ctx, shards));
   app.get('/api/orders/:orderId', orderRoute(ctx, shards, OP.getOrder));

@@ -7,7 +7,7 @@
 import type { HttpResponse } from 'uWebSockets.js';
 import { EXPIRY_SWEEP_MS } from './constants';
 import { OUTCOME, type Outcome } from './error-catalog';
-import { emptyOrderView, type OrderView, type Shard, COUNTER } from './shard';
+import { emptyOrderView, type OrderView, type Shard } from './shard';
 import type { Answerer, ShardDispatcher } from './shard-dispatcher';
 import { takeShardSnapshot, type ShardSnapshot } from './snapshot';
 
@@ -98,7 +98,7 @@ export class InlineShards implements ShardDispatcher {
     this.shard.log.close();
   }
 
-  wonCount(): number {
-    return this.shard.counters[COUNTER.won]!;
+  get counters(): Float64Array {
+    return this.shard.counters;
   }
 }

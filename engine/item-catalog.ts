@@ -11,6 +11,10 @@ import { deriveTicket } from './ticket';
 
 export type ItemState = 'upcoming' | 'live' | 'sold_out' | 'ended';
 
+/** Per-item refusals counted by the HTTP thread. */
+export const REFUSAL = { soldOut: 0, notStarted: 1, ended: 2, badTicket: 3, paused: 4, badRequest: 5, tooLarge: 6, shuttingDown: 7 } as const;
+export const REFUSAL_FIELDS = 8;
+
 interface CachedBody {
   body: Buffer;
   validUntil: number;
@@ -22,6 +26,13 @@ export class ItemCatalog {
   readonly tickets: string[];
   readonly idBytes: Buffer[];
   readonly notStartedBodies: Buffer[];
+  /** 1 while an admin has the item paused; read on every buy. */
+  readonly paused: Uint8Array;
+  /**
+   * Refusals the HTTP thread gives itself, per item (REFUSAL fields), for
+   * stats and metrics; the shard counts its own (shard.ts COUNTER).
+   */
+  readonly refusals: Float64Array;
   private listCache: CachedBody = { body: Buffer.alloc(0), validUntil: 0 };
   private scriptCache: CachedBody = { body: Buffer.alloc(0), validUntil: 0 };
   private readonly itemCaches: CachedBody[];
@@ -35,6 +46,8 @@ export class ItemCatalog {
     this.idBytes = items.map((item) => Buffer.from(item.id));
     this.notStartedBodies = items.map((item) => Buffer.from(JSON.stringify({ error: 'not_started', startsAt: item.startsAt })));
     this.itemCaches = items.map(() => ({ body: Buffer.alloc(0), validUntil: 0 }));
+    this.paused = Uint8Array.from(items, (item) => (item.paused ? 1 : 0));
+    this.refusals = new Float64Array(items.length * REFUSAL_FIELDS);
   }
 
   state(index: number, nowMs: number): ItemState {
@@ -46,6 +59,17 @@ export class ItemCatalog {
 
   buyPath(index: number): string {
     return `/api/buy/${this.items[index]!.id}/${this.tickets[index]}`;
+  }
+
+  countRefusal(index: number, refusal: number): void {
+    this.refusals[index * REFUSAL_FIELDS + refusal]++;
+  }
+
+  /** Drops cached bodies after an item changed (pause, restock). */
+  invalidate(): void {
+    this.listCache.validUntil = 0;
+    this.scriptCache.validUntil = 0;
+    for (const cache of this.itemCaches) cache.validUntil = 0;
   }
 
   publicItem(index: number, nowMs: number): Record<string, unknown> {

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import uWS from 'uWebSockets.js';
-import { databaseFile, openDatabase, readItems, readMeta, unitsHeld, upsertItem, writeMeta, type Db, type StoredItem } from '../persistence/database';
+import { databaseFile, fileDefinitionOf, openDatabase, readItems, readMeta, setFileDefinition, unitsHeld, upsertItem, writeMeta, type Db, type StoredItem } from '../persistence/database';
 import { Persister } from '../persistence/persister';
 import { catchUpLog, logDirectory } from '../persistence/recovery';
 import { PROGRESS_FIELDS } from '../persistence/write-behind-log';
@@ -22,7 +22,7 @@ import { createHttpApp, HttpAnswerer, type HttpContext } from './http-server';
 import { InlineShards } from './inline-shards';
 import { ItemCatalog } from './item-catalog';
 import { demoSale, readSaleFile, SaleDefinitionError, type ItemDefinition } from './sale-definition';
-import { COUNTER_FIELDS } from './shard';
+import { COUNTER, COUNTER_FIELDS } from './shard';
 import type { ShardDispatcher } from './shard-dispatcher';
 import { localIndexOf, shardOf } from './shard-dispatcher';
 import { loadShard, type ShardSetup } from './shard-loader';
@@ -53,17 +53,26 @@ function takePidLock(dataDir: string): string {
   return file;
 }
 
-/** Merges sale items into the database; an item's stock may not drop below the units already held. */
+/**
+ * Merges sale items into the database; an item's stock may not drop below
+ * the units already held. An item the file describes exactly as the last
+ * time it was loaded is left alone, so a restart with the same file keeps
+ * what admins changed since (restock, pause); an edited item takes the
+ * file's definition.
+ */
 function applySale(db: Db, items: ItemDefinition[], source: string, nowMs: number): void {
   const existing = new Map(readItems(db).map((item) => [item.id, item]));
   db.transaction(() => {
     items.forEach((item, index) => {
+      const definition = JSON.stringify(item);
+      if (fileDefinitionOf(db, item.id) === definition) return;
       const stored = existing.get(item.id);
       if (stored) {
         const held = unitsHeld(db, stored.row);
         if (item.stock < held) throw new SaleDefinitionError(`${source}: item "${item.id}" (items[${index}]): field "stock" is ${item.stock} but ${held} units are already sold or reserved`);
       }
       upsertItem(db, item, nowMs);
+      setFileDefinition(db, item.id, definition);
     });
   })();
 }
@@ -105,9 +114,11 @@ interface Engine {
 
 async function startShards(config: EngineConfig, db: Db, items: StoredItem[], bootId: number, progress: SharedArrayBuffer, answerer: HttpAnswerer, left: SharedArrayBuffer, log: pino.Logger): Promise<ShardDispatcher> {
   const shardCount = Math.max(1, config.workers);
+  // One counters array for all shards; each writes only its own items' slots.
+  const counters = new SharedArrayBuffer(ITEMS_MAX * COUNTER_FIELDS * 8);
   const setups: ShardSetup[] = Array.from({ length: shardCount }, (_, index) => ({
     index, logDir: logDirectory(config.dataDir), bootId, fsync: config.fsync, items: [], left, progress,
-    counters: new SharedArrayBuffer(COUNTER_FIELDS * 8),
+    counters,
   }));
   items.forEach((item, globalIndex) => {
     const setup = setups[shardOf(globalIndex, shardCount)]!;
@@ -144,17 +155,31 @@ async function start(config: EngineConfig, log: pino.Logger): Promise<Engine> {
     catalog, verifier: new UserTokenVerifier(config.userSecret ?? demoUserSecret!),
     staticFiles: loadStaticFiles(path.join(__dirname, '..', '..', 'static')), demoUserSecret, closing: false,
   };
-  const app = createHttpApp(ctx, shards);
+  let snapshotOf: (() => Promise<{ path: string; pausedMs: number }>) | null = null;
+  const admin = config.adminToken === null ? null : {
+    token: config.adminToken, catalog, shards, db, persister, log,
+    snapshot: () => snapshotOf!(),
+  };
+  if (admin === null) log.info('admin API disabled: FLASH_ADMIN_TOKEN is not set');
+  const app = createHttpApp(ctx, shards, admin);
   const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
     app.listen(config.host, config.port, (socket) => (socket ? resolve(socket) : reject(new StartupError(`cannot listen on ${config.host}:${config.port}`))));
   });
   engine = { shards, persister, db, catalog, ctx, listenSocket, pidFile };
+  const started = engine;
+  snapshotOf = () => snapshot(started, config.dataDir, log);
   const port = uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket);
   log.info({ host: config.host, port, workers: config.workers, items: items.length, fsync: config.fsync, dataDir: config.dataDir, cpus: os.availableParallelism() }, 'listening');
   return engine;
 }
 
 let stopping = false;
+
+function totalOf(counters: Float64Array, counter: number): number {
+  let total = 0;
+  for (let at = counter; at < counters.length; at += COUNTER_FIELDS) total += counters[at]!;
+  return total;
+}
 
 async function stop(engine: Engine, log: pino.Logger, reason: string): Promise<void> {
   if (stopping) return;
@@ -167,18 +192,19 @@ async function stop(engine: Engine, log: pino.Logger, reason: string): Promise<v
   const applied = await engine.persister.drain();
   engine.db.close();
   fs.rmSync(engine.pidFile, { force: true });
-  log.info({ ordersWon: engine.shards.wonCount(), recordsApplied: applied }, 'stopped: every acknowledged order is in SQLite');
+  log.info({ ordersWon: totalOf(engine.shards.counters, COUNTER.won), recordsApplied: applied }, 'stopped: every acknowledged order is in SQLite');
   log.flush();
   process.exit(process.exitCode ?? 0);
 }
 
-async function snapshot(engine: Engine, dataDir: string, log: pino.Logger): Promise<void> {
+async function snapshot(engine: Engine, dataDir: string, log: pino.Logger): Promise<{ path: string; pausedMs: number }> {
   const takenAt = Date.now();
   const started = performance.now();
   const shards = await engine.shards.snapshot();
   const file = writeSnapshot(dataDir, takenAt, shards, engine.catalog.items);
   const pausedMs = Math.max(...shards.map((s) => s.pausedMs));
   log.info({ path: file, pausedMs: Number(pausedMs.toFixed(3)), totalMs: Number((performance.now() - started).toFixed(1)) }, 'snapshot written');
+  return { path: file, pausedMs: Number(pausedMs.toFixed(3)) };
 }
 
 export async function main(argv: readonly string[]): Promise<void> {

@@ -26,8 +26,8 @@ export interface ShardDispatcher {
   snapshot(): Promise<ShardSnapshot[]>;
   /** Answers what is in flight, flushes and closes the logs. */
   close(): Promise<void>;
-  /** Orders won, for the log line at shutdown and stats. */
-  wonCount(): number;
+  /** Per-item decision counters (shard.ts COUNTER), written by the owning shards. */
+  readonly counters: Float64Array;
 }
 
 export function shardOf(itemIndex: number, shardCount: number): number {

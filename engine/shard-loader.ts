@@ -16,6 +16,7 @@ export interface ShardSetup {
   items: { item: StoredItem; globalIndex: number }[];
   left: SharedArrayBuffer;
   progress: SharedArrayBuffer;
+  /** Per-item counters of all shards (COUNTER_FIELDS per global item index). */
   counters: SharedArrayBuffer;
 }
 

@@ -11,7 +11,7 @@ import type { ItemBook } from './item-book';
 import { ORDER_STATE, RECORD_TYPE } from '../persistence/log-record';
 import type { WriteBehindLog } from '../persistence/write-behind-log';
 
-export const OP = { buy: 1, getOrder: 2, pay: 3, cancel: 4 } as const;
+export const OP = { buy: 1, getOrder: 2, pay: 3, cancel: 4, restock: 5 } as const;
 
 /** What a decision tells about the order it made or read; one is reused per shard. */
 export interface OrderView {
@@ -27,9 +27,11 @@ export function emptyOrderView(): OrderView {
 }
 
 /**
- * Per-shard decision counters, indexes into a Float64Array that is shared
- * with the HTTP thread in worker mode, so stats and metrics read them at
- * their own pace without asking the shard.
+ * Per-item decision counters: item i's counter c is at
+ * i * COUNTER_FIELDS + c of a Float64Array shared with the HTTP thread, so
+ * stats and metrics read them at their own pace without asking the shard.
+ * Orders by state are counted from the start of the sale (start-up counts
+ * the recovered orders); refusals are counted since the engine started.
  */
 export const COUNTER = { won: 0, soldOut: 1, limitReached: 2, expired: 3, cancelled: 4, paid: 5 } as const;
 export const COUNTER_FIELDS = 8;
@@ -47,7 +49,26 @@ export class Shard {
     private readonly left: Int32Array,
     readonly counters: Float64Array,
   ) {
-    for (const book of books) this.publishLeft(book);
+    for (const book of books) {
+      this.publishLeft(book);
+      this.countRecovered(book);
+    }
+  }
+
+  /** Starts the order counters of a book loaded from the database. */
+  private countRecovered(book: ItemBook): void {
+    const base = book.globalIndex * COUNTER_FIELDS;
+    this.counters[base + COUNTER.won] = book.orderCount;
+    for (let sequence = 1; sequence <= book.orderCount; sequence++) {
+      const state = book.orderState[sequence];
+      if (state === ORDER_STATE.paid) this.counters[base + COUNTER.paid]++;
+      else if (state === ORDER_STATE.cancelled) this.counters[base + COUNTER.cancelled]++;
+      else if (state === ORDER_STATE.expired) this.counters[base + COUNTER.expired]++;
+    }
+  }
+
+  private count(book: ItemBook, counter: number): void {
+    this.counters[book.globalIndex * COUNTER_FIELDS + counter]++;
   }
 
   run(op: number, local: number, userId: number, sequence: number, nowMs: number, out: OrderView): Outcome {
@@ -58,6 +79,7 @@ export class Shard {
       case OP.getOrder: return this.readOrder(book, sequence, userId, out);
       case OP.pay: return this.pay(book, sequence, userId, nowMs, out);
       case OP.cancel: return this.cancel(book, sequence, userId, nowMs, out);
+      case OP.restock: return this.restock(book, sequence);
       default: throw new Error(`unknown shard op ${op}`);
     }
   }
@@ -66,10 +88,10 @@ export class Shard {
     if (nowMs >= book.endsAt) return OUTCOME.ended;
     // Sold out is answered before the per-user check, even to a holder, so
     // that the HTTP thread can give the same answer from `left` alone.
-    if (book.left === 0) return this.refuse(OUTCOME.sold_out);
+    if (book.left === 0) return this.refuse(book, OUTCOME.sold_out);
     if (book.orderCount === ORDERS_PER_ITEM_MAX) return OUTCOME.overloaded;
     const held = book.holdings.incrementBelow(userId, book.perUserLimit);
-    if (held === 0) return this.refuse(OUTCOME.limit_reached);
+    if (held === 0) return this.refuse(book, OUTCOME.limit_reached);
     if (held < 0) return OUTCOME.overloaded;
     const sequence = ++book.orderCount;
     book.ensureSlot(sequence);
@@ -82,7 +104,7 @@ export class Shard {
     book.left--;
     assert.ok(book.left >= 0);
     this.publishLeft(book);
-    this.counters[COUNTER.won]++;
+    this.count(book, COUNTER.won);
     const orderId = book.orderId(sequence);
     this.log.append(RECORD_TYPE.won, state, orderId, userId, nowMs, payBy, nowMs);
     return this.view(book, sequence, out);
@@ -99,7 +121,7 @@ export class Shard {
     switch (book.orderState[sequence]) {
       case ORDER_STATE.reserved:
         book.orderState[sequence] = ORDER_STATE.paid;
-        this.counters[COUNTER.paid]++;
+        this.count(book, COUNTER.paid);
         this.appendTransition(book, sequence, RECORD_TYPE.paid, nowMs);
         return this.view(book, sequence, out);
       case ORDER_STATE.paid: return this.view(book, sequence, out);
@@ -115,7 +137,7 @@ export class Shard {
     switch (book.orderState[sequence]) {
       case ORDER_STATE.reserved:
         this.release(book, sequence, ORDER_STATE.cancelled, RECORD_TYPE.cancelled, nowMs);
-        this.counters[COUNTER.cancelled]++;
+        this.count(book, COUNTER.cancelled);
         return this.view(book, sequence, out);
       // A second cancel answers the same and returns nothing a second time.
       case ORDER_STATE.cancelled: return this.view(book, sequence, out);
@@ -123,6 +145,18 @@ export class Shard {
       case ORDER_STATE.expired: return OUTCOME.expired;
       default: return OUTCOME.not_reserved;
     }
+  }
+
+  /**
+   * Adds `units` to the item's stock, at once (admin restock). The database
+   * holds the new stock before this runs, so a crash in between loses nothing.
+   */
+  private restock(book: ItemBook, units: number): Outcome {
+    assert.ok(Number.isSafeInteger(units) && units > 0);
+    book.stock += units;
+    book.left += units;
+    this.publishLeft(book);
+    return OUTCOME.ok;
   }
 
   /** Expires reserved orders whose payBy has come; returns how many. */
@@ -152,7 +186,7 @@ export class Shard {
 
   private expire(book: ItemBook, sequence: number, nowMs: number): void {
     this.release(book, sequence, ORDER_STATE.expired, RECORD_TYPE.expired, nowMs);
-    this.counters[COUNTER.expired]++;
+    this.count(book, COUNTER.expired);
   }
 
   /** Ends a reservation and returns its unit to stock: the one place a unit comes back. */
@@ -184,9 +218,8 @@ export class Shard {
     return OUTCOME.ok;
   }
 
-  private refuse(outcome: Outcome): Outcome {
-    if (outcome === OUTCOME.sold_out) this.counters[COUNTER.soldOut]++;
-    else this.counters[COUNTER.limitReached]++;
+  private refuse(book: ItemBook, outcome: Outcome): Outcome {
+    this.count(book, outcome === OUTCOME.sold_out ? COUNTER.soldOut : COUNTER.limitReached);
     return outcome;
   }
 

@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import type { HttpResponse } from 'uWebSockets.js';
 import type pino from 'pino';
 import { OUTCOME, type Outcome } from './error-catalog';
-import { COUNTER, emptyOrderView } from './shard';
+import { emptyOrderView } from './shard';
 import type { Answerer, ShardDispatcher } from './shard-dispatcher';
 import { localIndexOf, shardOf } from './shard-dispatcher';
 import { ANSWER_FIELDS, createRing, HEAD, REQUEST_FIELDS, Ring } from './shard-ring';
@@ -29,7 +29,6 @@ class ShardLink {
   readonly pendingItem: Int32Array;
   readonly freeTokens: Int32Array;
   freeCount: number;
-  readonly counters: Float64Array;
   onMessage: ((message: { type: string; snapshot?: ShardSnapshot }) => void) | null = null;
   exited = false;
 
@@ -43,7 +42,6 @@ class ShardLink {
     this.pendingItem = new Int32Array(slots);
     this.freeTokens = Int32Array.from({ length: slots }, (_, i) => slots - 1 - i);
     this.freeCount = slots;
-    this.counters = new Float64Array(setup.counters);
   }
 }
 
@@ -52,10 +50,10 @@ export class WorkerShards implements ShardDispatcher {
   private readonly view = emptyOrderView();
   private closing = false;
 
-  private constructor(private readonly answerer: Answerer, readonly left: Int32Array, private readonly log: pino.Logger) {}
+  private constructor(private readonly answerer: Answerer, readonly left: Int32Array, readonly counters: Float64Array, private readonly log: pino.Logger) {}
 
   static async start(setups: ShardSetup[], dataDir: string, ringSlots: number, answerer: Answerer, left: Int32Array, log: pino.Logger): Promise<WorkerShards> {
-    const shards = new WorkerShards(answerer, left, log);
+    const shards = new WorkerShards(answerer, left, new Float64Array(setups[0]!.counters), log);
     await Promise.all(setups.map((setup) => shards.startOne({
       ...setup, dataDir, requests: createRing(ringSlots * 2, REQUEST_FIELDS), answers: createRing(ringSlots, ANSWER_FIELDS),
     })));
@@ -208,7 +206,4 @@ export class WorkerShards implements ShardDispatcher {
     })));
   }
 
-  wonCount(): number {
-    return this.links.reduce((sum, link) => sum + link.counters[COUNTER.won]!, 0);
-  }
 }

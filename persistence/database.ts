@@ -43,6 +43,15 @@ CREATE TABLE IF NOT EXISTS log_applied (
   segment TEXT    PRIMARY KEY,
   records INTEGER NOT NULL
 );
+-- Every admin action, with who asked and what changed (issue 6: audit).
+CREATE TABLE IF NOT EXISTS admin_actions (
+  id      INTEGER PRIMARY KEY AUTOINCREMENT,
+  at      INTEGER NOT NULL,
+  actor   TEXT    NOT NULL,
+  address TEXT    NOT NULL,
+  action  TEXT    NOT NULL,
+  detail  TEXT    NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta (
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
@@ -66,23 +75,35 @@ export function openDatabase(dataDir: string, options: { fsync: boolean; readonl
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${options.fsync ? 'FULL' : 'NORMAL'}`);
     db.exec(SCHEMA);
+    migrate(db);
   }
   return db;
 }
 
+/** Columns added after the first release, added to databases made before them. */
+function migrate(db: Db): void {
+  const columns = new Set((db.prepare('PRAGMA table_info(items)').all() as { name: string }[]).map((c) => c.name));
+  if (!columns.has('paused')) db.exec('ALTER TABLE items ADD COLUMN paused INTEGER NOT NULL DEFAULT 0');
+  // The item as the sale file last said it: a restart with an unchanged file keeps admin changes.
+  if (!columns.has('file_definition')) db.exec('ALTER TABLE items ADD COLUMN file_definition TEXT');
+}
+
 export interface StoredItem extends ItemDefinition {
   row: number;
+  /** Paused by an admin: buys are refused 503 paused until resumed. */
+  paused?: boolean;
 }
 
 interface ItemRow {
   row: number; id: string; name: string; price: number; stock: number; per_user_limit: number;
-  starts_at: number; ends_at: number; mode: string; pay_window_sec: number; challenge: number;
+  starts_at: number; ends_at: number; mode: string; pay_window_sec: number; challenge: number; paused: number;
 }
 
 function fromRow(r: ItemRow): StoredItem {
   return {
     row: r.row, id: r.id, name: r.name, price: r.price, stock: r.stock, perUserLimit: r.per_user_limit,
     startsAt: r.starts_at, endsAt: r.ends_at, mode: r.mode as SaleMode, payWindowSec: r.pay_window_sec, challenge: r.challenge === 1,
+    paused: r.paused === 1,
   };
 }
 
@@ -114,4 +135,43 @@ export function readMeta(db: Db, key: string): string | null {
 
 export function writeMeta(db: Db, key: string, value: string): void {
   db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+}
+
+/** Sets an item's paused flag; true when the item exists. */
+export function setPaused(db: Db, row: number, paused: boolean, nowMs: number): boolean {
+  return db.prepare('UPDATE items SET paused = ?, updated_at = ? WHERE row = ?').run(paused ? 1 : 0, nowMs, row).changes === 1;
+}
+
+/** Adds units to an item's stock and returns the new stock. */
+export function addStock(db: Db, row: number, units: number, nowMs: number): number {
+  db.prepare('UPDATE items SET stock = stock + ?, updated_at = ? WHERE row = ?').run(units, nowMs, row);
+  return (db.prepare('SELECT stock FROM items WHERE row = ?').get(row) as { stock: number }).stock;
+}
+
+export interface AdminAction {
+  at: number;
+  actor: string;
+  address: string;
+  action: string;
+  detail: unknown;
+}
+
+export function recordAdminAction(db: Db, action: AdminAction): void {
+  db.prepare('INSERT INTO admin_actions (at, actor, address, action, detail) VALUES (?, ?, ?, ?, ?)')
+    .run(action.at, action.actor, action.address, action.action, JSON.stringify(action.detail));
+}
+
+export function readAdminActions(db: Db, limit: number): AdminAction[] {
+  return (db.prepare('SELECT at, actor, address, action, detail FROM admin_actions ORDER BY id DESC LIMIT ?').all(limit) as (Omit<AdminAction, 'detail'> & { detail: string })[])
+    .map((row) => ({ ...row, detail: JSON.parse(row.detail) as unknown }));
+}
+
+/** The definition a sale file last gave the item, as JSON, or null. */
+export function fileDefinitionOf(db: Db, id: string): string | null {
+  const row = db.prepare('SELECT file_definition FROM items WHERE id = ?').get(id) as { file_definition: string | null } | undefined;
+  return row ? row.file_definition : null;
+}
+
+export function setFileDefinition(db: Db, id: string, definition: string): void {
+  db.prepare('UPDATE items SET file_definition = ? WHERE id = ?').run(definition, id);
 }

@@ -50,6 +50,30 @@ export class Persister {
     return lag;
   }
 
+  /** Where each shard's log stands now: [segment, records] per shard. */
+  writtenPositions(): number[] {
+    const positions: number[] = [];
+    for (let shard = 0; shard < this.setup.shardCount; shard++) {
+      const base = shard * PROGRESS_FIELDS;
+      positions.push(Atomics.load(this.progress, base + PROGRESS_SEGMENT), Atomics.load(this.progress, base + PROGRESS_RECORDS));
+    }
+    return positions;
+  }
+
+  /** True once SQLite holds every record written up to `positions` (from writtenPositions). */
+  hasApplied(positions: readonly number[]): boolean {
+    for (let shard = 0; shard < this.setup.shardCount; shard++) {
+      const base = shard * PROGRESS_FIELDS;
+      const segment = Atomics.load(this.progress, base + PROGRESS_APPLIED_SEGMENT);
+      const records = Atomics.load(this.progress, base + PROGRESS_APPLIED_RECORDS);
+      const wantSegment = positions[shard * 2]!;
+      const wantRecords = positions[shard * 2 + 1]!;
+      if (wantRecords === 0 && wantSegment <= 1) continue;
+      if (segment < wantSegment || (segment === wantSegment && records < wantRecords)) return false;
+    }
+    return true;
+  }
+
   /** Applies everything still in the log and stops the worker; call after the shards closed. */
   drain(): Promise<number> {
     const worker = this.worker;

@@ -48,6 +48,8 @@ interface Rig {
   counters: Float64Array;
   out: OrderView;
   dir: string;
+  /** A counter summed over all items. */
+  total(counter: number): number;
   /** Runs an op on item `local` and returns its outcome. */
   run(op: number, userId: number, sequence: number, nowMs: number, local?: number): number;
   /** Runs an op and returns how many log records it appended. */
@@ -66,12 +68,17 @@ function rig(t: Test, items: StoredItem[]): Rig {
   });
   const books = items.map((item, local) => new ItemBook(item, 2 + local, item.stock));
   const left = new Int32Array(8).fill(UNTOUCHED);
-  const counters = new Float64Array(COUNTER_FIELDS);
+  const counters = new Float64Array(8 * COUNTER_FIELDS);
   const shard = new Shard(0, books, log, left, counters);
   const out = emptyOrderView();
   const run = (op: number, userId: number, sequence: number, nowMs: number, local = 0): number => shard.run(op, local, userId, sequence, nowMs, out);
   return {
     shard, books, log, left, counters, out, dir, run,
+    total(counter) {
+      let sum = 0;
+      for (let at = counter; at < counters.length; at += COUNTER_FIELDS) sum += counters[at]!;
+      return sum;
+    },
     appended(op, userId, sequence, nowMs, local = 0) {
       const before = log.pending;
       const outcome = run(op, userId, sequence, nowMs, local);
@@ -119,9 +126,9 @@ t.test('buys win one unit each until stock runs out, then sold_out; each win app
   t.equal(book.left, 0);
   t.equal(r.left[2], 0);
   t.equal(book.orderCount, stock, 'no order was made for the refusals');
-  t.equal(r.counters[COUNTER.won], stock);
-  t.equal(r.counters[COUNTER.soldOut], 2);
-  t.equal(r.counters[COUNTER.limitReached], 0);
+  t.equal(r.total(COUNTER.won), stock);
+  t.equal(r.total(COUNTER.soldOut), 2);
+  t.equal(r.total(COUNTER.limitReached), 0);
   t.same(r.records().map((rec) => [rec.type, rec.state, rec.orderId, rec.userId, rec.timeMs, rec.payBy, rec.createdAt]),
     [1, 2, 3].map((u) => [RECORD_TYPE.won, ORDER_STATE.confirmed, orderIdOf(5, u), u, T0 + u, 0, T0 + u]), 'the file holds the three wins');
 });
@@ -142,8 +149,8 @@ t.test('with perUserLimit 2 a user gets ok, ok, then limit_reached; other users 
   t.equal(r.run(OP.buy, 8, 0, T0), OUTCOME.ok);
   t.equal(r.books[0]!.left, 6);
   t.equal(r.left[2], 6);
-  t.equal(r.counters[COUNTER.limitReached], 1);
-  t.equal(r.counters[COUNTER.won], 4);
+  t.equal(r.total(COUNTER.limitReached), 1);
+  t.equal(r.total(COUNTER.won), 4);
 });
 
 t.test('a buy before endsAt wins; at endsAt and after it gets ended and changes nothing', async (t) => {
@@ -154,8 +161,8 @@ t.test('a buy before endsAt wins; at endsAt and after it gets ended and changes 
   t.same(r.appended(OP.buy, 3, 0, endsAt + 1), { outcome: OUTCOME.ended, records: 0 }, 'after endsAt');
   t.equal(r.books[0]!.left, 4);
   t.equal(r.left[2], 4);
-  t.equal(r.counters[COUNTER.won], 1);
-  t.equal(r.counters[COUNTER.soldOut] + r.counters[COUNTER.limitReached], 0, 'ended is neither sold out nor a limit');
+  t.equal(r.total(COUNTER.won), 1);
+  t.equal(r.total(COUNTER.soldOut) + r.total(COUNTER.limitReached), 0, 'ended is neither sold out nor a limit');
 });
 
 t.test('reserve mode: a buy reserves with payBy = now + pay window, and paying before payBy makes it paid', async (t) => {
@@ -172,7 +179,7 @@ t.test('reserve mode: a buy reserves with payBy = now + pay window, and paying b
   t.equal(r.left[2], 1, 'the paid order keeps its unit');
   t.same(r.appended(OP.cancel, 1, 1, T0 + PAY_MS + 6), { outcome: OUTCOME.already_paid, records: 0 }, 'a paid order cannot be cancelled');
   t.equal(r.left[2], 1);
-  t.equal(r.counters[COUNTER.paid], 1);
+  t.equal(r.total(COUNTER.paid), 1);
   t.same(r.records().map((rec) => [rec.type, rec.state, rec.timeMs, rec.payBy, rec.createdAt]), [
     [RECORD_TYPE.won, ORDER_STATE.reserved, T0, T0 + PAY_MS, T0],
     [RECORD_TYPE.paid, ORDER_STATE.paid, T0 + PAY_MS - 1, T0 + PAY_MS, T0],
@@ -192,7 +199,7 @@ t.test('reserve mode: paying at exactly payBy gets expired and returns the unit 
   t.same(r.appended(OP.cancel, 1, 1, T0 + PAY_MS + 2), { outcome: OUTCOME.expired, records: 0 }, 'cancelling an expired order is expired');
   t.equal(r.shard.sweep(T0 + 2 * PAY_MS), 0, 'the sweep finds nothing more to expire');
   t.equal(book.left, 2, 'the unit came back exactly once');
-  t.equal(r.counters[COUNTER.expired], 1);
+  t.equal(r.total(COUNTER.expired), 1);
   t.equal(r.run(OP.getOrder, 1, 1, T0 + PAY_MS + 3), OUTCOME.ok);
   t.equal(r.out.state, ORDER_STATE.expired, 'the order reads expired');
   t.same(r.records().map((rec) => [rec.type, rec.state, rec.timeMs]), [
@@ -206,8 +213,8 @@ t.test('reserve mode: cancelling at exactly payBy expires the order instead', as
   r.run(OP.buy, 1, 0, T0);
   t.same(r.appended(OP.cancel, 1, 1, T0 + PAY_MS), { outcome: OUTCOME.expired, records: 1 });
   t.equal(r.left[2], 1);
-  t.equal(r.counters[COUNTER.cancelled], 0);
-  t.equal(r.counters[COUNTER.expired], 1);
+  t.equal(r.total(COUNTER.cancelled), 0);
+  t.equal(r.total(COUNTER.expired), 1);
 });
 
 t.test('reserve mode: cancelling twice returns the unit once and answers the cancelled order both times', async (t) => {
@@ -226,7 +233,7 @@ t.test('reserve mode: cancelling twice returns the unit once and answers the can
   t.same(r.appended(OP.pay, 1, 1, T0 + 7), { outcome: OUTCOME.cancelled, records: 0 }, 'a cancelled order cannot be paid');
   t.equal(r.shard.sweep(T0 + PAY_MS), 1, 'the sweep expires only the other reservation');
   t.equal(book.left, 3);
-  t.equal(r.counters[COUNTER.cancelled], 1);
+  t.equal(r.total(COUNTER.cancelled), 1);
 });
 
 t.test('reserve mode: a cancelled reservation frees the user\'s place under the per-user limit', async (t) => {
@@ -261,7 +268,7 @@ t.test('the sweep expires each due reservation exactly once, at payBy and not be
   t.equal(r.log.pending, pending + 3, 'one record per expired reservation');
   t.equal(book.left, 4, 'three units back, the paid one still held');
   t.equal(r.left[2], 4);
-  t.equal(r.counters[COUNTER.expired], 3);
+  t.equal(r.total(COUNTER.expired), 3);
   t.same([1, 2, 3, 4].map((seq) => book.orderState[seq]), [ORDER_STATE.expired, ORDER_STATE.paid, ORDER_STATE.expired, ORDER_STATE.expired]);
   t.equal(r.run(OP.pay, 1, 1, T0 + PAY_MS + 3000), OUTCOME.expired, 'a swept order cannot be paid');
   t.equal(r.run(OP.cancel, 3, 3, T0 + PAY_MS + 3000), OUTCOME.expired, 'nor cancelled');
@@ -348,4 +355,21 @@ t.test('restoring an order at sequence 0 or twice at one sequence fails an asser
   t.throws(() => book.restoreOrder(1, 6, ORDER_STATE.confirmed, T0, 0), AssertionError, 'the same sequence twice is refused');
   t.equal(book.left, 2, 'only the one good restore took a unit');
   t.equal(book.orderCount, 1);
+});
+
+t.test('counters are per item, and a shard starts them from the orders it recovered', async (t) => {
+  const r = rig(t, [storedItem({ row: 5, stock: 5 }), storedItem({ row: 6, id: 'tv', stock: 5 })]);
+  t.equal(r.run(OP.buy, 1, 0, T0 + 1, 1), OUTCOME.ok);
+  t.equal(r.counters[3 * COUNTER_FIELDS + COUNTER.won], 1, 'the win is counted on the second item (global index 3)');
+  t.equal(r.counters[2 * COUNTER_FIELDS + COUNTER.won], 0, 'and not on the first');
+  const book = new ItemBook(storedItem({ stock: 4, mode: 'reserve' }), 0, 4);
+  book.restoreOrder(1, 10, ORDER_STATE.paid, T0, T0 + 1000);
+  book.restoreOrder(2, 11, ORDER_STATE.expired, T0, T0 + 1000);
+  book.restoreOrder(3, 12, ORDER_STATE.reserved, T0, T0 + 1000);
+  const counters = new Float64Array(COUNTER_FIELDS);
+  new Shard(0, [book], r.log, new Int32Array(1), counters);
+  t.equal(counters[COUNTER.won], 3, 'recovered orders count as won');
+  t.equal(counters[COUNTER.paid], 1);
+  t.equal(counters[COUNTER.expired], 1);
+  t.equal(counters[COUNTER.cancelled], 0);
 });

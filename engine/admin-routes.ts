@@ -1,0 +1,253 @@
+// The admin API under /admin/ (contract, "Admin and operations"): stats,
+// pause and resume, restock, order export, snapshot and the audit log. Every
+// request needs `Authorization: Bearer <FLASH_ADMIN_TOKEN>`, compared in
+// constant time; without a configured token none of these routes exist.
+// Every action that changes something is logged with who and what, and kept
+// in the database's admin_actions table.
+
+import crypto from 'node:crypto';
+import type pino from 'pino';
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import { addStock, readAdminActions, recordAdminAction, setPaused, type Db } from '../persistence/database';
+import { ORDER_STATE, ORDER_STATE_NAMES, TWO_POW_32 } from '../persistence/log-record';
+import type { Persister } from '../persistence/persister';
+import { STOCK_MAX } from './constants';
+import { readBody, sendError, sendJson } from './http-server';
+import { REFUSAL, REFUSAL_FIELDS, type ItemCatalog } from './item-catalog';
+import { COUNTER, COUNTER_FIELDS, OP } from './shard';
+import type { ShardDispatcher } from './shard-dispatcher';
+
+export interface AdminContext {
+  token: string;
+  catalog: ItemCatalog;
+  shards: ShardDispatcher;
+  db: Db;
+  persister: Persister;
+  snapshot: () => Promise<{ path: string; pausedMs: number }>;
+  log: pino.Logger;
+}
+
+const ADMIN_BODY_BYTES_MAX = 4096;
+const EXPORT_PAGE_ROWS = 1000;
+/** How long an export waits for SQLite to catch up with the log before it answers 503. */
+const EXPORT_CATCH_UP_MS = 5000;
+const ACTIONS_LIMIT_MAX = 1000;
+
+function sha256(text: string): Buffer {
+  return crypto.createHash('sha256').update(text).digest();
+}
+
+/** Constant-time check of the bearer token: both sides are hashed to equal length first. */
+function authorizer(token: string): (req: HttpRequest) => boolean {
+  const expected = sha256(token);
+  return (req) => {
+    const header = req.getHeader('authorization');
+    if (!header.startsWith('Bearer ')) return false;
+    return crypto.timingSafeEqual(sha256(header.slice(7)), expected);
+  };
+}
+
+interface Caller {
+  actor: string;
+  address: string;
+}
+
+function callerOf(res: HttpResponse, req: HttpRequest): Caller {
+  const actor = req.getHeader('x-admin-actor').slice(0, 64) || 'admin';
+  return { actor, address: Buffer.from(res.getRemoteAddressAsText()).toString() };
+}
+
+function markAborted(this: HttpResponse): void {
+  this.aborted = true;
+}
+
+/** Per-item stats: stock, left, orders by state, refusals by reason. */
+export function itemStats(catalog: ItemCatalog, counters: Float64Array, nowMs: number): Record<string, unknown>[] {
+  return catalog.items.map((item, index) => {
+    const c = (counter: number): number => counters[index * COUNTER_FIELDS + counter]!;
+    const r = (refusal: number): number => catalog.refusals[index * REFUSAL_FIELDS + refusal]!;
+    const won = c(COUNTER.won);
+    const ended = c(COUNTER.paid) + c(COUNTER.cancelled) + c(COUNTER.expired);
+    return {
+      id: item.id, state: catalog.state(index, nowMs), paused: catalog.paused[index] === 1, mode: item.mode,
+      stock: item.stock, left: Atomics.load(catalog.left, index), won,
+      reserved: item.mode === 'reserve' ? won - ended : 0, paid: c(COUNTER.paid), confirmed: item.mode === 'order' ? won : 0,
+      expired: c(COUNTER.expired), cancelled: c(COUNTER.cancelled),
+      refused: {
+        sold_out: c(COUNTER.soldOut) + r(REFUSAL.soldOut), limit_reached: c(COUNTER.limitReached), not_started: r(REFUSAL.notStarted),
+        ended: r(REFUSAL.ended), bad_ticket: r(REFUSAL.badTicket), paused: r(REFUSAL.paused), bad_request: r(REFUSAL.badRequest),
+        shutting_down: r(REFUSAL.shuttingDown),
+      },
+    };
+  });
+}
+
+interface ExportFilter {
+  format: 'ndjson' | 'csv';
+  itemRow: number | null;
+  state: number | null;
+  from: number;
+  to: number;
+}
+
+/** Reads the export's query; a string is an error message. */
+function exportFilter(req: HttpRequest, catalog: ItemCatalog): ExportFilter | string {
+  const format = req.getQuery('format') || 'ndjson';
+  if (format !== 'ndjson' && format !== 'csv') return 'format must be ndjson or csv';
+  const itemId = req.getQuery('item');
+  const itemIndex = itemId ? catalog.byId.get(itemId) : undefined;
+  if (itemId && itemIndex === undefined) return `unknown item ${itemId}`;
+  const stateName = req.getQuery('state');
+  const state = stateName ? ORDER_STATE_NAMES.indexOf(stateName as (typeof ORDER_STATE_NAMES)[number]) : null;
+  if (state !== null && state < 1) return `state must be one of ${Object.keys(ORDER_STATE).join(', ')}`;
+  const time = (name: string, otherwise: number): number | string => {
+    const raw = req.getQuery(name);
+    if (!raw) return otherwise;
+    return /^[0-9]{1,16}$/.test(raw) ? Number(raw) : `${name} must be epoch milliseconds`;
+  };
+  const from = time('from', 0);
+  const to = time('to', Number.MAX_SAFE_INTEGER);
+  if (typeof from === 'string') return from;
+  if (typeof to === 'string') return to;
+  return { format, itemRow: itemIndex === undefined ? null : catalog.items[itemIndex]!.row, state, from, to };
+}
+
+const CSV_HEADER = 'order,item,user,state,createdAt,payBy,updatedAt\n';
+
+async function streamOrders(res: HttpResponse, ctx: AdminContext, filter: ExportFilter): Promise<void> {
+  // The export reads SQLite, which trails the log by milliseconds: wait until it holds everything written so far.
+  const positions = ctx.persister.writtenPositions();
+  const deadline = Date.now() + EXPORT_CATCH_UP_MS;
+  while (!ctx.persister.hasApplied(positions)) {
+    if (Date.now() > deadline) {
+      if (!res.aborted) res.cork(() => sendError(res, 'overloaded'));
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  const itemOf = new Map(ctx.catalog.items.map((item) => [item.row, item.id]));
+  const low = filter.itemRow === null ? 0 : filter.itemRow * TWO_POW_32;
+  const high = filter.itemRow === null ? Number.MAX_SAFE_INTEGER : low + TWO_POW_32 - 1;
+  const page = ctx.db.prepare(`SELECT id, item_row, user_id, state, created_at, pay_by, updated_at FROM orders
+    WHERE id > ? AND id <= ? AND (? IS NULL OR state = ?) AND created_at >= ? AND created_at < ? ORDER BY id LIMIT ?`).raw();
+  if (res.aborted) return;
+  res.cork(() => {
+    res.writeStatus('200 OK').writeHeader('content-type', filter.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson')
+      .writeHeader('cache-control', 'no-store');
+    if (filter.format === 'csv') res.write(CSV_HEADER);
+  });
+  let after = low - 1;
+  for (;;) {
+    const rows = page.all(after, high, filter.state, filter.state, filter.from, filter.to, EXPORT_PAGE_ROWS) as [number, number, number, number, number, number | null, number][];
+    if (res.aborted) return;
+    if (rows.length === 0) break;
+    after = rows[rows.length - 1]![0];
+    const lines = rows.map(([id, row, user, state, createdAt, payBy, updatedAt]) => {
+      const name = ORDER_STATE_NAMES[state];
+      return filter.format === 'csv'
+        ? `${id},${itemOf.get(row) ?? ''},${user},${name},${createdAt},${payBy ?? ''},${updatedAt}\n`
+        : `${JSON.stringify({ order: String(id), item: itemOf.get(row) ?? null, user, state: name, createdAt, payBy, updatedAt })}\n`;
+    }).join('');
+    let writable = true;
+    res.cork(() => { writable = res.write(lines); });
+    // Backpressure: wait for the socket to drain before reading the next page.
+    if (!writable) await new Promise<void>((resolve) => res.onWritable(() => { resolve(); return true; }));
+    else await new Promise((resolve) => setImmediate(resolve));
+  }
+  if (!res.aborted) res.cork(() => res.end());
+}
+
+function itemIndexOf(ctx: AdminContext, res: HttpResponse, req: HttpRequest): number | undefined {
+  const index = ctx.catalog.byId.get(req.getParameter(0));
+  if (index === undefined) sendError(res, 'unknown_item');
+  return index;
+}
+
+function audit(ctx: AdminContext, caller: Caller, action: string, detail: unknown): void {
+  const entry = { at: Date.now(), ...caller, action, detail };
+  recordAdminAction(ctx.db, entry);
+  ctx.log.info({ admin: entry }, `admin ${action}`);
+}
+
+function pauseRoute(ctx: AdminContext, paused: boolean, authorized: (req: HttpRequest) => boolean) {
+  return (res: HttpResponse, req: HttpRequest): void => {
+    if (!authorized(req)) return sendError(res, 'unauthorized');
+    const index = itemIndexOf(ctx, res, req);
+    if (index === undefined) return;
+    const item = ctx.catalog.items[index]!;
+    setPaused(ctx.db, item.row, paused, Date.now());
+    ctx.catalog.paused[index] = paused ? 1 : 0;
+    item.paused = paused;
+    ctx.catalog.invalidate();
+    audit(ctx, callerOf(res, req), paused ? 'pause' : 'resume', { item: item.id });
+    sendJson(res, JSON.stringify({ ...ctx.catalog.publicItem(index, Date.now()), paused }));
+  };
+}
+
+function restockRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean) {
+  return (res: HttpResponse, req: HttpRequest): void => {
+    if (!authorized(req)) return sendError(res, 'unauthorized');
+    const index = itemIndexOf(ctx, res, req);
+    if (index === undefined) return;
+    const caller = callerOf(res, req);
+    readBody(res, req, ADMIN_BODY_BYTES_MAX, (body) => {
+      let add: unknown;
+      try {
+        add = (JSON.parse(body.toString('utf8')) as { add?: unknown }).add;
+      } catch {
+        return sendError(res, 'bad_request');
+      }
+      const item = ctx.catalog.items[index]!;
+      if (!Number.isSafeInteger(add) || (add as number) < 1 || item.stock + (add as number) > STOCK_MAX) return sendError(res, 'bad_request');
+      // The database first: if the process dies now, the restart loads the new stock.
+      item.stock = addStock(ctx.db, item.row, add as number, Date.now());
+      audit(ctx, caller, 'restock', { item: item.id, add, stock: item.stock });
+      ctx.shards.dispatch(res, OP.restock, index, 0, add as number, Date.now());
+    });
+  };
+}
+
+export function registerAdminRoutes(app: TemplatedApp, ctx: AdminContext): void {
+  const authorized = authorizer(ctx.token);
+  const guarded = (handler: (res: HttpResponse, req: HttpRequest) => void) => (res: HttpResponse, req: HttpRequest): void => {
+    if (!authorized(req)) return sendError(res, 'unauthorized');
+    handler(res, req);
+  };
+  app.get('/admin/stats', guarded((res) => {
+    sendJson(res, JSON.stringify({ now: Date.now(), writeBehindLagRecords: ctx.persister.lagRecords(), items: itemStats(ctx.catalog, ctx.shards.counters, Date.now()) }));
+  }));
+  app.post('/admin/items/:id/pause', pauseRoute(ctx, true, authorized));
+  app.post('/admin/items/:id/resume', pauseRoute(ctx, false, authorized));
+  app.post('/admin/items/:id/restock', restockRoute(ctx, authorized));
+  app.get('/admin/orders', guarded((res, req) => {
+    const filter = exportFilter(req, ctx.catalog);
+    if (typeof filter === 'string') return sendJson400(res, filter);
+    res.aborted = false;
+    res.onAborted(markAborted.bind(res));
+    void streamOrders(res, ctx, filter).catch((error: Error) => {
+      ctx.log.error({ err: error }, 'order export failed');
+      if (!res.aborted) res.cork(() => res.close());
+    });
+  }));
+  app.post('/admin/snapshot', guarded((res, req) => {
+    const caller = callerOf(res, req);
+    res.aborted = false;
+    res.onAborted(markAborted.bind(res));
+    void ctx.snapshot().then((result) => {
+      audit(ctx, caller, 'snapshot', result);
+      if (!res.aborted) res.cork(() => sendJson(res, JSON.stringify(result)));
+    }, (error: Error) => {
+      ctx.log.error({ err: error }, 'snapshot failed');
+      if (!res.aborted) res.cork(() => sendError(res, 'overloaded'));
+    });
+  }));
+  app.get('/admin/actions', guarded((res, req) => {
+    const limit = Math.min(ACTIONS_LIMIT_MAX, Number(req.getQuery('limit')) || 100);
+    sendJson(res, JSON.stringify({ actions: readAdminActions(ctx.db, limit) }));
+  }));
+  app.any('/admin/*', guarded((res) => sendError(res, 'not_found')));
+}
+
+function sendJson400(res: HttpResponse, message: string): void {
+  res.writeStatus('400 Bad Request').writeHeader('content-type', 'application/json').end(JSON.stringify({ error: 'bad_request', message }));
+}
