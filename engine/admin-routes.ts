@@ -12,7 +12,7 @@ import { addStock, readAdminActions, recordAdminAction, setPaused, type Db } fro
 import { ORDER_STATE, ORDER_STATE_NAMES, TWO_POW_32 } from '../persistence/log-record';
 import type { Persister } from '../persistence/persister';
 import { STOCK_MAX } from './constants';
-import { readBody, sendError, sendJson } from './http-server';
+import { counted, readBody, sendError, sendJson } from './http-server';
 import { REFUSAL, REFUSAL_FIELDS, type ItemCatalog } from './item-catalog';
 import { COUNTER, COUNTER_FIELDS, OP } from './shard';
 import type { ShardDispatcher } from './shard-dispatcher';
@@ -25,6 +25,7 @@ export interface AdminContext {
   persister: Persister;
   snapshot: () => Promise<{ path: string; pausedMs: number }>;
   log: pino.Logger;
+  routeCounts: Float64Array;
 }
 
 const ADMIN_BODY_BYTES_MAX = 4096;
@@ -209,16 +210,16 @@ function restockRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boole
 
 export function registerAdminRoutes(app: TemplatedApp, ctx: AdminContext): void {
   const authorized = authorizer(ctx.token);
-  const guarded = (handler: (res: HttpResponse, req: HttpRequest) => void) => (res: HttpResponse, req: HttpRequest): void => {
+  const guarded = (handler: (res: HttpResponse, req: HttpRequest) => void) => counted(ctx, 'admin', (res: HttpResponse, req: HttpRequest): void => {
     if (!authorized(req)) return sendError(res, 'unauthorized');
     handler(res, req);
-  };
+  });
   app.get('/admin/stats', guarded((res) => {
     sendJson(res, JSON.stringify({ now: Date.now(), writeBehindLagRecords: ctx.persister.lagRecords(), items: itemStats(ctx.catalog, ctx.shards.counters, Date.now()) }));
   }));
-  app.post('/admin/items/:id/pause', pauseRoute(ctx, true, authorized));
-  app.post('/admin/items/:id/resume', pauseRoute(ctx, false, authorized));
-  app.post('/admin/items/:id/restock', restockRoute(ctx, authorized));
+  app.post('/admin/items/:id/pause', counted(ctx, 'admin', pauseRoute(ctx, true, authorized)));
+  app.post('/admin/items/:id/resume', counted(ctx, 'admin', pauseRoute(ctx, false, authorized)));
+  app.post('/admin/items/:id/restock', counted(ctx, 'admin', restockRoute(ctx, authorized)));
   app.get('/admin/orders', guarded((res, req) => {
     const filter = exportFilter(req, ctx.catalog);
     if (typeof filter === 'string') return sendJson400(res, filter);

@@ -9,6 +9,7 @@ import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp } from 'uWe
 import { itemRowOf, ORDER_STATE_NAMES, sequenceOf } from '../persistence/log-record';
 import { registerAdminRoutes, type AdminContext } from './admin-routes';
 import { AnswerWriter, FRAGMENT } from './answer-writer';
+import type { LatencyHistogram } from './latency-histogram';
 import { BUY_BODY_BYTES_MAX, SMALL_BODY_BYTES_MAX } from './constants';
 import { ERROR_BODIES, ERRORS, OUTCOME, OUTCOME_ERROR, RETRY_AFTER_SECONDS, type ErrorCode, type Outcome } from './error-catalog';
 import { REFUSAL, type ItemCatalog } from './item-catalog';
@@ -26,6 +27,10 @@ export interface HttpContext {
   demoUserSecret: string | null;
   /** True once shutdown began: writes are refused 503, reads still answered. */
   closing: boolean;
+  /** Buy latency, arrival to answer. */
+  latency: LatencyHistogram;
+  /** Requests per route, counted on arrival (ROUTE). */
+  routeCounts: Float64Array;
 }
 
 // Header names, values and status lines as bytes: uWS takes them as they are,
@@ -61,9 +66,13 @@ export class HttpAnswerer implements Answerer {
   private readonly writer = new AnswerWriter();
   private readonly stateBytes = ORDER_STATE_NAMES.map((name) => Buffer.from(name));
 
-  constructor(private readonly catalog: ItemCatalog) {}
+  constructor(private readonly catalog: ItemCatalog, private readonly latency: LatencyHistogram) {}
 
   answer(res: HttpResponse, op: number, itemIndex: number, outcome: Outcome, view: OrderView): void {
+    if (op === OP.buy) {
+      this.latency.record(performance.now() - (res.startedAt as number));
+      if (outcome === OUTCOME.overloaded) this.catalog.countRefusal(itemIndex, REFUSAL.overloaded);
+    }
     if (outcome !== OUTCOME.ok) {
       sendError(res, OUTCOME_ERROR[outcome]!);
       return;
@@ -89,6 +98,22 @@ export class HttpAnswerer implements Answerer {
 
 function markAborted(this: HttpResponse): void {
   this.aborted = true;
+}
+
+/** Routes whose requests /metrics counts (flash_http_requests_total{route}). */
+export const ROUTE_NAMES = ['buy', 'order', 'pay', 'cancel', 'time', 'items', 'item', 'ticket', 'sale_js', 'health', 'demo_token', 'static', 'not_found', 'admin', 'metrics'] as const;
+export type RouteName = (typeof ROUTE_NAMES)[number];
+const ROUTE_INDEX = Object.fromEntries(ROUTE_NAMES.map((name, index) => [name, index])) as Record<RouteName, number>;
+
+type Handler = (res: HttpResponse, req: HttpRequest) => void;
+
+/** Counts a request on arrival, then handles it: one increment of a typed array. */
+export function counted(ctx: { routeCounts: Float64Array }, route: RouteName, handler: Handler): Handler {
+  const index = ROUTE_INDEX[route];
+  return (res, req) => {
+    ctx.routeCounts[index]++;
+    handler(res, req);
+  };
 }
 
 /** The user id of the request's token, or 0. Reads the cookie only when there is no Authorization header. */
@@ -154,6 +179,7 @@ function buyRoute(ctx: HttpContext, shards: ShardDispatcher) {
   const { catalog } = ctx;
   const refuse = (res: HttpResponse, itemIndex: number, refusal: number, code: ErrorCode, body?: Buffer): void => {
     catalog.countRefusal(itemIndex, refusal);
+    ctx.latency.record(0);
     sendError(res, code, body);
   };
   return (res: HttpResponse, req: HttpRequest): void => {
@@ -162,7 +188,7 @@ function buyRoute(ctx: HttpContext, shards: ShardDispatcher) {
     const itemIndex = catalog.byId.get(itemId);
     if (itemIndex === undefined) return sendError(res, ITEM_ID.test(itemId) ? 'unknown_item' : 'bad_request');
     const userId = authenticate(req, ctx, now);
-    if (userId === 0) return sendError(res, 'unauthorized');
+    if (userId === 0) return refuse(res, itemIndex, REFUSAL.unauthorized, 'unauthorized');
     const item = catalog.items[itemIndex]!;
     if (now < item.startsAt) return refuse(res, itemIndex, REFUSAL.notStarted, 'not_started', catalog.notStartedBodies[itemIndex]);
     if (now >= item.endsAt) return refuse(res, itemIndex, REFUSAL.ended, 'ended');
@@ -172,6 +198,8 @@ function buyRoute(ctx: HttpContext, shards: ShardDispatcher) {
     // Sold out needs no shard: `left` is the shard's own published count.
     if (Atomics.load(catalog.left, itemIndex) === 0) return refuse(res, itemIndex, REFUSAL.soldOut, 'sold_out');
     const length = req.getHeader(HEADER.contentLength);
+    // The answerer records the latency from here (HttpAnswerer.answer).
+    res.startedAt = performance.now();
     // The common buy has no body: no closure, no body buffer.
     if ((length === '' || length === '0') && !item.challenge) return shards.dispatch(res, OP.buy, itemIndex, userId, 0, now);
     readBody(res, req, BUY_BODY_BYTES_MAX, (body) => {
@@ -202,14 +230,14 @@ function orderRoute(ctx: HttpContext, shards: ShardDispatcher, op: number) {
 
 function itemRoutes(app: TemplatedApp, ctx: HttpContext): void {
   const { catalog } = ctx;
-  app.get('/api/time', (res) => sendJson(res, `{"now":${Date.now()}}`));
-  app.get('/api/items', (res) => sendJson(res, catalog.listBody(Date.now())));
-  app.get('/api/items/:id', (res, req) => {
+  app.get('/api/time', counted(ctx, 'time', (res) => sendJson(res, `{"now":${Date.now()}}`)));
+  app.get('/api/items', counted(ctx, 'items', (res) => sendJson(res, catalog.listBody(Date.now()))));
+  app.get('/api/items/:id', counted(ctx, 'item', (res, req) => {
     const index = catalog.byId.get(req.getParameter(0));
     if (index === undefined) return sendError(res, 'unknown_item');
     sendJson(res, catalog.itemBody(index, Date.now()));
-  });
-  app.get('/api/items/:id/ticket', (res, req) => {
+  }));
+  app.get('/api/items/:id/ticket', counted(ctx, 'ticket', (res, req) => {
     const now = Date.now();
     const index = catalog.byId.get(req.getParameter(0));
     if (index === undefined) return sendError(res, 'unknown_item');
@@ -217,32 +245,32 @@ function itemRoutes(app: TemplatedApp, ctx: HttpContext): void {
     if (now < item.startsAt) return sendError(res, 'not_started', catalog.notStartedBodies[index]);
     if (now >= item.endsAt) return sendError(res, 'ended');
     sendJson(res, `{"buyPath":${JSON.stringify(catalog.buyPath(index))}}`);
-  });
-  app.get('/sale.js', (res) => {
+  }));
+  app.get('/sale.js', counted(ctx, 'sale_js', (res) => {
     res.writeStatus('200 OK').writeHeader('content-type', 'text/javascript; charset=utf-8')
       .writeHeader('cache-control', 'no-store').end(catalog.saleScript(Date.now()));
-  });
+  }));
 }
 
 function operationalRoutes(app: TemplatedApp, ctx: HttpContext): void {
-  app.get('/healthz', (res) => sendJson(res, '{"status":"ok"}'));
-  app.get('/readyz', (res) => {
+  app.get('/healthz', counted(ctx, 'health', (res) => sendJson(res, '{"status":"ok"}')));
+  app.get('/readyz', counted(ctx, 'health', (res) => {
     if (ctx.closing) return sendError(res, 'shutting_down');
     sendJson(res, '{"status":"ready"}');
-  });
+  }));
   const demoSecret = ctx.demoUserSecret;
   if (demoSecret !== null) {
     // Demo mode only: the route does not exist when FLASH_USER_SECRET is set.
-    app.get('/api/demo/token', (res) => {
+    app.get('/api/demo/token', counted(ctx, 'demo_token', (res) => {
       const userId = crypto.randomInt(1, 2 ** 47);
       const token = signUserToken(demoSecret, userId, Math.floor(Date.now() / 1000) + DEMO_TOKEN_SECONDS);
       sendJson(res, JSON.stringify({ userId, token }));
-    });
+    }));
   }
 }
 
 function staticRoutes(app: TemplatedApp, ctx: HttpContext): void {
-  app.get('/*', (res, req) => {
+  app.get('/*', counted(ctx, 'static', (res, req) => {
     const file = ctx.staticFiles.get(req.getUrl());
     if (!file) return sendError(res, 'not_found');
     if (req.getHeader('if-none-match') === file.etag) {
@@ -251,18 +279,19 @@ function staticRoutes(app: TemplatedApp, ctx: HttpContext): void {
     }
     res.writeStatus('200 OK').writeHeader('content-type', file.contentType).writeHeader('etag', file.etag)
       .writeHeader('cache-control', 'no-cache').end(file.body);
-  });
-  app.any('/*', (res) => sendError(res, 'not_found'));
+  }));
+  app.any('/*', counted(ctx, 'not_found', (res) => sendError(res, 'not_found')));
 }
 
-export function createHttpApp(ctx: HttpContext, shards: ShardDispatcher, admin: AdminContext | null): TemplatedApp {
+export function createHttpApp(ctx: HttpContext, shards: ShardDispatcher, admin: AdminContext | null, metrics: Handler | null): TemplatedApp {
   const app = uWS.App();
   if (admin !== null) registerAdminRoutes(app, admin);
   itemRoutes(app, ctx);
-  app.post('/api/buy/:id/:ticket', buyRoute(ctx, shards));
-  app.get('/api/orders/:orderId', orderRoute(ctx, shards, OP.getOrder));
-  app.post('/api/orders/:orderId/pay', orderRoute(ctx, shards, OP.pay));
-  app.post('/api/orders/:orderId/cancel', orderRoute(ctx, shards, OP.cancel));
+  app.post('/api/buy/:id/:ticket', counted(ctx, 'buy', buyRoute(ctx, shards)));
+  app.get('/api/orders/:orderId', counted(ctx, 'order', orderRoute(ctx, shards, OP.getOrder)));
+  app.post('/api/orders/:orderId/pay', counted(ctx, 'pay', orderRoute(ctx, shards, OP.pay)));
+  app.post('/api/orders/:orderId/cancel', counted(ctx, 'cancel', orderRoute(ctx, shards, OP.cancel)));
+  if (metrics !== null) app.get('/metrics', counted(ctx, 'metrics', metrics));
   operationalRoutes(app, ctx);
   staticRoutes(app, ctx);
   return app;

@@ -98,6 +98,10 @@ export class InlineShards implements ShardDispatcher {
     this.shard.log.close();
   }
 
+  shardsAlive(): boolean[] {
+    return [true];
+  }
+
   get counters(): Float64Array {
     return this.shard.counters;
   }

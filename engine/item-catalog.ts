@@ -12,8 +12,10 @@ import { deriveTicket } from './ticket';
 export type ItemState = 'upcoming' | 'live' | 'sold_out' | 'ended';
 
 /** Per-item refusals counted by the HTTP thread. */
-export const REFUSAL = { soldOut: 0, notStarted: 1, ended: 2, badTicket: 3, paused: 4, badRequest: 5, tooLarge: 6, shuttingDown: 7 } as const;
-export const REFUSAL_FIELDS = 8;
+export const REFUSAL = {
+  soldOut: 0, notStarted: 1, ended: 2, badTicket: 3, paused: 4, badRequest: 5, tooLarge: 6, shuttingDown: 7, overloaded: 8, unauthorized: 9,
+} as const;
+export const REFUSAL_FIELDS = 16;
 
 interface CachedBody {
   body: Buffer;

@@ -18,7 +18,9 @@ import { catchUpLog, logDirectory } from '../persistence/recovery';
 import { PROGRESS_FIELDS } from '../persistence/write-behind-log';
 import { checkLimits, ITEMS_MAX, ITEM_ROW_MAX } from './constants';
 import { ConfigError, helpText, parseConfig, type EngineConfig } from './config';
-import { createHttpApp, HttpAnswerer, type HttpContext } from './http-server';
+import { createHttpApp, HttpAnswerer, ROUTE_NAMES, type HttpContext } from './http-server';
+import { LatencyHistogram } from './latency-histogram';
+import { createMetrics, metricsHandler } from './metrics';
 import { InlineShards } from './inline-shards';
 import { ItemCatalog } from './item-catalog';
 import { demoSale, readSaleFile, SaleDefinitionError, type ItemDefinition } from './sale-definition';
@@ -145,7 +147,8 @@ async function start(config: EngineConfig, log: pino.Logger): Promise<Engine> {
   const progress = new SharedArrayBuffer(shardCount * PROGRESS_FIELDS * 4);
   const left = new SharedArrayBuffer(ITEMS_MAX * 4);
   const catalog = new ItemCatalog(items, ticketSecret, new Int32Array(left));
-  const answerer = new HttpAnswerer(catalog);
+  const latency = new LatencyHistogram();
+  const answerer = new HttpAnswerer(catalog, latency);
   let engine: Engine | null = null;
   const persister = new Persister({ dataDir: config.dataDir, logDir: logDirectory(config.dataDir), bootId, shardCount, fsync: config.fsync, progress }, log,
     () => { process.exitCode = 1; if (engine) void stop(engine, log, 'persister died'); else process.exit(1); });
@@ -154,14 +157,16 @@ async function start(config: EngineConfig, log: pino.Logger): Promise<Engine> {
   const ctx: HttpContext = {
     catalog, verifier: new UserTokenVerifier(config.userSecret ?? demoUserSecret!),
     staticFiles: loadStaticFiles(path.join(__dirname, '..', '..', 'static')), demoUserSecret, closing: false,
+    latency, routeCounts: new Float64Array(ROUTE_NAMES.length),
   };
   let snapshotOf: (() => Promise<{ path: string; pausedMs: number }>) | null = null;
   const admin = config.adminToken === null ? null : {
-    token: config.adminToken, catalog, shards, db, persister, log,
+    token: config.adminToken, catalog, shards, db, persister, log, routeCounts: ctx.routeCounts,
     snapshot: () => snapshotOf!(),
   };
   if (admin === null) log.info('admin API disabled: FLASH_ADMIN_TOKEN is not set');
-  const app = createHttpApp(ctx, shards, admin);
+  const metrics = metricsHandler(createMetrics({ catalog, shards, persister, latency, routeCounts: ctx.routeCounts }));
+  const app = createHttpApp(ctx, shards, admin, metrics);
   const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
     app.listen(config.host, config.port, (socket) => (socket ? resolve(socket) : reject(new StartupError(`cannot listen on ${config.host}:${config.port}`))));
   });

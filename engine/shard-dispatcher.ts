@@ -28,6 +28,8 @@ export interface ShardDispatcher {
   close(): Promise<void>;
   /** Per-item decision counters (shard.ts COUNTER), written by the owning shards. */
   readonly counters: Float64Array;
+  /** Whether each shard is alive (a worker that exited is not). */
+  shardsAlive(): boolean[];
 }
 
 export function shardOf(itemIndex: number, shardCount: number): number {

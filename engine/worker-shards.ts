@@ -184,6 +184,10 @@ export class WorkerShards implements ShardDispatcher {
     link.requests.wake();
   }
 
+  shardsAlive(): boolean[] {
+    return this.links.map((link) => !link.exited);
+  }
+
   async snapshot(): Promise<ShardSnapshot[]> {
     return Promise.all(this.links.map((link) => new Promise<ShardSnapshot>((resolve) => {
       link.onMessage = (message) => {

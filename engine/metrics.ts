@@ -1,0 +1,115 @@
+// GET /metrics in Prometheus text format. prom-client keeps the registry and
+// writes the format; every value is read at scrape time from the engine's
+// typed-array counters (shard counters, HTTP refusals, route counts, the
+// latency histogram), so a buy never calls into the library.
+
+import client from 'prom-client';
+import type { HttpResponse } from 'uWebSockets.js';
+import type { Persister } from '../persistence/persister';
+import { REFUSAL, REFUSAL_FIELDS, type ItemCatalog } from './item-catalog';
+import { LATENCY_BOUNDS_SECONDS, type LatencyHistogram } from './latency-histogram';
+import { ROUTE_NAMES } from './http-server';
+import { COUNTER, COUNTER_FIELDS } from './shard';
+import type { ShardDispatcher } from './shard-dispatcher';
+
+export interface MetricsSources {
+  catalog: ItemCatalog;
+  shards: ShardDispatcher;
+  persister: Persister;
+  latency: LatencyHistogram;
+  routeCounts: Float64Array;
+}
+
+/** Buy outcomes: [label, where it is counted]. */
+const SHARD_OUTCOMES: [string, number][] = [['won', COUNTER.won], ['sold_out', COUNTER.soldOut], ['limit_reached', COUNTER.limitReached]];
+const HTTP_OUTCOMES: [string, number][] = [
+  ['sold_out', REFUSAL.soldOut], ['not_started', REFUSAL.notStarted], ['ended', REFUSAL.ended], ['bad_ticket', REFUSAL.badTicket],
+  ['paused', REFUSAL.paused], ['bad_request', REFUSAL.badRequest], ['shutting_down', REFUSAL.shuttingDown], ['overloaded', REFUSAL.overloaded],
+  ['unauthorized', REFUSAL.unauthorized],
+];
+
+/** A histogram whose buckets live in our typed array; prom-client only formats it. */
+class BuyLatencyMetric {
+  readonly name = 'flash_buy_latency_seconds';
+  readonly help = 'Buy latency from arrival in the handler to the answer, including the wait for the write-behind log.';
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  constructor(private readonly latency: LatencyHistogram) {}
+
+  get(): { name: string; help: string; type: string; aggregator: string; values: { value: number; labels: Record<string, string | number>; metricName: string }[] } {
+    const cumulative = this.latency.cumulative();
+    const values: { value: number; labels: Record<string, string | number>; metricName: string }[] = cumulative.map((value, i) => ({
+      value, labels: { le: i < LATENCY_BOUNDS_SECONDS.length ? LATENCY_BOUNDS_SECONDS[i]! : '+Inf' }, metricName: `${this.name}_bucket`,
+    }));
+    values.push({ value: this.latency.sumSeconds, labels: {}, metricName: `${this.name}_sum` });
+    values.push({ value: this.latency.count, labels: {}, metricName: `${this.name}_count` });
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+}
+
+function gauge(registry: client.Registry, name: string, help: string, labelNames: string[], collect: (g: client.Gauge) => void): void {
+  new client.Gauge({ name, help, labelNames, registers: [registry], collect(this: client.Gauge) { this.reset(); collect(this); } });
+}
+
+function counter(registry: client.Registry, name: string, help: string, labelNames: string[], collect: (c: client.Counter) => void): void {
+  new client.Counter({ name, help, labelNames, registers: [registry], collect(this: client.Counter) { this.reset(); collect(this); } });
+}
+
+export function createMetrics(sources: MetricsSources): client.Registry {
+  const { catalog, shards, persister, latency, routeCounts } = sources;
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry, prefix: 'flash_' });
+  const perItem = (visit: (id: string, index: number) => void): void => catalog.items.forEach((item, index) => visit(item.id, index));
+  const shardCount = (index: number, field: number): number => shards.counters[index * COUNTER_FIELDS + field]!;
+  counter(registry, 'flash_http_requests_total', 'Requests by route, counted on arrival.', ['route'], (c) => {
+    ROUTE_NAMES.forEach((route, i) => c.inc({ route }, routeCounts[i]!));
+  });
+  counter(registry, 'flash_buys_total', 'Buy answers by item and outcome (refusals since start-up; won over the whole sale).', ['item', 'outcome'], (c) => perItem((item, index) => {
+    const byOutcome = new Map<string, number>();
+    for (const [outcome, field] of SHARD_OUTCOMES) byOutcome.set(outcome, shardCount(index, field));
+    for (const [outcome, field] of HTTP_OUTCOMES) byOutcome.set(outcome, (byOutcome.get(outcome) ?? 0) + catalog.refusals[index * REFUSAL_FIELDS + field]!);
+    for (const [outcome, value] of byOutcome) c.inc({ item, outcome }, value);
+  }));
+  counter(registry, 'flash_shed_total', 'Buys refused 503 overloaded because a shard ring was full.', [], (c) => {
+    let shed = 0;
+    perItem((_, index) => (shed += catalog.refusals[index * REFUSAL_FIELDS + REFUSAL.overloaded]!));
+    c.inc(shed);
+  });
+  gauge(registry, 'flash_item_stock', 'Stock of each item.', ['item'], (g) => perItem((item, index) => g.set({ item }, catalog.items[index]!.stock)));
+  gauge(registry, 'flash_item_left', 'Units left of each item.', ['item'], (g) => perItem((item, index) => g.set({ item }, Atomics.load(catalog.left, index))));
+  gauge(registry, 'flash_orders', 'Orders by item and state.', ['item', 'state'], (g) => perItem((item, index) => {
+    const won = shardCount(index, COUNTER.won);
+    const paid = shardCount(index, COUNTER.paid);
+    const cancelled = shardCount(index, COUNTER.cancelled);
+    const expired = shardCount(index, COUNTER.expired);
+    const reserve = catalog.items[index]!.mode === 'reserve';
+    g.set({ item, state: 'reserved' }, reserve ? won - paid - cancelled - expired : 0);
+    g.set({ item, state: 'paid' }, paid);
+    g.set({ item, state: 'confirmed' }, reserve ? 0 : won);
+    g.set({ item, state: 'expired' }, expired);
+    g.set({ item, state: 'cancelled' }, cancelled);
+  }));
+  gauge(registry, 'flash_write_behind_lag_records', 'Log records written but not yet in SQLite.', [], (g) => g.set(persister.lagRecords()));
+  gauge(registry, 'flash_thread_up', 'Whether each engine thread is alive (1) or not (0).', ['thread'], (g) => {
+    shards.shardsAlive().forEach((alive, i) => g.set({ thread: `shard-${i}` }, alive ? 1 : 0));
+    g.set({ thread: 'persister' }, persister.alive ? 1 : 0);
+  });
+  registry.registerMetric(new BuyLatencyMetric(latency) as unknown as client.Metric);
+  return registry;
+}
+
+function markAborted(this: HttpResponse): void {
+  this.aborted = true;
+}
+
+export function metricsHandler(registry: client.Registry): (res: HttpResponse) => void {
+  return (res) => {
+    res.aborted = false;
+    res.onAborted(markAborted.bind(res));
+    void registry.metrics().then((text) => {
+      if (!res.aborted) res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', registry.contentType).end(text));
+    }, () => {
+      if (!res.aborted) res.cork(() => res.writeStatus('500 Internal Server Error').end());
+    });
+  };
+}

@@ -1,0 +1,57 @@
+// Proves GET /metrics: Prometheus text that an ordinary parser reads, with
+// the counts the engine really has after a known sequence of buys: wins and
+// refusals by reason per item, stock left, orders by state, requests by
+// route, the buy latency histogram (one observation per buy), the
+// write-behind lag, thread health and event-loop lag.
+
+import t from 'tap';
+import { buyPathOf, item, pool, request, signToken, startEngine, tempDataDir } from '../helpers/engine-process';
+
+/** Parses "name{a="b",c="d"} value" lines into a map keyed by name and sorted labels. */
+function parse(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (.+)$/.exec(line);
+    if (!match) throw new Error(`not Prometheus text: ${line}`);
+    samples.set(`${match[1]}${match[2] ?? ''}`, Number(match[3]));
+  }
+  return samples;
+}
+
+for (const workers of ['0', '2']) {
+  t.test(`with --workers ${workers}, /metrics reports what happened`, async (t) => {
+    const engine = await startEngine({ dataDir: tempDataDir('metrics'), args: ['--workers', workers], sale: [item('m', { stock: 3, mode: 'reserve' })] });
+    t.teardown(() => engine.stop());
+    const buyPath = await buyPathOf(engine.port, 'm');
+    const replies = await pool(5, 5, (i) => request(engine.port, 'POST', buyPath, { token: signToken(500 + i) }));
+    await request(engine.port, 'POST', buyPath, { token: signToken(500) });
+    await request(engine.port, 'POST', '/api/buy/m/AAAAAAAAAAAAAAAAAAAAAA', { token: signToken(9) });
+    await request(engine.port, 'POST', buyPath);
+    const won = replies.filter((r) => r.status === 200);
+    t.equal(won.length, 3);
+    await request(engine.port, 'POST', `/api/orders/${won[0]!.json.order}/pay`, { token: signToken(500 + replies.indexOf(won[0]!)) });
+
+    const reply = await request(engine.port, 'GET', '/metrics');
+    t.equal(reply.status, 200);
+    t.match(reply.headers['content-type'], /^text\/plain/);
+    const m = parse(reply.body);
+    t.equal(m.get('flash_buys_total{item="m",outcome="won"}'), 3);
+    t.equal(m.get('flash_buys_total{item="m",outcome="sold_out"}'), 3, 'two of the crowd and the repeat buyer');
+    t.equal(m.get('flash_buys_total{item="m",outcome="bad_ticket"}'), 1);
+    t.equal(m.get('flash_buys_total{item="m",outcome="unauthorized"}'), 1);
+    t.equal(m.get('flash_item_left{item="m"}'), 0);
+    t.equal(m.get('flash_item_stock{item="m"}'), 3);
+    t.equal(m.get('flash_orders{item="m",state="paid"}'), 1);
+    t.equal(m.get('flash_orders{item="m",state="reserved"}'), 2);
+    t.equal(m.get('flash_http_requests_total{route="buy"}'), 8, 'every buy request counted by route');
+    t.equal(m.get('flash_http_requests_total{route="pay"}'), 1);
+    t.equal(m.get('flash_buy_latency_seconds_count'), 8, 'one latency observation per buy');
+    t.equal(m.get('flash_buy_latency_seconds_bucket{le="+Inf"}'), 8);
+    t.ok((m.get('flash_buy_latency_seconds_sum') ?? -1) >= 0);
+    t.type(m.get('flash_write_behind_lag_records'), 'number');
+    t.equal(m.get('flash_thread_up{thread="persister"}'), 1);
+    t.equal(m.get('flash_thread_up{thread="shard-0"}'), 1);
+    t.type(m.get('flash_nodejs_eventloop_lag_seconds'), 'number', 'event-loop lag');
+  });
+}
