@@ -203,7 +203,7 @@ function restockRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boole
       // The database first: if the process dies now, the restart loads the new stock.
       item.stock = addStock(ctx.db, item.row, add as number, Date.now());
       audit(ctx, caller, 'restock', { item: item.id, add, stock: item.stock });
-      ctx.shards.dispatch(res, OP.restock, index, 0, add as number, Date.now());
+      ctx.shards.dispatch(res, OP.restock, index, 0, add as number, Date.now(), 0);
     });
   };
 }

@@ -68,9 +68,9 @@ export class HttpAnswerer implements Answerer {
 
   constructor(private readonly catalog: ItemCatalog, private readonly latency: LatencyHistogram) {}
 
-  answer(res: HttpResponse, op: number, itemIndex: number, outcome: Outcome, view: OrderView): void {
+  answer(res: HttpResponse, op: number, itemIndex: number, outcome: Outcome, view: OrderView, waitedMs: number): void {
     if (op === OP.buy) {
-      this.latency.record(performance.now() - (res.startedAt as number));
+      this.latency.record(waitedMs);
       if (outcome === OUTCOME.overloaded) this.catalog.countRefusal(itemIndex, REFUSAL.overloaded);
     }
     if (outcome !== OUTCOME.ok) {
@@ -198,15 +198,14 @@ function buyRoute(ctx: HttpContext, shards: ShardDispatcher) {
     // Sold out needs no shard: `left` is the shard's own published count.
     if (Atomics.load(catalog.left, itemIndex) === 0) return refuse(res, itemIndex, REFUSAL.soldOut, 'sold_out');
     const length = req.getHeader(HEADER.contentLength);
-    // The answerer records the latency from here (HttpAnswerer.answer).
-    res.startedAt = performance.now();
-    // The common buy has no body: no closure, no body buffer.
-    if ((length === '' || length === '0') && !item.challenge) return shards.dispatch(res, OP.buy, itemIndex, userId, 0, now);
+    // The common buy has no body: no closure, no body buffer. Its latency is
+    // timed from here (performance.now()) to its answer.
+    if ((length === '' || length === '0') && !item.challenge) return shards.dispatch(res, OP.buy, itemIndex, userId, 0, now, performance.now());
     readBody(res, req, BUY_BODY_BYTES_MAX, (body) => {
       if (!buyBodyIsValid(body)) return refuse(res, itemIndex, REFUSAL.badRequest, 'bad_request');
       // Challenges arrive with the shopper-side issue; until then such items cannot be bought.
       if (item.challenge) return sendError(res, 'challenge_failed');
-      shards.dispatch(res, OP.buy, itemIndex, userId, 0, now);
+      shards.dispatch(res, OP.buy, itemIndex, userId, 0, now, performance.now());
     });
   };
 }
@@ -223,8 +222,8 @@ function orderRoute(ctx: HttpContext, shards: ShardDispatcher, op: number) {
     const userId = authenticate(req, ctx, now);
     if (userId === 0) return sendError(res, 'unauthorized');
     if (op !== OP.getOrder && ctx.closing) return sendError(res, 'shutting_down');
-    if (op === OP.getOrder) shards.dispatch(res, op, itemIndex, userId, sequence, now);
-    else readBody(res, req, SMALL_BODY_BYTES_MAX, () => shards.dispatch(res, op, itemIndex, userId, sequence, now));
+    if (op === OP.getOrder) shards.dispatch(res, op, itemIndex, userId, sequence, now, 0);
+    else readBody(res, req, SMALL_BODY_BYTES_MAX, () => shards.dispatch(res, op, itemIndex, userId, sequence, now, 0));
   };
 }
 

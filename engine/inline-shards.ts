@@ -17,6 +17,7 @@ interface Deferred {
   itemIndex: number;
   outcome: Outcome;
   view: OrderView;
+  startedAt: number;
 }
 
 function markAborted(this: HttpResponse): void {
@@ -33,17 +34,17 @@ export class InlineShards implements ShardDispatcher {
   private readonly flushBound = (): void => this.flushAndAnswer();
 
   constructor(private readonly shard: Shard, private readonly answerer: Answerer, readonly left: Int32Array, deferredMax: number) {
-    this.deferred = Array.from({ length: deferredMax }, () => ({ res: null as unknown as HttpResponse, op: 0, itemIndex: 0, outcome: OUTCOME.ok, view: emptyOrderView() }));
+    this.deferred = Array.from({ length: deferredMax }, () => ({ res: null as unknown as HttpResponse, op: 0, itemIndex: 0, outcome: OUTCOME.ok, view: emptyOrderView(), startedAt: 0 }));
     this.sweepTimer = setInterval(() => {
       if (this.shard.sweep(Date.now()) > 0) this.flushAndAnswer();
     }, EXPIRY_SWEEP_MS);
   }
 
-  dispatch(res: HttpResponse, op: number, itemIndex: number, userId: number, sequence: number, nowMs: number): void {
+  dispatch(res: HttpResponse, op: number, itemIndex: number, userId: number, sequence: number, nowMs: number, startedAt: number): void {
     const outcome = this.shard.run(op, itemIndex, userId, sequence, nowMs, this.view);
     if (outcome !== OUTCOME.ok || this.shard.log.pending === 0) {
       // Called from a request handler or from a corked body callback: already corked.
-      this.answerer.answer(res, op, itemIndex, outcome, this.view);
+      this.answerer.answer(res, op, itemIndex, outcome, this.view, 0);
       return;
     }
     // The answer tells of state that is not in the log yet: it waits for the write.
@@ -56,6 +57,7 @@ export class InlineShards implements ShardDispatcher {
     entry.op = op;
     entry.itemIndex = itemIndex;
     entry.outcome = outcome;
+    entry.startedAt = startedAt;
     entry.view.orderId = this.view.orderId;
     entry.view.userId = this.view.userId;
     entry.view.state = this.view.state;
@@ -71,6 +73,8 @@ export class InlineShards implements ShardDispatcher {
   private flushAndAnswer(): void {
     this.flushScheduled = false;
     this.shard.log.flush();
+    // One clock read for the whole batch: every answer in it leaves now.
+    this.answeredAt = this.deferredCount > 0 ? performance.now() : 0;
     for (let i = 0; i < this.deferredCount; i++) {
       const entry = this.deferred[i]!;
       this.current = entry;
@@ -84,8 +88,9 @@ export class InlineShards implements ShardDispatcher {
   private current: Deferred | null = null;
   private readonly answerCurrent = (): void => {
     const entry = this.current!;
-    this.answerer.answer(entry.res, entry.op, entry.itemIndex, entry.outcome, entry.view);
+    this.answerer.answer(entry.res, entry.op, entry.itemIndex, entry.outcome, entry.view, this.answeredAt - entry.startedAt);
   };
+  private answeredAt = 0;
 
   async snapshot(): Promise<ShardSnapshot[]> {
     this.flushAndAnswer();

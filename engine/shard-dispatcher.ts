@@ -9,19 +9,25 @@ import type { OrderView } from './shard';
 import type { ShardSnapshot } from './snapshot';
 
 export interface Answerer {
-  /** Writes the answer for `op` on item `itemIndex` to `res`. Called corked, and only if `res` was not aborted. */
-  answer(res: HttpResponse, op: number, itemIndex: number, outcome: Outcome, view: OrderView): void;
+  /**
+   * Writes the answer for `op` on item `itemIndex` to `res`. Called corked,
+   * and only if `res` was not aborted; `waitedMs` is how long the request
+   * waited since it was dispatched (0 when answered at once).
+   */
+  answer(res: HttpResponse, op: number, itemIndex: number, outcome: Outcome, view: OrderView, waitedMs: number): void;
 }
 
 export interface ShardDispatcher {
   /** Stock left per global item index, written by the owning shards. */
   readonly left: Int32Array;
   /**
-   * Runs `op` on the shard owning item `itemIndex` and answers `res`, now or
-   * after the decision is in the write-behind log. Registers onAborted itself
-   * when it answers later; a res that already has one must set `res.aborted`.
+   * Runs `op` on the shard owning item `itemIndex` and answers `res`, at once
+   * or after the decision is in the write-behind log; `startedAt`
+   * (performance.now() at dispatch, 0 when untimed) times the wait.
+   * Registers onAborted itself when it answers later; a res that already has
+   * one must set `res.aborted`.
    */
-  dispatch(res: HttpResponse, op: number, itemIndex: number, userId: number, sequence: number, nowMs: number): void;
+  dispatch(res: HttpResponse, op: number, itemIndex: number, userId: number, sequence: number, nowMs: number, startedAt: number): void;
   /** A consistent copy of every shard's state, each taken between two of its decisions. */
   snapshot(): Promise<ShardSnapshot[]>;
   /** Answers what is in flight, flushes and closes the logs. */

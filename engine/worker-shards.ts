@@ -27,6 +27,7 @@ class ShardLink {
   readonly pendingRes: (HttpResponse | null)[];
   readonly pendingOp: Uint8Array;
   readonly pendingItem: Int32Array;
+  readonly pendingStartedAt: Float64Array;
   readonly freeTokens: Int32Array;
   freeCount: number;
   onMessage: ((message: { type: string; snapshot?: ShardSnapshot }) => void) | null = null;
@@ -40,6 +41,7 @@ class ShardLink {
     this.pendingRes = new Array<HttpResponse | null>(slots).fill(null);
     this.pendingOp = new Uint8Array(slots);
     this.pendingItem = new Int32Array(slots);
+    this.pendingStartedAt = new Float64Array(slots);
     this.freeTokens = Int32Array.from({ length: slots }, (_, i) => slots - 1 - i);
     this.freeCount = slots;
   }
@@ -88,18 +90,18 @@ export class WorkerShards implements ShardDispatcher {
     const link = this.links[index]!;
     for (let token = 0; token < link.pendingRes.length; token++) {
       const res = link.pendingRes[token];
-      if (res && !res.aborted) res.cork(() => this.answerer.answer(res, link.pendingOp[token]!, link.pendingItem[token]!, OUTCOME.overloaded, this.view));
+      if (res && !res.aborted) res.cork(() => this.answerer.answer(res, link.pendingOp[token]!, link.pendingItem[token]!, OUTCOME.overloaded, this.view, 0));
       link.pendingRes[token] = null;
     }
     process.exitCode = 1;
     process.kill(process.pid, 'SIGTERM');
   }
 
-  dispatch(res: HttpResponse, op: number, itemIndex: number, userId: number, sequence: number, nowMs: number): void {
+  dispatch(res: HttpResponse, op: number, itemIndex: number, userId: number, sequence: number, nowMs: number, startedAt: number): void {
     const link = this.links[shardOf(itemIndex, this.links.length)]!;
     if (link.freeCount === 0 || this.closing) {
       // Called from a request handler or from a corked body callback: already corked.
-      this.answerer.answer(res, op, itemIndex, OUTCOME.overloaded, this.view);
+      this.answerer.answer(res, op, itemIndex, OUTCOME.overloaded, this.view, 0);
       return;
     }
     if (res.aborted === undefined) {
@@ -110,6 +112,7 @@ export class WorkerShards implements ShardDispatcher {
     link.pendingRes[token] = res;
     link.pendingOp[token] = op;
     link.pendingItem[token] = itemIndex;
+    link.pendingStartedAt[token] = startedAt;
     const at = link.requests.producerSlot();
     const slots = link.requests.slots;
     slots[at] = op;
@@ -138,6 +141,8 @@ export class WorkerShards implements ShardDispatcher {
   private drain(link: ShardLink): void {
     const answers = link.answers;
     const view = this.view;
+    // One clock read for the whole drain: every answer in it leaves now.
+    const answeredAt = answers.available() > 0 ? performance.now() : 0;
     while (answers.available() > 0) {
       const at = answers.consumerSlot();
       const a = answers.slots;
@@ -157,6 +162,7 @@ export class WorkerShards implements ShardDispatcher {
         this.currentOp = link.pendingOp[token]!;
         this.currentItem = link.pendingItem[token]!;
         this.currentOutcome = outcome;
+        this.currentWaited = answeredAt - link.pendingStartedAt[token]!;
         res.cork(this.answerCurrent);
       }
     }
@@ -167,8 +173,9 @@ export class WorkerShards implements ShardDispatcher {
   private currentOp = 0;
   private currentItem = 0;
   private currentOutcome: Outcome = OUTCOME.ok;
+  private currentWaited = 0;
   private readonly answerCurrent = (): void => {
-    this.answerer.answer(this.currentRes!, this.currentOp, this.currentItem, this.currentOutcome, this.view);
+    this.answerer.answer(this.currentRes!, this.currentOp, this.currentItem, this.currentOutcome, this.view, this.currentWaited);
   };
 
   /**
