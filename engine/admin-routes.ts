@@ -8,10 +8,12 @@
 import crypto from 'node:crypto';
 import type pino from 'pino';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import { addStock, readAdminActions, recordAdminAction, setPaused, type Db } from '../persistence/database';
+import { addStock, readAdminActions, recordAdminAction, setPaused, upsertItem, type Db, type StoredItem } from '../persistence/database';
 import { ORDER_STATE, ORDER_STATE_NAMES, TWO_POW_32 } from '../persistence/log-record';
 import type { Persister } from '../persistence/persister';
 import { STOCK_MAX } from './constants';
+import { ERRORS, type ErrorCode } from './error-catalog';
+import { checkItem, SaleDefinitionError } from './sale-definition';
 import { counted, readBody, sendError, sendJson } from './http-server';
 import { REFUSAL, REFUSAL_FIELDS, type ItemCatalog } from './item-catalog';
 import { COUNTER, COUNTER_FIELDS, OP } from './shard';
@@ -208,6 +210,58 @@ function restockRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boole
   };
 }
 
+/** Fields an update may change; stock changes by restock, mode and id never. */
+const UPDATABLE = new Set(['name', 'price', 'startsAt', 'endsAt', 'perUserLimit', 'payWindowSec']);
+
+function sendRefusal(res: HttpResponse, code: ErrorCode, message: string): void {
+  res.writeStatus(ERRORS[code].status).writeHeader('content-type', 'application/json').end(JSON.stringify({ error: code, message }));
+}
+
+/**
+ * PUT /admin/items/:id: a new round or a correction, never under a live
+ * sale: refused while the item is live, and a new pay window is refused
+ * while reservations made under the old one are open.
+ */
+function updateRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean) {
+  return (res: HttpResponse, req: HttpRequest): void => {
+    if (!authorized(req)) return sendError(res, 'unauthorized');
+    const index = itemIndexOf(ctx, res, req);
+    if (index === undefined) return;
+    const caller = callerOf(res, req);
+    readBody(res, req, ADMIN_BODY_BYTES_MAX, (body) => {
+      let patch: Record<string, unknown>;
+      try {
+        patch = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+        if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) throw new Error('not an object');
+      } catch {
+        return sendError(res, 'bad_request');
+      }
+      const refused = Object.keys(patch).find((key) => !UPDATABLE.has(key));
+      if (refused !== undefined) return sendRefusal(res, 'bad_request', `field "${refused}" cannot be updated (stock: use restock)`);
+      const current = ctx.catalog.items[index]!;
+      const now = Date.now();
+      if (now >= current.startsAt && now < current.endsAt) return sendRefusal(res, 'item_live', `item "${current.id}" is live until ${new Date(current.endsAt).toISOString()}`);
+      const { row, paused, ...definition } = current;
+      let next: StoredItem;
+      try {
+        next = { ...checkItem({ ...definition, ...patch }, `item "${current.id}"`), row, paused };
+      } catch (error) {
+        if (error instanceof SaleDefinitionError) return sendRefusal(res, 'bad_request', error.message);
+        throw error;
+      }
+      const c = (field: number): number => ctx.shards.counters[index * COUNTER_FIELDS + field]!;
+      const open = c(COUNTER.won) - c(COUNTER.paid) - c(COUNTER.expired) - c(COUNTER.cancelled);
+      if (next.payWindowSec !== current.payWindowSec && current.mode === 'reserve' && open > 0) {
+        return sendRefusal(res, 'reservations_open', `${open} reservations made under the old pay window are still open`);
+      }
+      upsertItem(ctx.db, next, now);
+      ctx.catalog.update(index, next);
+      audit(ctx, caller, 'update', { item: current.id, patch });
+      sendJson(res, JSON.stringify(ctx.catalog.publicItem(index, Date.now())));
+    });
+  };
+}
+
 export function registerAdminRoutes(app: TemplatedApp, ctx: AdminContext): void {
   const authorized = authorizer(ctx.token);
   const guarded = (handler: (res: HttpResponse, req: HttpRequest) => void) => counted(ctx, 'admin', (res: HttpResponse, req: HttpRequest): void => {
@@ -220,6 +274,7 @@ export function registerAdminRoutes(app: TemplatedApp, ctx: AdminContext): void 
   app.post('/admin/items/:id/pause', counted(ctx, 'admin', pauseRoute(ctx, true, authorized)));
   app.post('/admin/items/:id/resume', counted(ctx, 'admin', pauseRoute(ctx, false, authorized)));
   app.post('/admin/items/:id/restock', counted(ctx, 'admin', restockRoute(ctx, authorized)));
+  app.put('/admin/items/:id', counted(ctx, 'admin', updateRoute(ctx, authorized)));
   app.get('/admin/orders', guarded((res, req) => {
     const filter = exportFilter(req, ctx.catalog);
     if (typeof filter === 'string') return sendJson400(res, filter);

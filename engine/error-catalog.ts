@@ -35,6 +35,8 @@ export const ERRORS = {
   already_paid: entry('already_paid', '409 Conflict'),
   shutting_down: entry('shutting_down', '503 Service Unavailable', true),
   paused: entry('paused', '503 Service Unavailable', true),
+  item_live: entry('item_live', '409 Conflict'),
+  reservations_open: entry('reservations_open', '409 Conflict'),
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -10,6 +10,20 @@ import { HoldingsTable } from './holdings-table';
 import type { StoredItem } from '../persistence/database';
 
 const ORDER_SLOTS_MIN = 16;
+
+/**
+ * Item settings that admins may change between rounds, in a Float64Array
+ * shared by the HTTP thread (the one writer) and the shards (readers).
+ */
+export const SETTING = { endsAt: 0, perUserLimit: 1, payWindowMs: 2 } as const;
+export const SETTING_FIELDS = 4;
+
+export function writeSettings(settings: Float64Array, globalIndex: number, item: Pick<StoredItem, 'endsAt' | 'perUserLimit' | 'payWindowSec'>): void {
+  const at = globalIndex * SETTING_FIELDS;
+  settings[at + SETTING.endsAt] = item.endsAt;
+  settings[at + SETTING.perUserLimit] = item.perUserLimit;
+  settings[at + SETTING.payWindowMs] = item.payWindowSec * 1000;
+}
 /** Order arrays start at most this large and double as needed, so a huge stock costs memory only as it sells. */
 const ORDER_SLOTS_INITIAL_MAX = 65_536;
 
@@ -17,11 +31,7 @@ export class ItemBook {
   readonly row: number;
   stock: number;
   left: number;
-  perUserLimit: number;
-  startsAt: number;
-  endsAt: number;
   reserve: boolean;
-  payWindowMs: number;
   readonly holdings: HoldingsTable;
   /** Highest order sequence used; the next order gets orderCount + 1. */
   orderCount = 0;
@@ -32,21 +42,40 @@ export class ItemBook {
   /** Oldest sequence that may still be reserved: where the expiry sweep starts. */
   expiryCursor = 1;
 
-  constructor(item: StoredItem, readonly globalIndex: number, orderSlots: number) {
+  /** Where this item's settings start in `settings`. */
+  private readonly settingsAt: number;
+
+  /**
+   * `settings` holds the item's end, per-user limit and pay window, written
+   * by the HTTP thread (admin updates between rounds) and read here on each
+   * decision; a book made alone (tests) gets a private one.
+   */
+  constructor(item: StoredItem, readonly globalIndex: number, orderSlots: number,
+    private readonly settings: Float64Array = new Float64Array((globalIndex + 1) * SETTING_FIELDS)) {
     this.row = item.row;
     this.stock = item.stock;
     this.left = item.stock;
-    this.perUserLimit = item.perUserLimit;
-    this.startsAt = item.startsAt;
-    this.endsAt = item.endsAt;
     this.reserve = item.mode === 'reserve';
-    this.payWindowMs = item.payWindowSec * 1000;
+    this.settingsAt = globalIndex * SETTING_FIELDS;
+    writeSettings(this.settings, globalIndex, item);
     this.holdings = new HoldingsTable(item.stock);
     const slots = Math.max(ORDER_SLOTS_MIN, orderSlots + 1);
     this.orderUser = new Float64Array(slots);
     this.orderState = new Uint8Array(slots);
     this.orderCreatedAt = new Float64Array(slots);
     this.orderPayBy = new Float64Array(slots);
+  }
+
+  get endsAt(): number {
+    return this.settings[this.settingsAt + SETTING.endsAt]!;
+  }
+
+  get perUserLimit(): number {
+    return this.settings[this.settingsAt + SETTING.perUserLimit]!;
+  }
+
+  get payWindowMs(): number {
+    return this.settings[this.settingsAt + SETTING.payWindowMs]!;
   }
 
   orderId(sequence: number): number {
@@ -86,11 +115,11 @@ function grow<T extends Float64Array | Uint8Array>(from: T, to: T): T {
 }
 
 /** Builds the book of `item` from the orders in the database. */
-export function loadItemBook(db: Db, item: StoredItem, globalIndex: number): ItemBook {
+export function loadItemBook(db: Db, item: StoredItem, globalIndex: number, settings: Float64Array): ItemBook {
   const first = orderIdOf(item.row, 0);
   const rows = db.prepare('SELECT id, user_id, state, created_at, pay_by FROM orders WHERE id BETWEEN ? AND ? ORDER BY id')
     .raw().all(first, first + 4294967295) as [number, number, number, number, number | null][];
-  const book = new ItemBook(item, globalIndex, Math.min(ORDER_SLOTS_INITIAL_MAX, Math.max(item.stock, rows.length)));
+  const book = new ItemBook(item, globalIndex, Math.min(ORDER_SLOTS_INITIAL_MAX, Math.max(item.stock, rows.length)), settings);
   for (const [id, userId, state, createdAt, payBy] of rows) book.restoreOrder(id - first, userId, state, createdAt, payBy ?? 0);
   // The sale file may have lowered stock below what is already held; start-up checks that first.
   assert.ok(book.left >= 0, `item ${item.id}: more units held than stock`);

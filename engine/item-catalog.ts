@@ -8,6 +8,7 @@
 import type { StoredItem } from '../persistence/database';
 import { CATALOG_CACHE_MS } from './constants';
 import { deriveTicket } from './ticket';
+import { writeSettings } from './item-book';
 
 export type ItemState = 'upcoming' | 'live' | 'sold_out' | 'ended';
 
@@ -39,7 +40,11 @@ export class ItemCatalog {
   private scriptCache: CachedBody = { body: Buffer.alloc(0), validUntil: 0 };
   private readonly itemCaches: CachedBody[];
 
-  constructor(readonly items: readonly StoredItem[], ticketSecret: string, readonly left: Int32Array) {
+  /** Tickets are derived from the start time, so a new round needs the secret again. */
+  private readonly ticketSecret: string;
+
+  constructor(readonly items: readonly StoredItem[], ticketSecret: string, readonly left: Int32Array, readonly settings: Float64Array) {
+    this.ticketSecret = ticketSecret;
     items.forEach((item, index) => {
       this.byId.set(item.id, index);
       this.byRow.set(item.row, index);
@@ -65,6 +70,16 @@ export class ItemCatalog {
 
   countRefusal(index: number, refusal: number): void {
     this.refusals[index * REFUSAL_FIELDS + refusal]++;
+  }
+
+  /** Takes an item's new definition (admin update between rounds): times, ticket, limits. */
+  update(index: number, item: StoredItem): void {
+    const current = this.items[index]!;
+    Object.assign(current, item);
+    this.tickets[index] = deriveTicket(this.ticketSecret, item.id, item.startsAt);
+    this.notStartedBodies[index] = Buffer.from(JSON.stringify({ error: 'not_started', startsAt: item.startsAt }));
+    writeSettings(this.settings, index, item);
+    this.invalidate();
   }
 
   /** Drops cached bodies after an item changed (pause, restock). */

@@ -25,9 +25,11 @@ import { InlineShards } from './inline-shards';
 import { ItemCatalog } from './item-catalog';
 import { demoSale, readSaleFile, SaleDefinitionError, type ItemDefinition } from './sale-definition';
 import { COUNTER, COUNTER_FIELDS } from './shard';
+import { SETTING_FIELDS } from './item-book';
 import type { ShardDispatcher } from './shard-dispatcher';
 import { localIndexOf, shardOf } from './shard-dispatcher';
 import { loadShard, type ShardSetup } from './shard-loader';
+import { Settlement } from './settlement';
 import { loadStaticFiles } from './static-files';
 import { writeSnapshot } from './snapshot';
 import { UserTokenVerifier } from './user-token';
@@ -112,15 +114,16 @@ interface Engine {
   ctx: HttpContext;
   listenSocket: uWS.us_listen_socket | null;
   pidFile: string;
+  settlement: Settlement;
 }
 
-async function startShards(config: EngineConfig, db: Db, items: StoredItem[], bootId: number, progress: SharedArrayBuffer, answerer: HttpAnswerer, left: SharedArrayBuffer, log: pino.Logger): Promise<ShardDispatcher> {
+async function startShards(config: EngineConfig, db: Db, items: StoredItem[], bootId: number, progress: SharedArrayBuffer, answerer: HttpAnswerer, left: SharedArrayBuffer, settings: SharedArrayBuffer, log: pino.Logger): Promise<ShardDispatcher> {
   const shardCount = Math.max(1, config.workers);
   // One counters array for all shards; each writes only its own items' slots.
   const counters = new SharedArrayBuffer(ITEMS_MAX * COUNTER_FIELDS * 8);
   const setups: ShardSetup[] = Array.from({ length: shardCount }, (_, index) => ({
     index, logDir: logDirectory(config.dataDir), bootId, fsync: config.fsync, items: [], left, progress,
-    counters,
+    counters, settings,
   }));
   items.forEach((item, globalIndex) => {
     const setup = setups[shardOf(globalIndex, shardCount)]!;
@@ -146,14 +149,15 @@ async function start(config: EngineConfig, log: pino.Logger): Promise<Engine> {
   const shardCount = Math.max(1, config.workers);
   const progress = new SharedArrayBuffer(shardCount * PROGRESS_FIELDS * 4);
   const left = new SharedArrayBuffer(ITEMS_MAX * 4);
-  const catalog = new ItemCatalog(items, ticketSecret, new Int32Array(left));
+  const settings = new SharedArrayBuffer(ITEMS_MAX * SETTING_FIELDS * 8);
+  const catalog = new ItemCatalog(items, ticketSecret, new Int32Array(left), new Float64Array(settings));
   const latency = new LatencyHistogram();
   const answerer = new HttpAnswerer(catalog, latency);
   let engine: Engine | null = null;
   const persister = new Persister({ dataDir: config.dataDir, logDir: logDirectory(config.dataDir), bootId, shardCount, fsync: config.fsync, progress }, log,
     () => { process.exitCode = 1; if (engine) void stop(engine, log, 'persister died'); else process.exit(1); });
   await persister.start();
-  const shards = await startShards(config, db, items, bootId, progress, answerer, left, log);
+  const shards = await startShards(config, db, items, bootId, progress, answerer, left, settings, log);
   const ctx: HttpContext = {
     catalog, verifier: new UserTokenVerifier(config.userSecret ?? demoUserSecret!),
     staticFiles: loadStaticFiles(path.join(__dirname, '..', '..', 'static')), demoUserSecret, closing: false,
@@ -170,7 +174,9 @@ async function start(config: EngineConfig, log: pino.Logger): Promise<Engine> {
   const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
     app.listen(config.host, config.port, (socket) => (socket ? resolve(socket) : reject(new StartupError(`cannot listen on ${config.host}:${config.port}`))));
   });
-  engine = { shards, persister, db, catalog, ctx, listenSocket, pidFile };
+  const settlement = new Settlement(config.dataDir, db, catalog, shards.counters, persister, log);
+  settlement.start();
+  engine = { shards, persister, db, catalog, ctx, listenSocket, pidFile, settlement };
   const started = engine;
   snapshotOf = () => snapshot(started, config.dataDir, log);
   const port = uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket);
@@ -193,6 +199,7 @@ async function stop(engine: Engine, log: pino.Logger, reason: string): Promise<v
   engine.ctx.closing = true;
   if (engine.listenSocket) uWS.us_listen_socket_close(engine.listenSocket);
   engine.listenSocket = null;
+  engine.settlement.stop();
   await engine.shards.close();
   const applied = await engine.persister.drain();
   engine.db.close();

@@ -18,10 +18,13 @@ export interface ShardSetup {
   progress: SharedArrayBuffer;
   /** Per-item counters of all shards (COUNTER_FIELDS per global item index). */
   counters: SharedArrayBuffer;
+  /** Item settings (item-book.ts SETTING), written by the HTTP thread. */
+  settings: SharedArrayBuffer;
 }
 
 export function loadShard(setup: ShardSetup, db: Db): Shard {
-  const books = setup.items.map(({ item, globalIndex }) => loadItemBook(db, item, globalIndex));
+  const settings = new Float64Array(setup.settings);
+  const books = setup.items.map(({ item, globalIndex }) => loadItemBook(db, item, globalIndex, settings));
   const log = new WriteBehindLog(setup.logDir, setup.bootId, setup.index, setup.fsync, new Int32Array(setup.progress));
   return new Shard(setup.index, books, log, new Int32Array(setup.left), new Float64Array(setup.counters));
 }
