@@ -33,7 +33,14 @@ export class Persister {
     });
   }
 
+  get alive(): boolean {
+    return this.worker !== null && !this.dead;
+  }
+
+  private dead = false;
+
   private died(error: Error): void {
+    this.dead = true;
     this.log.fatal({ err: error }, 'persistence worker died; stopping (the write-behind log keeps every acknowledged order)');
     this.onDeath();
   }
