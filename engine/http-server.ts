@@ -31,6 +31,8 @@ export interface HttpContext {
   latency: LatencyHistogram;
   /** Requests per route, counted on arrival (ROUTE). */
   routeCounts: Float64Array;
+  /** True while every shard thread and the persistence thread are alive. */
+  threadsAlive: () => boolean;
 }
 
 // Header names, values and status lines as bytes: uWS takes them as they are,
@@ -255,6 +257,8 @@ function operationalRoutes(app: TemplatedApp, ctx: HttpContext): void {
   app.get('/healthz', counted(ctx, 'health', (res) => sendJson(res, '{"status":"ok"}')));
   app.get('/readyz', counted(ctx, 'health', (res) => {
     if (ctx.closing) return sendError(res, 'shutting_down');
+    // Listening means recovery is done; the threads must be alive too.
+    if (!ctx.threadsAlive()) return sendError(res, 'overloaded');
     sendJson(res, '{"status":"ready"}');
   }));
   const demoSecret = ctx.demoUserSecret;

@@ -162,6 +162,7 @@ async function start(config: EngineConfig, log: pino.Logger): Promise<Engine> {
     catalog, verifier: new UserTokenVerifier(config.userSecret ?? demoUserSecret!),
     staticFiles: loadStaticFiles(path.join(__dirname, '..', '..', 'static')), demoUserSecret, closing: false,
     latency, routeCounts: new Float64Array(ROUTE_NAMES.length),
+    threadsAlive: () => persister.alive && shards.shardsAlive().every(Boolean),
   };
   let snapshotOf: (() => Promise<{ path: string; pausedMs: number }>) | null = null;
   const admin = config.adminToken === null ? null : {

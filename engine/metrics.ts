@@ -90,6 +90,7 @@ export function createMetrics(sources: MetricsSources): client.Registry {
     g.set({ item, state: 'cancelled' }, cancelled);
   }));
   gauge(registry, 'flash_write_behind_lag_records', 'Log records written but not yet in SQLite.', [], (g) => g.set(persister.lagRecords()));
+  gauge(registry, 'flash_write_behind_lag_seconds', 'How far SQLite trails the log in time (0 when caught up).', [], (g) => g.set(persister.lagMs(Date.now()) / 1000));
   gauge(registry, 'flash_thread_up', 'Whether each engine thread is alive (1) or not (0).', ['thread'], (g) => {
     shards.shardsAlive().forEach((alive, i) => g.set({ thread: `shard-${i}` }, alive ? 1 : 0));
     g.set({ thread: 'persister' }, persister.alive ? 1 : 0);

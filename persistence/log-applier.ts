@@ -34,6 +34,8 @@ export class LogApplier {
   private readonly applyTransaction: (segment: string, bytes: Buffer, count: number, firstRecord: number) => void;
   /** Records applied since this applier was made. */
   recordsApplied = 0;
+  /** Event time of the newest record applied, epoch ms (0 before any). */
+  lastAppliedTimeMs = 0;
 
   constructor(db: Db) {
     this.insertOrder = db.prepare(`INSERT INTO orders (id, item_row, user_id, state, created_at, pay_by, updated_at)
@@ -84,6 +86,7 @@ export class LogApplier {
     const r = this.record;
     // Records reach here only after a check, so a bad one is a bug or disk corruption.
     assert.ok(decodeRecord(view, bytes, offset, r), 'log record failed its checksum while being applied');
+    if (r.timeMs > this.lastAppliedTimeMs) this.lastAppliedTimeMs = r.timeMs;
     if (r.type === RECORD_TYPE.won) {
       const rows = this.pendingRows;
       let at = this.pendingCount * ORDER_COLUMNS;

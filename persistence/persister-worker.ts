@@ -25,6 +25,8 @@ export interface PersisterSetup {
   progress: SharedArrayBuffer;
   /** Int32Array(2): [0] wake counter, [1] command (1 = drain and exit). */
   control: SharedArrayBuffer;
+  /** Float64Array(1): event time of the newest record in SQLite, for the lag in ms. */
+  appliedTime: SharedArrayBuffer;
 }
 
 export const CONTROL_WAKE = 0;
@@ -43,12 +45,14 @@ class Persister {
   private readonly progress: Int32Array;
   private readonly cursors: Cursor[];
   private readonly buffer = Buffer.alloc(PERSIST_BATCH_RECORDS_MAX * LOG_RECORD_BYTES);
+  private readonly appliedTime: Float64Array;
 
   constructor(private readonly setup: PersisterSetup) {
     this.db = openDatabase(setup.dataDir, { fsync: setup.fsync });
     this.applier = new LogApplier(this.db);
     this.progress = new Int32Array(setup.progress);
     this.cursors = Array.from({ length: setup.shardCount }, () => ({ segment: 1, applied: 0, fd: -1 }));
+    this.appliedTime = new Float64Array(setup.appliedTime);
   }
 
   private fileOf(shard: number, segment: number): string {
@@ -83,6 +87,7 @@ class Persister {
     }
     Atomics.store(this.progress, base + PROGRESS_APPLIED_SEGMENT, cursor.segment);
     Atomics.store(this.progress, base + PROGRESS_APPLIED_RECORDS, cursor.applied);
+    if (moved) this.appliedTime[0] = this.applier.lastAppliedTimeMs;
     if (finished) {
       this.retire(shard, cursor);
       return true;

@@ -11,16 +11,18 @@ import { PROGRESS_APPLIED_RECORDS, PROGRESS_APPLIED_SEGMENT, PROGRESS_FIELDS, PR
 
 export class Persister {
   private readonly control = new Int32Array(new SharedArrayBuffer(8));
+  /** Written by the worker; starts at boot so that a lag before the first apply is measured from there. */
+  private readonly appliedTime = new Float64Array(new SharedArrayBuffer(8)).fill(Date.now());
   private readonly progress: Int32Array;
   private worker: Worker | null = null;
   private draining = false;
 
-  constructor(private readonly setup: Omit<PersisterSetup, 'control'>, private readonly log: pino.Logger, private readonly onDeath: () => void) {
+  constructor(private readonly setup: Omit<PersisterSetup, 'control' | 'appliedTime'>, private readonly log: pino.Logger, private readonly onDeath: () => void) {
     this.progress = new Int32Array(setup.progress);
   }
 
   start(): Promise<void> {
-    const worker = new Worker(path.join(__dirname, 'persister-worker.js'), { workerData: { ...this.setup, control: this.control.buffer }, name: 'persister' });
+    const worker = new Worker(path.join(__dirname, 'persister-worker.js'), { workerData: { ...this.setup, control: this.control.buffer, appliedTime: this.appliedTime.buffer }, name: 'persister' });
     this.worker = worker;
     return new Promise((resolve, reject) => {
       worker.once('error', reject);
@@ -55,6 +57,15 @@ export class Persister {
       lag += sameSegment ? written - Atomics.load(this.progress, base + PROGRESS_APPLIED_RECORDS) : written;
     }
     return lag;
+  }
+
+  /**
+   * How far SQLite trails the log in time: 0 when it holds everything, else
+   * now minus the newest record it holds (an upper bound on the oldest
+   * record still waiting).
+   */
+  lagMs(nowMs: number): number {
+    return this.lagRecords() === 0 ? 0 : Math.max(0, nowMs - this.appliedTime[0]!);
   }
 
   /** Where each shard's log stands now: [segment, records] per shard. */

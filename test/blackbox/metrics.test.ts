@@ -50,6 +50,7 @@ for (const workers of ['0', '2']) {
     t.equal(m.get('flash_buy_latency_seconds_bucket{le="+Inf"}'), 8);
     t.ok((m.get('flash_buy_latency_seconds_sum') ?? -1) >= 0);
     t.type(m.get('flash_write_behind_lag_records'), 'number');
+    t.type(m.get('flash_write_behind_lag_seconds'), 'number', 'lag in time too');
     t.equal(m.get('flash_thread_up{thread="persister"}'), 1);
     t.equal(m.get('flash_thread_up{thread="shard-0"}'), 1);
     t.type(m.get('flash_nodejs_eventloop_lag_seconds'), 'number', 'event-loop lag');
