@@ -8,12 +8,13 @@
 import crypto from 'node:crypto';
 import type pino from 'pino';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import { addStock, readAdminActions, recordAdminAction, setPaused, upsertItem, type Db, type StoredItem } from '../persistence/database';
+import { addStock, deleteItem, readAdminActions, recordAdminAction, setPaused, upsertItem, type Db, type StoredItem } from '../persistence/database';
 import { ORDER_STATE, ORDER_STATE_NAMES, TWO_POW_32 } from '../persistence/log-record';
 import type { Persister } from '../persistence/persister';
-import { STOCK_MAX } from './constants';
+import { ITEMS_MAX, ITEM_ROW_MAX, STOCK_MAX } from './constants';
+import { writeSettings } from './item-book';
 import { ERRORS, type ErrorCode } from './error-catalog';
-import { checkItem, SaleDefinitionError } from './sale-definition';
+import { checkItem, SaleDefinitionError, type ItemDefinition } from './sale-definition';
 import { counted, readBody, sendError, sendJson } from './http-server';
 import { REFUSAL, REFUSAL_FIELDS, type ItemCatalog } from './item-catalog';
 import { COUNTER, COUNTER_FIELDS, OP } from './shard';
@@ -66,7 +67,8 @@ function markAborted(this: HttpResponse): void {
 
 /** Per-item stats: stock, left, orders by state, refusals by reason. */
 export function itemStats(catalog: ItemCatalog, counters: Float64Array, nowMs: number): Record<string, unknown>[] {
-  return catalog.items.map((item, index) => {
+  return catalog.liveIndexes().map((index) => {
+    const item = catalog.items[index]!;
     const c = (counter: number): number => counters[index * COUNTER_FIELDS + counter]!;
     const r = (refusal: number): number => catalog.refusals[index * REFUSAL_FIELDS + refusal]!;
     const won = c(COUNTER.won);
@@ -262,6 +264,57 @@ function updateRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolea
   };
 }
 
+/** POST /admin/items: a new item, sold from the next moment its times allow. */
+function createRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean) {
+  return (res: HttpResponse, req: HttpRequest): void => {
+    if (!authorized(req)) return sendError(res, 'unauthorized');
+    const caller = callerOf(res, req);
+    readBody(res, req, ADMIN_BODY_BYTES_MAX, (body) => {
+      let item: ItemDefinition;
+      try {
+        item = checkItem(JSON.parse(body.toString('utf8')) as unknown, 'item');
+      } catch (error) {
+        if (error instanceof SaleDefinitionError) return sendRefusal(res, 'bad_request', error.message);
+        return sendError(res, 'bad_request');
+      }
+      if (ctx.catalog.byId.has(item.id)) return sendRefusal(res, 'item_exists', `item "${item.id}" exists`);
+      if (ctx.catalog.items.length >= ITEMS_MAX) return sendRefusal(res, 'bad_request', `the engine holds at most ${ITEMS_MAX} items until a restart`);
+      const row = upsertItem(ctx.db, item, Date.now());
+      if (row > ITEM_ROW_MAX) {
+        deleteItem(ctx.db, row);
+        return sendRefusal(res, 'bad_request', `item rows are exhausted (${ITEM_ROW_MAX})`);
+      }
+      const stored: StoredItem = { ...item, row, paused: false };
+      // Published before the shard has the book, so that no buy sees a stale `left` of 0.
+      const index = ctx.catalog.items.length;
+      Atomics.store(ctx.catalog.left, index, item.stock);
+      writeSettings(ctx.catalog.settings, index, stored);
+      ctx.shards.addItem(stored, index);
+      ctx.catalog.add(stored);
+      audit(ctx, caller, 'create', { item: item.id, definition: item });
+      res.writeStatus('201 Created').writeHeader('content-type', 'application/json').end(JSON.stringify(ctx.catalog.publicItem(index, Date.now())));
+    });
+  };
+}
+
+/** DELETE /admin/items/:id: only an item that is not live and never sold a unit (orders keep their item). */
+function deleteRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean) {
+  return (res: HttpResponse, req: HttpRequest): void => {
+    if (!authorized(req)) return sendError(res, 'unauthorized');
+    const index = itemIndexOf(ctx, res, req);
+    if (index === undefined) return;
+    const item = ctx.catalog.items[index]!;
+    const now = Date.now();
+    if (now >= item.startsAt && now < item.endsAt) return sendRefusal(res, 'item_live', `item "${item.id}" is live until ${new Date(item.endsAt).toISOString()}`);
+    const won = ctx.shards.counters[index * COUNTER_FIELDS + COUNTER.won]!;
+    if (won > 0) return sendRefusal(res, 'item_has_orders', `item "${item.id}" has ${won} orders; export them, it stays`);
+    deleteItem(ctx.db, item.row);
+    ctx.catalog.remove(index);
+    audit(ctx, callerOf(res, req), 'delete', { item: item.id });
+    sendJson(res, JSON.stringify({ deleted: item.id }));
+  };
+}
+
 export function registerAdminRoutes(app: TemplatedApp, ctx: AdminContext): void {
   const authorized = authorizer(ctx.token);
   const guarded = (handler: (res: HttpResponse, req: HttpRequest) => void) => counted(ctx, 'admin', (res: HttpResponse, req: HttpRequest): void => {
@@ -275,6 +328,11 @@ export function registerAdminRoutes(app: TemplatedApp, ctx: AdminContext): void 
   app.post('/admin/items/:id/resume', counted(ctx, 'admin', pauseRoute(ctx, false, authorized)));
   app.post('/admin/items/:id/restock', counted(ctx, 'admin', restockRoute(ctx, authorized)));
   app.put('/admin/items/:id', counted(ctx, 'admin', updateRoute(ctx, authorized)));
+  app.post('/admin/items', counted(ctx, 'admin', createRoute(ctx, authorized)));
+  app.del('/admin/items/:id', counted(ctx, 'admin', deleteRoute(ctx, authorized)));
+  app.get('/admin/items', guarded((res) => {
+    sendJson(res, JSON.stringify({ items: ctx.catalog.liveIndexes().map((i) => ({ ...ctx.catalog.publicItem(i, Date.now()), paused: ctx.catalog.paused[i] === 1 })) }));
+  }));
   app.get('/admin/orders', guarded((res, req) => {
     const filter = exportFilter(req, ctx.catalog);
     if (typeof filter === 'string') return sendJson400(res, filter);

@@ -37,6 +37,8 @@ export const ERRORS = {
   paused: entry('paused', '503 Service Unavailable', true),
   item_live: entry('item_live', '409 Conflict'),
   reservations_open: entry('reservations_open', '409 Conflict'),
+  item_exists: entry('item_exists', '409 Conflict'),
+  item_has_orders: entry('item_has_orders', '409 Conflict'),
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

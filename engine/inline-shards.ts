@@ -4,7 +4,10 @@
 // turn's records go to the log in one write() and then all their answers go
 // out, each corked. That is the group commit of the write-behind log.
 
+import assert from 'node:assert/strict';
 import type { HttpResponse } from 'uWebSockets.js';
+import type { StoredItem } from '../persistence/database';
+import type { ItemBook } from './item-book';
 import { EXPIRY_SWEEP_MS } from './constants';
 import { OUTCOME, type Outcome } from './error-catalog';
 import { emptyOrderView, type OrderView, type Shard } from './shard';
@@ -33,7 +36,8 @@ export class InlineShards implements ShardDispatcher {
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly flushBound = (): void => this.flushAndAnswer();
 
-  constructor(private readonly shard: Shard, private readonly answerer: Answerer, readonly left: Int32Array, deferredMax: number) {
+  constructor(private readonly shard: Shard, private readonly answerer: Answerer, readonly left: Int32Array, deferredMax: number,
+    private readonly loadBook: (item: StoredItem, itemIndex: number) => ItemBook) {
     this.deferred = Array.from({ length: deferredMax }, () => ({ res: null as unknown as HttpResponse, op: 0, itemIndex: 0, outcome: OUTCOME.ok, view: emptyOrderView(), startedAt: 0 }));
     this.sweepTimer = setInterval(() => {
       if (this.shard.sweep(Date.now()) > 0) this.flushAndAnswer();
@@ -105,6 +109,11 @@ export class InlineShards implements ShardDispatcher {
 
   shardsAlive(): boolean[] {
     return [true];
+  }
+
+  addItem(item: StoredItem, itemIndex: number): void {
+    assert.equal(itemIndex, this.shard.books.length, 'one shard: local index = global index');
+    this.shard.addBook(this.loadBook(item, itemIndex));
   }
 
   get counters(): Float64Array {

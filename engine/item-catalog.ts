@@ -6,7 +6,8 @@
 // never early.
 
 import type { StoredItem } from '../persistence/database';
-import { CATALOG_CACHE_MS } from './constants';
+import assert from 'node:assert/strict';
+import { CATALOG_CACHE_MS, ITEMS_MAX } from './constants';
 import { deriveTicket } from './ticket';
 import { writeSettings } from './item-book';
 
@@ -16,7 +17,7 @@ export type ItemState = 'upcoming' | 'live' | 'sold_out' | 'ended';
 export const REFUSAL = {
   soldOut: 0, notStarted: 1, ended: 2, badTicket: 3, paused: 4, badRequest: 5, tooLarge: 6, shuttingDown: 7, overloaded: 8, unauthorized: 9,
 } as const;
-export const REFUSAL_FIELDS = 16;
+export const REFUSAL_FIELDS = 10;
 
 interface CachedBody {
   body: Buffer;
@@ -26,35 +27,63 @@ interface CachedBody {
 export class ItemCatalog {
   readonly byId = new Map<string, number>();
   readonly byRow = new Map<number, number>();
-  readonly tickets: string[];
-  readonly idBytes: Buffer[];
-  readonly notStartedBodies: Buffer[];
-  /** 1 while an admin has the item paused; read on every buy. */
-  readonly paused: Uint8Array;
+  /** 1 while an admin has the item paused; read on every buy. Sized for ITEMS_MAX. */
+  readonly paused = new Uint8Array(ITEMS_MAX);
+  /** 1 once an admin deleted the item: its index stays taken until restart, so no index moves. */
+  readonly deleted = new Uint8Array(ITEMS_MAX);
   /**
    * Refusals the HTTP thread gives itself, per item (REFUSAL fields), for
    * stats and metrics; the shard counts its own (shard.ts COUNTER).
+   * ITEMS_MAX * 10 * 8 B = 8 MiB, allocated once.
    */
-  readonly refusals: Float64Array;
+  readonly refusals = new Float64Array(ITEMS_MAX * REFUSAL_FIELDS);
   private listCache: CachedBody = { body: Buffer.alloc(0), validUntil: 0 };
   private scriptCache: CachedBody = { body: Buffer.alloc(0), validUntil: 0 };
-  private readonly itemCaches: CachedBody[];
 
   /** Tickets are derived from the start time, so a new round needs the secret again. */
   private readonly ticketSecret: string;
 
-  constructor(readonly items: readonly StoredItem[], ticketSecret: string, readonly left: Int32Array, readonly settings: Float64Array) {
+  readonly items: StoredItem[] = [];
+  readonly tickets: string[] = [];
+  readonly idBytes: Buffer[] = [];
+  readonly notStartedBodies: Buffer[] = [];
+  private readonly itemCaches: CachedBody[] = [];
+
+  constructor(items: readonly StoredItem[], ticketSecret: string, readonly left: Int32Array, readonly settings: Float64Array) {
     this.ticketSecret = ticketSecret;
-    items.forEach((item, index) => {
-      this.byId.set(item.id, index);
-      this.byRow.set(item.row, index);
-    });
-    this.tickets = items.map((item) => deriveTicket(ticketSecret, item.id, item.startsAt));
-    this.idBytes = items.map((item) => Buffer.from(item.id));
-    this.notStartedBodies = items.map((item) => Buffer.from(JSON.stringify({ error: 'not_started', startsAt: item.startsAt })));
-    this.itemCaches = items.map(() => ({ body: Buffer.alloc(0), validUntil: 0 }));
-    this.paused = Uint8Array.from(items, (item) => (item.paused ? 1 : 0));
-    this.refusals = new Float64Array(items.length * REFUSAL_FIELDS);
+    for (const item of items) this.add(item);
+  }
+
+  /** Adds an item at the next index (start-up, or an admin create); returns the index. */
+  add(item: StoredItem): number {
+    assert.ok(this.items.length < ITEMS_MAX && !this.byId.has(item.id));
+    const index = this.items.length;
+    this.items.push(item);
+    this.byId.set(item.id, index);
+    this.byRow.set(item.row, index);
+    this.tickets.push(deriveTicket(this.ticketSecret, item.id, item.startsAt));
+    this.idBytes.push(Buffer.from(item.id));
+    this.notStartedBodies.push(Buffer.from(JSON.stringify({ error: 'not_started', startsAt: item.startsAt })));
+    this.itemCaches.push({ body: Buffer.alloc(0), validUntil: 0 });
+    this.paused[index] = item.paused ? 1 : 0;
+    this.invalidate();
+    return index;
+  }
+
+  /** Removes an item from every route (admin delete); its index is never reused before a restart. */
+  remove(index: number): void {
+    const item = this.items[index]!;
+    this.byId.delete(item.id);
+    this.byRow.delete(item.row);
+    this.deleted[index] = 1;
+    this.invalidate();
+  }
+
+  /** Indexes of the items that exist (not deleted). */
+  liveIndexes(): number[] {
+    const indexes: number[] = [];
+    for (let i = 0; i < this.items.length; i++) if (this.deleted[i] === 0) indexes.push(i);
+    return indexes;
   }
 
   state(index: number, nowMs: number): ItemState {
@@ -116,7 +145,7 @@ export class ItemCatalog {
   }
 
   listBody(nowMs: number): Buffer {
-    return this.cached(this.listCache, nowMs, () => JSON.stringify({ items: this.items.map((_, i) => this.publicItem(i, nowMs)) })).body;
+    return this.cached(this.listCache, nowMs, () => JSON.stringify({ items: this.liveIndexes().map((i) => this.publicItem(i, nowMs)) })).body;
   }
 
   itemBody(index: number, nowMs: number): Buffer {
@@ -126,7 +155,8 @@ export class ItemCatalog {
   /** /sale.js: the same states, with buyPath only for items that have started and not ended. */
   saleScript(nowMs: number): Buffer {
     return this.cached(this.scriptCache, nowMs, () => {
-      const items = this.items.map((item, i) => {
+      const items = this.liveIndexes().map((i) => {
+        const item = this.items[i]!;
         const state = this.publicItem(i, nowMs);
         return nowMs >= item.startsAt && nowMs < item.endsAt ? { ...state, buyPath: this.buyPath(i) } : state;
       });

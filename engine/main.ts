@@ -25,7 +25,7 @@ import { InlineShards } from './inline-shards';
 import { ItemCatalog } from './item-catalog';
 import { demoSale, readSaleFile, SaleDefinitionError, type ItemDefinition } from './sale-definition';
 import { COUNTER, COUNTER_FIELDS } from './shard';
-import { SETTING_FIELDS } from './item-book';
+import { loadItemBook, SETTING_FIELDS } from './item-book';
 import type { ShardDispatcher } from './shard-dispatcher';
 import { localIndexOf, shardOf } from './shard-dispatcher';
 import { loadShard, type ShardSetup } from './shard-loader';
@@ -130,7 +130,10 @@ async function startShards(config: EngineConfig, db: Db, items: StoredItem[], bo
     if (setup.items.length !== localIndexOf(globalIndex, shardCount)) throw new Error('shard item order broken');
     setup.items.push({ item, globalIndex });
   });
-  if (config.workers === 0) return new InlineShards(loadShard(setups[0]!, db), answerer, new Int32Array(left), config.ringSlots);
+  if (config.workers === 0) {
+    const settingsView = new Float64Array(settings);
+    return new InlineShards(loadShard(setups[0]!, db), answerer, new Int32Array(left), config.ringSlots, (item, index) => loadItemBook(db, item, index, settingsView));
+  }
   return WorkerShards.start(setups, config.dataDir, config.ringSlots, answerer, new Int32Array(left), log);
 }
 

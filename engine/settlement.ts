@@ -58,7 +58,8 @@ export class Settlement {
   due(nowMs: number): number[] {
     const settled = this.db.prepare('SELECT 1 FROM settlements WHERE item_row = ? AND ends_at = ?');
     const due: number[] = [];
-    this.catalog.items.forEach((item, index) => {
+    this.catalog.liveIndexes().forEach((index) => {
+      const item = this.catalog.items[index]!;
       if (nowMs < item.endsAt) return;
       const c = (field: number): number => this.counters[index * COUNTER_FIELDS + field]!;
       const open = item.mode === 'reserve' ? c(COUNTER.won) - c(COUNTER.paid) - c(COUNTER.expired) - c(COUNTER.cancelled) : 0;

@@ -4,6 +4,7 @@
 // so the HTTP layer has one code path for both modes.
 
 import type { HttpResponse } from 'uWebSockets.js';
+import type { StoredItem } from '../persistence/database';
 import type { Outcome } from './error-catalog';
 import type { OrderView } from './shard';
 import type { ShardSnapshot } from './snapshot';
@@ -34,6 +35,12 @@ export interface ShardDispatcher {
   close(): Promise<void>;
   /** Per-item decision counters (shard.ts COUNTER), written by the owning shards. */
   readonly counters: Float64Array;
+  /**
+   * Hands a new item (already in the database, its `left` and settings
+   * already published) to the shard that owns `itemIndex`. Requests for it
+   * that follow reach that shard after it, whatever the mode.
+   */
+  addItem(item: StoredItem, itemIndex: number): void;
   /** Whether each shard is alive (a worker that exited is not). */
   shardsAlive(): boolean[];
 }

@@ -6,19 +6,33 @@
 
 import assert from 'node:assert/strict';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { openDatabase } from '../persistence/database';
+import { openDatabase, readItem } from '../persistence/database';
+import { loadItemBook } from './item-book';
+import type { Shard } from './shard';
 import { EXPIRY_SWEEP_MS } from './constants';
 import { emptyOrderView } from './shard';
 import { loadShard, type ShardSetup } from './shard-loader';
 import { ANSWER_FIELDS, HEAD, Ring, type RingBuffers } from './shard-ring';
 import { takeShardSnapshot } from './snapshot';
 
-export const CONTROL_OP = { snapshot: 100, shutdown: 101 } as const;
+export const CONTROL_OP = { snapshot: 100, shutdown: 101, addItem: 102 } as const;
 
 export interface WorkerSetup extends ShardSetup {
   dataDir: string;
   requests: RingBuffers;
   answers: RingBuffers;
+}
+
+/** An item created while the engine runs: read from the database, so the request carries only its row. */
+function addItem(shard: Shard, setup: WorkerSetup, globalIndex: number, row: number): void {
+  const db = openDatabase(setup.dataDir, { fsync: setup.fsync, readonly: true });
+  try {
+    const item = readItem(db, row);
+    assert.ok(item !== null, `item row ${row} to add is not in the database`);
+    shard.addBook(loadItemBook(db, item, globalIndex, new Float64Array(setup.settings)));
+  } finally {
+    db.close();
+  }
 }
 
 function main(): void {
@@ -43,7 +57,8 @@ function main(): void {
       const r = requests.slots;
       const op = r[at]!;
       const token = r[at + 1]!;
-      if (op >= CONTROL_OP.snapshot) control = op;
+      if (op === CONTROL_OP.addItem) addItem(shard, setup, r[at + 2]!, r[at + 4]!);
+      else if (op >= CONTROL_OP.snapshot) control = op;
       else {
         const outcome = shard.run(op, r[at + 2]!, r[at + 3]!, r[at + 4]!, r[at + 5]!, view);
         const out = answers.producerSlotAhead(staged++);

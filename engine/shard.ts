@@ -55,6 +55,13 @@ export class Shard {
     }
   }
 
+  /** Takes a book for an item created while the engine runs; its local index is the next one. */
+  addBook(book: ItemBook): void {
+    this.books.push(book);
+    this.publishLeft(book);
+    this.countRecovered(book);
+  }
+
   /** Starts the order counters of a book loaded from the database. */
   private countRecovered(book: ItemBook): void {
     const base = book.globalIndex * COUNTER_FIELDS;

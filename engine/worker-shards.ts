@@ -8,6 +8,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { HttpResponse } from 'uWebSockets.js';
 import type pino from 'pino';
+import type { StoredItem } from '../persistence/database';
 import { OUTCOME, type Outcome } from './error-catalog';
 import { emptyOrderView } from './shard';
 import type { Answerer, ShardDispatcher } from './shard-dispatcher';
@@ -187,6 +188,19 @@ export class WorkerShards implements ShardDispatcher {
     const at = link.requests.producerSlot();
     link.requests.slots[at] = op;
     link.requests.slots[at + 1] = -1;
+    link.requests.publish();
+    link.requests.wake();
+  }
+
+  addItem(item: StoredItem, itemIndex: number): void {
+    const link = this.links[shardOf(itemIndex, this.links.length)]!;
+    // The worker reads the item from the database by its row (a ring slot holds numbers only).
+    const at = link.requests.producerSlot();
+    const slots = link.requests.slots;
+    slots[at] = CONTROL_OP.addItem;
+    slots[at + 1] = -1;
+    slots[at + 2] = itemIndex;
+    slots[at + 4] = item.row;
     link.requests.publish();
     link.requests.wake();
   }

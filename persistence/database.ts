@@ -107,6 +107,15 @@ function fromRow(r: ItemRow): StoredItem {
   };
 }
 
+export function readItem(db: Db, row: number): StoredItem | null {
+  const found = db.prepare('SELECT * FROM items WHERE row = ?').get(row) as ItemRow | undefined;
+  return found ? fromRow(found) : null;
+}
+
+export function deleteItem(db: Db, row: number): void {
+  db.prepare('DELETE FROM items WHERE row = ?').run(row);
+}
+
 export function readItems(db: Db): StoredItem[] {
   return (db.prepare('SELECT * FROM items ORDER BY row').all() as ItemRow[]).map(fromRow);
 }
