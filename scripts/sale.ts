@@ -1,0 +1,100 @@
+// `node scripts/sale check FILE`: validates a sale file without starting the
+// engine, with the engine's own readSaleFile/checkSale, so the script and
+// start-up can never disagree about what a valid file is. Prints each item as
+// the engine will read it (times resolved to ISO, defaults filled in).
+//
+// With --data DIR it also checks the file against an existing database, as
+// start-up's merge does, without changing anything: an item the file changes
+// may not get a stock below the units its orders already hold. Units held are
+// counted after replaying the unapplied write-behind log in memory (what
+// start-up does before the merge), using the reconciliation's replay. An
+// item the file describes exactly as when it was last loaded is skipped, as
+// the engine skips it.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { databaseFile } from '../persistence/database';
+import { logDirectory } from '../persistence/recovery';
+import { readSaleFile, SaleDefinitionError, type ItemDefinition } from '../engine/sale-definition';
+import { reconcile } from './reconciliation';
+import { EXIT_FAILED, EXIT_OK, optionalString, runCommand, UsageError, type CommandSpec } from './script-cli';
+
+const COMMAND: CommandSpec = {
+  name: 'sale',
+  usage: ['check FILE [--data DIR]'],
+  description: [
+    'check FILE: validates a sale file exactly as the engine does at start-up, without starting it,',
+    'and prints each item (id, stock, mode, perUserLimit, startsAt, endsAt). An invalid file prints',
+    "the engine's message, naming the item and the field, and exits 1.",
+  ],
+  flags: [
+    { name: 'data', kind: 'string', value: 'DIR', help: 'Also check the file against the database in DIR (read-only): stock may not drop below units held.' },
+  ],
+  positionalsMax: 2,
+};
+
+function describe(item: ItemDefinition, index: number): string {
+  return `  item "${item.id}" (items[${index}]): stock ${item.stock}, mode ${item.mode}, perUserLimit ${item.perUserLimit}, ` +
+    `startsAt ${new Date(item.startsAt).toISOString()}, endsAt ${new Date(item.endsAt).toISOString()}`;
+}
+
+interface Stored { row: number; held: number; fileDefinition: string | null }
+
+/** Units held per item id in the database at DIR, after the unapplied log tail. */
+function readStored(dataDir: string): { items: Map<string, Stored>; consistent: boolean } {
+  const file = databaseFile(dataDir);
+  if (!fs.existsSync(file)) throw new UsageError(`--data: ${dataDir} holds no engine database (${path.basename(file)})`);
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    // One read transaction: SQLite and its log_applied bookkeeping from one moment, even if an engine runs.
+    return db.transaction(() => {
+      const hasFileDefinition = (db.prepare('PRAGMA table_info(items)').all() as { name: string }[]).some((c) => c.name === 'file_definition');
+      const definitions = new Map((db.prepare(`SELECT id, ${hasFileDefinition ? 'file_definition' : 'NULL'} AS fd FROM items`).all() as { id: string; fd: string | null }[]).map((r) => [r.id, r.fd]));
+      const result = reconcile(db, logDirectory(dataDir));
+      const items = new Map(result.items.map((item) => [item.id, { row: item.row, held: item.held, fileDefinition: definitions.get(item.id) ?? null }]));
+      return { items, consistent: result.consistent };
+    })();
+  } finally {
+    db.close();
+  }
+}
+
+/** The lines about each item against the database; throws SaleDefinitionError as start-up would. */
+function checkAgainstDatabase(source: string, items: ItemDefinition[], stored: Map<string, Stored>): string[] {
+  return items.map((item, index) => {
+    const existing = stored.get(item.id);
+    if (!existing) return `  item "${item.id}": new, will be added`;
+    if (existing.fileDefinition === JSON.stringify(item)) return `  item "${item.id}": unchanged since it was last loaded (row ${existing.row}, ${existing.held} units held); left as it is`;
+    if (item.stock < existing.held) {
+      throw new SaleDefinitionError(`${source}: item "${item.id}" (items[${index}]): field "stock" is ${item.stock} but ${existing.held} units are already sold or reserved`);
+    }
+    return `  item "${item.id}": will be updated (row ${existing.row}): stock ${item.stock} >= ${existing.held} units held`;
+  });
+}
+
+export function main(argv: readonly string[]): Promise<number> {
+  return runCommand(COMMAND, argv, (args) => {
+    const [action, file] = args.positionals;
+    if (action === undefined) throw new UsageError('missing the action: check (see --help)');
+    if (action !== 'check') throw new UsageError(`unknown action "${action}"; the action is check (see --help)`);
+    if (file === undefined) throw new UsageError('check needs the sale FILE (see --help)');
+    const dataDir = optionalString(args, 'data');
+    const stored = dataDir === null ? null : readStored(path.resolve(dataDir));
+    try {
+      const items = readSaleFile(file);
+      const lines = [`${file}: ${items.length} item(s)`, ...items.map(describe)];
+      if (stored !== null) {
+        lines.push(`against the database in ${path.resolve(dataDir!)}:`, ...checkAgainstDatabase(file, items, stored.items));
+        if (!stored.consistent) lines.push('  note: that data directory does not reconcile; run `node scripts/reconcile` on it');
+      }
+      lines.push(`${file}: valid${stored !== null ? ' and fits the database' : ''}`);
+      process.stdout.write(lines.join('\n') + '\n');
+      return EXIT_OK;
+    } catch (error) {
+      if (!(error instanceof SaleDefinitionError)) throw error;
+      process.stderr.write(`sale: ${error.message}\n`);
+      return EXIT_FAILED;
+    }
+  });
+}
