@@ -13,6 +13,7 @@ import { ORDER_STATE, ORDER_STATE_NAMES, TWO_POW_32 } from '../persistence/log-r
 import type { Persister } from '../persistence/persister';
 import { ITEMS_MAX, ITEM_ROW_MAX, STOCK_MAX } from './constants';
 import { writeSettings } from './item-book';
+import { checkAgainstSales } from './sale-rules';
 import { ERRORS, type ErrorCode } from './error-catalog';
 import { checkItem, SaleDefinitionError, type ItemDefinition } from './sale-definition';
 import { counted, readBody, sendError, sendJson } from './http-server';
@@ -189,27 +190,41 @@ function pauseRoute(ctx: AdminContext, paused: boolean, authorized: (req: HttpRe
   };
 }
 
-function restockRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean) {
+/** A route on one item with a body: authorised, item found, body read, then `handle`. */
+function itemBodyRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean,
+  handle: (res: HttpResponse, index: number, caller: Caller, body: Buffer) => void) {
   return (res: HttpResponse, req: HttpRequest): void => {
     if (!authorized(req)) return sendError(res, 'unauthorized');
     const index = itemIndexOf(ctx, res, req);
     if (index === undefined) return;
     const caller = callerOf(res, req);
-    readBody(res, req, ADMIN_BODY_BYTES_MAX, (body) => {
-      let add: unknown;
-      try {
-        add = (JSON.parse(body.toString('utf8')) as { add?: unknown }).add;
-      } catch {
-        return sendError(res, 'bad_request');
-      }
-      const item = ctx.catalog.items[index]!;
-      if (!Number.isSafeInteger(add) || (add as number) < 1 || item.stock + (add as number) > STOCK_MAX) return sendError(res, 'bad_request');
-      // The database first: if the process dies now, the restart loads the new stock.
-      item.stock = addStock(ctx.db, item.row, add as number, Date.now());
-      audit(ctx, caller, 'restock', { item: item.id, add, stock: item.stock });
-      ctx.shards.dispatch(res, OP.restock, index, 0, add as number, Date.now(), 0);
-    });
+    readBody(res, req, ADMIN_BODY_BYTES_MAX, (body) => handle(res, index, caller, body));
   };
+}
+
+function isLive(item: StoredItem, nowMs: number): boolean {
+  return nowMs >= item.startsAt && nowMs < item.endsAt;
+}
+
+function refuseLive(res: HttpResponse, item: StoredItem): void {
+  sendRefusal(res, 'item_live', `item "${item.id}" is live until ${new Date(item.endsAt).toISOString()}`);
+}
+
+function restockRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean) {
+  return itemBodyRoute(ctx, authorized, (res, index, caller, body) => {
+    let add: unknown;
+    try {
+      add = (JSON.parse(body.toString('utf8')) as { add?: unknown }).add;
+    } catch {
+      return sendError(res, 'bad_request');
+    }
+    const item = ctx.catalog.items[index]!;
+    if (!Number.isSafeInteger(add) || (add as number) < 1 || item.stock + (add as number) > STOCK_MAX) return sendError(res, 'bad_request');
+    // The database first: if the process dies now, the restart loads the new stock.
+    item.stock = addStock(ctx.db, item.row, add as number, Date.now());
+    audit(ctx, caller, 'restock', { item: item.id, add, stock: item.stock });
+    ctx.shards.dispatch(res, OP.restock, index, 0, add as number, Date.now(), 0);
+  });
 }
 
 /** Fields an update may change; stock changes by restock, mode and id never. */
@@ -225,43 +240,43 @@ function sendRefusal(res: HttpResponse, code: ErrorCode, message: string): void 
  * while reservations made under the old one are open.
  */
 function updateRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean) {
-  return (res: HttpResponse, req: HttpRequest): void => {
-    if (!authorized(req)) return sendError(res, 'unauthorized');
-    const index = itemIndexOf(ctx, res, req);
-    if (index === undefined) return;
-    const caller = callerOf(res, req);
-    readBody(res, req, ADMIN_BODY_BYTES_MAX, (body) => {
-      let patch: Record<string, unknown>;
-      try {
-        patch = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
-        if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) throw new Error('not an object');
-      } catch {
-        return sendError(res, 'bad_request');
-      }
-      const refused = Object.keys(patch).find((key) => !UPDATABLE.has(key));
-      if (refused !== undefined) return sendRefusal(res, 'bad_request', `field "${refused}" cannot be updated (stock: use restock)`);
-      const current = ctx.catalog.items[index]!;
-      const now = Date.now();
-      if (now >= current.startsAt && now < current.endsAt) return sendRefusal(res, 'item_live', `item "${current.id}" is live until ${new Date(current.endsAt).toISOString()}`);
-      const { row, paused, ...definition } = current;
-      let next: StoredItem;
-      try {
-        next = { ...checkItem({ ...definition, ...patch }, `item "${current.id}"`), row, paused };
-      } catch (error) {
-        if (error instanceof SaleDefinitionError) return sendRefusal(res, 'bad_request', error.message);
-        throw error;
-      }
-      const c = (field: number): number => ctx.shards.counters[index * COUNTER_FIELDS + field]!;
-      const open = c(COUNTER.won) - c(COUNTER.paid) - c(COUNTER.expired) - c(COUNTER.cancelled);
-      if (next.payWindowSec !== current.payWindowSec && current.mode === 'reserve' && open > 0) {
-        return sendRefusal(res, 'reservations_open', `${open} reservations made under the old pay window are still open`);
-      }
-      upsertItem(ctx.db, next, now);
-      ctx.catalog.update(index, next);
-      audit(ctx, caller, 'update', { item: current.id, patch });
-      sendJson(res, JSON.stringify(ctx.catalog.publicItem(index, Date.now())));
-    });
-  };
+  return itemBodyRoute(ctx, authorized, (res, index, caller, body) => {
+    let patch: Record<string, unknown>;
+    try {
+      patch = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+      if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) throw new Error('not an object');
+    } catch {
+      return sendError(res, 'bad_request');
+    }
+    const refused = Object.keys(patch).find((key) => !UPDATABLE.has(key));
+    if (refused !== undefined) return sendRefusal(res, 'bad_request', `field "${refused}" cannot be updated (stock: use restock)`);
+    const current = ctx.catalog.items[index]!;
+    const now = Date.now();
+    if (isLive(current, now)) return refuseLive(res, current);
+    const { row, paused, ...definition } = current;
+    let next: StoredItem;
+    try {
+      next = { ...checkItem({ ...definition, ...patch }, `item "${current.id}"`), row, paused };
+    } catch (error) {
+      if (error instanceof SaleDefinitionError) return sendRefusal(res, 'bad_request', error.message);
+      throw error;
+    }
+    try {
+      checkAgainstSales(ctx.db, current, next, `item "${current.id}"`);
+    } catch (error) {
+      if (error instanceof SaleDefinitionError) return sendRefusal(res, 'bad_request', error.message);
+      throw error;
+    }
+    const c = (field: number): number => ctx.shards.counters[index * COUNTER_FIELDS + field]!;
+    const open = c(COUNTER.won) - c(COUNTER.paid) - c(COUNTER.expired) - c(COUNTER.cancelled);
+    if (next.payWindowSec !== current.payWindowSec && current.mode === 'reserve' && open > 0) {
+      return sendRefusal(res, 'reservations_open', `${open} reservations made under the old pay window are still open`);
+    }
+    upsertItem(ctx.db, next, now);
+    ctx.catalog.update(index, next);
+    audit(ctx, caller, 'update', { item: current.id, patch });
+    sendJson(res, JSON.stringify(ctx.catalog.publicItem(index, Date.now())));
+  });
 }
 
 /** POST /admin/items: a new item, sold from the next moment its times allow. */
@@ -304,8 +319,7 @@ function deleteRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolea
     const index = itemIndexOf(ctx, res, req);
     if (index === undefined) return;
     const item = ctx.catalog.items[index]!;
-    const now = Date.now();
-    if (now >= item.startsAt && now < item.endsAt) return sendRefusal(res, 'item_live', `item "${item.id}" is live until ${new Date(item.endsAt).toISOString()}`);
+    if (isLive(item, Date.now())) return refuseLive(res, item);
     const won = ctx.shards.counters[index * COUNTER_FIELDS + COUNTER.won]!;
     if (won > 0) return sendRefusal(res, 'item_has_orders', `item "${item.id}" has ${won} orders; export them, it stays`);
     deleteItem(ctx.db, item.row);
@@ -335,7 +349,7 @@ export function registerAdminRoutes(app: TemplatedApp, ctx: AdminContext): void 
   }));
   app.get('/admin/orders', guarded((res, req) => {
     const filter = exportFilter(req, ctx.catalog);
-    if (typeof filter === 'string') return sendJson400(res, filter);
+    if (typeof filter === 'string') return sendRefusal(res, 'bad_request', filter);
     res.aborted = false;
     res.onAborted(markAborted.bind(res));
     void streamOrders(res, ctx, filter).catch((error: Error) => {
@@ -360,8 +374,4 @@ export function registerAdminRoutes(app: TemplatedApp, ctx: AdminContext): void 
     sendJson(res, JSON.stringify({ actions: readAdminActions(ctx.db, limit) }));
   }));
   app.any('/admin/*', guarded((res) => sendError(res, 'not_found')));
-}
-
-function sendJson400(res: HttpResponse, message: string): void {
-  res.writeStatus('400 Bad Request').writeHeader('content-type', 'application/json').end(JSON.stringify({ error: 'bad_request', message }));
 }

@@ -12,7 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import uWS from 'uWebSockets.js';
-import { databaseFile, fileDefinitionOf, openDatabase, readItems, readMeta, setFileDefinition, unitsHeld, upsertItem, writeMeta, type Db, type StoredItem } from '../persistence/database';
+import { databaseFile, fileDefinitionOf, openDatabase, readItems, readMeta, setFileDefinition, upsertItem, writeMeta, type Db, type StoredItem } from '../persistence/database';
+import { checkAgainstSales } from './sale-rules';
 import { Persister } from '../persistence/persister';
 import { catchUpLog, logDirectory } from '../persistence/recovery';
 import { PROGRESS_FIELDS } from '../persistence/write-behind-log';
@@ -71,10 +72,7 @@ function applySale(db: Db, items: ItemDefinition[], source: string, nowMs: numbe
       const definition = JSON.stringify(item);
       if (fileDefinitionOf(db, item.id) === definition) return;
       const stored = existing.get(item.id);
-      if (stored) {
-        const held = unitsHeld(db, stored.row);
-        if (item.stock < held) throw new SaleDefinitionError(`${source}: item "${item.id}" (items[${index}]): field "stock" is ${item.stock} but ${held} units are already sold or reserved`);
-      }
+      if (stored) checkAgainstSales(db, stored, item, `${source}: item "${item.id}" (items[${index}])`);
       upsertItem(db, item, nowMs);
       setFileDefinition(db, item.id, definition);
     });
@@ -217,7 +215,7 @@ async function snapshot(engine: Engine, dataDir: string, log: pino.Logger): Prom
   const takenAt = Date.now();
   const started = performance.now();
   const shards = await engine.shards.snapshot();
-  const file = writeSnapshot(dataDir, takenAt, shards, engine.catalog.items);
+  const file = writeSnapshot(dataDir, takenAt, shards, engine.catalog.items, engine.catalog.deleted);
   const pausedMs = Math.max(...shards.map((s) => s.pausedMs));
   log.info({ path: file, pausedMs: Number(pausedMs.toFixed(3)), totalMs: Number((performance.now() - started).toFixed(1)) }, 'snapshot written');
   return { path: file, pausedMs: Number(pausedMs.toFixed(3)) };

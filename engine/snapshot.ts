@@ -48,7 +48,8 @@ export function takeShardSnapshot(shard: Shard): ShardSnapshot {
 }
 
 /** Writes the snapshot as JSON under <dataDir>/snapshots and returns its path. */
-export function writeSnapshot(dataDir: string, takenAt: number, shards: ShardSnapshot[], items: readonly StoredItem[]): string {
+/** `deleted[i]` is 1 for an item an admin deleted since start-up: it is left out. */
+export function writeSnapshot(dataDir: string, takenAt: number, shards: ShardSnapshot[], items: readonly StoredItem[], deleted: Uint8Array): string {
   const dir = path.join(dataDir, 'snapshots');
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `snapshot-${new Date(takenAt).toISOString().replace(/[:.]/g, '-')}.json`);
@@ -57,7 +58,7 @@ export function writeSnapshot(dataDir: string, takenAt: number, shards: ShardSna
     fs.writeSync(fd, `{"takenAt":${takenAt},"shards":[`);
     shards.forEach((s, i) => {
       fs.writeSync(fd, `${i ? ',' : ''}{"shard":${s.shard},"pausedMs":${s.pausedMs.toFixed(3)},"log":${JSON.stringify(s.log)},"items":[`);
-      s.items.forEach((item, j) => {
+      s.items.filter((item) => deleted[item.globalIndex] !== 1).forEach((item, j) => {
         const orders: string[] = [];
         for (let at = 0; at < item.orders.length; at += 5) {
           const payBy = item.orders[at + 4]!;

@@ -137,6 +137,20 @@ export function unitsHeld(db: Db, row: number): number {
   return (db.prepare('SELECT COUNT(*) AS n FROM orders WHERE id BETWEEN ? AND ? AND state IN (1, 2, 3)').get(first, first + 4294967295) as { n: number }).n;
 }
 
+/** The most units of the item (by row) any one user holds. */
+export function mostHeldByOneUser(db: Db, row: number): number {
+  const first = row * 4294967296;
+  const found = db.prepare(`SELECT MAX(n) AS n FROM (SELECT COUNT(*) AS n FROM orders WHERE id BETWEEN ? AND ? AND state IN (1, 2, 3) GROUP BY user_id)`)
+    .get(first, first + 4294967295) as { n: number | null };
+  return found.n ?? 0;
+}
+
+/** Whether the item (by row) has any order at all. */
+export function hasOrders(db: Db, row: number): boolean {
+  const first = row * 4294967296;
+  return db.prepare('SELECT 1 FROM orders WHERE id BETWEEN ? AND ? LIMIT 1').get(first, first + 4294967295) !== undefined;
+}
+
 export function readMeta(db: Db, key: string): string | null {
   const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
   return row ? row.value : null;

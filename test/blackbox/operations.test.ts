@@ -87,6 +87,29 @@ t.test('restarting with the same sale file keeps what was sold; lowering stock b
   const refused = await runEngineToExit(['--data', dataDir, '--sale', lower, '--port', '0'], { FLASH_USER_SECRET: USER_SECRET });
   t.equal(refused.code, 2);
   t.match(refused.stderr, /item "keep".*field "stock".*6 units are already sold/);
+  const mode = writeSaleFile(dataDir, [item('keep', { stock: 10, mode: 'reserve' })]);
+  const modeRefused = await runEngineToExit(['--data', dataDir, '--sale', mode, '--port', '0'], { FLASH_USER_SECRET: USER_SECRET });
+  t.equal(modeRefused.code, 2, 'the mode of an item with orders cannot change');
+  t.match(modeRefused.stderr, /item "keep".*field "mode"/);
+});
+
+t.test('a sale file or an admin update may not lower perUserLimit below what a user holds', async (t) => {
+  const dataDir = tempDataDir('limitdown');
+  const sale = [item('pair', { stock: 10, perUserLimit: 3, startsAt: Date.now() - 1000, endsAt: Date.now() + 1500 })];
+  let engine = await startEngine({ dataDir, sale, env: { FLASH_ADMIN_TOKEN: 'admin-token-for-tests-0123456789abcdef' } });
+  const buyPath = await buyPathOf(engine.port, 'pair');
+  for (let i = 0; i < 2; i++) t.equal((await request(engine.port, 'POST', buyPath, { token: signToken(5) })).status, 200);
+  await sleep(Math.max(0, (sale[0]!.endsAt as number) - Date.now() + 50));
+  const headers = { authorization: 'Bearer admin-token-for-tests-0123456789abcdef' };
+  const update = await request(engine.port, 'PUT', '/admin/items/pair', { headers, body: '{"perUserLimit":1}' });
+  t.equal(update.status, 400, 'an admin update is refused');
+  t.match(update.json.message, /field "perUserLimit" is 1 but a user already holds 2 units/);
+  t.equal((await request(engine.port, 'PUT', '/admin/items/pair', { headers, body: '{"perUserLimit":2}' })).status, 200, 'down to what is held is fine');
+  t.equal(await engine.stop(), 0);
+  const lower = writeSaleFile(dataDir, [{ ...sale[0]!, perUserLimit: 1 }]);
+  const refused = await runEngineToExit(['--data', dataDir, '--sale', lower, '--port', '0'], { FLASH_USER_SECRET: USER_SECRET });
+  t.equal(refused.code, 2, 'a sale file is refused');
+  t.match(refused.stderr, /item "pair".*field "perUserLimit" is 1 but a user already holds 2 units/);
 });
 
 for (const workers of ['0', '2']) {
