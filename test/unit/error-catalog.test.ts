@@ -17,7 +17,11 @@ function tableRows(markdown: string): [number, string][] {
 }
 
 t.test('every refusal of the contract\'s buy table is in the catalog with the contract\'s status', async (t) => {
-  const contractFile = path.join(ROOT, '..', 'shared', 'spec', 'API.md');
+  // CI and developers have shared/ beside the clone; some checkouts keep it inside.
+  const candidates = [path.join(ROOT, '..', 'shared', 'spec', 'API.md'), path.join(ROOT, 'shared', 'spec', 'API.md')];
+  const contractFile = candidates.find((file) => fs.existsSync(file));
+  t.ok(contractFile, `the contract is at one of ${candidates.join(', ')}`);
+  if (!contractFile) return;
   const rows = tableRows(fs.readFileSync(contractFile, 'utf8'));
   t.ok(rows.length >= 12, `the contract's table was read (${rows.length} rows)`);
   for (const [status, code] of rows) {
