@@ -1,0 +1,58 @@
+// Proves that secrets stay secret: before an item starts, no public response
+// holds its ticket (every route a shopper can read is fetched and searched),
+// guessed tickets are refused, and the ticket appears only from startsAt on;
+// and no secret (user secret, ticket secret, admin token) ever reaches the
+// engine's logs, through start-up, buys, refusals, admin actions, a
+// snapshot and shutdown.
+
+import t from 'tap';
+import { item, request, signToken, startEngine, tempDataDir, USER_SECRET } from '../helpers/engine-process';
+
+const ADMIN_TOKEN = 'admin-token-for-secret-tests-0123456789';
+const TICKET_SECRET = 'ticket-secret-for-secret-tests-0123456789';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+t.test('before the start nothing public holds the ticket; from the start the ticket route gives it', async (t) => {
+  const startsAt = Date.now() + 2500;
+  const engine = await startEngine({ dataDir: tempDataDir('ticket'), sale: [item('soon', { startsAt })], env: { FLASH_TICKET_SECRET: TICKET_SECRET } });
+  t.teardown(() => engine.stop());
+  const publicPaths = ['/', '/index.html', '/api/items', '/api/items/soon', '/api/items/soon/ticket', '/sale.js', '/api/time', '/metrics', '/healthz', '/readyz'];
+  const before = await Promise.all(publicPaths.map((p) => request(engine.port, 'GET', p)));
+  t.equal(before.find((r) => r.body.includes('/api/buy/')), undefined, 'no buy path anywhere before the start');
+  t.equal((await request(engine.port, 'GET', '/api/items/soon/ticket')).status, 403, 'the ticket route says not_started');
+  const guesses = ['AAAAAAAAAAAAAAAAAAAAAA', 'x', '', '0'.repeat(22), 'soon'];
+  for (const guess of guesses) {
+    const r = await request(engine.port, 'POST', `/api/buy/soon/${guess}`, { token: signToken(1) });
+    t.ok(r.status === 403 || r.status === 404, `guess "${guess}" is refused (${r.status} ${r.json.error})`);
+  }
+  await sleep(startsAt - Date.now() + 50);
+  const ticket = await request(engine.port, 'GET', '/api/items/soon/ticket');
+  t.equal(ticket.status, 200, 'from the start the ticket route answers');
+  const ticketValue = (ticket.json.buyPath as string).split('/').pop()!;
+  t.ok(before.every((r) => !r.body.includes(ticketValue)), 'and that ticket was in none of the responses before');
+  t.match((await request(engine.port, 'GET', '/sale.js')).body, ticketValue, '/sale.js carries it once started');
+  t.equal((await request(engine.port, 'POST', ticket.json.buyPath as string, { token: signToken(1) })).status, 200, 'and it buys');
+});
+
+t.test('no secret ever reaches the logs', async (t) => {
+  const env = { FLASH_ADMIN_TOKEN: ADMIN_TOKEN, FLASH_TICKET_SECRET: TICKET_SECRET };
+  const engine = await startEngine({ dataDir: tempDataDir('nolog'), args: ['--workers', '2'], sale: [item('s', { stock: 2 })], env });
+  const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+  const buyPath = (await request(engine.port, 'GET', '/api/items/s/ticket')).json.buyPath as string;
+  for (let user = 1; user <= 3; user++) await request(engine.port, 'POST', buyPath, { token: signToken(user) });
+  await request(engine.port, 'POST', buyPath, { token: signToken(9, 'a forged secret, long enough to pass 32') });
+  await request(engine.port, 'GET', '/admin/stats', { headers: { authorization: `Bearer ${ADMIN_TOKEN}x` } });
+  await request(engine.port, 'POST', '/admin/items/s/pause', { headers: admin });
+  await request(engine.port, 'POST', '/admin/items/s/restock', { headers: admin, body: '{"add":1}' });
+  await request(engine.port, 'POST', '/admin/snapshot', { headers: admin });
+  engine.proc.kill('SIGUSR2');
+  await sleep(300);
+  t.equal(await engine.stop(), 0);
+  const output = JSON.stringify(engine.lines) + engine.stderr.join('');
+  t.ok(engine.lines.length > 5, 'the engine did log');
+  for (const [name, secret] of [['user secret', USER_SECRET], ['ticket secret', TICKET_SECRET], ['admin token', ADMIN_TOKEN]] as const) {
+    t.notOk(output.includes(secret), `the ${name} is not in the logs`);
+  }
+  t.notOk(output.includes(buyPath.split('/').pop()!), 'nor is a ticket');
+});
+
