@@ -8,11 +8,12 @@
 import crypto from 'node:crypto';
 import type pino from 'pino';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import { addStock, deleteItem, readAdminActions, recordAdminAction, setPaused, upsertItem, type Db, type StoredItem } from '../persistence/database';
+import { addBan, addStock, deleteItem, readAdminActions, readBans, removeBan, recordAdminAction, setPaused, upsertItem, type Db, type StoredItem } from '../persistence/database';
 import { ORDER_STATE, ORDER_STATE_NAMES, TWO_POW_32 } from '../persistence/log-record';
 import type { Persister } from '../persistence/persister';
 import { ITEMS_MAX, ITEM_ROW_MAX, STOCK_MAX } from './constants';
 import { writeSettings } from './item-book';
+import { BanError, type BanList } from './ban-list';
 import { checkAgainstSales } from './sale-rules';
 import { ERRORS, type ErrorCode } from './error-catalog';
 import { checkItem, SaleDefinitionError, type ItemDefinition } from './sale-definition';
@@ -30,6 +31,7 @@ export interface AdminContext {
   snapshot: () => Promise<{ path: string; pausedMs: number }>;
   log: pino.Logger;
   routeCounts: Float64Array;
+  bans: BanList;
 }
 
 const ADMIN_BODY_BYTES_MAX = 4096;
@@ -82,7 +84,7 @@ export function itemStats(catalog: ItemCatalog, counters: Float64Array, nowMs: n
       refused: {
         sold_out: c(COUNTER.soldOut) + r(REFUSAL.soldOut), limit_reached: c(COUNTER.limitReached), not_started: r(REFUSAL.notStarted),
         ended: r(REFUSAL.ended), bad_ticket: r(REFUSAL.badTicket), paused: r(REFUSAL.paused), bad_request: r(REFUSAL.badRequest),
-        shutting_down: r(REFUSAL.shuttingDown),
+        shutting_down: r(REFUSAL.shuttingDown), banned: r(REFUSAL.banned), unauthorized: r(REFUSAL.unauthorized), overloaded: r(REFUSAL.overloaded),
       },
     };
   });
@@ -329,6 +331,53 @@ function deleteRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolea
   };
 }
 
+interface BanRequest {
+  kind: 'user' | 'address';
+  value: string;
+  reason: string;
+}
+
+/** Reads {"user": id} or {"address": "cidr"} (and an optional "reason"); a string is an error message. */
+function banRequest(body: Buffer): BanRequest | string {
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+  } catch {
+    return 'body must be JSON';
+  }
+  const reason = typeof parsed.reason === 'string' ? parsed.reason.slice(0, 200) : '';
+  if (Number.isSafeInteger(parsed.user) && (parsed.user as number) >= 1 && parsed.address === undefined) return { kind: 'user', value: String(parsed.user), reason };
+  if (typeof parsed.address === 'string' && parsed.user === undefined) return { kind: 'address', value: parsed.address, reason };
+  return 'give exactly one of "user" (a user id) or "address" (an IP or CIDR range)';
+}
+
+/** POST /admin/bans bans, DELETE /admin/bans lifts; both kept in the database. */
+function banRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean, ban: boolean) {
+  return (res: HttpResponse, req: HttpRequest): void => {
+    if (!authorized(req)) return sendError(res, 'unauthorized');
+    const caller = callerOf(res, req);
+    readBody(res, req, ADMIN_BODY_BYTES_MAX, (body) => {
+      const request = banRequest(body);
+      if (typeof request === 'string') return sendRefusal(res, 'bad_request', request);
+      try {
+        if (request.kind === 'address') request.value = ban ? ctx.bans.banRange(request.value).text : request.value;
+        else if (ban) ctx.bans.banUser(Number(request.value));
+      } catch (error) {
+        if (error instanceof BanError) return sendRefusal(res, 'bad_request', error.message);
+        throw error;
+      }
+      if (ban) addBan(ctx.db, { ...request, at: Date.now(), actor: caller.actor });
+      else {
+        if (request.kind === 'user') ctx.bans.unbanUser(Number(request.value));
+        else ctx.bans.unbanRange(request.value);
+        if (!removeBan(ctx.db, request.kind, request.value)) return sendRefusal(res, 'not_found', `no ${request.kind} ban ${request.value}`);
+      }
+      audit(ctx, caller, ban ? 'ban' : 'unban', { kind: request.kind, value: request.value, reason: request.reason });
+      sendJson(res, JSON.stringify({ bans: readBans(ctx.db) }));
+    });
+  };
+}
+
 export function registerAdminRoutes(app: TemplatedApp, ctx: AdminContext): void {
   const authorized = authorizer(ctx.token);
   const guarded = (handler: (res: HttpResponse, req: HttpRequest) => void) => counted(ctx, 'admin', (res: HttpResponse, req: HttpRequest): void => {
@@ -344,6 +393,9 @@ export function registerAdminRoutes(app: TemplatedApp, ctx: AdminContext): void 
   app.put('/admin/items/:id', counted(ctx, 'admin', updateRoute(ctx, authorized)));
   app.post('/admin/items', counted(ctx, 'admin', createRoute(ctx, authorized)));
   app.del('/admin/items/:id', counted(ctx, 'admin', deleteRoute(ctx, authorized)));
+  app.get('/admin/bans', guarded((res) => sendJson(res, JSON.stringify({ bans: readBans(ctx.db) }))));
+  app.post('/admin/bans', counted(ctx, 'admin', banRoute(ctx, authorized, true)));
+  app.del('/admin/bans', counted(ctx, 'admin', banRoute(ctx, authorized, false)));
   app.get('/admin/items', guarded((res) => {
     sendJson(res, JSON.stringify({ items: ctx.catalog.liveIndexes().map((i) => ({ ...ctx.catalog.publicItem(i, Date.now()), paused: ctx.catalog.paused[i] === 1 })) }));
   }));

@@ -18,6 +18,7 @@ export const ERRORS = {
   challenge_failed: entry('challenge_failed', '400 Bad Request'),
   unauthorized: entry('unauthorized', '401 Unauthorized'),
   bad_ticket: entry('bad_ticket', '403 Forbidden'),
+  banned: entry('banned', '403 Forbidden'),
   not_started: entry('not_started', '403 Forbidden'),
   unknown_item: entry('unknown_item', '404 Not Found'),
   not_found: entry('not_found', '404 Not Found'),

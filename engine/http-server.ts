@@ -9,6 +9,7 @@ import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp } from 'uWe
 import { itemRowOf, ORDER_STATE_NAMES, sequenceOf } from '../persistence/log-record';
 import { registerAdminRoutes, type AdminContext } from './admin-routes';
 import { AnswerWriter, FRAGMENT } from './answer-writer';
+import type { BanList } from './ban-list';
 import type { LatencyHistogram } from './latency-histogram';
 import { BUY_BODY_BYTES_MAX, SMALL_BODY_BYTES_MAX } from './constants';
 import { ERROR_BODIES, ERRORS, OUTCOME, OUTCOME_ERROR, RETRY_AFTER_SECONDS, type ErrorCode, type Outcome } from './error-catalog';
@@ -33,6 +34,8 @@ export interface HttpContext {
   routeCounts: Float64Array;
   /** True while every shard thread and the persistence thread are alive. */
   threadsAlive: () => boolean;
+  /** Users and address ranges that admins banned. */
+  bans: BanList;
 }
 
 // Header names, values and status lines as bytes: uWS takes them as they are,
@@ -191,6 +194,11 @@ function buyRoute(ctx: HttpContext, shards: ShardDispatcher) {
     if (itemIndex === undefined) return sendError(res, ITEM_ID.test(itemId) ? 'unknown_item' : 'bad_request');
     const userId = authenticate(req, ctx, now);
     if (userId === 0) return refuse(res, itemIndex, REFUSAL.unauthorized, 'unauthorized');
+    // Bans are asked about only when an admin set one of that kind.
+    const bans = ctx.bans;
+    if ((bans.users.size > 0 && bans.users.has(userId)) || (bans.ranges.length > 0 && bans.addressBanned(res.getRemoteAddress()))) {
+      return refuse(res, itemIndex, REFUSAL.banned, 'banned');
+    }
     const item = catalog.items[itemIndex]!;
     if (now < item.startsAt) return refuse(res, itemIndex, REFUSAL.notStarted, 'not_started', catalog.notStartedBodies[itemIndex]);
     if (now >= item.endsAt) return refuse(res, itemIndex, REFUSAL.ended, 'ended');

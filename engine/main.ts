@@ -12,8 +12,9 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import uWS from 'uWebSockets.js';
-import { databaseFile, fileDefinitionOf, openDatabase, readItems, readMeta, setFileDefinition, upsertItem, writeMeta, type Db, type StoredItem } from '../persistence/database';
+import { databaseFile, fileDefinitionOf, openDatabase, readBans, readItems, readMeta, setFileDefinition, upsertItem, writeMeta, type Db, type StoredItem } from '../persistence/database';
 import { checkAgainstSales } from './sale-rules';
+import { BanList } from './ban-list';
 import { Persister } from '../persistence/persister';
 import { catchUpLog, logDirectory } from '../persistence/recovery';
 import { PROGRESS_FIELDS } from '../persistence/write-behind-log';
@@ -164,10 +165,11 @@ async function start(config: EngineConfig, log: pino.Logger): Promise<Engine> {
     staticFiles: loadStaticFiles(path.join(__dirname, '..', '..', 'static')), demoUserSecret, closing: false,
     latency, routeCounts: new Float64Array(ROUTE_NAMES.length),
     threadsAlive: () => persister.alive && shards.shardsAlive().every(Boolean),
+    bans: loadBans(db),
   };
   let snapshotOf: (() => Promise<{ path: string; pausedMs: number }>) | null = null;
   const admin = config.adminToken === null ? null : {
-    token: config.adminToken, catalog, shards, db, persister, log, routeCounts: ctx.routeCounts,
+    token: config.adminToken, catalog, shards, db, persister, log, routeCounts: ctx.routeCounts, bans: ctx.bans,
     snapshot: () => snapshotOf!(),
   };
   if (admin === null) log.info('admin API disabled: FLASH_ADMIN_TOKEN is not set');
@@ -184,6 +186,16 @@ async function start(config: EngineConfig, log: pino.Logger): Promise<Engine> {
   const port = uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket);
   log.info({ host: config.host, port, workers: config.workers, items: items.length, fsync: config.fsync, dataDir: config.dataDir, cpus: os.availableParallelism() }, 'listening');
   return engine;
+}
+
+/** The bans kept in the database, as the buy path checks them. */
+function loadBans(db: Db): BanList {
+  const bans = new BanList();
+  for (const ban of readBans(db)) {
+    if (ban.kind === 'user') bans.banUser(Number(ban.value));
+    else bans.banRange(ban.value);
+  }
+  return bans;
 }
 
 let stopping = false;

@@ -25,7 +25,7 @@ const SHARD_OUTCOMES: [string, number][] = [['won', COUNTER.won], ['sold_out', C
 const HTTP_OUTCOMES: [string, number][] = [
   ['sold_out', REFUSAL.soldOut], ['not_started', REFUSAL.notStarted], ['ended', REFUSAL.ended], ['bad_ticket', REFUSAL.badTicket],
   ['paused', REFUSAL.paused], ['bad_request', REFUSAL.badRequest], ['shutting_down', REFUSAL.shuttingDown], ['overloaded', REFUSAL.overloaded],
-  ['unauthorized', REFUSAL.unauthorized],
+  ['unauthorized', REFUSAL.unauthorized], ['banned', REFUSAL.banned],
 ];
 
 /** A histogram whose buckets live in our typed array; prom-client only formats it. */

@@ -52,6 +52,15 @@ CREATE TABLE IF NOT EXISTS admin_actions (
   action  TEXT    NOT NULL,
   detail  TEXT    NOT NULL
 );
+-- Admin bans: kind 'user' (a user id) or 'address' (an IP range in CIDR).
+CREATE TABLE IF NOT EXISTS bans (
+  kind   TEXT    NOT NULL,
+  value  TEXT    NOT NULL,
+  at     INTEGER NOT NULL,
+  actor  TEXT    NOT NULL,
+  reason TEXT    NOT NULL,
+  PRIMARY KEY (kind, value)
+);
 CREATE TABLE IF NOT EXISTS meta (
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
@@ -197,4 +206,24 @@ export function fileDefinitionOf(db: Db, id: string): string | null {
 
 export function setFileDefinition(db: Db, id: string, definition: string): void {
   db.prepare('UPDATE items SET file_definition = ? WHERE id = ?').run(definition, id);
+}
+
+export interface Ban {
+  kind: 'user' | 'address';
+  value: string;
+  at: number;
+  actor: string;
+  reason: string;
+}
+
+export function addBan(db: Db, ban: Ban): void {
+  db.prepare('INSERT INTO bans (kind, value, at, actor, reason) VALUES (@kind, @value, @at, @actor, @reason) ON CONFLICT(kind, value) DO UPDATE SET at = excluded.at, actor = excluded.actor, reason = excluded.reason').run(ban);
+}
+
+export function removeBan(db: Db, kind: Ban['kind'], value: string): boolean {
+  return db.prepare('DELETE FROM bans WHERE kind = ? AND value = ?').run(kind, value).changes === 1;
+}
+
+export function readBans(db: Db): Ban[] {
+  return db.prepare('SELECT kind, value, at, actor, reason FROM bans ORDER BY at').all() as Ban[];
 }
