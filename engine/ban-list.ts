@@ -93,6 +93,18 @@ export class BanList {
     return true;
   }
 
+  /**
+   * True when the address in a proxy header falls in a banned range: the
+   * header's last entry (the one the trusted proxy itself appended). A header
+   * that holds no address counts as not banned.
+   */
+  headerAddressBanned(header: string): boolean {
+    const last = header.slice(header.lastIndexOf(',') + 1).trim();
+    if (net.isIP(last) === 0) return false;
+    const { bytes } = parseRange(last);
+    return this.ranges.some((range) => inRange(bytes, range));
+  }
+
   /** True when the address (4 or 16 bytes, as uWS gives it) falls in a banned range. */
   addressBanned(address: ArrayBuffer): boolean {
     const bytes = new Uint8Array(address);

@@ -17,6 +17,7 @@ export interface EngineConfig {
   logLevel: string;
   demoStartSec: number;
   ringSlots: number;
+  trustedProxyHeader: string | null;
   userSecret: string | null;
   ticketSecret: string | null;
   adminToken: string | null;
@@ -44,6 +45,7 @@ const FLAGS: readonly FlagSpec[] = [
   { flag: 'fsync', env: 'FLASH_FSYNC', key: 'fsync', kind: 'bool', help: 'fdatasync each log batch before answering (durable against power loss, group commit). Default off.' },
   { flag: 'log-level', env: 'FLASH_LOG_LEVEL', key: 'logLevel', kind: 'string', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'pino log level. Default info.' },
   { flag: 'demo-start-sec', env: 'FLASH_DEMO_START_SEC', key: 'demoStartSec', kind: 'int', min: 0, max: 86400, help: 'Seconds after boot at which the embedded demo sale starts. Default 20.' },
+  { flag: 'trusted-proxy-header', env: 'FLASH_TRUSTED_PROXY_HEADER', key: 'trustedProxyHeader', kind: 'string', help: 'Behind a proxy: the header it sets to the client address (e.g. x-forwarded-for; its last entry is used). Unset: the socket address.' },
   { flag: 'ring-slots', env: 'FLASH_RING_SLOTS', key: 'ringSlots', kind: 'int', min: 1, max: RING_SLOTS_MAX, help: `In-flight buys per shard (power of two); past it buys get 503 overloaded. Default ${RING_SLOTS_DEFAULT}.` },
 ];
 
@@ -68,6 +70,7 @@ export function defaultConfig(): EngineConfig {
     logLevel: 'info',
     demoStartSec: 20,
     ringSlots: RING_SLOTS_DEFAULT,
+    trustedProxyHeader: null,
     userSecret: null,
     ticketSecret: null,
     adminToken: null,
@@ -132,6 +135,10 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): En
       raw = argv[++i]!;
     }
     assign(config, spec, parseValue(spec, raw, `--${name}`));
+  }
+  if (config.trustedProxyHeader !== null) {
+    if (!/^[a-z0-9-]{1,64}$/i.test(config.trustedProxyHeader)) throw new ConfigError(`--trusted-proxy-header: "${config.trustedProxyHeader}" is not a header name`);
+    config.trustedProxyHeader = config.trustedProxyHeader.toLowerCase();
   }
   if ((config.ringSlots & (config.ringSlots - 1)) !== 0) throw new ConfigError(`--ring-slots: ${config.ringSlots} is not a power of two`);
   config.dataDir = path.resolve(config.dataDir);

@@ -36,6 +36,8 @@ export interface HttpContext {
   threadsAlive: () => boolean;
   /** Users and address ranges that admins banned. */
   bans: BanList;
+  /** Lower-case header naming the client address behind a trusted proxy, or null. */
+  trustedProxyHeader: string | null;
 }
 
 // Header names, values and status lines as bytes: uWS takes them as they are,
@@ -121,6 +123,11 @@ export function counted(ctx: { routeCounts: Float64Array }, route: RouteName, ha
   };
 }
 
+/** The client's address is the socket's, or the trusted proxy header's when one is configured (and only then). */
+function addressBanned(ctx: HttpContext, res: HttpResponse, req: HttpRequest): boolean {
+  return ctx.trustedProxyHeader === null ? ctx.bans.addressBanned(res.getRemoteAddress()) : ctx.bans.headerAddressBanned(req.getHeader(ctx.trustedProxyHeader));
+}
+
 /** The user id of the request's token, or 0. Reads the cookie only when there is no Authorization header. */
 function authenticate(req: HttpRequest, ctx: HttpContext, nowMs: number): number {
   return verifyRequestToken(ctx.verifier, req.getHeader(HEADER.authorization), req, HEADER.cookie, nowMs);
@@ -196,7 +203,7 @@ function buyRoute(ctx: HttpContext, shards: ShardDispatcher) {
     if (userId === 0) return refuse(res, itemIndex, REFUSAL.unauthorized, 'unauthorized');
     // Bans are asked about only when an admin set one of that kind.
     const bans = ctx.bans;
-    if ((bans.users.size > 0 && bans.users.has(userId)) || (bans.ranges.length > 0 && bans.addressBanned(res.getRemoteAddress()))) {
+    if ((bans.users.size > 0 && bans.users.has(userId)) || (bans.ranges.length > 0 && addressBanned(ctx, res, req))) {
       return refuse(res, itemIndex, REFUSAL.banned, 'banned');
     }
     const item = catalog.items[itemIndex]!;

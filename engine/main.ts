@@ -165,7 +165,7 @@ async function start(config: EngineConfig, log: pino.Logger): Promise<Engine> {
     staticFiles: loadStaticFiles(path.join(__dirname, '..', '..', 'static')), demoUserSecret, closing: false,
     latency, routeCounts: new Float64Array(ROUTE_NAMES.length),
     threadsAlive: () => persister.alive && shards.shardsAlive().every(Boolean),
-    bans: loadBans(db),
+    bans: loadBans(db), trustedProxyHeader: config.trustedProxyHeader,
   };
   let snapshotOf: (() => Promise<{ path: string; pausedMs: number }>) | null = null;
   const admin = config.adminToken === null ? null : {

@@ -45,3 +45,21 @@ t.test('banned users and address ranges get 403 banned, and bans survive a resta
   await request(engine.port, 'DELETE', '/admin/bans', { headers: admin, body: '{"user":7}' });
   t.equal((await request(engine.port, 'POST', buyPath, { token: signToken(7) })).status, 200, 'unbanned, the user buys');
 });
+
+t.test('behind a trusted proxy the address comes from its header, and only when one is configured', async (t) => {
+  const env = { FLASH_ADMIN_TOKEN: ADMIN_TOKEN };
+  for (const trusted of [true, false]) {
+    const engine = await startEngine({ dataDir: tempDataDir('proxy'), sale: [item('p', { stock: 100 })], env, args: trusted ? ['--trusted-proxy-header', 'X-Forwarded-For'] : [] });
+    const buyPath = await buyPathOf(engine.port, 'p');
+    await request(engine.port, 'POST', '/admin/bans', { headers: admin, body: '{"address":"203.0.113.0/24"}' });
+    const via = (user: number, forwardedFor: string) => request(engine.port, 'POST', buyPath, { token: signToken(user), headers: { 'x-forwarded-for': forwardedFor } });
+    if (trusted) {
+      t.equal((await via(1, '198.51.100.1, 203.0.113.9')).json.error, 'banned', 'the entry the proxy appended (the last) is the client');
+      t.equal((await via(2, '203.0.113.9, 198.51.100.1')).status, 200, 'an entry the client wrote itself (not last) is not trusted');
+      t.equal((await via(3, 'garbage')).status, 200, 'a header without an address bans no one');
+    } else {
+      t.equal((await via(4, '203.0.113.9')).status, 200, 'without --trusted-proxy-header the header is ignored: the socket address counts');
+    }
+    await engine.stop();
+  }
+});

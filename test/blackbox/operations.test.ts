@@ -17,7 +17,7 @@ t.test('--help lists every flag with its FLASH_* variable', async (t) => {
   t.equal(code, 0);
   for (const [flag, env] of [['--port', 'FLASH_PORT'], ['--host', 'FLASH_HOST'], ['--data', 'FLASH_DATA'], ['--sale', 'FLASH_SALE'],
     ['--workers', 'FLASH_WORKERS'], ['--fsync', 'FLASH_FSYNC'], ['--log-level', 'FLASH_LOG_LEVEL'], ['--ring-slots', 'FLASH_RING_SLOTS'],
-    ['--demo-start-sec', 'FLASH_DEMO_START_SEC']]) {
+    ['--demo-start-sec', 'FLASH_DEMO_START_SEC'], ['--trusted-proxy-header', 'FLASH_TRUSTED_PROXY_HEADER']]) {
     t.match(stdout, new RegExp(`${flag}\\b.*${env}`), `${flag} with ${env}`);
   }
   t.match(stdout, /FLASH_USER_SECRET/);

@@ -32,6 +32,7 @@ const SAMPLES: Record<string, [keyof EngineConfig, string, unknown]> = {
   'log-level': ['logLevel', 'debug', 'debug'],
   'demo-start-sec': ['demoStartSec', '5', 5],
   'ring-slots': ['ringSlots', '1024', 1024],
+  'trusted-proxy-header': ['trustedProxyHeader', 'X-Real-IP', 'x-real-ip'],
 };
 
 /** [flag, variable] pairs as helpText lists them. */
