@@ -40,9 +40,6 @@ export class Settlement {
   constructor(dataDir: string, private readonly db: Db, private readonly catalog: ItemCatalog, private readonly counters: Float64Array,
     private readonly persister: Persister, private readonly log: pino.Logger) {
     this.dir = path.join(dataDir, 'settlement');
-    db.exec(`CREATE TABLE IF NOT EXISTS settlements (
-      item_row INTEGER NOT NULL, ends_at INTEGER NOT NULL, settled_at INTEGER NOT NULL, report TEXT NOT NULL,
-      PRIMARY KEY (item_row, ends_at))`);
   }
 
   start(): void {

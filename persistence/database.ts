@@ -52,6 +52,14 @@ CREATE TABLE IF NOT EXISTS admin_actions (
   action  TEXT    NOT NULL,
   detail  TEXT    NOT NULL
 );
+-- Each settled round of an item (engine/settlement.ts), so it is settled once.
+CREATE TABLE IF NOT EXISTS settlements (
+  item_row   INTEGER NOT NULL,
+  ends_at    INTEGER NOT NULL,
+  settled_at INTEGER NOT NULL,
+  report     TEXT    NOT NULL,
+  PRIMARY KEY (item_row, ends_at)
+);
 -- Admin bans: kind 'user' (a user id) or 'address' (an IP range in CIDR).
 CREATE TABLE IF NOT EXISTS bans (
   kind   TEXT    NOT NULL,
