@@ -18,6 +18,10 @@ export interface EngineConfig {
   demoStartSec: number;
   ringSlots: number;
   trustedProxyHeader: string | null;
+  rateUserPerSec: number;
+  rateUserBurst: number;
+  rateAddressPerSec: number;
+  rateAddressBurst: number;
   userSecret: string | null;
   ticketSecret: string | null;
   adminToken: string | null;
@@ -46,6 +50,10 @@ const FLAGS: readonly FlagSpec[] = [
   { flag: 'log-level', env: 'FLASH_LOG_LEVEL', key: 'logLevel', kind: 'string', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'pino log level. Default info.' },
   { flag: 'demo-start-sec', env: 'FLASH_DEMO_START_SEC', key: 'demoStartSec', kind: 'int', min: 0, max: 86400, help: 'Seconds after boot at which the embedded demo sale starts. Default 20.' },
   { flag: 'trusted-proxy-header', env: 'FLASH_TRUSTED_PROXY_HEADER', key: 'trustedProxyHeader', kind: 'string', help: 'Behind a proxy: the header it sets to the client address (e.g. x-forwarded-for; its last entry is used). Unset: the socket address.' },
+  { flag: 'rate-user-per-sec', env: 'FLASH_RATE_USER_PER_SEC', key: 'rateUserPerSec', kind: 'int', min: 0, max: 1_000_000, help: 'Buys per second one user may make (token bucket; 0 turns the limit off). Default 5.' },
+  { flag: 'rate-user-burst', env: 'FLASH_RATE_USER_BURST', key: 'rateUserBurst', kind: 'int', min: 1, max: 1_000_000, help: 'Buys a user may make at once before the rate applies. Default 10.' },
+  { flag: 'rate-address-per-sec', env: 'FLASH_RATE_ADDRESS_PER_SEC', key: 'rateAddressPerSec', kind: 'int', min: 0, max: 10_000_000, help: 'Buys per second from one client address (0: off). Default 2000, since a NAT can hide thousands of shoppers.' },
+  { flag: 'rate-address-burst', env: 'FLASH_RATE_ADDRESS_BURST', key: 'rateAddressBurst', kind: 'int', min: 1, max: 10_000_000, help: 'Buys one address may make at once before the rate applies. Default 4000.' },
   { flag: 'ring-slots', env: 'FLASH_RING_SLOTS', key: 'ringSlots', kind: 'int', min: 1, max: RING_SLOTS_MAX, help: `In-flight buys per shard (power of two); past it buys get 503 overloaded. Default ${RING_SLOTS_DEFAULT}.` },
 ];
 
@@ -71,6 +79,10 @@ export function defaultConfig(): EngineConfig {
     demoStartSec: 20,
     ringSlots: RING_SLOTS_DEFAULT,
     trustedProxyHeader: null,
+    rateUserPerSec: 5,
+    rateUserBurst: 10,
+    rateAddressPerSec: 2000,
+    rateAddressBurst: 4000,
     userSecret: null,
     ticketSecret: null,
     adminToken: null,

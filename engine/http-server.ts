@@ -10,6 +10,7 @@ import { itemRowOf, ORDER_STATE_NAMES, sequenceOf } from '../persistence/log-rec
 import { registerAdminRoutes, type AdminContext } from './admin-routes';
 import { AnswerWriter, FRAGMENT } from './answer-writer';
 import type { BanList } from './ban-list';
+import { addressKey, type TokenBucketTable } from './rate-limiter';
 import type { LatencyHistogram } from './latency-histogram';
 import { BUY_BODY_BYTES_MAX, SMALL_BODY_BYTES_MAX } from './constants';
 import { ERROR_BODIES, ERRORS, OUTCOME, OUTCOME_ERROR, RETRY_AFTER_SECONDS, type ErrorCode, type Outcome } from './error-catalog';
@@ -38,6 +39,9 @@ export interface HttpContext {
   bans: BanList;
   /** Lower-case header naming the client address behind a trusted proxy, or null. */
   trustedProxyHeader: string | null;
+  /** Token buckets per user and per client address; null when turned off. */
+  rateUser: TokenBucketTable | null;
+  rateAddress: TokenBucketTable | null;
 }
 
 // Header names, values and status lines as bytes: uWS takes them as they are,
@@ -128,6 +132,14 @@ function addressBanned(ctx: HttpContext, res: HttpResponse, req: HttpRequest): b
   return ctx.trustedProxyHeader === null ? ctx.bans.addressBanned(res.getRemoteAddress()) : ctx.bans.headerAddressBanned(req.getHeader(ctx.trustedProxyHeader));
 }
 
+/** A number standing for the client's address (socket, or trusted proxy header), for its token bucket. */
+function clientAddressKey(ctx: HttpContext, res: HttpResponse, req: HttpRequest): number {
+  if (ctx.trustedProxyHeader === null) return addressKey(res.getRemoteAddress());
+  const header = req.getHeader(ctx.trustedProxyHeader);
+  // The last entry is the one the trusted proxy appended; hash its text.
+  return addressKey(Buffer.from(header.slice(header.lastIndexOf(',') + 1).trim(), 'latin1'));
+}
+
 /** The user id of the request's token, or 0. Reads the cookie only when there is no Authorization header. */
 function authenticate(req: HttpRequest, ctx: HttpContext, nowMs: number): number {
   return verifyRequestToken(ctx.verifier, req.getHeader(HEADER.authorization), req, HEADER.cookie, nowMs);
@@ -199,8 +211,11 @@ function buyRoute(ctx: HttpContext, shards: ShardDispatcher) {
     const itemId = req.getParameter(0);
     const itemIndex = catalog.byId.get(itemId);
     if (itemIndex === undefined) return sendError(res, ITEM_ID.test(itemId) ? 'unknown_item' : 'bad_request');
+    // The address limit comes before the token check, so a flood costs no HMAC.
+    if (ctx.rateAddress !== null && !ctx.rateAddress.take(clientAddressKey(ctx, res, req), now)) return refuse(res, itemIndex, REFUSAL.rateLimited, 'rate_limited');
     const userId = authenticate(req, ctx, now);
     if (userId === 0) return refuse(res, itemIndex, REFUSAL.unauthorized, 'unauthorized');
+    if (ctx.rateUser !== null && !ctx.rateUser.take(userId, now)) return refuse(res, itemIndex, REFUSAL.rateLimited, 'rate_limited');
     // Bans are asked about only when an admin set one of that kind.
     const bans = ctx.bans;
     if ((bans.users.size > 0 && bans.users.has(userId)) || (bans.ranges.length > 0 && addressBanned(ctx, res, req))) {

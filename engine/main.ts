@@ -15,6 +15,7 @@ import uWS from 'uWebSockets.js';
 import { databaseFile, fileDefinitionOf, openDatabase, readBans, readItems, readMeta, setFileDefinition, upsertItem, writeMeta, type Db, type StoredItem } from '../persistence/database';
 import { checkAgainstSales } from './sale-rules';
 import { BanList } from './ban-list';
+import { TokenBucketTable } from './rate-limiter';
 import { Persister } from '../persistence/persister';
 import { catchUpLog, logDirectory } from '../persistence/recovery';
 import { PROGRESS_FIELDS } from '../persistence/write-behind-log';
@@ -166,6 +167,8 @@ async function start(config: EngineConfig, log: pino.Logger): Promise<Engine> {
     latency, routeCounts: new Float64Array(ROUTE_NAMES.length),
     threadsAlive: () => persister.alive && shards.shardsAlive().every(Boolean),
     bans: loadBans(db), trustedProxyHeader: config.trustedProxyHeader,
+    rateUser: config.rateUserPerSec === 0 ? null : new TokenBucketTable(config.rateUserPerSec, config.rateUserBurst),
+    rateAddress: config.rateAddressPerSec === 0 ? null : new TokenBucketTable(config.rateAddressPerSec, config.rateAddressBurst),
   };
   let snapshotOf: (() => Promise<{ path: string; pausedMs: number }>) | null = null;
   const admin = config.adminToken === null ? null : {

@@ -25,7 +25,7 @@ const SHARD_OUTCOMES: [string, number][] = [['won', COUNTER.won], ['sold_out', C
 const HTTP_OUTCOMES: [string, number][] = [
   ['sold_out', REFUSAL.soldOut], ['not_started', REFUSAL.notStarted], ['ended', REFUSAL.ended], ['bad_ticket', REFUSAL.badTicket],
   ['paused', REFUSAL.paused], ['bad_request', REFUSAL.badRequest], ['shutting_down', REFUSAL.shuttingDown], ['overloaded', REFUSAL.overloaded],
-  ['unauthorized', REFUSAL.unauthorized], ['banned', REFUSAL.banned],
+  ['unauthorized', REFUSAL.unauthorized], ['banned', REFUSAL.banned], ['rate_limited', REFUSAL.rateLimited],
 ];
 
 /** A histogram whose buckets live in our typed array; prom-client only formats it. */
@@ -74,6 +74,11 @@ export function createMetrics(sources: MetricsSources): client.Registry {
     let shed = 0;
     perItem((_, index) => (shed += catalog.refusals[index * REFUSAL_FIELDS + REFUSAL.overloaded]!));
     c.inc(shed);
+  });
+  counter(registry, 'flash_rate_limited_total', 'Buys refused 429 rate_limited (per user or per address).', [], (c) => {
+    let limited = 0;
+    perItem((_, index) => (limited += catalog.refusals[index * REFUSAL_FIELDS + REFUSAL.rateLimited]!));
+    c.inc(limited);
   });
   gauge(registry, 'flash_item_stock', 'Stock of each item.', ['item'], (g) => perItem((item, index) => g.set({ item }, catalog.items[index]!.stock)));
   gauge(registry, 'flash_item_left', 'Units left of each item.', ['item'], (g) => perItem((item, index) => g.set({ item }, Atomics.load(catalog.left, index))));

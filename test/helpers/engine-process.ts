@@ -51,7 +51,8 @@ export function startEngine(options: StartOptions): Promise<EngineHandle> {
   if (options.sale) args.push('--sale', writeSaleFile(options.dataDir, options.sale));
   const proc = spawn(process.execPath, args, {
     cwd: ROOT,
-    env: { ...process.env, FLASH_USER_SECRET: USER_SECRET, FLASH_LOG_LEVEL: 'info', ...options.env },
+    // Rate limits are off unless a test turns them on: most tests send thousands of buys from one address.
+    env: { ...process.env, FLASH_USER_SECRET: USER_SECRET, FLASH_LOG_LEVEL: 'info', FLASH_RATE_USER_PER_SEC: '0', FLASH_RATE_ADDRESS_PER_SEC: '0', ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: Record<string, unknown>[] = [];

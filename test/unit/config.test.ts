@@ -33,6 +33,10 @@ const SAMPLES: Record<string, [keyof EngineConfig, string, unknown]> = {
   'demo-start-sec': ['demoStartSec', '5', 5],
   'ring-slots': ['ringSlots', '1024', 1024],
   'trusted-proxy-header': ['trustedProxyHeader', 'X-Real-IP', 'x-real-ip'],
+  'rate-user-per-sec': ['rateUserPerSec', '7', 7],
+  'rate-user-burst': ['rateUserBurst', '20', 20],
+  'rate-address-per-sec': ['rateAddressPerSec', '300', 300],
+  'rate-address-burst': ['rateAddressBurst', '600', 600],
 };
 
 /** [flag, variable] pairs as helpText lists them. */

@@ -1,0 +1,44 @@
+// Proves the rate limits are on by default and work: a user over their
+// burst gets 429 rate_limited with Retry-After while other users buy; the
+// bucket refills with time; an address over its burst is refused whoever
+// the user; and with the limits turned off (0) the same traffic is served.
+
+import t from 'tap';
+import { buyPathOf, item, request, runEngineToExit, signToken, startEngine, tempDataDir } from '../helpers/engine-process';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+t.test('the defaults limit each user to a burst of 10 then 5 buys a second', async (t) => {
+  const help = await runEngineToExit(['--help']);
+  t.match(help.stdout, /--rate-user-per-sec.*Default 5\./);
+  // The engine's own defaults: the test helper turns limits off, so restore them here.
+  const engine = await startEngine({ dataDir: tempDataDir('rate'), sale: [item('r', { stock: 1000, perUserLimit: 1000 })], env: { FLASH_RATE_USER_PER_SEC: '', FLASH_RATE_ADDRESS_PER_SEC: '' } });
+  t.teardown(() => engine.stop());
+  const buyPath = await buyPathOf(engine.port, 'r');
+  const results = [];
+  for (let i = 0; i < 12; i++) results.push(await request(engine.port, 'POST', buyPath, { token: signToken(1) }));
+  t.equal(results.filter((r) => r.status === 200).length, 10, 'a burst of 10 is served');
+  const limited = results.filter((r) => r.status === 429);
+  t.equal(limited.length, 2, 'the rest are refused');
+  t.ok(limited.every((r) => r.json.error === 'rate_limited' && r.headers['retry-after'] === '1'), '429 rate_limited with Retry-After');
+  t.equal((await request(engine.port, 'POST', buyPath, { token: signToken(2) })).status, 200, 'another user is not affected');
+  await sleep(450);
+  t.equal((await request(engine.port, 'POST', buyPath, { token: signToken(1) })).status, 200, 'the bucket refills at 5 a second');
+  t.match((await request(engine.port, 'GET', '/metrics')).body, /flash_rate_limited_total 2/, 'counted in /metrics');
+});
+
+t.test('an address over its burst is refused whoever the user, and 0 turns a limit off', async (t) => {
+  const sale = [item('a', { stock: 1000 })];
+  const limited = await startEngine({ dataDir: tempDataDir('rateaddr'), sale, env: { FLASH_RATE_ADDRESS_PER_SEC: '1', FLASH_RATE_ADDRESS_BURST: '5' } });
+  const buyPath = await buyPathOf(limited.port, 'a');
+  const replies = [];
+  for (let i = 0; i < 8; i++) replies.push(await request(limited.port, 'POST', buyPath, { token: signToken(100 + i) }));
+  t.same(replies.map((r) => r.status), [200, 200, 200, 200, 200, 429, 429, 429], 'five buys from 127.0.0.1, then 429 for new users too');
+  await limited.stop();
+  const open = await startEngine({ dataDir: tempDataDir('rateoff'), sale, env: { FLASH_RATE_ADDRESS_PER_SEC: '0', FLASH_RATE_USER_PER_SEC: '0' } });
+  t.teardown(() => open.stop());
+  const openPath = await buyPathOf(open.port, 'a');
+  const served = [];
+  for (let i = 0; i < 30; i++) served.push(await request(open.port, 'POST', openPath, { token: signToken(200 + (i % 2)) }));
+  t.ok(served.every((r) => r.status !== 429), 'with both limits at 0 nothing is rate limited');
+});
