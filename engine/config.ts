@@ -22,6 +22,7 @@ export interface EngineConfig {
   rateUserBurst: number;
   rateAddressPerSec: number;
   rateAddressBurst: number;
+  shedLagMs: number;
   userSecret: string | null;
   ticketSecret: string | null;
   adminToken: string | null;
@@ -54,6 +55,7 @@ const FLAGS: readonly FlagSpec[] = [
   { flag: 'rate-user-burst', env: 'FLASH_RATE_USER_BURST', key: 'rateUserBurst', kind: 'int', min: 1, max: 1_000_000, help: 'Buys a user may make at once before the rate applies. Default 10.' },
   { flag: 'rate-address-per-sec', env: 'FLASH_RATE_ADDRESS_PER_SEC', key: 'rateAddressPerSec', kind: 'int', min: 0, max: 10_000_000, help: 'Buys per second from one client address (0: off). Default 2000, since a NAT can hide thousands of shoppers.' },
   { flag: 'rate-address-burst', env: 'FLASH_RATE_ADDRESS_BURST', key: 'rateAddressBurst', kind: 'int', min: 1, max: 10_000_000, help: 'Buys one address may make at once before the rate applies. Default 4000.' },
+  { flag: 'shed-lag-ms', env: 'FLASH_SHED_LAG_MS', key: 'shedLagMs', kind: 'int', min: 0, max: 60_000, help: 'Event-loop lag past which buys are refused 503 overloaded until it halves (0: off). Default 200.' },
   { flag: 'ring-slots', env: 'FLASH_RING_SLOTS', key: 'ringSlots', kind: 'int', min: 1, max: RING_SLOTS_MAX, help: `In-flight buys per shard (power of two); past it buys get 503 overloaded. Default ${RING_SLOTS_DEFAULT}.` },
 ];
 
@@ -83,6 +85,7 @@ export function defaultConfig(): EngineConfig {
     rateUserBurst: 10,
     rateAddressPerSec: 2000,
     rateAddressBurst: 4000,
+    shedLagMs: 200,
     userSecret: null,
     ticketSecret: null,
     adminToken: null,

@@ -10,6 +10,7 @@ import { itemRowOf, ORDER_STATE_NAMES, sequenceOf } from '../persistence/log-rec
 import { registerAdminRoutes, type AdminContext } from './admin-routes';
 import { AnswerWriter, FRAGMENT } from './answer-writer';
 import type { BanList } from './ban-list';
+import type { LagMonitor } from './lag-monitor';
 import { addressKey, type TokenBucketTable } from './rate-limiter';
 import type { LatencyHistogram } from './latency-histogram';
 import { BUY_BODY_BYTES_MAX, SMALL_BODY_BYTES_MAX } from './constants';
@@ -39,6 +40,8 @@ export interface HttpContext {
   bans: BanList;
   /** Lower-case header naming the client address behind a trusted proxy, or null. */
   trustedProxyHeader: string | null;
+  /** Event-loop lag and whether buys are being shed for it. */
+  lag: LagMonitor;
   /** Token buckets per user and per client address; null when turned off. */
   rateUser: TokenBucketTable | null;
   rateAddress: TokenBucketTable | null;
@@ -211,6 +214,7 @@ function buyRoute(ctx: HttpContext, shards: ShardDispatcher) {
     const itemId = req.getParameter(0);
     const itemIndex = catalog.byId.get(itemId);
     if (itemIndex === undefined) return sendError(res, ITEM_ID.test(itemId) ? 'unknown_item' : 'bad_request');
+    if (ctx.lag.shedding) return refuse(res, itemIndex, REFUSAL.overloaded, 'overloaded');
     // The address limit comes before the token check, so a flood costs no HMAC.
     if (ctx.rateAddress !== null && !ctx.rateAddress.take(clientAddressKey(ctx, res, req), now)) return refuse(res, itemIndex, REFUSAL.rateLimited, 'rate_limited');
     const userId = authenticate(req, ctx, now);

@@ -16,6 +16,7 @@ import { databaseFile, fileDefinitionOf, openDatabase, readBans, readItems, read
 import { checkAgainstSales } from './sale-rules';
 import { BanList } from './ban-list';
 import { TokenBucketTable } from './rate-limiter';
+import { LagMonitor } from './lag-monitor';
 import { Persister } from '../persistence/persister';
 import { catchUpLog, logDirectory } from '../persistence/recovery';
 import { PROGRESS_FIELDS } from '../persistence/write-behind-log';
@@ -167,6 +168,7 @@ async function start(config: EngineConfig, log: pino.Logger): Promise<Engine> {
     latency, routeCounts: new Float64Array(ROUTE_NAMES.length),
     threadsAlive: () => persister.alive && shards.shardsAlive().every(Boolean),
     bans: loadBans(db), trustedProxyHeader: config.trustedProxyHeader,
+    lag: new LagMonitor(config.shedLagMs),
     rateUser: config.rateUserPerSec === 0 ? null : new TokenBucketTable(config.rateUserPerSec, config.rateUserBurst),
     rateAddress: config.rateAddressPerSec === 0 ? null : new TokenBucketTable(config.rateAddressPerSec, config.rateAddressBurst),
   };
@@ -176,11 +178,12 @@ async function start(config: EngineConfig, log: pino.Logger): Promise<Engine> {
     snapshot: () => snapshotOf!(),
   };
   if (admin === null) log.info('admin API disabled: FLASH_ADMIN_TOKEN is not set');
-  const metrics = metricsHandler(createMetrics({ catalog, shards, persister, latency, routeCounts: ctx.routeCounts }));
+  const metrics = metricsHandler(createMetrics({ catalog, shards, persister, latency, routeCounts: ctx.routeCounts, lag: ctx.lag }));
   const app = createHttpApp(ctx, shards, admin, metrics);
   const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
     app.listen(config.host, config.port, (socket) => (socket ? resolve(socket) : reject(new StartupError(`cannot listen on ${config.host}:${config.port}`))));
   });
+  ctx.lag.start();
   const settlement = new Settlement(config.dataDir, db, catalog, shards.counters, persister, log);
   settlement.start();
   engine = { shards, persister, db, catalog, ctx, listenSocket, pidFile, settlement };
@@ -217,6 +220,7 @@ async function stop(engine: Engine, log: pino.Logger, reason: string): Promise<v
   if (engine.listenSocket) uWS.us_listen_socket_close(engine.listenSocket);
   engine.listenSocket = null;
   engine.settlement.stop();
+  engine.ctx.lag.stop();
   await engine.shards.close();
   const applied = await engine.persister.drain();
   engine.db.close();

@@ -9,6 +9,7 @@ import type { Persister } from '../persistence/persister';
 import { REFUSAL, REFUSAL_FIELDS, type ItemCatalog } from './item-catalog';
 import { LATENCY_BOUNDS_SECONDS, type LatencyHistogram } from './latency-histogram';
 import { ROUTE_NAMES } from './http-server';
+import type { LagMonitor } from './lag-monitor';
 import { COUNTER, COUNTER_FIELDS } from './shard';
 import type { ShardDispatcher } from './shard-dispatcher';
 
@@ -18,6 +19,7 @@ export interface MetricsSources {
   persister: Persister;
   latency: LatencyHistogram;
   routeCounts: Float64Array;
+  lag: LagMonitor;
 }
 
 /** Buy outcomes: [label, where it is counted]. */
@@ -56,7 +58,7 @@ function counter(registry: client.Registry, name: string, help: string, labelNam
 }
 
 export function createMetrics(sources: MetricsSources): client.Registry {
-  const { catalog, shards, persister, latency, routeCounts } = sources;
+  const { catalog, shards, persister, latency, routeCounts, lag } = sources;
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'flash_' });
   const perItem = (visit: (id: string, index: number) => void): void => catalog.liveIndexes().forEach((index) => visit(catalog.items[index]!.id, index));
@@ -94,6 +96,8 @@ export function createMetrics(sources: MetricsSources): client.Registry {
     g.set({ item, state: 'expired' }, expired);
     g.set({ item, state: 'cancelled' }, cancelled);
   }));
+  gauge(registry, 'flash_event_loop_lag_seconds', 'Event-loop lag as the engine measures it for shedding (a 20 ms timer).', [], (g) => g.set(lag.lagMs / 1000));
+  gauge(registry, 'flash_shedding', '1 while buys are refused for event-loop lag.', [], (g) => g.set(lag.shedding ? 1 : 0));
   gauge(registry, 'flash_write_behind_lag_records', 'Log records written but not yet in SQLite.', [], (g) => g.set(persister.lagRecords()));
   gauge(registry, 'flash_write_behind_lag_seconds', 'How far SQLite trails the log in time (0 when caught up).', [], (g) => g.set(persister.lagMs(Date.now()) / 1000));
   gauge(registry, 'flash_thread_up', 'Whether each engine thread is alive (1) or not (0).', ['thread'], (g) => {

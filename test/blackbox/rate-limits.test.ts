@@ -42,3 +42,19 @@ t.test('an address over its burst is refused whoever the user, and 0 turns a lim
   for (let i = 0; i < 30; i++) served.push(await request(open.port, 'POST', openPath, { token: signToken(200 + (i % 2)) }));
   t.ok(served.every((r) => r.status !== 429), 'with both limits at 0 nothing is rate limited');
 });
+
+t.test('past the event-loop lag threshold buys are shed 503 overloaded, and 0 turns shedding off', async (t) => {
+  const sale = [item('l', { stock: 100_000, perUserLimit: 1 })];
+  const burst = async (port: number, buyPath: string) => Promise.all(Array.from({ length: 3000 }, (_, i) => request(port, 'POST', buyPath, { token: signToken(1000 + i) })));
+  // A threshold of 1 ms: a burst of 3,000 buys delays the engine's timer past it.
+  const touchy = await startEngine({ dataDir: tempDataDir('shed'), sale, env: { FLASH_SHED_LAG_MS: '1' } });
+  const shed = (await burst(touchy.port, await buyPathOf(touchy.port, 'l'))).filter((r) => r.status === 503);
+  t.ok(shed.length > 0, `some buys were shed (${shed.length})`);
+  t.ok(shed.every((r) => r.json.error === 'overloaded' && r.headers['retry-after'] === '1'), 'as 503 overloaded with Retry-After');
+  t.match((await request(touchy.port, 'GET', '/metrics')).body, /flash_event_loop_lag_seconds \d/);
+  await touchy.stop();
+  const calm = await startEngine({ dataDir: tempDataDir('noshed'), sale, env: { FLASH_SHED_LAG_MS: '0' } });
+  t.teardown(() => calm.stop());
+  const replies = await burst(calm.port, await buyPathOf(calm.port, 'l'));
+  t.equal(replies.filter((r) => r.status === 503).length, 0, 'with shedding off nothing is shed');
+});

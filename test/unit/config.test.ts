@@ -37,6 +37,7 @@ const SAMPLES: Record<string, [keyof EngineConfig, string, unknown]> = {
   'rate-user-burst': ['rateUserBurst', '20', 20],
   'rate-address-per-sec': ['rateAddressPerSec', '300', 300],
   'rate-address-burst': ['rateAddressBurst', '600', 600],
+  'shed-lag-ms': ['shedLagMs', '150', 150],
 };
 
 /** [flag, variable] pairs as helpText lists them. */
