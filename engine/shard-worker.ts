@@ -6,8 +6,8 @@
 
 import assert from 'node:assert/strict';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { openDatabase, readItem } from '../persistence/database';
-import { loadItemBook } from './item-book';
+import { openDatabase, type StoredItem } from '../persistence/database';
+import { ItemBook, SETTING, SETTING_FIELDS } from './item-book';
 import type { Shard } from './shard';
 import { EXPIRY_SWEEP_MS } from './constants';
 import { emptyOrderView } from './shard';
@@ -23,16 +23,20 @@ export interface WorkerSetup extends ShardSetup {
   answers: RingBuffers;
 }
 
-/** An item created while the engine runs: read from the database, so the request carries only its row. */
-function addItem(shard: Shard, setup: WorkerSetup, globalIndex: number, row: number): void {
-  const db = openDatabase(setup.dataDir, { fsync: setup.fsync, readonly: true });
-  try {
-    const item = readItem(db, row);
-    assert.ok(item !== null, `item row ${row} to add is not in the database`);
-    shard.addBook(loadItemBook(db, item, globalIndex, new Float64Array(setup.settings)));
-  } finally {
-    db.close();
-  }
+/**
+ * An item created while the engine runs. It has no orders yet, so its book
+ * needs only numbers: its row, mode and stock from the request, its end,
+ * limit and pay window from the shared settings the HTTP thread wrote before
+ * sending it. The database is not read: an admin may already have deleted
+ * the item again, and then its book is simply never used.
+ */
+function addItem(shard: Shard, settings: Float64Array, globalIndex: number, row: number, reserve: boolean, stock: number): void {
+  const at = globalIndex * SETTING_FIELDS;
+  const item: StoredItem = {
+    row, id: `row-${row}`, name: '', price: 0, stock, startsAt: 0, challenge: false, mode: reserve ? 'reserve' : 'order',
+    endsAt: settings[at + SETTING.endsAt]!, perUserLimit: settings[at + SETTING.perUserLimit]!, payWindowSec: settings[at + SETTING.payWindowMs]! / 1000,
+  };
+  shard.addBook(new ItemBook(item, globalIndex, stock, settings));
 }
 
 function main(): void {
@@ -42,6 +46,7 @@ function main(): void {
   const db = openDatabase(setup.dataDir, { fsync: setup.fsync, readonly: true });
   const shard = loadShard(setup, db);
   db.close();
+  const settings = new Float64Array(setup.settings);
   const requests = new Ring(setup.requests);
   const answers = new Ring(setup.answers);
   assert.equal(answers.fields, ANSWER_FIELDS);
@@ -57,7 +62,7 @@ function main(): void {
       const r = requests.slots;
       const op = r[at]!;
       const token = r[at + 1]!;
-      if (op === CONTROL_OP.addItem) addItem(shard, setup, r[at + 2]!, r[at + 4]!);
+      if (op === CONTROL_OP.addItem) addItem(shard, settings, r[at + 2]!, r[at + 4]!, r[at + 3] === 1, r[at + 5]!);
       else if (op >= CONTROL_OP.snapshot) control = op;
       else {
         const outcome = shard.run(op, r[at + 2]!, r[at + 3]!, r[at + 4]!, r[at + 5]!, view);

@@ -194,13 +194,16 @@ export class WorkerShards implements ShardDispatcher {
 
   addItem(item: StoredItem, itemIndex: number): void {
     const link = this.links[shardOf(itemIndex, this.links.length)]!;
-    // The worker reads the item from the database by its row (a ring slot holds numbers only).
+    // A ring slot holds numbers only: row, mode and stock travel here, the
+    // rest in the shared settings (shard-worker.ts addItem).
     const at = link.requests.producerSlot();
     const slots = link.requests.slots;
     slots[at] = CONTROL_OP.addItem;
     slots[at + 1] = -1;
     slots[at + 2] = itemIndex;
+    slots[at + 3] = item.mode === 'reserve' ? 1 : 0;
     slots[at + 4] = item.row;
+    slots[at + 5] = item.stock;
     link.requests.publish();
     link.requests.wake();
   }
