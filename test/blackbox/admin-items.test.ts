@@ -41,6 +41,15 @@ for (const workers of ['0', '2']) {
     t.equal((await request(engine.port, 'GET', '/api/items/future')).status, 404, 'a deleted item is gone');
     t.notOk(((await request(engine.port, 'GET', '/api/items')).json.items as { id: string }[]).some((i) => i.id === 'future'), 'from the list too');
 
+    // Created and deleted at once, before a worker shard has even taken the item: nothing may break.
+    for (let i = 0; i < 20; i++) {
+      const quick = { id: `quick-${i}`, name: 'Quick', price: 1, stock: 1, startsAt: Date.now() + 3_600_000 };
+      await Promise.all([
+        request(engine.port, 'POST', '/admin/items', { headers: admin, body: JSON.stringify(quick) }),
+        request(engine.port, 'DELETE', `/admin/items/quick-${i}`, { headers: admin }),
+      ]);
+    }
+    t.equal((await request(engine.port, 'GET', '/readyz')).status, 200, 'every thread is still alive after quick creates and deletes');
     t.equal(await engine.stop(), 0);
     engine = await startEngine({ dataDir, args: ['--workers', workers], sale, env: { FLASH_ADMIN_TOKEN: ADMIN_TOKEN } });
     t.teardown(() => engine.stop());
