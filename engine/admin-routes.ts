@@ -17,7 +17,7 @@ import { BanError, type BanList } from './ban-list';
 import { checkAgainstSales } from './sale-rules';
 import { ERRORS, type ErrorCode } from './error-catalog';
 import { checkItem, SaleDefinitionError, type ItemDefinition } from './sale-definition';
-import { counted, readBody, sendError, sendJson } from './http-server';
+import { counted, countHandWritten, countRouteResponse, readBody, sendError, sendJson } from './http-server';
 import { REFUSAL, REFUSAL_FIELDS, type ItemCatalog } from './item-catalog';
 import { COUNTER, COUNTER_FIELDS, OP } from './shard';
 import type { ShardDispatcher } from './shard-dispatcher';
@@ -128,7 +128,7 @@ async function streamOrders(res: HttpResponse, ctx: AdminContext, filter: Export
   const deadline = Date.now() + EXPORT_CATCH_UP_MS;
   while (!ctx.persister.hasApplied(positions)) {
     if (Date.now() > deadline) {
-      if (!res.aborted) res.cork(() => sendError(res, 'overloaded'));
+      if (!res.aborted) res.cork(() => { countRouteResponse('admin', 'overloaded'); sendError(res, 'overloaded'); });
       return;
     }
     await new Promise((resolve) => setTimeout(resolve, 5));
@@ -139,6 +139,7 @@ async function streamOrders(res: HttpResponse, ctx: AdminContext, filter: Export
   const page = ctx.db.prepare(`SELECT id, item_row, user_id, state, created_at, pay_by, updated_at FROM orders
     WHERE id > ? AND id <= ? AND (? IS NULL OR state = ?) AND created_at >= ? AND created_at < ? ORDER BY id LIMIT ?`).raw();
   if (res.aborted) return;
+  countRouteResponse('admin', 'ok');
   res.cork(() => {
     res.writeStatus('200 OK').writeHeader('content-type', filter.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson')
       .writeHeader('cache-control', 'no-store');
@@ -233,6 +234,7 @@ function restockRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boole
 const UPDATABLE = new Set(['name', 'price', 'startsAt', 'endsAt', 'perUserLimit', 'payWindowSec']);
 
 function sendRefusal(res: HttpResponse, code: ErrorCode, message: string): void {
+  countHandWritten(code);
   res.writeStatus(ERRORS[code].status).writeHeader('content-type', 'application/json').end(JSON.stringify({ error: code, message }));
 }
 
@@ -309,6 +311,7 @@ function createRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolea
       ctx.shards.addItem(stored, index);
       ctx.catalog.add(stored);
       audit(ctx, caller, 'create', { item: item.id, definition: item });
+      countHandWritten('ok');
       res.writeStatus('201 Created').writeHeader('content-type', 'application/json').end(JSON.stringify(ctx.catalog.publicItem(index, Date.now())));
     });
   };
@@ -415,7 +418,7 @@ export function registerAdminRoutes(app: TemplatedApp, ctx: AdminContext): void 
     res.onAborted(markAborted.bind(res));
     void ctx.snapshot().then((result) => {
       audit(ctx, caller, 'snapshot', result);
-      if (!res.aborted) res.cork(() => sendJson(res, JSON.stringify(result)));
+      if (!res.aborted) res.cork(() => { countRouteResponse('admin', 'ok'); sendJson(res, JSON.stringify(result)); });
     }, (error: Error) => {
       ctx.log.error({ err: error }, 'snapshot failed');
       if (!res.aborted) res.cork(() => sendError(res, 'overloaded'));

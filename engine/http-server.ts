@@ -65,13 +65,56 @@ const ORDER_ID = /^[1-9][0-9]{0,15}$/;
 const ITEM_ID = /^[a-z0-9-]{1,32}$/;
 const DEMO_TOKEN_SECONDS = 24 * 3600;
 
+/** Routes whose requests /metrics counts (flash_http_requests_total{route}). */
+export const ROUTE_NAMES = ['buy', 'order', 'pay', 'cancel', 'time', 'items', 'item', 'ticket', 'sale_js', 'health', 'demo_token', 'static', 'not_found', 'admin', 'metrics'] as const;
+export type RouteName = (typeof ROUTE_NAMES)[number];
+const ROUTE_INDEX = Object.fromEntries(ROUTE_NAMES.map((name, index) => [name, index])) as Record<RouteName, number>;
+
+/**
+ * Responses by route and outcome (flash_http_responses_total): outcome 0 is
+ * "ok", then one per error code of the catalog. The route is the one whose
+ * handler is running (set by counted(), and around body callbacks), or the
+ * one an answer from a shard belongs to (HttpAnswerer).
+ */
+export const RESPONSE_OUTCOMES = ['ok', ...Object.keys(ERRORS)] as const;
+const OUTCOME_INDEX = Object.fromEntries(RESPONSE_OUTCOMES.map((name, index) => [name, index])) as Record<string, number>;
+const responses = { counts: null as Float64Array | null, route: -1 };
+
+/** Counts an answer on the running route (nothing outside a counted handler). */
+function countResponse(outcome: number): void {
+  if (responses.route >= 0 && responses.counts !== null) responses.counts[responses.route * RESPONSE_OUTCOMES.length + outcome]++;
+}
+
+/** Counts an answer written away from its handler (streams, promises) on a named route. */
+export function countRouteResponse(route: RouteName, outcome: 'ok' | ErrorCode): void {
+  asRoute(ROUTE_INDEX[route], () => countResponse(OUTCOME_INDEX[outcome]!));
+}
+
+/** Counts an answer written by hand on the running route. */
+export function countHandWritten(outcome: 'ok' | ErrorCode): void {
+  countResponse(OUTCOME_INDEX[outcome]!);
+}
+
+/** Runs `answer` as route `route` (for answers written after the handler returned). */
+function asRoute(route: number, answer: () => void): void {
+  const previous = responses.route;
+  responses.route = route;
+  try {
+    answer();
+  } finally {
+    responses.route = previous;
+  }
+}
+
 export function sendError(res: HttpResponse, code: ErrorCode, body: Buffer = ERROR_BODIES[code]): void {
+  countResponse(OUTCOME_INDEX[code]!);
   res.writeStatus(ERROR_STATUS[code]).writeHeader(HEADER.contentType, JSON_TYPE);
   if (ERRORS[code].retryAfter) res.writeHeader(HEADER.retryAfter, RETRY_AFTER);
   res.end(body);
 }
 
 export function sendJson(res: HttpResponse, body: Buffer | string, cacheControl = 'no-store'): void {
+  countResponse(0);
   res.writeStatus(STATUS_OK).writeHeader(HEADER.contentType, JSON_TYPE).writeHeader(HEADER.cacheControl, cacheControl).end(body);
 }
 
@@ -83,6 +126,10 @@ export class HttpAnswerer implements Answerer {
   constructor(private readonly catalog: ItemCatalog, private readonly latency: LatencyHistogram) {}
 
   answer(res: HttpResponse, op: number, itemIndex: number, outcome: Outcome, view: OrderView, waitedMs: number): void {
+    asRoute(ROUTE_OF_OP[op]!, () => this.write(res, op, itemIndex, outcome, view, waitedMs));
+  }
+
+  private write(res: HttpResponse, op: number, itemIndex: number, outcome: Outcome, view: OrderView, waitedMs: number): void {
     if (op === OP.buy) {
       this.latency.record(waitedMs);
       if (outcome === OUTCOME.overloaded) this.catalog.countRefusal(itemIndex, REFUSAL.overloaded);
@@ -106,18 +153,22 @@ export class HttpAnswerer implements Answerer {
         .bytes(FRAGMENT.viewState).bytes(this.stateBytes[view.state]!).bytes(FRAGMENT.viewCreatedAt).integer(view.createdAt)
         .bytes(FRAGMENT.viewPayBy).timeOrNull(view.payBy).bytes(FRAGMENT.close);
     }
+    countResponse(0);
     res.writeStatus(STATUS_OK).writeHeader(HEADER.contentType, JSON_TYPE).end(w.view());
   }
 }
 
+/** The route each shard op answers for. */
+const ROUTE_OF_OP: number[] = [];
+ROUTE_OF_OP[OP.buy] = ROUTE_INDEX.buy;
+ROUTE_OF_OP[OP.getOrder] = ROUTE_INDEX.order;
+ROUTE_OF_OP[OP.pay] = ROUTE_INDEX.pay;
+ROUTE_OF_OP[OP.cancel] = ROUTE_INDEX.cancel;
+ROUTE_OF_OP[OP.restock] = ROUTE_INDEX.admin;
+
 function markAborted(this: HttpResponse): void {
   this.aborted = true;
 }
-
-/** Routes whose requests /metrics counts (flash_http_requests_total{route}). */
-export const ROUTE_NAMES = ['buy', 'order', 'pay', 'cancel', 'time', 'items', 'item', 'ticket', 'sale_js', 'health', 'demo_token', 'static', 'not_found', 'admin', 'metrics'] as const;
-export type RouteName = (typeof ROUTE_NAMES)[number];
-const ROUTE_INDEX = Object.fromEntries(ROUTE_NAMES.map((name, index) => [name, index])) as Record<RouteName, number>;
 
 type Handler = (res: HttpResponse, req: HttpRequest) => void;
 
@@ -126,8 +177,18 @@ export function counted(ctx: { routeCounts: Float64Array }, route: RouteName, ha
   const index = ROUTE_INDEX[route];
   return (res, req) => {
     ctx.routeCounts[index]++;
-    handler(res, req);
+    responses.route = index;
+    try {
+      handler(res, req);
+    } finally {
+      responses.route = -1;
+    }
   };
+}
+
+/** Where responses by route and outcome are counted: ROUTE_NAMES.length * RESPONSE_OUTCOMES.length. */
+export function countResponsesInto(counts: Float64Array): void {
+  responses.counts = counts;
 }
 
 /** The client's address is the socket's, or the trusted proxy header's when one is configured (and only then). */
@@ -162,25 +223,27 @@ export function readBody(res: HttpResponse, req: HttpRequest, bytesMax: number, 
   if (length < 0) return sendError(res, 'bad_request');
   if (length > bytesMax) {
     // The body is not read, so the connection cannot be reused.
+    countResponse(OUTCOME_INDEX.too_large!);
     res.writeStatus(ERROR_STATUS.too_large).writeHeader(HEADER.contentType, JSON_TYPE).end(ERROR_BODIES.too_large, true);
     return;
   }
   const body = Buffer.allocUnsafe(length);
   let received = 0;
+  const route = responses.route;
   res.aborted = false;
   res.onAborted(markAborted.bind(res));
   res.onData((chunk, isLast) => {
     const bytes = new Uint8Array(chunk);
     if (received + bytes.length > length) {
-      res.cork(() => sendError(res, 'bad_request'));
+      res.cork(() => asRoute(route, () => sendError(res, 'bad_request')));
       res.aborted = true;
       return;
     }
     body.set(bytes, received);
     received += bytes.length;
     if (isLast && !res.aborted) {
-      if (received !== length) res.cork(() => sendError(res, 'bad_request'));
-      else res.cork(() => done(body));
+      if (received !== length) res.cork(() => asRoute(route, () => sendError(res, 'bad_request')));
+      else res.cork(() => asRoute(route, () => done(body)));
     }
   });
 }
@@ -282,6 +345,7 @@ function itemRoutes(app: TemplatedApp, ctx: HttpContext): void {
     sendJson(res, `{"buyPath":${JSON.stringify(catalog.buyPath(index))}}`);
   }));
   app.get('/sale.js', counted(ctx, 'sale_js', (res) => {
+    countResponse(0);
     res.writeStatus('200 OK').writeHeader('content-type', 'text/javascript; charset=utf-8')
       .writeHeader('cache-control', 'no-store').end(catalog.saleScript(Date.now()));
   }));
@@ -311,9 +375,11 @@ function staticRoutes(app: TemplatedApp, ctx: HttpContext): void {
     const file = ctx.staticFiles.get(req.getUrl());
     if (!file) return sendError(res, 'not_found');
     if (req.getHeader('if-none-match') === file.etag) {
+      countResponse(0);
       res.writeStatus('304 Not Modified').writeHeader('etag', file.etag).endWithoutBody();
       return;
     }
+    countResponse(0);
     res.writeStatus('200 OK').writeHeader('content-type', file.contentType).writeHeader('etag', file.etag)
       .writeHeader('cache-control', 'no-cache').end(file.body);
   }));

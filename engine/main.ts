@@ -22,7 +22,7 @@ import { catchUpLog, logDirectory } from '../persistence/recovery';
 import { PROGRESS_FIELDS } from '../persistence/write-behind-log';
 import { checkLimits, ITEMS_MAX, ITEM_ROW_MAX } from './constants';
 import { ConfigError, helpText, parseConfig, type EngineConfig } from './config';
-import { createHttpApp, HttpAnswerer, ROUTE_NAMES, type HttpContext } from './http-server';
+import { countResponsesInto, createHttpApp, HttpAnswerer, RESPONSE_OUTCOMES, ROUTE_NAMES, type HttpContext } from './http-server';
 import { LatencyHistogram } from './latency-histogram';
 import { createMetrics, metricsHandler } from './metrics';
 import { InlineShards } from './inline-shards';
@@ -178,7 +178,9 @@ async function start(config: EngineConfig, log: pino.Logger): Promise<Engine> {
     snapshot: () => snapshotOf!(),
   };
   if (admin === null) log.info('admin API disabled: FLASH_ADMIN_TOKEN is not set');
-  const metrics = metricsHandler(createMetrics({ catalog, shards, persister, latency, routeCounts: ctx.routeCounts, lag: ctx.lag }));
+  const responseCounts = new Float64Array(ROUTE_NAMES.length * RESPONSE_OUTCOMES.length);
+  countResponsesInto(responseCounts);
+  const metrics = metricsHandler(createMetrics({ catalog, shards, persister, latency, routeCounts: ctx.routeCounts, responseCounts, lag: ctx.lag }));
   const app = createHttpApp(ctx, shards, admin, metrics);
   const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
     app.listen(config.host, config.port, (socket) => (socket ? resolve(socket) : reject(new StartupError(`cannot listen on ${config.host}:${config.port}`))));

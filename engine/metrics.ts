@@ -8,7 +8,7 @@ import type { HttpResponse } from 'uWebSockets.js';
 import type { Persister } from '../persistence/persister';
 import { REFUSAL, REFUSAL_FIELDS, type ItemCatalog } from './item-catalog';
 import { LATENCY_BOUNDS_SECONDS, type LatencyHistogram } from './latency-histogram';
-import { ROUTE_NAMES } from './http-server';
+import { countRouteResponse, RESPONSE_OUTCOMES, ROUTE_NAMES } from './http-server';
 import type { LagMonitor } from './lag-monitor';
 import { COUNTER, COUNTER_FIELDS } from './shard';
 import type { ShardDispatcher } from './shard-dispatcher';
@@ -19,6 +19,8 @@ export interface MetricsSources {
   persister: Persister;
   latency: LatencyHistogram;
   routeCounts: Float64Array;
+  /** Responses by route and outcome: ROUTE_NAMES.length * RESPONSE_OUTCOMES.length. */
+  responseCounts: Float64Array;
   lag: LagMonitor;
 }
 
@@ -58,13 +60,19 @@ function counter(registry: client.Registry, name: string, help: string, labelNam
 }
 
 export function createMetrics(sources: MetricsSources): client.Registry {
-  const { catalog, shards, persister, latency, routeCounts, lag } = sources;
+  const { catalog, shards, persister, latency, routeCounts, responseCounts, lag } = sources;
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'flash_' });
   const perItem = (visit: (id: string, index: number) => void): void => catalog.liveIndexes().forEach((index) => visit(catalog.items[index]!.id, index));
   const shardCount = (index: number, field: number): number => shards.counters[index * COUNTER_FIELDS + field]!;
   counter(registry, 'flash_http_requests_total', 'Requests by route, counted on arrival.', ['route'], (c) => {
     ROUTE_NAMES.forEach((route, i) => c.inc({ route }, routeCounts[i]!));
+  });
+  counter(registry, 'flash_http_responses_total', 'Responses by route and outcome (ok, or the error code); only pairs that occurred.', ['route', 'outcome'], (c) => {
+    ROUTE_NAMES.forEach((route, r) => RESPONSE_OUTCOMES.forEach((outcome, o) => {
+      const count = responseCounts[r * RESPONSE_OUTCOMES.length + o]!;
+      if (count > 0) c.inc({ route, outcome }, count);
+    }));
   });
   counter(registry, 'flash_buys_total', 'Buy answers by item and outcome (refusals since start-up; won over the whole sale).', ['item', 'outcome'], (c) => perItem((item, index) => {
     const byOutcome = new Map<string, number>();
@@ -117,6 +125,7 @@ export function metricsHandler(registry: client.Registry): (res: HttpResponse) =
     res.aborted = false;
     res.onAborted(markAborted.bind(res));
     void registry.metrics().then((text) => {
+      countRouteResponse('metrics', 'ok');
       if (!res.aborted) res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', registry.contentType).end(text));
     }, () => {
       if (!res.aborted) res.cork(() => res.writeStatus('500 Internal Server Error').end());

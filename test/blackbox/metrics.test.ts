@@ -1,7 +1,7 @@
 // Proves GET /metrics: Prometheus text that an ordinary parser reads, with
 // the counts the engine really has after a known sequence of buys: wins and
 // refusals by reason per item, stock left, orders by state, requests by
-// route, the buy latency histogram (one observation per buy), the
+// route, responses by route and outcome, the buy latency histogram (one observation per buy), the
 // write-behind lag, thread health and event-loop lag.
 
 import t from 'tap';
@@ -46,6 +46,12 @@ for (const workers of ['0', '2']) {
     t.equal(m.get('flash_orders{item="m",state="reserved"}'), 2);
     t.equal(m.get('flash_http_requests_total{route="buy"}'), 8, 'every buy request counted by route');
     t.equal(m.get('flash_http_requests_total{route="pay"}'), 1);
+    t.equal(m.get('flash_http_responses_total{route="buy",outcome="ok"}'), 3, 'responses by route and outcome: the wins');
+    t.equal(m.get('flash_http_responses_total{route="buy",outcome="sold_out"}'), 3);
+    t.equal(m.get('flash_http_responses_total{route="buy",outcome="bad_ticket"}'), 1);
+    t.equal(m.get('flash_http_responses_total{route="buy",outcome="unauthorized"}'), 1);
+    t.equal(m.get('flash_http_responses_total{route="pay",outcome="ok"}'), 1);
+    t.equal(m.get('flash_http_responses_total{route="ticket",outcome="ok"}'), 1, 'the ticket fetched for the test');
     t.equal(m.get('flash_buy_latency_seconds_count'), 8, 'one latency observation per buy');
     t.equal(m.get('flash_buy_latency_seconds_bucket{le="+Inf"}'), 8);
     t.ok((m.get('flash_buy_latency_seconds_sum') ?? -1) >= 0);
