@@ -124,11 +124,6 @@ function fromRow(r: ItemRow): StoredItem {
   };
 }
 
-export function readItem(db: Db, row: number): StoredItem | null {
-  const found = db.prepare('SELECT * FROM items WHERE row = ?').get(row) as ItemRow | undefined;
-  return found ? fromRow(found) : null;
-}
-
 export function deleteItem(db: Db, row: number): void {
   db.prepare('DELETE FROM items WHERE row = ?').run(row);
 }
