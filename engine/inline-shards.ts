@@ -52,10 +52,11 @@ export class InlineShards implements ShardDispatcher {
       return;
     }
     // The answer tells of state that is not in the log yet: it waits for the write.
-    if (res.aborted === undefined) {
-      res.aborted = false;
-      res.onAborted(markAborted.bind(res));
-    }
+    // Always attached here, even when the body reader attached one: a flag
+    // on the response object is no proof this request has a handler, and
+    // answering later without one makes uWebSockets.js end the process.
+    res.aborted = false;
+    res.onAborted(markAborted.bind(res));
     const entry = this.deferred[this.deferredCount++]!;
     entry.res = res;
     entry.op = op;

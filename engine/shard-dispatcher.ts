@@ -25,8 +25,7 @@ export interface ShardDispatcher {
    * Runs `op` on the shard owning item `itemIndex` and answers `res`, at once
    * or after the decision is in the write-behind log; `startedAt`
    * (performance.now() at dispatch, 0 when untimed) times the wait.
-   * Registers onAborted itself when it answers later; a res that already has
-   * one must set `res.aborted`.
+   * Registers onAborted itself (again, if the caller had) when it answers later.
    */
   dispatch(res: HttpResponse, op: number, itemIndex: number, userId: number, sequence: number, nowMs: number, startedAt: number): void;
   /** A consistent copy of every shard's state, each taken between two of its decisions. */

@@ -105,10 +105,11 @@ export class WorkerShards implements ShardDispatcher {
       this.answerer.answer(res, op, itemIndex, OUTCOME.overloaded, this.view, 0);
       return;
     }
-    if (res.aborted === undefined) {
-      res.aborted = false;
-      res.onAborted(markAborted.bind(res));
-    }
+    // Always attached here, even when the body reader attached one: a flag
+    // on the response object is no proof this request has a handler, and
+    // answering later without one makes uWebSockets.js end the process.
+    res.aborted = false;
+    res.onAborted(markAborted.bind(res));
     const token = link.freeTokens[--link.freeCount]!;
     link.pendingRes[token] = res;
     link.pendingOp[token] = op;
