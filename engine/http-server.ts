@@ -390,12 +390,15 @@ function staticRoutes(app: TemplatedApp, ctx: HttpContext): void {
     res.writeStatus('200 OK').writeHeader('content-type', file.contentType).writeHeader('etag', file.etag)
       .writeHeader('cache-control', 'no-cache').end(file.body);
   }));
-  // HEAD gets the headers a GET of a static file would, and never a body.
+  // HEAD gets the status and headers a GET of a static file would, and never
+  // a body (a body would corrupt the keep-alive stream). end() with nothing:
+  // this uWebSockets.js build does not count endWithoutBody() as an answer
+  // inside a handler and ends the process.
   app.head('/*', counted(ctx, 'static', (res, req) => {
     const file = ctx.staticFiles.get(req.getUrl());
     countHandWritten(file ? 'ok' : 'not_found');
-    if (!file) return void res.writeStatus(ERRORS.not_found.status).endWithoutBody();
-    res.writeStatus('200 OK').writeHeader('content-type', file.contentType).writeHeader('etag', file.etag).endWithoutBody(file.body.length);
+    if (!file) return void res.writeStatus(ERRORS.not_found.status).end();
+    res.writeStatus('200 OK').writeHeader('content-type', file.contentType).writeHeader('etag', file.etag).end();
   }));
   app.any('/*', counted(ctx, 'not_found', (res) => sendError(res, 'not_found')));
 }

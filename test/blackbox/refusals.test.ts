@@ -74,6 +74,13 @@ for (const workers of ['0', '2']) {
     const atLimit = await request(engine.port, 'POST', buyPath, { token, body: body1KiB });
     t.equal(atLimit.status, 200, 'a body of exactly 1 KiB is accepted');
 
+    const head = await request(engine.port, 'HEAD', '/');
+    t.equal(head.status, 200, 'HEAD of the page answers its headers');
+    t.equal(head.body, '', 'and no body');
+    const headApi = await request(engine.port, 'HEAD', '/api/items');
+    t.equal(headApi.status, 404, 'HEAD elsewhere is 404, without a body that would break keep-alive');
+    t.equal((await request(engine.port, 'GET', '/api/items')).status, 200, 'the next request is fine');
+
     const garbage = await rawRequest(engine.port, 'POST /api/buy/open/x HTTP/1.1\r\nHost: x\r\nContent-Length: zz\r\n\r\n');
     t.notMatch(garbage, /^HTTP\/1\.1 5/, 'a garbage request gets no 5xx');
     await rawRequest(engine.port, '\x00\x01\x02 garbage \r\n\r\n');
