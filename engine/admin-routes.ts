@@ -5,6 +5,7 @@
 // Every action that changes something is logged with who and what, and kept
 // in the database's admin_actions table.
 
+import { watchAborted } from './response-abort';
 import crypto from 'node:crypto';
 import type pino from 'pino';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
@@ -64,9 +65,6 @@ function callerOf(res: HttpResponse, req: HttpRequest): Caller {
   return { actor, address: Buffer.from(res.getRemoteAddressAsText()).toString() };
 }
 
-function markAborted(this: HttpResponse): void {
-  this.aborted = true;
-}
 
 /** Per-item stats: stock, left, orders by state, refusals by reason. */
 export function itemStats(catalog: ItemCatalog, counters: Float64Array, nowMs: number): Record<string, unknown>[] {
@@ -405,8 +403,7 @@ export function registerAdminRoutes(app: TemplatedApp, ctx: AdminContext): void 
   app.get('/admin/orders', guarded((res, req) => {
     const filter = exportFilter(req, ctx.catalog);
     if (typeof filter === 'string') return sendRefusal(res, 'bad_request', filter);
-    res.aborted = false;
-    res.onAborted(markAborted.bind(res));
+    watchAborted(res);
     void streamOrders(res, ctx, filter).catch((error: Error) => {
       ctx.log.error({ err: error }, 'order export failed');
       if (!res.aborted) res.cork(() => res.close());
@@ -414,8 +411,7 @@ export function registerAdminRoutes(app: TemplatedApp, ctx: AdminContext): void 
   }));
   app.post('/admin/snapshot', guarded((res, req) => {
     const caller = callerOf(res, req);
-    res.aborted = false;
-    res.onAborted(markAborted.bind(res));
+    watchAborted(res);
     void ctx.snapshot().then((result) => {
       audit(ctx, caller, 'snapshot', result);
       if (!res.aborted) res.cork(() => { countRouteResponse('admin', 'ok'); sendJson(res, JSON.stringify(result)); });

@@ -8,25 +8,15 @@
 // at the maximum `increment` refuses (returns -1) rather than answer wrong.
 
 import assert from 'node:assert/strict';
+import { hashKey } from './key-hash';
 import { HOLDINGS_SLOTS_INITIAL_MAX, HOLDINGS_SLOTS_MAX, HOLDINGS_SLOTS_MIN } from './constants';
 
 const LOAD_FACTOR_MAX = 0.7;
-const TWO_POW_32 = 4294967296;
 
 function nextPowerOfTwo(n: number): number {
   let p = 1;
   while (p < n) p *= 2;
   return p;
-}
-
-/** Spreads a 53-bit user id over 32 bits (murmur3's finalizer on both halves). */
-function hashUser(userId: number): number {
-  const low = userId >>> 0;
-  const high = Math.floor(userId / TWO_POW_32);
-  let h = Math.imul(low ^ Math.imul(high, 0x9e3779b1), 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
 }
 
 export class HoldingsTable {
@@ -58,7 +48,7 @@ export class HoldingsTable {
 
   /** Slot of `userId`, or the empty slot where it would go. */
   private find(userId: number): number {
-    let slot = hashUser(userId) & this.mask;
+    let slot = hashKey(userId) & this.mask;
     for (;;) {
       const key = this.keys[slot]!;
       if (key === userId || key === 0) return slot;

@@ -4,6 +4,7 @@
 // Refusals are prebuilt byte buffers; won answers and order views are
 // written into one reused buffer (answer-writer.ts).
 
+import { watchAborted } from './response-abort';
 import crypto from 'node:crypto';
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp } from 'uWebSockets.js';
 import { itemRowOf, ORDER_STATE_NAMES, sequenceOf } from '../persistence/log-record';
@@ -173,9 +174,6 @@ ROUTE_OF_OP[OP.pay] = ROUTE_INDEX.pay;
 ROUTE_OF_OP[OP.cancel] = ROUTE_INDEX.cancel;
 ROUTE_OF_OP[OP.restock] = ROUTE_INDEX.admin;
 
-function markAborted(this: HttpResponse): void {
-  this.aborted = true;
-}
 
 type Handler = (res: HttpResponse, req: HttpRequest) => void;
 
@@ -237,8 +235,7 @@ export function readBody(res: HttpResponse, req: HttpRequest, bytesMax: number, 
   const body = Buffer.allocUnsafe(length);
   let received = 0;
   const route = responses.route;
-  res.aborted = false;
-  res.onAborted(markAborted.bind(res));
+  watchAborted(res);
   res.onData((chunk, isLast) => {
     const bytes = new Uint8Array(chunk);
     if (received + bytes.length > length) {

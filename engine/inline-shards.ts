@@ -4,6 +4,7 @@
 // turn's records go to the log in one write() and then all their answers go
 // out, each corked. That is the group commit of the write-behind log.
 
+import { watchAborted } from './response-abort';
 import assert from 'node:assert/strict';
 import type { HttpResponse } from 'uWebSockets.js';
 import type { StoredItem } from '../persistence/database';
@@ -23,9 +24,6 @@ interface Deferred {
   startedAt: number;
 }
 
-function markAborted(this: HttpResponse): void {
-  this.aborted = true;
-}
 
 export class InlineShards implements ShardDispatcher {
   private readonly view = emptyOrderView();
@@ -55,8 +53,7 @@ export class InlineShards implements ShardDispatcher {
     // Always attached here, even when the body reader attached one: a flag
     // on the response object is no proof this request has a handler, and
     // answering later without one makes uWebSockets.js end the process.
-    res.aborted = false;
-    res.onAborted(markAborted.bind(res));
+    watchAborted(res);
     const entry = this.deferred[this.deferredCount++]!;
     entry.res = res;
     entry.op = op;

@@ -3,6 +3,7 @@
 // typed-array counters (shard counters, HTTP refusals, route counts, the
 // latency histogram), so a buy never calls into the library.
 
+import { watchAborted } from './response-abort';
 import client from 'prom-client';
 import type { HttpResponse } from 'uWebSockets.js';
 import type { Persister } from '../persistence/persister';
@@ -116,14 +117,10 @@ export function createMetrics(sources: MetricsSources): client.Registry {
   return registry;
 }
 
-function markAborted(this: HttpResponse): void {
-  this.aborted = true;
-}
 
 export function metricsHandler(registry: client.Registry): (res: HttpResponse) => void {
   return (res) => {
-    res.aborted = false;
-    res.onAborted(markAborted.bind(res));
+    watchAborted(res);
     void registry.metrics().then((text) => {
       countRouteResponse('metrics', 'ok');
       if (!res.aborted) res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', registry.contentType).end(text));

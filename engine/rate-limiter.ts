@@ -7,20 +7,12 @@
 // key for someone else's traffic.
 
 import assert from 'node:assert/strict';
+import { hashKey } from './key-hash';
 
 /** Slots per table: a power of two. 2^18 = 262,144 slots, 6 MiB. */
 export const RATE_SLOTS = 1 << 18;
 
 const TWO_POW_32 = 4294967296;
-
-function slotOf(key: number, mask: number): number {
-  const low = key >>> 0;
-  const high = Math.floor(key / TWO_POW_32);
-  let h = Math.imul(low ^ Math.imul(high, 0x9e3779b1), 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) & mask;
-}
 
 export class TokenBucketTable {
   private readonly keys: Float64Array;
@@ -41,7 +33,7 @@ export class TokenBucketTable {
 
   /** Takes one token for `key` at `nowMs`: true when allowed. */
   take(key: number, nowMs: number): boolean {
-    const slot = slotOf(key, this.mask);
+    const slot = hashKey(key) & this.mask;
     let tokens: number;
     if (this.keys[slot] !== key) {
       this.keys[slot] = key;

@@ -4,6 +4,7 @@
 // arrive. A shard's in-flight requests are bounded by its token pool, the
 // size of its rings: when the pool is empty the buy is refused 503 at once.
 
+import { watchAborted } from './response-abort';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { HttpResponse } from 'uWebSockets.js';
@@ -18,9 +19,6 @@ import type { ShardSetup } from './shard-loader';
 import { CONTROL_OP, type WorkerSetup } from './shard-worker';
 import type { ShardSnapshot } from './snapshot';
 
-function markAborted(this: HttpResponse): void {
-  this.aborted = true;
-}
 
 class ShardLink {
   readonly requests: Ring;
@@ -108,8 +106,7 @@ export class WorkerShards implements ShardDispatcher {
     // Always attached here, even when the body reader attached one: a flag
     // on the response object is no proof this request has a handler, and
     // answering later without one makes uWebSockets.js end the process.
-    res.aborted = false;
-    res.onAborted(markAborted.bind(res));
+    watchAborted(res);
     const token = link.freeTokens[--link.freeCount]!;
     link.pendingRes[token] = res;
     link.pendingOp[token] = op;

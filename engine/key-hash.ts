@@ -1,0 +1,13 @@
+// Spreads a key of up to 53 bits (a user id, an address key) over 32 bits,
+// murmur3's finalizer on both halves: shared by the typed-array tables.
+
+const TWO_POW_32 = 4294967296;
+
+export function hashKey(key: number): number {
+  const low = key >>> 0;
+  const high = Math.floor(key / TWO_POW_32);
+  let h = Math.imul(low ^ Math.imul(high, 0x9e3779b1), 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
