@@ -34,6 +34,8 @@ export interface OpenOptions {
   userId: number | null;
   /** Removes window.WebSocket before the page runs, to force the /sale.js path. */
   noWebSocket?: boolean;
+  /** Script run in the page before its own code, at every load. */
+  initScript?: string;
 }
 
 export async function openShopperPage(browser: Browser, port: number, options: OpenOptions): Promise<ShopperPage> {
@@ -43,6 +45,7 @@ export async function openShopperPage(browser: Browser, port: number, options: O
   if (options.userId !== null) await context.addCookies([{ name: 'fs_user', value: signToken(options.userId), url: origin }]);
   // A string: the test code is compiled without the DOM's types.
   if (options.noWebSocket) await context.addInitScript('delete window.WebSocket;');
+  if (options.initScript) await context.addInitScript(options.initScript);
   const page = await context.newPage();
   let navigations = 0;
   const requests: Request[] = [];
