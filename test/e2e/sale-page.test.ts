@@ -25,6 +25,7 @@ const sale = [
   item('solo', { name: 'Solo lamp', price: 4999, stock: 1, startsAt }),
   item('multi', { name: 'Multi pack', price: 1250, stock: 5, startsAt }),
   item('hold', { name: 'Held phone', price: 99900, stock: 5, startsAt, mode: 'reserve', payWindowSec: 120 }),
+  item('quiz', { name: 'Quiz watch', price: 15000, stock: 5, startsAt, challenge: true }),
   item('later', { name: 'Later kettle', price: 2000, stock: 3, startsAt: Date.now() + 7_200_000 }),
 ];
 
@@ -52,7 +53,7 @@ t.teardown(async () => {
 t.test('the page lists every item with its price, stock, limit, state and a countdown', async (t) => {
   const { page } = alice;
   t.same(await page.$$eval('[data-item]', (cards) => cards.map((c) => (c as unknown as { dataset: { item: string } }).dataset.item)),
-    ['solo', 'multi', 'hold', 'later'], 'one card per item, in the engine\'s order');
+    ['solo', 'multi', 'hold', 'quiz', 'later'], 'one card per item, in the engine\'s order');
   t.equal(await page.textContent('[data-item="hold"] h2'), 'Held phone');
   t.equal(await page.textContent(inCard('hold', 'price')), '999.00', 'the price in major units');
   t.equal(await page.textContent(inCard('solo', 'left')), '1 of 1 left');
@@ -156,6 +157,43 @@ t.test('reserve mode: a win shows a pay-by countdown; Pay makes it paid, Cancel 
   t.match(await bob.page.textContent(inCard('hold', 'order-state')), /: Cancelled$/);
   const bobsOrder = /Order (\d+)/.exec((await bob.page.textContent(inCard('hold', 'order-state')))!)![1]!;
   t.equal((await request(engine.port, 'GET', `/api/orders/${bobsOrder}`, { token: signToken(2) })).json.state, 'cancelled', 'the engine has it cancelled');
+});
+
+t.test('a challenge item shows its question as an image, sends the answer, and asks again after challenge_failed', async (t) => {
+  // The engine has no challenge route yet, so the browser answers it: two
+  // questions in turn. The first answer goes to the real engine, which
+  // refuses it challenge_failed; the second is answered "won" here.
+  const questions = ['<svg xmlns="http://www.w3.org/2000/svg" width="120" height="40"><text x="8" y="28" font-size="24">2 + 3</text></svg>', '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="40"><text x="8" y="28" font-size="24">4 + 4</text></svg>'];
+  let served = 0;
+  const sent: { body: string | null; authorization: string | undefined }[] = [];
+  const { page } = alice;
+  await page.route('**/api/items/quiz/challenge', (route) => {
+    const index = served++;
+    return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ challenge: `c${index + 1}`, question: questions[index % 2] }) });
+  });
+  await page.route('**/api/buy/quiz/*', (route) => {
+    const body = route.request().postData();
+    sent.push({ body, authorization: route.request().headers().authorization });
+    if (JSON.parse(body ?? '{}').challenge !== 'c2') return route.continue();
+    return route.fulfill({ status: 200, contentType: 'application/json', body: '{"result":"won","order":"4242","item":"quiz","payBy":null}' });
+  });
+  await page.click(inCard('quiz', 'buy'));
+  await page.waitForSelector(inCard('quiz', 'answer'), { state: 'visible' });
+  const src = await page.getAttribute(inCard('quiz', 'question'), 'src');
+  t.equal(src, 'data:image/svg+xml;charset=utf-8,' + encodeURIComponent(questions[0]!), 'the SVG question is shown as an image');
+  t.ok(await isDisabled(page, inCard('quiz', 'buy')), 'Buy is disabled while the question is open');
+  await page.fill(inCard('quiz', 'answer'), '6');
+  await page.click(inCard('quiz', 'submit-answer'));
+  t.pass(await waitForText(page, inCard('quiz', 'result'), /not accepted\. Here is a new question/));
+  t.equal(await page.getAttribute(inCard('quiz', 'question'), 'src'), 'data:image/svg+xml;charset=utf-8,' + encodeURIComponent(questions[1]!), 'a new question after challenge_failed');
+  t.equal(await page.inputValue(inCard('quiz', 'answer')), '', 'the answer field is cleared');
+  await page.fill(inCard('quiz', 'answer'), ' 8 ');
+  await page.press(inCard('quiz', 'answer'), 'Enter');
+  t.pass(await waitForText(page, inCard('quiz', 'result'), /You won! Order 4242\./));
+  t.same(sent.map((s) => JSON.parse(s.body!)), [{ challenge: 'c1', answer: '6' }, { challenge: 'c2', answer: '8' }], 'each buy carried its challenge and the trimmed answer as JSON');
+  t.ok(sent.every((s) => /^Bearer v1\.1\./.test(s.authorization ?? '')), 'with the shopper\'s token (user 1) as Bearer');
+  t.notOk(await page.isVisible(inCard('quiz', 'challenge')), 'the question is closed after the win');
+  await page.unrouteAll();
 });
 
 t.test('a page with neither token nor cookie asks the shopper to sign in', async (t) => {
