@@ -181,6 +181,8 @@
   function loadSaleScript(attempt) {
     if (saleScriptLoading) return saleScriptLoading;
     saleScriptLoading = new Promise((resolve) => {
+      // A failed load must not re-apply the states of an earlier one.
+      window.FLASH_SALE = undefined;
       const script = document.createElement('script');
       script.src = '/sale.js?v=' + Date.now();
       script.onload = script.onerror = () => {
