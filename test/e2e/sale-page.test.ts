@@ -1,0 +1,216 @@
+// Proves the shopper's sale page in a real browser against the real engine:
+// Debian's chromium (playwright-core) opens the page as signed-in shoppers
+// (the fs_user cookie the shop would set) at a phone's width, and the engine
+// runs a sale file whose items start a few seconds after boot. It checks the
+// listing and the countdown, that Buy stays disabled until the start and
+// enables at the start second without a reload (through the socket or
+// /sale.js, and with WebSocket removed from the page altogether), winning,
+// the per-user limit, sold out for a second shopper, duplicate clicks, and
+// paying and cancelling in reserve mode.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import t from 'tap';
+import type { Browser } from 'playwright-core';
+import { inCard, isDisabled, launchChromium, openShopperPage, waitForEnabled, waitForText, type ShopperPage } from '../helpers/browser-page';
+import { item, request, ROOT, signToken, startEngine, tempDataDir, type EngineHandle } from '../helpers/engine-process';
+
+// Time for the engine and chromium to start and the pages to load before the
+// items start; the start is then watched on pages that are already open.
+const START_DELAY_MS = 9_000;
+const ARTIFACTS = path.join(ROOT, 'test-artifacts');
+
+const startsAt = Date.now() + START_DELAY_MS;
+const sale = [
+  item('solo', { name: 'Solo lamp', price: 4999, stock: 1, startsAt }),
+  item('multi', { name: 'Multi pack', price: 1250, stock: 5, startsAt }),
+  item('hold', { name: 'Held phone', price: 99900, stock: 5, startsAt, mode: 'reserve', payWindowSec: 120 }),
+  item('quiz', { name: 'Quiz watch', price: 15000, stock: 5, startsAt, challenge: true }),
+  item('later', { name: 'Later kettle', price: 2000, stock: 3, startsAt: Date.now() + 7_200_000 }),
+];
+
+let engine: EngineHandle;
+let browser: Browser;
+const pages: ShopperPage[] = [];
+let alice: ShopperPage; // user 1: the default page (socket when the engine has one, else /sale.js)
+let bob: ShopperPage; // user 2: no WebSocket at all, /sale.js only
+
+t.before(async () => {
+  engine = await startEngine({ dataDir: tempDataDir('page'), sale });
+  browser = await launchChromium();
+  alice = await openShopperPage(browser, engine.port, { userId: 1 });
+  bob = await openShopperPage(browser, engine.port, { userId: 2, noWebSocket: true });
+  pages.push(alice, bob);
+});
+
+// Runs even when a test failed: no browser or engine outlives the file.
+t.teardown(async () => {
+  for (const page of pages) await page.close().catch(() => undefined);
+  await browser?.close();
+  if (engine && engine.proc.exitCode === null) await engine.kill();
+});
+
+t.test('the page lists every item with its price, stock, limit, state and a countdown', async (t) => {
+  const { page } = alice;
+  t.same(await page.$$eval('[data-item]', (cards) => cards.map((c) => (c as unknown as { dataset: { item: string } }).dataset.item)),
+    ['solo', 'multi', 'hold', 'quiz', 'later'], 'one card per item, in the engine\'s order');
+  t.equal(await page.textContent('[data-item="hold"] h2'), 'Held phone');
+  t.equal(await page.textContent(inCard('hold', 'price')), '999.00', 'the price in major units');
+  t.equal(await page.textContent(inCard('solo', 'left')), '1 of 1 left');
+  t.equal(await page.textContent(inCard('solo', 'state')), 'Upcoming');
+  t.match(await page.textContent(inCard('later', 'countdown')), /^Starts in (2:00:00|1:59:[0-5][0-9])$/, 'two hours away shows hours');
+  const offsetMs = await page.evaluate('window.__flash.offsetMs') as number;
+  t.ok(Number.isInteger(offsetMs) && Math.abs(offsetMs) < 1000, `the clock offset against the engine on the same machine is small (${offsetMs} ms)`);
+  t.ok(await page.evaluate('document.documentElement.scrollWidth <= 390'), 'nothing is wider than a phone');
+  t.equal(await page.getAttribute(inCard('solo', 'result'), 'aria-live'), 'polite', 'results are announced');
+});
+
+t.test('the countdown runs and Buy stays disabled before the start', async (t) => {
+  const { page } = alice;
+  const first = await page.textContent(inCard('solo', 'countdown'));
+  t.match(first, /^Starts in 00:0[0-9]$/);
+  const second = await waitForText(page, inCard('solo', 'countdown'), new RegExp(`^(?!${first}$)`), 2_000);
+  t.not(second, first, `the countdown moved on (${first} → ${second})`);
+  t.ok(Date.now() < startsAt - 500, 'still well before the start');
+  t.ok(await isDisabled(page, inCard('solo', 'buy')), 'Buy is disabled before the start');
+  t.ok(await isDisabled(bob.page, inCard('solo', 'buy')), 'also on the page without WebSocket');
+  t.ok(await isDisabled(page, inCard('later', 'buy')), 'and on the item two hours away');
+});
+
+t.test('at the start second Buy enables without a reload, with or without WebSocket', async (t) => {
+  await alice.page.evaluate('window.__marker = "still here"');
+  await bob.page.evaluate('window.__marker = "still here"');
+  const timeoutMs = startsAt - Date.now() + 5_000;
+  const [aliceAt, bobAt] = await Promise.all([
+    waitForEnabled(alice.page, inCard('solo', 'buy'), timeoutMs),
+    waitForEnabled(bob.page, inCard('solo', 'buy'), timeoutMs),
+  ]);
+  for (const [name, shopper, at] of [['default page', alice, aliceAt], ['page without WebSocket', bob, bobAt]] as const) {
+    // The page's clock is the machine's, as is the engine's: no offset to allow for.
+    t.ok(at >= startsAt - 50, `${name}: not before the start (${at - startsAt} ms)`);
+    t.ok(at <= startsAt + 2_000, `${name}: within two seconds of the start (${at - startsAt} ms)`);
+    t.equal(await shopper.page.evaluate('window.__marker'), 'still here', `${name}: the page was not reloaded`);
+    t.equal(shopper.navigations(), 1, `${name}: one navigation, the first load`);
+    t.equal(shopper.requestsTo('/', 'GET').length, 1, `${name}: the document was fetched once`);
+    t.ok(shopper.requestsTo('/sale.js').length <= 6, `${name}: a few /sale.js fetches at most (${shopper.requestsTo('/sale.js').length})`);
+    t.equal(await shopper.page.textContent(inCard('solo', 'state')), 'Live');
+    t.ok(await isDisabled(shopper.page, inCard('later', 'buy')), `${name}: the later item stays disabled`);
+  }
+  const startedBy = await alice.page.evaluate('window.__flash.startedBy.solo') as string;
+  const socketOpen = await alice.page.evaluate('window.__flash.socketOpen') as boolean;
+  t.ok(socketOpen ? startedBy === 'push' || startedBy === 'sale.js' : startedBy === 'sale.js', `default page learned the start by ${startedBy} (socket ${socketOpen ? 'open' : 'not open'})`);
+  t.equal(await bob.page.evaluate('window.__flash.startedBy.solo'), 'sale.js', 'without WebSocket the start came from /sale.js');
+  t.ok(bob.requestsTo('/sale.js').every((r) => /^\?v=\d+$/.test(new URL(r.url()).search)), '/sale.js is fetched with ?v=<Date.now()>');
+});
+
+t.test('a buy wins and shows the order; a second buy shows the limit', async (t) => {
+  const { page } = alice;
+  await page.click(inCard('multi', 'buy'));
+  const won = await waitForText(page, inCard('multi', 'result'), /You won! Order \d+\./);
+  t.pass(won);
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  await page.screenshot({ path: path.join(ARTIFACTS, 'won.png'), fullPage: true });
+  t.ok(await isDisabled(page, inCard('multi', 'buy')) === false, 'Buy is enabled again: the server decides about the limit');
+  await page.click(inCard('multi', 'buy'));
+  t.pass(await waitForText(page, inCard('multi', 'result'), /^Limit reached/));
+  t.equal(alice.requestsTo('/api/buy/multi/' + (await ticketOf('multi')), 'POST').length, 2, 'two clicks, two buys');
+});
+
+t.test('of two shoppers buying a stock-1 item at once, one wins and the other sees sold out', async (t) => {
+  await Promise.all([alice.page.click(inCard('solo', 'buy')), bob.page.click(inCard('solo', 'buy'))]);
+  const results = await Promise.all([alice, bob].map((s) => waitForText(s.page, inCard('solo', 'result'), /You won|Sold out/)));
+  t.equal(results.filter((r) => r.startsWith('You won')).length, 1, `exactly one winner: ${results.join(' | ')}`);
+  t.equal(results.filter((r) => r.startsWith('Sold out')).length, 1, 'the other sees sold out');
+  const loser = results[0]!.startsWith('Sold out') ? alice : bob;
+  t.equal(await loser.page.textContent(inCard('solo', 'state')), 'Sold out', 'the loser\'s card shows the item sold out');
+  t.ok(await isDisabled(loser.page, inCard('solo', 'buy')), 'and Buy is disabled there');
+});
+
+t.test('clicks while a buy is in flight send no second buy', async (t) => {
+  const carol = await openShopperPage(browser, engine.port, { userId: 3 });
+  pages.push(carol);
+  await waitForEnabled(carol.page, inCard('multi', 'buy'), 5_000);
+  // Five clicks in one task: the first disables the button before the rest.
+  await carol.page.$eval(inCard('multi', 'buy'), (button) => {
+    for (let i = 0; i < 5; i++) (button as unknown as { click(): void }).click();
+  });
+  t.pass(await waitForText(carol.page, inCard('multi', 'result'), /You won/));
+  t.equal(carol.requestsTo('/api/buy/multi/' + (await ticketOf('multi')), 'POST').length, 1, 'one buy was sent');
+});
+
+t.test('reserve mode: a win shows a pay-by countdown; Pay makes it paid, Cancel cancels', async (t) => {
+  await alice.page.click(inCard('hold', 'buy'));
+  await waitForText(alice.page, inCard('hold', 'result'), /You won! Order \d+\./);
+  t.match(await waitForText(alice.page, inCard('hold', 'pay-by'), /^Pay within/), /^Pay within (02:00|01:5[0-9])$/, 'the pay window counts down from two minutes');
+  t.match(await alice.page.textContent(inCard('hold', 'order-state')), /Reserved/);
+  await alice.page.click(inCard('hold', 'pay'));
+  t.pass(await waitForText(alice.page, inCard('hold', 'result'), /^Paid\. Order \d+ is yours\./));
+  t.match(await alice.page.textContent(inCard('hold', 'order-state')), /: Paid$/);
+  t.notOk(await alice.page.isVisible(inCard('hold', 'pay')), 'Pay is gone once paid');
+  const alicesOrder = /Order (\d+)/.exec((await alice.page.textContent(inCard('hold', 'order-state')))!)![1]!;
+  t.equal((await request(engine.port, 'GET', `/api/orders/${alicesOrder}`, { token: signToken(1) })).json.state, 'paid', 'the engine has it paid');
+
+  await bob.page.click(inCard('hold', 'buy'));
+  await waitForText(bob.page, inCard('hold', 'pay-by'), /^Pay within/);
+  await bob.page.click(inCard('hold', 'cancel'));
+  t.pass(await waitForText(bob.page, inCard('hold', 'result'), /cancelled; the unit went back on sale/));
+  t.match(await bob.page.textContent(inCard('hold', 'order-state')), /: Cancelled$/);
+  const bobsOrder = /Order (\d+)/.exec((await bob.page.textContent(inCard('hold', 'order-state')))!)![1]!;
+  t.equal((await request(engine.port, 'GET', `/api/orders/${bobsOrder}`, { token: signToken(2) })).json.state, 'cancelled', 'the engine has it cancelled');
+});
+
+t.test('a challenge item shows its question as an image, sends the answer, and asks again after challenge_failed', async (t) => {
+  // The engine has no challenge route yet, so the browser answers it: two
+  // questions in turn. The first answer goes to the real engine, which
+  // refuses it challenge_failed; the second is answered "won" here.
+  const questions = ['<svg xmlns="http://www.w3.org/2000/svg" width="120" height="40"><text x="8" y="28" font-size="24">2 + 3</text></svg>', '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="40"><text x="8" y="28" font-size="24">4 + 4</text></svg>'];
+  let served = 0;
+  const sent: { body: string | null; authorization: string | undefined }[] = [];
+  const { page } = alice;
+  await page.route('**/api/items/quiz/challenge', (route) => {
+    const index = served++;
+    return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ challenge: `c${index + 1}`, question: questions[index % 2] }) });
+  });
+  await page.route('**/api/buy/quiz/*', (route) => {
+    const body = route.request().postData();
+    sent.push({ body, authorization: route.request().headers().authorization });
+    if (JSON.parse(body ?? '{}').challenge !== 'c2') return route.continue();
+    return route.fulfill({ status: 200, contentType: 'application/json', body: '{"result":"won","order":"4242","item":"quiz","payBy":null}' });
+  });
+  await page.click(inCard('quiz', 'buy'));
+  await page.waitForSelector(inCard('quiz', 'answer'), { state: 'visible' });
+  const src = await page.getAttribute(inCard('quiz', 'question'), 'src');
+  t.equal(src, 'data:image/svg+xml;charset=utf-8,' + encodeURIComponent(questions[0]!), 'the SVG question is shown as an image');
+  t.ok(await isDisabled(page, inCard('quiz', 'buy')), 'Buy is disabled while the question is open');
+  await page.fill(inCard('quiz', 'answer'), '6');
+  await page.click(inCard('quiz', 'submit-answer'));
+  t.pass(await waitForText(page, inCard('quiz', 'result'), /not accepted\. Here is a new question/));
+  t.equal(await page.getAttribute(inCard('quiz', 'question'), 'src'), 'data:image/svg+xml;charset=utf-8,' + encodeURIComponent(questions[1]!), 'a new question after challenge_failed');
+  t.equal(await page.inputValue(inCard('quiz', 'answer')), '', 'the answer field is cleared');
+  await page.fill(inCard('quiz', 'answer'), ' 8 ');
+  await page.press(inCard('quiz', 'answer'), 'Enter');
+  t.pass(await waitForText(page, inCard('quiz', 'result'), /You won! Order 4242\./));
+  t.same(sent.map((s) => JSON.parse(s.body!)), [{ challenge: 'c1', answer: '6' }, { challenge: 'c2', answer: '8' }], 'each buy carried its challenge and the trimmed answer as JSON');
+  t.ok(sent.every((s) => /^Bearer v1\.1\./.test(s.authorization ?? '')), 'with the shopper\'s token (user 1) as Bearer');
+  t.notOk(await page.isVisible(inCard('quiz', 'challenge')), 'the question is closed after the win');
+  await page.unrouteAll();
+});
+
+t.test('a page with neither token nor cookie asks the shopper to sign in', async (t) => {
+  const anonymous = await openShopperPage(browser, engine.port, { userId: null });
+  pages.push(anonymous);
+  t.match(await waitForText(anonymous.page, '#notice', /sign in on the shop site/), /Please sign in/);
+  t.ok(await anonymous.page.isVisible('#notice'));
+  await anonymous.page.click(inCard('multi', 'buy'));
+  t.pass(await waitForText(anonymous.page, inCard('multi', 'result'), /^Please sign in on the shop site/));
+});
+
+t.test('the engine stops cleanly after serving the pages', async (t) => {
+  t.equal(await engine.stop(), 0);
+});
+
+/** The ticket part of an item's buy path (the engine's, to match request URLs). */
+async function ticketOf(itemId: string): Promise<string> {
+  const reply = await request(engine.port, 'GET', `/api/items/${itemId}/ticket`);
+  return (reply.json.buyPath as string).split('/').pop()!;
+}
