@@ -20,7 +20,7 @@ import { REFUSAL, type ItemCatalog } from './item-catalog';
 import { OP, type OrderView } from './shard';
 import { registerWebSocket, WsReply, type WsChannel } from './ws-channel';
 import type { Answerer, ShardDispatcher } from './shard-dispatcher';
-import type { StaticFile } from './static-files';
+import { matchesEtag, pickVariant, type StaticFile, type StaticVariant } from './static-files';
 import { challengeGate, itemGate, REFUSAL_OF } from './buy-gate';
 import type { Challenges } from './challenge';
 import type { InFlightUsers } from './in-flight-users';
@@ -429,29 +429,39 @@ function operationalRoutes(app: TemplatedApp, ctx: HttpContext): void {
   }
 }
 
+/** Headers of a static answer, the same for GET, HEAD and 304. */
+function writeStaticHeaders(res: HttpResponse, file: StaticFile, variant: StaticVariant): void {
+  res.writeHeader('etag', variant.etag).writeHeader('cache-control', file.cacheControl).writeHeader('vary', 'Accept-Encoding');
+}
+
 function staticRoutes(app: TemplatedApp, ctx: HttpContext): void {
-  app.get('/*', counted(ctx, 'static', (res, req) => {
+  const serve = (res: HttpResponse, req: HttpRequest, withBody: boolean): void => {
     const file = ctx.staticFiles.get(req.getUrl());
-    if (!file) return sendError(res, 'not_found');
-    if (req.getHeader('if-none-match') === file.etag) {
-      countResponse(0);
-      res.writeStatus('304 Not Modified').writeHeader('etag', file.etag).endWithoutBody();
+    if (!file) {
+      countHandWritten('not_found');
+      // HEAD answers the status and headers a GET would, and never a body (a
+      // body would corrupt the keep-alive stream). end() with nothing: this
+      // uWebSockets.js build ends the process on endWithoutBody() there.
+      if (withBody) res.writeStatus(ERRORS.not_found.status).writeHeader(HEADER.contentType, JSON_TYPE).end(ERROR_BODIES.not_found);
+      else res.writeStatus(ERRORS.not_found.status).end();
       return;
     }
-    countResponse(0);
-    res.writeStatus('200 OK').writeHeader('content-type', file.contentType).writeHeader('etag', file.etag)
-      .writeHeader('cache-control', 'no-cache').end(file.body);
-  }));
-  // HEAD gets the status and headers a GET of a static file would, and never
-  // a body (a body would corrupt the keep-alive stream). end() with nothing:
-  // this uWebSockets.js build does not count endWithoutBody() as an answer
-  // inside a handler and ends the process.
-  app.head('/*', counted(ctx, 'static', (res, req) => {
-    const file = ctx.staticFiles.get(req.getUrl());
-    countHandWritten(file ? 'ok' : 'not_found');
-    if (!file) return void res.writeStatus(ERRORS.not_found.status).end();
-    res.writeStatus('200 OK').writeHeader('content-type', file.contentType).writeHeader('etag', file.etag).end();
-  }));
+    const variant = pickVariant(file, req.getHeader('accept-encoding'));
+    countHandWritten('ok');
+    if (matchesEtag(req.getHeader('if-none-match'), variant.etag)) {
+      res.writeStatus('304 Not Modified');
+      writeStaticHeaders(res, file, variant);
+      res.end();
+      return;
+    }
+    res.writeStatus('200 OK').writeHeader('content-type', file.contentType);
+    if (variant.encoding !== 'identity') res.writeHeader('content-encoding', variant.encoding);
+    writeStaticHeaders(res, file, variant);
+    if (withBody) res.end(variant.body);
+    else res.end();
+  };
+  app.get('/*', counted(ctx, 'static', (res, req) => serve(res, req, true)));
+  app.head('/*', counted(ctx, 'static', (res, req) => serve(res, req, false)));
   app.any('/*', counted(ctx, 'not_found', (res) => sendError(res, 'not_found')));
 }
 
