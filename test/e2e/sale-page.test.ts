@@ -13,12 +13,14 @@ import path from 'node:path';
 import t from 'tap';
 import type { Browser } from 'playwright-core';
 import { inCard, isDisabled, launchChromium, openShopperPage, waitForEnabled, waitForText, type ShopperPage } from '../helpers/browser-page';
+import { challengeAnswer, challengeSecretOf } from '../../engine/challenge';
 import { item, request, ROOT, signToken, startEngine, tempDataDir, type EngineHandle } from '../helpers/engine-process';
 
 // Time for the engine and chromium to start and the pages to load before the
 // items start; the start is then watched on pages that are already open.
 const START_DELAY_MS = 9_000;
 const ARTIFACTS = path.join(ROOT, 'test-artifacts');
+const TICKET_SECRET = 'e2e-ticket-secret-0123456789abcdefghij';
 
 const startsAt = Date.now() + START_DELAY_MS;
 const sale = [
@@ -36,7 +38,7 @@ let alice: ShopperPage; // user 1: the default page (socket when the engine has 
 let bob: ShopperPage; // user 2: no WebSocket at all, /sale.js only
 
 t.before(async () => {
-  engine = await startEngine({ dataDir: tempDataDir('page'), sale });
+  engine = await startEngine({ dataDir: tempDataDir('page'), sale, env: { FLASH_TICKET_SECRET: TICKET_SECRET } });
   browser = await launchChromium();
   alice = await openShopperPage(browser, engine.port, { userId: 1 });
   bob = await openShopperPage(browser, engine.port, { userId: 2, noWebSocket: true });
@@ -167,41 +169,37 @@ t.test('reserve mode: a win shows a pay-by countdown; Pay makes it paid, Cancel 
   t.equal((await request(engine.port, 'GET', `/api/orders/${bobsOrder}`, { token: signToken(2) })).json.state, 'cancelled', 'the engine has it cancelled');
 });
 
-t.test('a challenge item shows its question as an image, sends the answer, and asks again after challenge_failed', async (t) => {
-  // The engine has no challenge route yet, so the browser answers it: two
-  // questions in turn. The first answer goes to the real engine, which
-  // refuses it challenge_failed; the second is answered "won" here.
-  const questions = ['<svg xmlns="http://www.w3.org/2000/svg" width="120" height="40"><text x="8" y="28" font-size="24">2 + 3</text></svg>', '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="40"><text x="8" y="28" font-size="24">4 + 4</text></svg>'];
-  let served = 0;
-  const sent: { body: string | null; authorization: string | undefined }[] = [];
+t.test('a challenge item shows its question as an image, asks again after challenge_failed, and wins with the answer', async (t) => {
   const { page } = alice;
-  await page.route('**/api/items/quiz/challenge', (route) => {
-    const index = served++;
-    return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ challenge: `c${index + 1}`, question: questions[index % 2] }) });
-  });
-  await page.route('**/api/buy/quiz/*', (route) => {
-    const body = route.request().postData();
-    sent.push({ body, authorization: route.request().headers().authorization });
-    if (JSON.parse(body ?? '{}').challenge !== 'c2') return route.continue();
-    return route.fulfill({ status: 200, contentType: 'application/json', body: '{"result":"won","order":"4242","item":"quiz","payBy":null}' });
-  });
-  await page.click(inCard('quiz', 'buy'));
+  const challengeReply = () => page.waitForResponse((r) => new URL(r.url()).pathname === '/api/items/quiz/challenge');
+  const buyBodies: unknown[] = [];
+  page.on('request', (r) => { if (r.method() === 'POST' && new URL(r.url()).pathname.startsWith('/api/buy/quiz/')) buyBodies.push(JSON.parse(r.postData() ?? 'null')); });
+
+  const [first] = await Promise.all([challengeReply(), page.click(inCard('quiz', 'buy'))]);
+  const one = await first.json() as { challenge: string; question: string };
   await page.waitForSelector(inCard('quiz', 'answer'), { state: 'visible' });
-  const src = await page.getAttribute(inCard('quiz', 'question'), 'src');
-  t.equal(src, 'data:image/svg+xml;charset=utf-8,' + encodeURIComponent(questions[0]!), 'the SVG question is shown as an image');
+  t.equal(await page.getAttribute(inCard('quiz', 'question'), 'src'), 'data:image/svg+xml;charset=utf-8,' + encodeURIComponent(one.question), 'the SVG question is shown as an image');
+  t.ok(await page.$eval(inCard('quiz', 'question'), (img) => (img as unknown as { naturalWidth: number }).naturalWidth > 0), 'and the browser draws it');
   t.ok(await isDisabled(page, inCard('quiz', 'buy')), 'Buy is disabled while the question is open');
-  await page.fill(inCard('quiz', 'answer'), '6');
-  await page.click(inCard('quiz', 'submit-answer'));
+
+  // A wrong answer (the right one with its first digit changed) is refused.
+  const wrong = answerOf(one.challenge, 1).replace(/^./, (d) => String((Number(d) + 1) % 10));
+  await page.fill(inCard('quiz', 'answer'), wrong);
+  const [second] = await Promise.all([challengeReply(), page.click(inCard('quiz', 'submit-answer'))]);
+  const two = await second.json() as { challenge: string; question: string };
   t.pass(await waitForText(page, inCard('quiz', 'result'), /not accepted\. Here is a new question/));
-  t.equal(await page.getAttribute(inCard('quiz', 'question'), 'src'), 'data:image/svg+xml;charset=utf-8,' + encodeURIComponent(questions[1]!), 'a new question after challenge_failed');
   t.equal(await page.inputValue(inCard('quiz', 'answer')), '', 'the answer field is cleared');
-  await page.fill(inCard('quiz', 'answer'), ' 8 ');
+  t.not(two.challenge, one.challenge, 'a new challenge was fetched');
+  t.equal(await page.getAttribute(inCard('quiz', 'question'), 'src'), 'data:image/svg+xml;charset=utf-8,' + encodeURIComponent(two.question), 'and its question shown');
+
+  // The engine refuses answers given within a second of the question (a bot's speed).
+  const issuedMs = Number(two.challenge.split('.')[0]);
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, issuedMs + 1_100 - Date.now())));
+  await page.fill(inCard('quiz', 'answer'), ` ${answerOf(two.challenge, 1)} `);
   await page.press(inCard('quiz', 'answer'), 'Enter');
-  t.pass(await waitForText(page, inCard('quiz', 'result'), /You won! Order 4242\./));
-  t.same(sent.map((s) => JSON.parse(s.body!)), [{ challenge: 'c1', answer: '6' }, { challenge: 'c2', answer: '8' }], 'each buy carried its challenge and the trimmed answer as JSON');
-  t.ok(sent.every((s) => /^Bearer v1\.1\./.test(s.authorization ?? '')), 'with the shopper\'s token (user 1) as Bearer');
+  t.pass(await waitForText(page, inCard('quiz', 'result'), /You won! Order \d+\./));
+  t.same(buyBodies, [{ challenge: one.challenge, answer: wrong }, { challenge: two.challenge, answer: answerOf(two.challenge, 1) }], 'each buy carried its challenge and the trimmed answer as JSON');
   t.notOk(await page.isVisible(inCard('quiz', 'challenge')), 'the question is closed after the win');
-  await page.unrouteAll();
 });
 
 t.test('a page with neither token nor cookie asks the shopper to sign in', async (t) => {
@@ -216,6 +214,16 @@ t.test('a page with neither token nor cookie asks the shopper to sign in', async
 t.test('the engine stops cleanly after serving the pages', async (t) => {
   t.equal(await engine.stop(), 0);
 });
+
+/**
+ * The answer the engine expects, worked out as the engine does from the
+ * ticket secret this test gave it (an operator's secret: neither the page nor
+ * the browser has it, and the SVG draws the digits as strokes, not text).
+ */
+function answerOf(challenge: string, userId: number): string {
+  const [issuedMs, nonce] = challenge.split('.') as [string, string];
+  return challengeAnswer(challengeSecretOf(TICKET_SECRET), 'quiz', userId, Number(issuedMs), nonce);
+}
 
 /** The ticket part of an item's buy path (the engine's, to match request URLs). */
 async function ticketOf(itemId: string): Promise<string> {
