@@ -64,6 +64,10 @@ t.test('the page lists every item with its price, stock, limit, state and a coun
   const offsetMs = await page.evaluate('window.__flash.offsetMs') as number;
   t.ok(Number.isInteger(offsetMs) && Math.abs(offsetMs) < 1000, `the clock offset against the engine on the same machine is small (${offsetMs} ms)`);
   t.ok(await page.evaluate('document.documentElement.scrollWidth <= 390'), 'nothing is wider than a phone');
+  const assets = alice.requests.map((r) => new URL(r.url()).pathname).filter((p) => /\.(js|css)$/.test(p));
+  for (const [name, ext] of [['page', 'css'], ['msgpack', 'js'], ['page', 'js']]) {
+    t.ok(assets.some((p) => new RegExp(`^/${name}\\.[A-Za-z0-9_-]+\\.${ext}$`).test(p)), `${name}.${ext} is loaded by its fingerprinted name (${assets.join(', ')})`);
+  }
   t.equal(await page.getAttribute(inCard('solo', 'result'), 'aria-live'), 'polite', 'results are announced');
 });
 
@@ -80,6 +84,8 @@ t.test('the countdown runs and Buy stays disabled before the start', async (t) =
 });
 
 t.test('at the start second Buy enables without a reload, with or without WebSocket', async (t) => {
+  t.equal(await alice.page.evaluate('window.__flash.socketOpen'), true, 'the default page has its socket open before the start');
+  t.equal(await bob.page.evaluate('window.__flash.socketOpen'), false, 'the page without WebSocket has none');
   await alice.page.evaluate('window.__marker = "still here"');
   await bob.page.evaluate('window.__marker = "still here"');
   const timeoutMs = startsAt - Date.now() + 5_000;
@@ -98,9 +104,8 @@ t.test('at the start second Buy enables without a reload, with or without WebSoc
     t.equal(await shopper.page.textContent(inCard('solo', 'state')), 'Live');
     t.ok(await isDisabled(shopper.page, inCard('later', 'buy')), `${name}: the later item stays disabled`);
   }
-  const startedBy = await alice.page.evaluate('window.__flash.startedBy.solo') as string;
-  const socketOpen = await alice.page.evaluate('window.__flash.socketOpen') as boolean;
-  t.ok(socketOpen ? startedBy === 'push' || startedBy === 'sale.js' : startedBy === 'sale.js', `default page learned the start by ${startedBy} (socket ${socketOpen ? 'open' : 'not open'})`);
+  t.equal(await alice.page.evaluate('window.__flash.startedBy.solo'), 'push', 'the default page learned the start from the socket\'s push');
+  t.equal(alice.requestsTo('/sale.js').length, 0, 'and fetched no /sale.js');
   t.equal(await bob.page.evaluate('window.__flash.startedBy.solo'), 'sale.js', 'without WebSocket the start came from /sale.js');
   t.ok(bob.requestsTo('/sale.js').every((r) => /^\?v=\d+$/.test(new URL(r.url()).search)), '/sale.js is fetched with ?v=<Date.now()>');
 });
@@ -146,6 +151,9 @@ t.test('clicks while a buy is in flight send no second buy', async (t) => {
   });
   t.pass(await waitForText(carol.page, inCard('multi', 'result'), /You won/));
   t.equal(carol.requestsTo('/api/buy/multi/' + (await ticketOf('multi')), 'POST').length, 1, 'one buy was sent');
+  // Alice's page (socket open, so not polling) hears of Carol's unit by a stock push.
+  t.equal(await waitForText(alice.page, inCard('multi', 'left'), /^3 of 5 left$/, 2_000), '3 of 5 left', 'an open page shows the new count within two seconds');
+  t.ok(alice.requestsTo('/api/items').length <= 2, 'without polling: the first load and one catch-up when the socket opened');
 });
 
 t.test('reserve mode: a win shows a pay-by countdown; Pay makes it paid, Cancel cancels', async (t) => {
