@@ -115,6 +115,7 @@ t.test('a buy wins and shows the order; a second buy shows the limit', async (t)
   await page.click(inCard('multi', 'buy'));
   const won = await waitForText(page, inCard('multi', 'result'), /You won! Order \d+\./);
   t.pass(won);
+  t.equal(await waitForText(page, inCard('multi', 'left'), /^4 of 5 left$/, 2_000), '4 of 5 left', 'the count shows the unit won, counted once');
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: path.join(ARTIFACTS, 'won.png'), fullPage: true });
   t.ok(await isDisabled(page, inCard('multi', 'buy')) === false, 'Buy is enabled again: the server decides about the limit');
