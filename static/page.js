@@ -310,8 +310,9 @@
     const code = reply.json.error;
     if (reply.status === 200 && reply.json.result === 'won') {
       item.order = { id: reply.json.order, payBy: reply.json.payBy, state: reply.json.payBy === null ? 'confirmed' : 'reserved' };
-      // Our own unit is gone; the next push or refresh gives the exact count.
-      item.left = Math.max(0, item.left - 1);
+      // Without a socket, count our own unit now (the next refresh gives the
+      // exact number); with one, the stock push may already have counted it.
+      if (!flash.socketOpen) item.left = Math.max(0, item.left - 1);
       say(item, `You won! Order ${item.order.id}.`, 'ok');
     } else if (code === 'challenge_failed' && item.challenge) {
       await askChallenge(item, MESSAGES.challenge_failed);

@@ -75,9 +75,10 @@ declare const document: { querySelector(selector: string): { textContent: string
 export async function waitForText(page: Page, selector: string, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
   const handle = await page.waitForFunction(([sel, source, flags]) => {
     const text = document.querySelector(sel!)?.textContent ?? '';
-    return new RegExp(source!, flags).test(text) ? text : false;
+    // An object, so that a match of the empty text is truthy too.
+    return new RegExp(source!, flags).test(text) ? { text } : false;
   }, [selector, pattern.source, pattern.flags], { timeout: timeoutMs, polling: 25 });
-  return (await handle.jsonValue()) as string;
+  return ((await handle.jsonValue()) as { text: string }).text;
 }
 
 /** Waits until the button is enabled; returns the page's Date.now() at that moment (polled every 10 ms). */
