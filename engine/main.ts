@@ -198,7 +198,7 @@ async function start(config: EngineConfig, log: pino.Logger): Promise<Engine> {
   const { app, channel } = createHttpApp(ctx, shards, admin, metrics, {
     connectionsMax: config.wsMaxConnections, idleSeconds: config.wsIdleSec, onOpen: (ws) => pushes?.subscribe(ws),
   });
-  pushes = new SalePushes(app, catalog, channel.sockets, (item, delayMs, clients) => log.info({ item, delayMs, clients }, 'start pushed'));
+  pushes = new SalePushes(app, catalog, channel.sockets, (item, delayMs, clients, publishMs) => log.info({ item, delayMs, clients, publishMs: Number(publishMs.toFixed(2)) }, 'start pushed'));
   const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
     app.listen(config.host, config.port, (socket) => (socket ? resolve(socket) : reject(new StartupError(`cannot listen on ${config.host}:${config.port}`))));
   });

@@ -23,11 +23,11 @@ export class SalePushes {
   private readonly lastLeft = new Int32Array(ITEMS_MAX).fill(-1);
   private readonly stockTimer: NodeJS.Timeout;
   private edgeTimer: NodeJS.Timeout | null = null;
-  /** How late each start push went out after startsAt, in ms (for the log and the tests). */
+  /** How late the last start push went out after startsAt, in ms. */
   lastStartDelayMs = 0;
 
   constructor(private readonly app: TemplatedApp, private readonly catalog: ItemCatalog, private readonly sockets: Set<WebSocket<Connection>>,
-    private readonly onStart: (itemId: string, delayMs: number, clients: number) => void) {
+    private readonly onStart: (itemId: string, delayMs: number, clients: number, publishMs: number) => void) {
     const now = Date.now();
     // Items already live or over at boot were announced before: only changes from now on are pushed.
     for (let i = 0; i < catalog.items.length; i++) this.markCurrent(i, now);
@@ -114,9 +114,10 @@ export class SalePushes {
       const item = catalog.items[i]!;
       if (now >= item.startsAt && now < item.endsAt && this.announcedStart[i] !== item.startsAt) {
         this.announcedStart[i] = item.startsAt;
+        const publishStarted = performance.now();
         this.publish(i, { op: 'start', item: item.id, buyPath: catalog.buyPath(i) });
         this.lastStartDelayMs = now - item.startsAt;
-        this.onStart(item.id, this.lastStartDelayMs, this.sockets.size);
+        this.onStart(item.id, this.lastStartDelayMs, this.sockets.size, performance.now() - publishStarted);
       }
       if (now >= item.endsAt && this.announcedEnd[i] !== item.endsAt) {
         this.announcedEnd[i] = item.endsAt;
