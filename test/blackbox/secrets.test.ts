@@ -1,5 +1,6 @@
 // Proves that secrets stay secret: before an item starts, no public response
-// holds its ticket (every route a shopper can read is fetched and searched),
+// holds its ticket (every route a shopper can read, every static asset and a
+// watching WebSocket's frames are fetched and searched),
 // guessed tickets are refused, and the ticket appears only from startsAt on;
 // and no secret (user secret, ticket secret, admin token) ever reaches the
 // engine's logs, through start-up, buys, refusals, admin actions, a
@@ -7,17 +8,29 @@
 
 import t from 'tap';
 import { item, request, signToken, startEngine, tempDataDir, USER_SECRET } from '../helpers/engine-process';
+import { connectWs } from '../helpers/ws-client';
 
 const ADMIN_TOKEN = 'admin-token-for-secret-tests-0123456789';
 const TICKET_SECRET = 'ticket-secret-for-secret-tests-0123456789';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 t.test('before the start nothing public holds the ticket; from the start the ticket route gives it', async (t) => {
-  const startsAt = Date.now() + 2500;
+  const startsAt = Date.now() + 3500;
   const engine = await startEngine({ dataDir: tempDataDir('ticket'), sale: [item('soon', { startsAt })], env: { FLASH_TICKET_SECRET: TICKET_SECRET } });
   t.teardown(() => engine.stop());
-  const publicPaths = ['/', '/index.html', '/api/items', '/api/items/soon', '/api/items/soon/ticket', '/sale.js', '/api/time', '/metrics', '/healthz', '/readyz'];
-  const before = await Promise.all(publicPaths.map((p) => request(engine.port, 'GET', p)));
+  // Every static file the page references, by the names the page uses.
+  const page = await request(engine.port, 'GET', '/');
+  const assets = [...page.body.matchAll(/(?:src|href)="(\/[^"]+)"/g)].map((m) => m[1]!);
+  t.ok(assets.length >= 2, `the page's assets are read too (${assets.join(', ')})`);
+  const publicPaths = ['/', '/index.html', '/api/items', '/api/items/soon', '/api/items/soon/ticket', '/api/items/soon/challenge', '/sale.js', '/api/time', '/metrics', '/healthz', '/readyz', ...assets];
+  const before = await Promise.all(publicPaths.map((p) => request(engine.port, 'GET', p, { token: signToken(1) })));
+  // A WebSocket that watches until just before the start: pushes and time only.
+  const watcher = await connectWs(engine.port, { token: signToken(2) });
+  watcher.send({ op: 'time', id: 1 });
+  await watcher.next((f) => f.id === 1);
+  await sleep(startsAt - Date.now() - 300);
+  watcher.close();
+  before.push({ status: 101, headers: {}, json: {}, body: JSON.stringify(watcher.frames) });
   t.equal(before.find((r) => r.body.includes('/api/buy/')), undefined, 'no buy path anywhere before the start');
   t.equal((await request(engine.port, 'GET', '/api/items/soon/ticket')).status, 403, 'the ticket route says not_started');
   const guesses = ['AAAAAAAAAAAAAAAAAAAAAA', 'x', '', '0'.repeat(22), 'soon'];
