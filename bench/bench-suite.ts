@@ -69,7 +69,7 @@ function describeRun(result: VariantResult): string {
   if (result.load === null) return `${result.variant}: FAILED: ${result.failures.join('; ')}`;
   const load = result.load;
   const check = result.failures.length === 0 ? 'invariants held' : `INVARIANT FAILED: ${result.failures.join('; ')}`;
-  return `${result.variant}: ${integer(load.requestsPerSecondMean)} req/s, ${integer(result.winsPerSecond)} wins/s, p50 ${load.latencyP50Ms} p99 ${load.latencyP99Ms} ms;`
+  return `${result.variant}: ${integer(load.requestsPerSecondMean)} req/s, ${integer(result.winsPerSecond)} wins/s, p50 ${load.latencyP50Ms.toFixed(2)} p99 ${load.latencyP99Ms.toFixed(2)} ms;`
     + ` generator ${percent(load.generatorCpuShare)}, server ${percent(result.serverCpuShare)}, peak RSS ${mebibytes(result.peakRssBytes)} MiB; ${check}`;
 }
 

@@ -14,6 +14,15 @@
 // 102 to 112 % of a core in all four, so it was the limit: prebuilt is about
 // 1.5x faster.)
 //
+// Past PREBUILT_BUFFERS_MAX request buffers (requests x connections: a crowd
+// of distinct users, or many connections), prebuilt requests stop paying:
+// autocannon builds the whole list once per connection at the start of each
+// phase (100 connections x 100,000 users = 10^7 request buffers, minutes and
+// gigabytes; 1,000 connections x 1,000 users kept it busy for seconds). Then one request with a `setupRequest` hook takes the next of
+// the list for every request instead, shared by all connections, which costs
+// the generator about a third of its rate (the measurement above); the
+// generator's CPU share in the report tells when that made it the limit.
+//
 // Closed loop: each connection sends its next request when the previous
 // answer arrived, so latency grows with connections by construction (Little's
 // law). `overallRate` turns it into a rate-limited loop that approximates a
@@ -25,6 +34,8 @@ import { LatencyRecorder, type LatencyPercentiles } from './latency-recorder';
 
 /** Longest a phase may overrun its duration before it is stopped and reported. */
 const OVERRUN_MS_MAX = 30_000;
+/** Most request buffers autocannon is given to prebuild: the list's length times the connections. */
+const PREBUILT_BUFFERS_MAX = 200_000;
 /** Seconds autocannon waits for one answer before counting a timeout. */
 const REQUEST_TIMEOUT_SECONDS = 10;
 
@@ -35,6 +46,10 @@ export interface LoadRequest {
 }
 
 interface AutocannonLatency { p50: number; p90: number; p99: number; p99_9: number; average: number; max: number }
+
+interface AutocannonRequest extends LoadRequest {
+  setupRequest?: (request: AutocannonRequest) => AutocannonRequest;
+}
 
 interface AutocannonResult {
   duration: number;
@@ -106,9 +121,27 @@ export function buyRequests(path: string, tokens: readonly string[]): LoadReques
   return tokens.map((token) => ({ method: 'POST', path, headers: { authorization: `Bearer ${token}`, 'content-length': '0' } }));
 }
 
+const prebuilt = (requests: readonly LoadRequest[], connections: number): boolean => requests.length * connections <= PREBUILT_BUFFERS_MAX;
+
+/** The list as autocannon gets it: prebuilt, or one request that becomes the next of the list each time. */
+function autocannonRequests(requests: readonly LoadRequest[], connections: number): AutocannonRequest[] {
+  if (prebuilt(requests, connections)) return [...requests];
+  let next = 0;
+  const setupRequest = (request: AutocannonRequest): AutocannonRequest => {
+    const chosen = requests[next]!;
+    next = next + 1 === requests.length ? 0 : next + 1;
+    request.method = chosen.method;
+    request.path = chosen.path;
+    request.headers = chosen.headers;
+    return request;
+  };
+  return [{ ...requests[0]!, setupRequest }];
+}
+
 /** Loads the server for `durationSeconds` and reports the phase. */
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
-  const workers = options.latencyByOutcome ? 0 : options.workers ?? 0;
+  // Worker threads cannot share a setupRequest closure or per-answer events.
+  const workers = options.latencyByOutcome || !prebuilt(options.requests, options.connections) ? 0 : options.workers ?? 0;
   const cpuBefore = process.cpuUsage();
   const wallBefore = performance.now();
   const instance = autocannon({
@@ -117,7 +150,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     pipelining: 1,
     duration: options.durationSeconds,
     timeout: REQUEST_TIMEOUT_SECONDS,
-    requests: options.requests,
+    requests: autocannonRequests(options.requests, options.connections),
     ...(options.overallRate === undefined ? {} : { overallRate: options.overallRate }),
     ...(workers > 0 ? { workers } : {}),
   });

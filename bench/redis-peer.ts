@@ -143,7 +143,8 @@ function wsBehavior(peer: Peer): uWS.WebSocketBehavior<Socket> {
   };
 }
 
-function readRoutes(app: uWS.TemplatedApp, peer: Peer): void {
+/** The read routes; resolves once their bodies were first built, so buy paths exist before the peer listens. */
+async function readRoutes(app: uWS.TemplatedApp, peer: Peer): Promise<void> {
   let items = Buffer.from('{"items":[]}');
   let script = Buffer.from('window.FLASH_SALE = {"items":[]};\n');
   const refresh = async (): Promise<void> => {
@@ -152,7 +153,7 @@ function readRoutes(app: uWS.TemplatedApp, peer: Peer): void {
     script = Buffer.from(publicItemsBody(peer.items, left, peer.items.map((item, index) => `/api/buy/${item.id}/${peer.tickets[index]}`)));
   };
   setInterval(() => void refresh().catch(() => undefined), ITEMS_REFRESH_MS).unref();
-  void refresh();
+  await refresh();
   app.get('/api/items', (res) => void res.writeStatus('200 OK').writeHeader('content-type', JSON_TYPE).end(items));
   app.get('/sale.js', (res) => void res.writeStatus('200 OK').writeHeader('content-type', 'text/javascript').writeHeader('cache-control', 'no-store').end(script));
   app.get('/api/items/:id/ticket', (res, req) => {
@@ -185,7 +186,7 @@ async function main(): Promise<void> {
   const app = uWS.App();
   app.post('/api/buy/:id/:ticket', buyRoute(peer));
   app.ws('/ws', wsBehavior(peer));
-  readRoutes(app, peer);
+  await readRoutes(app, peer);
   app.any('/*', (res) => void res.writeStatus('404 Not Found').writeHeader('content-type', JSON_TYPE).end('{"error":"not_found"}'));
   app.listen('127.0.0.1', 0, (listenSocket) => {
     if (!listenSocket) {

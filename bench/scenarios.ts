@@ -56,7 +56,11 @@ const variant = (name: string, spec: SystemSpec, generator: GeneratorName, bare:
 const BARE = variant('bare', { kind: 'bare' }, 'autocannon', null, null);
 const PEER = variant('peer', { kind: 'peer' }, 'autocannon', 'bare', null);
 const engine = (workers: number): Variant => variant(`engine w${workers}`, { kind: 'engine', workers }, 'autocannon', 'bare', 'peer');
-const WRK_PAIR = [variant('bare (wrk)', { kind: 'bare' }, 'wrk', null, null), variant('engine w0 (wrk)', { kind: 'engine', workers: 0 }, 'wrk', 'bare (wrk)', null)];
+const WRK_TRIO = [
+  variant('bare (wrk)', { kind: 'bare' }, 'wrk', null, null),
+  variant('peer (wrk)', { kind: 'peer' }, 'wrk', 'bare (wrk)', null),
+  variant('engine w0 (wrk)', { kind: 'engine', workers: 0 }, 'wrk', 'bare (wrk)', 'peer (wrk)'),
+];
 
 /** One buy request per token, all for the sale's only item. */
 function hotItemRequests(buyPaths: Map<string, string>, tokens: readonly string[]): LoadRequest[] {
@@ -79,12 +83,12 @@ export function scenarios(quick: boolean): Scenario[] {
     {
       name: 'hot-small', summary: 'one hot item, stock 100, limit 1, 100,000 distinct users: all but 100 buys are fast sold_out refusals',
       sale: () => saleOf('hot', 1, 100, 1), users: 100_000, connections: BEST_POINT_CONNECTIONS, requests: hotItemRequests,
-      variants: [BARE, PEER, engine(0), ...(quick ? [] : WRK_PAIR)], latencyByOutcome: false, buys: true,
+      variants: [BARE, PEER, engine(0), ...(quick ? [] : WRK_TRIO)], latencyByOutcome: false, buys: true,
     },
     {
       name: 'hot-large', summary: 'one hot item, stock 10^7, limit 65,535, 1,000 users: nearly every buy wins, log and SQLite in the path',
       sale: hotLarge, users: 1_000, connections: BEST_POINT_CONNECTIONS, requests: hotItemRequests,
-      variants: [BARE, PEER, engine(0), ...(quick ? [] : [engine(SHARDED_WORKERS)]), ...WRK_PAIR], latencyByOutcome: false, buys: true,
+      variants: [BARE, PEER, engine(0), ...(quick ? [] : [engine(SHARDED_WORKERS)]), ...WRK_TRIO], latencyByOutcome: false, buys: true,
     },
     {
       name: 'many-items', summary: `${MANY_ITEMS.toLocaleString('en-US')} items, stock 10,000 each, 20,000 users spread over them, --workers 0 and ${SHARDED_WORKERS}`,

@@ -100,27 +100,22 @@ export async function startSystem(spec: SystemSpec, sale: Sale, secrets: Secrets
   }
 }
 
-/** CPU milliseconds used so far by all of the system's processes, or null off Linux. */
-export function systemCpuMs(system: RunningSystem): number | null {
+/** A per-process reading summed over the system's processes, or null if any could not be read. */
+function sumOverProcesses(system: RunningSystem, read: (pid: number) => number | null): number | null {
   let total = 0;
   for (const pid of system.pids) {
-    const cpu = processCpuMs(pid);
-    if (cpu === null) return null;
-    total += cpu;
+    const value = read(pid);
+    if (value === null) return null;
+    total += value;
   }
   return total;
 }
 
+/** CPU milliseconds used so far by all of the system's processes, or null off Linux. */
+export const systemCpuMs = (system: RunningSystem): number | null => sumOverProcesses(system, processCpuMs);
+
 /** Peak resident memory of the system's processes, summed, or null off Linux. Read before stopping. */
-export function systemPeakRssBytes(system: RunningSystem): number | null {
-  let total = 0;
-  for (const pid of system.pids) {
-    const rss = peakRssBytes(pid);
-    if (rss === null) return null;
-    total += rss;
-  }
-  return total;
-}
+export const systemPeakRssBytes = (system: RunningSystem): number | null => sumOverProcesses(system, peakRssBytes);
 
 export function getText(port: number, urlPath: string, authorization?: string): Promise<string> {
   return new Promise((resolve, reject) => {

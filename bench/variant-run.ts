@@ -48,6 +48,12 @@ export interface VariantResult {
   failures: string[];
 }
 
+/** Buys sent but never answered to the generator: one per connection at each phase's end, plus every timeout or error. */
+function unansweredMax(loaded: { warmup: LoadResult | null; load: LoadResult | null }, connections: number): number {
+  const phases = [loaded.warmup, loaded.load].filter((load): load is LoadResult => load !== null);
+  return phases.reduce((sum, load) => sum + connections + load.timeouts + load.errors + load.resets, 0);
+}
+
 /** Won answers a phase counted: 200 for HTTP and /ws, wrk's whole 2xx/3xx class. */
 function wonIn(load: LoadResult | null, scenario: Scenario): number {
   if (load === null || !scenario.buys) return 0;
@@ -92,7 +98,7 @@ async function loadSystem(scenario: Scenario, variant: Variant, context: RunCont
 interface StateBeforeStop { engineStats: ItemStats[] | null; peerInvariants: InvariantReport | null; statsError: string | null }
 
 /** What must be read while the system still runs: the engine's stats, the peer's Redis. */
-async function readState(sale: Sale, scenario: Scenario, system: RunningSystem, context: RunContext, wonAnswers: number, phases: number): Promise<StateBeforeStop> {
+async function readState(sale: Sale, system: RunningSystem, context: RunContext, wonAnswers: number, inFlightMax: number): Promise<StateBeforeStop> {
   const items = sale.items;
   if (system.engine !== null) {
     try {
@@ -102,17 +108,17 @@ async function readState(sale: Sale, scenario: Scenario, system: RunningSystem, 
     }
   }
   if (system.redisPort !== null) {
-    const peerInvariants = await checkPeerInvariants({ redisPort: system.redisPort, items, wonAnswers, inFlightMax: scenario.connections * phases });
+    const peerInvariants = await checkPeerInvariants({ redisPort: system.redisPort, items, wonAnswers, inFlightMax });
     return { engineStats: null, peerInvariants, statsError: null };
   }
   return { engineStats: null, peerInvariants: null, statsError: null };
 }
 
-function engineInvariants(sale: Sale, scenario: Scenario, system: RunningSystem, context: RunContext, state: StateBeforeStop, wonAnswers: number, phases: number): InvariantReport {
+function engineInvariants(sale: Sale, scenario: Scenario, system: RunningSystem, context: RunContext, state: StateBeforeStop, wonAnswers: number, inFlightMax: number): InvariantReport {
   const stopped = system.engine!.lines.find((line) => typeof line.ordersWon === 'number');
   const report = checkOrderInvariants({
     dataDir: system.dataDir, items: sale.items, userCount: context.tokens(scenario.users).length, wonAnswers,
-    inFlightMax: scenario.connections * phases, engineOrdersWon: stopped === undefined ? null : (stopped.ordersWon as number), engineStats: state.engineStats,
+    inFlightMax, engineOrdersWon: stopped === undefined ? null : (stopped.ordersWon as number), engineStats: state.engineStats,
   });
   if (state.statsError !== null) report.failures.push(`reading /admin/stats: ${state.statsError}`);
   return report;
@@ -129,18 +135,16 @@ export async function measureVariant(scenario: Scenario, variant: Variant, conte
   try {
     loaded = await loadSystem(scenario, variant, context, system, offeredRate);
     peakRssBytes = systemPeakRssBytes(system);
-    const phases = loaded.warmup === null ? 1 : 2;
-    state = await readState(sale, scenario, system, context, wonIn(loaded.warmup, scenario) + wonIn(loaded.load, scenario), phases);
+    state = await readState(sale, system, context, wonIn(loaded.warmup, scenario) + wonIn(loaded.load, scenario), unansweredMax(loaded, scenario.connections));
   } catch (error) {
     failures.push(`the run failed: ${error instanceof Error ? error.message : String(error)}`);
   } finally {
     exitCode = await system.stop();
   }
-  const phases = loaded.warmup === null ? 1 : 2;
   const wonAnswers = wonIn(loaded.warmup, scenario) + wonIn(loaded.load, scenario);
   let invariants = state.peerInvariants;
   if (system.engine !== null && failures.length === 0) {
-    invariants = engineInvariants(sale, scenario, system, context, state, wonAnswers, phases);
+    invariants = engineInvariants(sale, scenario, system, context, state, wonAnswers, unansweredMax(loaded, scenario.connections));
     if (exitCode !== 0) failures.push(`the engine exited with code ${exitCode} after SIGTERM, not 0; stderr: ${system.engine.stderr().trim().slice(-500) || '(empty)'}`);
   }
   failures.push(...(invariants?.failures ?? []));
