@@ -112,8 +112,17 @@ async function runScenario(scenario: Scenario, options: SuiteOptions, context: R
   }
 }
 
+function gitCommit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
 function machine(pinning: Pinning): Record<string, unknown> {
   return {
+    commit: gitCommit(),
     cpuModel: os.cpus()[0]?.model ?? 'unknown', nproc: os.availableParallelism(), totalMemoryBytes: os.totalmem(),
     platform: `${os.platform()} ${os.release()}`, node: process.version, loadAverageAtStart: os.loadavg(), pinning: pinning.note,
   };
