@@ -12,9 +12,11 @@
 // - the script is loaded once (defineCommand: EVALSHA, EVAL only on NOSCRIPT);
 // - tokens are checked by the engine's own verifier (engine/user-token.ts),
 //   so token checking costs both systems the same;
-// - a sold-out item is remembered in the process: in "order" mode stock never
-//   comes back, so later buyers are refused without a Redis round trip, as
-//   the engine refuses them from its published count;
+// - with PEER_SOLD_OUT_MEMO=1 only (the "peer memo" rows), a sold-out item
+//   is remembered in the process: in "order" mode stock never comes back,
+//   so later buyers are refused without a Redis round trip, as the engine
+//   refuses them from its published count. Off by default, because the
+//   issue defines the peer as one script run per buy;
 // - /api/items and /sale.js are rebuilt from Redis every 250 ms, the engine's
 //   own staleness, not per request.
 // Not given: durability. Redis runs without persistence (see
@@ -22,7 +24,7 @@
 // of the peer but not of Redis; the engine's orders survive its own kill -9.
 //
 // Run as its own process: `node dist/bench/redis-peer.js` with
-// PEER_REDIS_PORT, PEER_SALE_FILE and FLASH_USER_SECRET set. It listens on
+// PEER_REDIS_PORT, PEER_SALE_FILE and FLASH_USER_SECRET set (PEER_SOLD_OUT_MEMO optional). It listens on
 // 127.0.0.1 port 0 and prints `{"port":N}` once listening; SIGTERM closes it.
 
 import Redis from 'ioredis';
@@ -33,6 +35,8 @@ import { UserTokenVerifier, extractToken, verifyRequestToken } from '../engine/u
 import { publicItemsBody, readSale, type SaleItem } from './bench-sale';
 import { BUY_LIMIT_REACHED, BUY_SCRIPT, BUY_SOLD_OUT, heldKey, leftKey, ordersKey } from './redis-buy-script';
 
+/** Remember sold-out items in the process (see above). */
+const SOLD_OUT_MEMO = process.env.PEER_SOLD_OUT_MEMO === '1';
 /** How often the public item list is rebuilt from Redis (the engine's own period). */
 const ITEMS_REFRESH_MS = 250;
 /** WebSocket bounds, as the house style asks of every server. */
@@ -69,7 +73,7 @@ function precheck(peer: Peer, index: number | undefined, ticket: string, user: n
   if (index === undefined) return UNKNOWN_ITEM;
   if (user === 0) return UNAUTHORIZED;
   if (!ticketMatches(ticket, peer.tickets[index]!)) return BAD_TICKET;
-  if (peer.soldOut[index] === 1) return SOLD_OUT;
+  if (SOLD_OUT_MEMO && peer.soldOut[index] === 1) return SOLD_OUT;
   return null;
 }
 

@@ -55,6 +55,8 @@ const MANY_ITEMS = 1_000;
 const variant = (name: string, spec: SystemSpec, generator: GeneratorName, bare: string | null, peer: string | null): Variant => ({ name, spec, generator, bare, peer });
 const BARE = variant('bare', { kind: 'bare' }, 'autocannon', null, null);
 const PEER = variant('peer', { kind: 'peer' }, 'autocannon', 'bare', null);
+/** The peer that also refuses a sold-out item without Redis, as the engine does (bench/redis-peer.ts). */
+const PEER_MEMO = variant('peer memo', { kind: 'peer', soldOutMemo: true }, 'autocannon', 'bare', null);
 const engine = (workers: number): Variant => variant(`engine w${workers}`, { kind: 'engine', workers }, 'autocannon', 'bare', 'peer');
 const WRK_TRIO = [
   variant('bare (wrk)', { kind: 'bare' }, 'wrk', null, null),
@@ -83,7 +85,7 @@ export function scenarios(quick: boolean): Scenario[] {
     {
       name: 'hot-small', summary: 'one hot item, stock 100, limit 1, 100,000 distinct users: all but 100 buys are fast sold_out refusals',
       sale: () => saleOf('hot', 1, 100, 1), users: 100_000, connections: BEST_POINT_CONNECTIONS, requests: hotItemRequests,
-      variants: [BARE, PEER, engine(0), ...(quick ? [] : WRK_TRIO)], latencyByOutcome: false, buys: true,
+      variants: [BARE, PEER, engine(0), ...(quick ? [] : [PEER_MEMO, ...WRK_TRIO])], latencyByOutcome: false, buys: true,
     },
     {
       name: 'hot-large', summary: 'one hot item, stock 10^7, limit 65,535, 1,000 users: nearly every buy wins, log and SQLite in the path',

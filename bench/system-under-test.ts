@@ -25,6 +25,8 @@ export interface SystemSpec {
   kind: SystemKind;
   /** Engine only: --workers. */
   workers?: number;
+  /** Peer only: remember sold-out items in the process (PEER_SOLD_OUT_MEMO). */
+  soldOutMemo?: boolean;
 }
 
 export interface RunningSystem {
@@ -59,11 +61,11 @@ async function startEngine(spec: SystemSpec, dataDir: string, saleFile: string, 
   return { port: engine.port, pids: [engine.pid], dataDir, redisPort: null, engine, stop: () => engine.stop() };
 }
 
-async function startPeer(dataDir: string, saleFile: string, secrets: Secrets, cpus: string | null): Promise<RunningSystem> {
+async function startPeer(spec: SystemSpec, dataDir: string, saleFile: string, secrets: Secrets, cpus: string | null): Promise<RunningSystem> {
   const redis: RedisServer = await startRedisServer(cpus);
   let peer: ServerProcess;
   try {
-    const env = { ...cleanEnvironment(), FLASH_USER_SECRET: secrets.userSecret, PEER_REDIS_PORT: String(redis.process.port), PEER_SALE_FILE: saleFile };
+    const env = { ...cleanEnvironment(), FLASH_USER_SECRET: secrets.userSecret, PEER_REDIS_PORT: String(redis.process.port), PEER_SALE_FILE: saleFile, PEER_SOLD_OUT_MEMO: spec.soldOutMemo ? '1' : '0' };
     peer = await startServer({ args: [path.join(__dirname, 'redis-peer.js')], env, cwd: ROOT, cpus }, portFromJson);
   } catch (error) {
     await redis.stop();
@@ -92,7 +94,7 @@ export async function startSystem(spec: SystemSpec, sale: Sale, secrets: Secrets
   const saleFile = writeSale(dataDir, sale);
   try {
     if (spec.kind === 'engine') return await startEngine(spec, dataDir, saleFile, secrets, cpus);
-    if (spec.kind === 'peer') return await startPeer(dataDir, saleFile, secrets, cpus);
+    if (spec.kind === 'peer') return await startPeer(spec, dataDir, saleFile, secrets, cpus);
     return await startBare(dataDir, saleFile, cpus);
   } catch (error) {
     fs.rmSync(dataDir, { recursive: true, force: true });
