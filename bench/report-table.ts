@@ -21,7 +21,7 @@ export const mebibytes = (bytes: number | null): string => (bytes === null ? 'n/
 function row(summary: VariantSummary): string[] {
   const head = [summary.scenario, summary.variant];
   if (summary.validRuns === 0) {
-    const why = summary.skipped ?? `no valid run (${summary.failedRuns} failed the check)`;
+    const why = summary.skipped !== null ? 'skipped (notes)' : `FAILED ${summary.failedRuns} run(s)`;
     return [...head, why, '', '', '', '', '', '', '', '', '', ''];
   }
   return [
@@ -51,6 +51,7 @@ export function notes(summaries: readonly VariantSummary[]): string[] {
       lines.push(`${name}: the generator (${s.generatorName}) used ${percent(s.generatorCpuShare)} of a core per thread: it saturated, the server may have more to give.`);
     }
     if (s.failedRuns > 0) lines.push(`${name}: ${s.failedRuns} run(s) FAILED the invariant check and are not reported.`);
+    if (s.skipped !== null) lines.push(`${name}: ${s.skipped}`);
     if (s.validRuns === 0) continue;
     const answers = Object.entries(s.statusCounts).map(([code, count]) => `${code}: ${integer(count)}`).join(', ');
     lines.push(`${name}: answers ${answers}; errors ${s.errors}, timeouts ${s.timeouts}${s.offeredRate === null ? '' : `; offered ${integer(s.offeredRate)} req/s`}`);

@@ -16,8 +16,8 @@ export interface SuiteOptions {
   keepData: boolean;
 }
 
-/** Full mode: 3 runs of 5 s per system, about 13 minutes on 2 cores. */
-const FULL = { runs: 3, durationSeconds: 5, warmupSeconds: 1 };
+/** Full mode: 3 runs of 4 s per system, about 14 minutes on 2 cores. */
+const FULL = { runs: 3, durationSeconds: 4, warmupSeconds: 1 };
 /** --quick: one run of 2 s per system, under two minutes on 2 cores. */
 const QUICK = { runs: 1, durationSeconds: 2, warmupSeconds: 1 };
 
@@ -34,7 +34,7 @@ const help = (names: readonly string[]): string => `Usage: npm run bench -- [fla
   --quick                 1 run of 2 s per system, few growth points (under 2 minutes)
   --scenario A,B          run only these: ${[...names, GROWTH].join(', ')}
   --runs K                runs per system (default 3, quick 1); medians are reported
-  --duration S            measured seconds per system and run (default 5, quick 2)
+  --duration S            measured seconds per system and run (default 4, quick 2)
   --warmup S              uncounted warm-up seconds before each measurement (default 1)
   --generator-workers N   autocannon worker threads (default 0 on < 4 cores, else 2)
   --keep-data             keep every system's temporary data directory

@@ -39,21 +39,24 @@ function peerRatios(summaries: readonly VariantSummary[]): TargetVerdict[] {
     .map((s) => verdict(`${s.scenario}: ${s.variant} / peer >= ${PEER_RATIO_MIN}`, s.vsPeer === null ? null : s.vsPeer >= PEER_RATIO_MIN, s.vsPeer === null ? 'not measured' : s.vsPeer.toFixed(2)));
 }
 
-function overload(summaries: readonly VariantSummary[]): TargetVerdict[] {
-  const best = find(summaries, 'hot-large', 'engine w0');
-  const under = find(summaries, 'overload', 'engine w0');
-  if (under === null) return [verdict('overload', null, 'not measured')];
+/** Overload against the best point, measured with the same generator (autocannon, and wrk where it ran). */
+function overload(summaries: readonly VariantSummary[], variant: string): TargetVerdict[] {
+  const best = find(summaries, 'hot-large', variant);
+  const under = find(summaries, 'overload', variant);
+  if (under === null) return [verdict(`overload (${variant})`, null, 'not measured')];
   const share = best === null ? null : under.winsPerSecond / best.winsPerSecond;
   const bad5xx = Object.entries(under.statusCounts).filter(([code]) => code.startsWith('5') && code !== '503');
   return [
-    verdict(`overload: wins/s >= ${OVERLOAD_WINS_SHARE_MIN * 100}% of the best point's`, share === null ? null : share >= OVERLOAD_WINS_SHARE_MIN,
+    verdict(`overload, ${variant}: wins/s >= ${OVERLOAD_WINS_SHARE_MIN * 100}% of the best point's`, share === null ? null : share >= OVERLOAD_WINS_SHARE_MIN,
       share === null ? 'hot-large not run' : `${Math.round(under.winsPerSecond)} against ${Math.round(best!.winsPerSecond)} wins/s: ${(share * 100).toFixed(0)}%`),
-    verdict('overload: no timeouts or connection errors', under.timeouts === 0 && under.errors === 0, `timeouts ${under.timeouts}, errors ${under.errors}`),
-    verdict('overload: no oversell (invariants held)', under.failedRuns === 0, `${under.failedRuns} failed run(s)`),
-    verdict('overload: no 5xx other than 503 overloaded', bad5xx.length === 0, bad5xx.length === 0 ? 'none' : bad5xx.map(([code, count]) => `${code}: ${count}`).join(', ')),
+    verdict(`overload, ${variant}: no timeouts or connection errors`, under.timeouts === 0 && under.errors === 0, `timeouts ${under.timeouts}, errors ${under.errors}`),
+    verdict(`overload, ${variant}: no oversell (invariants held)`, under.failedRuns === 0, `${under.failedRuns} failed run(s)`),
+    'non-2xx/3xx' in under.statusCounts
+      ? verdict(`overload, ${variant}: no 5xx other than 503 overloaded`, null, `wrk counts ${under.statusCounts['non-2xx/3xx']} non-2xx/3xx answers without their codes`)
+      : verdict(`overload, ${variant}: no 5xx other than 503 overloaded`, bad5xx.length === 0, bad5xx.length === 0 ? 'none' : bad5xx.map(([code, count]) => `${code}: ${count}`).join(', ')),
   ];
 }
 
 export function judgeTargets(summaries: readonly VariantSummary[]): TargetVerdict[] {
-  return [...bareRatios(summaries), ...peerRatios(summaries), ...overload(summaries)];
+  return [...bareRatios(summaries), ...peerRatios(summaries), ...overload(summaries, 'engine w0'), ...overload(summaries, 'engine w0 (wrk)')];
 }
