@@ -4,24 +4,21 @@
 // process spent generating the load, which tells whether the generator
 // rather than the server was the bottleneck.
 //
-// Requests are prebuilt: one autocannon request per (user, path), each with
-// its own fixed Authorization header; autocannon builds every request's bytes
-// once and each connection cycles through all of them, so rotating users
-// costs the generator nothing per request. (Measured against
-// bench/bare-server.ts, 1,000 tokens, 100 connections, idle 2-core AMD EPYC:
-// prebuilt 70,573 and 78,714 req/s against 47,261 and 52,003 req/s for a
-// setupRequest hook that sets the next token per request; autocannon was at
-// 102 to 112 % of a core in all four, so it was the limit: prebuilt is about
-// 1.5x faster.)
-//
-// Past PREBUILT_BUFFERS_MAX request buffers (requests x connections: a crowd
-// of distinct users, or many connections), prebuilt requests stop paying:
-// autocannon builds the whole list once per connection at the start of each
-// phase (100 connections x 100,000 users = 10^7 request buffers, minutes and
-// gigabytes; 1,000 connections x 1,000 users kept it busy for seconds). Then one request with a `setupRequest` hook takes the next of
-// the list for every request instead, shared by all connections, which costs
-// the generator about a third of its rate (the measurement above); the
-// generator's CPU share in the report tells when that made it the limit.
+// Buys rotate over a pool of users through one `setupRequest` hook shared by
+// all connections: each request takes the next entry of the list, so
+// consecutive requests, in flight at the same time on different
+// connections, belong to different users. Prebuilt requests (autocannon
+// builds each entry's bytes once per connection) cost the generator less,
+// about 1.5x the rate (measured against bench/bare-server.ts, 1,000 tokens,
+// 100 connections, idle 2-core AMD EPYC: 70,573 and 78,714 against 47,261 and
+// 52,003 req/s, autocannon at 102-112 % of a core), but every connection
+// walks the list from its first entry, so the connections move through the
+// users in step and the same user is in flight on many connections at once,
+// which the engine refuses (one buy in flight per user: 429) and no crowd
+// does. They are used only for requests without a user (the read storm) and
+// while entries x connections stay under PREBUILT_BUFFERS_MAX (autocannon's
+// per-connection copies: 100 connections x 100,000 users would be 10^7
+// buffers, minutes and gigabytes).
 //
 // Closed loop: each connection sends its next request when the previous
 // answer arrived, so latency grows with connections by construction (Little's
@@ -121,7 +118,8 @@ export function buyRequests(path: string, tokens: readonly string[]): LoadReques
   return tokens.map((token) => ({ method: 'POST', path, headers: { authorization: `Bearer ${token}`, 'content-length': '0' } }));
 }
 
-const prebuilt = (requests: readonly LoadRequest[], connections: number): boolean => requests.length * connections <= PREBUILT_BUFFERS_MAX;
+const prebuilt = (requests: readonly LoadRequest[], connections: number): boolean =>
+  requests.every((request) => request.headers.authorization === undefined) && requests.length * connections <= PREBUILT_BUFFERS_MAX;
 
 /** The list as autocannon gets it: prebuilt, or one request that becomes the next of the list each time. */
 function autocannonRequests(requests: readonly LoadRequest[], connections: number): AutocannonRequest[] {
