@@ -83,6 +83,7 @@ export function itemStats(catalog: ItemCatalog, counters: Float64Array, nowMs: n
         sold_out: c(COUNTER.soldOut) + r(REFUSAL.soldOut), limit_reached: c(COUNTER.limitReached), not_started: r(REFUSAL.notStarted),
         ended: r(REFUSAL.ended), bad_ticket: r(REFUSAL.badTicket), paused: r(REFUSAL.paused), bad_request: r(REFUSAL.badRequest),
         shutting_down: r(REFUSAL.shuttingDown), banned: r(REFUSAL.banned), rate_limited: r(REFUSAL.rateLimited), unauthorized: r(REFUSAL.unauthorized), overloaded: r(REFUSAL.overloaded),
+        challenge_failed: r(REFUSAL.challengeFailed),
       },
     };
   });

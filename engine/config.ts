@@ -17,6 +17,12 @@ export interface EngineConfig {
   logLevel: string;
   demoStartSec: number;
   ringSlots: number;
+  challengeThinkMs: number;
+  challengeTtlSec: number;
+  wsMaxConnections: number;
+  wsIdleSec: number;
+  maxUrlBytes: number;
+  maxHeaderBytes: number;
   trustedProxyHeader: string | null;
   rateUserPerSec: number;
   rateUserBurst: number;
@@ -57,6 +63,12 @@ const FLAGS: readonly FlagSpec[] = [
   { flag: 'rate-address-burst', env: 'FLASH_RATE_ADDRESS_BURST', key: 'rateAddressBurst', kind: 'int', min: 1, max: 10_000_000, help: 'Buys one address may make at once before the rate applies. Default 4000.' },
   { flag: 'shed-lag-ms', env: 'FLASH_SHED_LAG_MS', key: 'shedLagMs', kind: 'int', min: 0, max: 60_000, help: 'Event-loop lag past which buys are refused 503 overloaded until it halves (0: off). Default 200.' },
   { flag: 'ring-slots', env: 'FLASH_RING_SLOTS', key: 'ringSlots', kind: 'int', min: 1, max: RING_SLOTS_MAX, help: `In-flight buys per shard (power of two); past it buys get 503 overloaded. Default ${RING_SLOTS_DEFAULT}.` },
+  { flag: 'challenge-think-ms', env: 'FLASH_CHALLENGE_THINK_MS', key: 'challengeThinkMs', kind: 'int', min: 0, max: 600_000, help: 'A challenge answered sooner than this after it was issued is refused (a bot, not a human). Default 1000.' },
+  { flag: 'challenge-ttl-sec', env: 'FLASH_CHALLENGE_TTL_SEC', key: 'challengeTtlSec', kind: 'int', min: 1, max: 3600, help: 'Seconds a challenge stays answerable. Default 120.' },
+  { flag: 'ws-max-connections', env: 'FLASH_WS_MAX_CONNECTIONS', key: 'wsMaxConnections', kind: 'int', min: 0, max: 1_000_000, help: 'Open WebSocket connections at most; past it an upgrade gets 503 overloaded. Default 100000.' },
+  { flag: 'ws-idle-sec', env: 'FLASH_WS_IDLE_SEC', key: 'wsIdleSec', kind: 'int', min: 8, max: 960, help: 'Seconds a WebSocket may stay silent; the engine pings it, and closes it if no pong comes. Default 120.' },
+  { flag: 'max-url-bytes', env: 'FLASH_MAX_URL_BYTES', key: 'maxUrlBytes', kind: 'int', min: 0, max: 65_536, help: 'Longest request URL (path and query); longer gets 414 url_too_long (0: off). Default 2048.' },
+  { flag: 'max-header-bytes', env: 'FLASH_MAX_HEADER_BYTES', key: 'maxHeaderBytes', kind: 'int', min: 0, max: 65_536, help: 'Largest request header block (names and values); larger gets 431 headers_too_large (0: off). Default 8192.' },
 ];
 
 const ENV_ONLY: readonly [string, string][] = [
@@ -80,6 +92,12 @@ export function defaultConfig(): EngineConfig {
     logLevel: 'info',
     demoStartSec: 20,
     ringSlots: RING_SLOTS_DEFAULT,
+    challengeThinkMs: 1000,
+    challengeTtlSec: 120,
+    wsMaxConnections: 100_000,
+    wsIdleSec: 120,
+    maxUrlBytes: 2048,
+    maxHeaderBytes: 8192,
     trustedProxyHeader: null,
     rateUserPerSec: 5,
     rateUserBurst: 10,

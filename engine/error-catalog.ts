@@ -26,6 +26,8 @@ export const ERRORS = {
   limit_reached: entry('limit_reached', '409 Conflict'),
   ended: entry('ended', '410 Gone'),
   too_large: entry('too_large', '413 Payload Too Large'),
+  url_too_long: entry('url_too_long', '414 URI Too Long'),
+  headers_too_large: entry('headers_too_large', '431 Request Header Fields Too Large'),
   rate_limited: entry('rate_limited', '429 Too Many Requests', true),
   overloaded: entry('overloaded', '503 Service Unavailable', true),
   // Order routes (engine codes: the contract names the states, not every refusal).

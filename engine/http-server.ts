@@ -18,9 +18,12 @@ import { BUY_BODY_BYTES_MAX, SMALL_BODY_BYTES_MAX } from './constants';
 import { ERROR_BODIES, ERRORS, OUTCOME, OUTCOME_ERROR, RETRY_AFTER_SECONDS, type ErrorCode, type Outcome } from './error-catalog';
 import { REFUSAL, type ItemCatalog } from './item-catalog';
 import { OP, type OrderView } from './shard';
+import { registerWebSocket, WsReply, type WsChannel } from './ws-channel';
 import type { Answerer, ShardDispatcher } from './shard-dispatcher';
-import type { StaticFile } from './static-files';
-import { ticketMatches } from './ticket';
+import { matchesEtag, pickVariant, type StaticFile, type StaticVariant } from './static-files';
+import { challengeGate, itemGate, REFUSAL_OF } from './buy-gate';
+import type { Challenges } from './challenge';
+import type { InFlightUsers } from './in-flight-users';
 import { signUserToken, verifyRequestToken, type UserTokenVerifier } from './user-token';
 
 export interface HttpContext {
@@ -46,6 +49,12 @@ export interface HttpContext {
   /** Token buckets per user and per client address; null when turned off. */
   rateUser: TokenBucketTable | null;
   rateAddress: TokenBucketTable | null;
+  /** Users with a buy dispatched and not yet answered: one each. */
+  inFlight: InFlightUsers;
+  challenges: Challenges;
+  /** Request URL and header block limits (0: off). */
+  maxUrlBytes: number;
+  maxHeaderBytes: number;
 }
 
 // Header names, values and status lines as bytes: uWS takes them as they are,
@@ -67,7 +76,7 @@ const ITEM_ID = /^[a-z0-9-]{1,32}$/;
 const DEMO_TOKEN_SECONDS = 24 * 3600;
 
 /** Routes whose requests /metrics counts (flash_http_requests_total{route}). */
-export const ROUTE_NAMES = ['buy', 'order', 'pay', 'cancel', 'time', 'items', 'item', 'ticket', 'sale_js', 'health', 'demo_token', 'static', 'not_found', 'admin', 'metrics'] as const;
+export const ROUTE_NAMES = ['buy', 'order', 'pay', 'cancel', 'time', 'items', 'item', 'ticket', 'challenge', 'ws', 'sale_js', 'health', 'demo_token', 'static', 'not_found', 'admin', 'metrics'] as const;
 export type RouteName = (typeof ROUTE_NAMES)[number];
 const ROUTE_INDEX = Object.fromEntries(ROUTE_NAMES.map((name, index) => [name, index])) as Record<RouteName, number>;
 
@@ -142,6 +151,13 @@ export class HttpAnswerer implements Answerer {
       this.latency.record(waitedMs);
       if (outcome === OUTCOME.overloaded) this.catalog.countRefusal(itemIndex, REFUSAL.overloaded);
     }
+    if (res instanceof WsReply) {
+      // A buy that came over the WebSocket: its answer is a frame.
+      responses.route = ROUTE_INDEX.ws;
+      countResponse(outcome === OUTCOME.ok ? 0 : OUTCOME_INDEX[OUTCOME_ERROR[outcome]!]!);
+      res.send(outcome, this.catalog.items[itemIndex]!.id, view);
+      return;
+    }
     if (outcome !== OUTCOME.ok) {
       sendError(res, OUTCOME_ERROR[outcome]!);
       return;
@@ -177,14 +193,42 @@ ROUTE_OF_OP[OP.restock] = ROUTE_INDEX.admin;
 
 type Handler = (res: HttpResponse, req: HttpRequest) => void;
 
-/** Counts a request on arrival, then handles it: one increment of a typed array. */
+/** Request size limits (0: off), set once by createHttpApp from the configuration. */
+const requestLimits = { urlBytes: 0, headerBytes: 0 };
+
+/**
+ * 414 or 431 for a request whose URL or header block is past the limits.
+ * uWebSockets.js bounds both itself (it drops a connection whose header
+ * block passes about 64 KiB); these are the engine's tighter, answered ones.
+ */
+function sizeRefusal(req: HttpRequest): ErrorCode | null {
+  if (requestLimits.urlBytes > 0 && req.getUrl().length + (req.getQuery() ?? "").length > requestLimits.urlBytes) return 'url_too_long';
+  if (requestLimits.headerBytes > 0) {
+    let bytes = 0;
+    req.forEach((key, value) => {
+      bytes += key.length + value.length + 4;
+    });
+    if (bytes > requestLimits.headerBytes) return 'headers_too_large';
+  }
+  return null;
+}
+
+/**
+ * Counts a request on arrival, checks its size, then handles it. The buy
+ * route skips the size check (it costs a string per header): its path
+ * parameters are checked exactly, and what it reads of its headers is
+ * bounded by the token format.
+ */
 export function counted(ctx: { routeCounts: Float64Array }, route: RouteName, handler: Handler): Handler {
   const index = ROUTE_INDEX[route];
+  const checkSize = route !== 'buy';
   return (res, req) => {
     ctx.routeCounts[index]++;
     responses.route = index;
     try {
-      handler(res, req);
+      const refusal = checkSize ? sizeRefusal(req) : null;
+      if (refusal !== null) sendError(res, refusal);
+      else handler(res, req);
     } finally {
       responses.route = -1;
     }
@@ -254,61 +298,58 @@ export function readBody(res: HttpResponse, req: HttpRequest, bytesMax: number, 
 
 const EMPTY = Buffer.alloc(0);
 
-/** The buy body is empty, or a JSON object {"challenge","answer"}; anything else is bad_request. */
-function buyBodyIsValid(body: Buffer): boolean {
-  if (body.length === 0) return true;
+/** The buy body: empty, or a JSON object with string fields "challenge" and "answer" only; null when it is anything else. */
+function parseBuyBody(body: Buffer): { challenge?: string; answer?: string } | null {
+  if (body.length === 0) return {};
   try {
     const parsed: unknown = JSON.parse(body.toString('utf8'));
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return false;
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return null;
     for (const [key, value] of Object.entries(parsed)) {
-      if ((key !== 'challenge' && key !== 'answer') || typeof value !== 'string') return false;
+      if ((key !== 'challenge' && key !== 'answer') || typeof value !== 'string') return null;
     }
-    return true;
+    return parsed as { challenge?: string; answer?: string };
   } catch {
-    return false;
+    return null;
   }
 }
 
 function buyRoute(ctx: HttpContext, shards: ShardDispatcher) {
   const { catalog } = ctx;
-  const refuse = (res: HttpResponse, itemIndex: number, refusal: number, code: ErrorCode, body?: Buffer): void => {
-    catalog.countRefusal(itemIndex, refusal);
+  const refuse = (res: HttpResponse, itemIndex: number, code: ErrorCode): void => {
+    catalog.countRefusal(itemIndex, REFUSAL_OF[code]!);
     ctx.latency.record(0);
-    sendError(res, code, body);
+    sendError(res, code, code === 'not_started' ? catalog.notStartedBodies[itemIndex] : undefined);
   };
   return (res: HttpResponse, req: HttpRequest): void => {
     const now = Date.now();
     const itemId = req.getParameter(0);
     const itemIndex = catalog.byId.get(itemId);
     if (itemIndex === undefined) return sendError(res, ITEM_ID.test(itemId) ? 'unknown_item' : 'bad_request');
-    if (ctx.lag.shedding) return refuse(res, itemIndex, REFUSAL.overloaded, 'overloaded');
+    if (ctx.lag.shedding) return refuse(res, itemIndex, 'overloaded');
     // The address limit comes before the token check, so a flood costs no HMAC.
-    if (ctx.rateAddress !== null && !ctx.rateAddress.take(clientAddressKey(ctx, res, req), now)) return refuse(res, itemIndex, REFUSAL.rateLimited, 'rate_limited');
+    if (ctx.rateAddress !== null && !ctx.rateAddress.take(clientAddressKey(ctx, res, req), now)) return refuse(res, itemIndex, 'rate_limited');
     const userId = authenticate(req, ctx, now);
-    if (userId === 0) return refuse(res, itemIndex, REFUSAL.unauthorized, 'unauthorized');
-    if (ctx.rateUser !== null && !ctx.rateUser.take(userId, now)) return refuse(res, itemIndex, REFUSAL.rateLimited, 'rate_limited');
+    if (userId === 0) return refuse(res, itemIndex, 'unauthorized');
+    if (ctx.rateUser !== null && !ctx.rateUser.take(userId, now)) return refuse(res, itemIndex, 'rate_limited');
     // Bans are asked about only when an admin set one of that kind.
     const bans = ctx.bans;
-    if ((bans.users.size > 0 && bans.users.has(userId)) || (bans.ranges.length > 0 && addressBanned(ctx, res, req))) {
-      return refuse(res, itemIndex, REFUSAL.banned, 'banned');
-    }
-    const item = catalog.items[itemIndex]!;
-    if (now < item.startsAt) return refuse(res, itemIndex, REFUSAL.notStarted, 'not_started', catalog.notStartedBodies[itemIndex]);
-    if (now >= item.endsAt) return refuse(res, itemIndex, REFUSAL.ended, 'ended');
-    if (!ticketMatches(req.getParameter(1), catalog.tickets[itemIndex]!)) return refuse(res, itemIndex, REFUSAL.badTicket, 'bad_ticket');
-    if (ctx.closing) return refuse(res, itemIndex, REFUSAL.shuttingDown, 'shutting_down');
-    if (catalog.paused[itemIndex] === 1) return refuse(res, itemIndex, REFUSAL.paused, 'paused');
-    // Sold out needs no shard: `left` is the shard's own published count.
-    if (Atomics.load(catalog.left, itemIndex) === 0) return refuse(res, itemIndex, REFUSAL.soldOut, 'sold_out');
+    if ((bans.users.size > 0 && bans.users.has(userId)) || (bans.ranges.length > 0 && addressBanned(ctx, res, req))) return refuse(res, itemIndex, 'banned');
+    const refusal = itemGate(ctx, itemIndex, req.getParameter(1), userId, now);
+    if (refusal !== null) return refuse(res, itemIndex, refusal);
     const length = req.getHeader(HEADER.contentLength);
+    const item = catalog.items[itemIndex]!;
     // The common buy has no body: no closure, no body buffer. Its latency is
     // timed from here (performance.now()) to its answer.
     if ((length === '' || length === '0') && !item.challenge) return shards.dispatch(res, OP.buy, itemIndex, userId, 0, now, performance.now());
+    // The item's state is checked again once the body is in: it can change while the body arrives.
+    const ticket = req.getParameter(1);
     readBody(res, req, BUY_BODY_BYTES_MAX, (body) => {
-      if (!buyBodyIsValid(body)) return refuse(res, itemIndex, REFUSAL.badRequest, 'bad_request');
-      // Challenges arrive with the shopper-side issue; until then such items cannot be bought.
-      if (item.challenge) return sendError(res, 'challenge_failed');
-      shards.dispatch(res, OP.buy, itemIndex, userId, 0, now, performance.now());
+      const fields = parseBuyBody(body);
+      if (fields === null) return refuse(res, itemIndex, 'bad_request');
+      const at = Date.now();
+      const failed = challengeGate(ctx, itemIndex, userId, fields.challenge, fields.answer, at) ?? itemGate(ctx, itemIndex, ticket, userId, at);
+      if (failed !== null) return refuse(res, itemIndex, failed);
+      shards.dispatch(res, OP.buy, itemIndex, userId, 0, at, performance.now());
     });
   };
 }
@@ -348,6 +389,20 @@ function itemRoutes(app: TemplatedApp, ctx: HttpContext): void {
     if (now >= item.endsAt) return sendError(res, 'ended');
     sendJson(res, `{"buyPath":${JSON.stringify(catalog.buyPath(index))}}`);
   }));
+  app.get('/api/items/:id/challenge', counted(ctx, 'challenge', (res, req) => {
+    const now = Date.now();
+    const index = catalog.byId.get(req.getParameter(0));
+    if (index === undefined) return sendError(res, 'unknown_item');
+    const userId = authenticate(req, ctx, now);
+    if (userId === 0) return sendError(res, 'unauthorized');
+    const item = catalog.items[index]!;
+    if (!item.challenge) return sendError(res, 'bad_request');
+    // Issued only from the start: solving takes every shopper a human's
+    // time after it, which spreads the start-second spike of buys.
+    if (now < item.startsAt) return sendError(res, 'not_started', catalog.notStartedBodies[index]);
+    if (now >= item.endsAt) return sendError(res, 'ended');
+    sendJson(res, JSON.stringify(ctx.challenges.issue(item.id, userId, now)));
+  }));
   app.get('/sale.js', counted(ctx, 'sale_js', (res) => {
     countResponse(0);
     res.writeStatus('200 OK').writeHeader('content-type', 'text/javascript; charset=utf-8')
@@ -374,34 +429,64 @@ function operationalRoutes(app: TemplatedApp, ctx: HttpContext): void {
   }
 }
 
+/** Headers of a static answer, the same for GET, HEAD and 304. */
+function writeStaticHeaders(res: HttpResponse, file: StaticFile, variant: StaticVariant): void {
+  res.writeHeader('etag', variant.etag).writeHeader('cache-control', file.cacheControl).writeHeader('vary', 'Accept-Encoding');
+}
+
 function staticRoutes(app: TemplatedApp, ctx: HttpContext): void {
-  app.get('/*', counted(ctx, 'static', (res, req) => {
+  const serve = (res: HttpResponse, req: HttpRequest, withBody: boolean): void => {
     const file = ctx.staticFiles.get(req.getUrl());
-    if (!file) return sendError(res, 'not_found');
-    if (req.getHeader('if-none-match') === file.etag) {
-      countResponse(0);
-      res.writeStatus('304 Not Modified').writeHeader('etag', file.etag).endWithoutBody();
+    if (!file) {
+      countHandWritten('not_found');
+      // HEAD answers the status and headers a GET would, and never a body (a
+      // body would corrupt the keep-alive stream). end() with nothing: this
+      // uWebSockets.js build ends the process on endWithoutBody() there.
+      if (withBody) res.writeStatus(ERRORS.not_found.status).writeHeader(HEADER.contentType, JSON_TYPE).end(ERROR_BODIES.not_found);
+      else res.writeStatus(ERRORS.not_found.status).end();
       return;
     }
-    countResponse(0);
-    res.writeStatus('200 OK').writeHeader('content-type', file.contentType).writeHeader('etag', file.etag)
-      .writeHeader('cache-control', 'no-cache').end(file.body);
-  }));
-  // HEAD gets the status and headers a GET of a static file would, and never
-  // a body (a body would corrupt the keep-alive stream). end() with nothing:
-  // this uWebSockets.js build does not count endWithoutBody() as an answer
-  // inside a handler and ends the process.
-  app.head('/*', counted(ctx, 'static', (res, req) => {
-    const file = ctx.staticFiles.get(req.getUrl());
-    countHandWritten(file ? 'ok' : 'not_found');
-    if (!file) return void res.writeStatus(ERRORS.not_found.status).end();
-    res.writeStatus('200 OK').writeHeader('content-type', file.contentType).writeHeader('etag', file.etag).end();
-  }));
+    const variant = pickVariant(file, req.getHeader('accept-encoding'));
+    countHandWritten('ok');
+    if (matchesEtag(req.getHeader('if-none-match'), variant.etag)) {
+      res.writeStatus('304 Not Modified');
+      writeStaticHeaders(res, file, variant);
+      res.end();
+      return;
+    }
+    res.writeStatus('200 OK').writeHeader('content-type', file.contentType);
+    if (variant.encoding !== 'identity') res.writeHeader('content-encoding', variant.encoding);
+    writeStaticHeaders(res, file, variant);
+    if (withBody) res.end(variant.body);
+    else res.end();
+  };
+  app.get('/*', counted(ctx, 'static', (res, req) => serve(res, req, true)));
+  app.head('/*', counted(ctx, 'static', (res, req) => serve(res, req, false)));
   app.any('/*', counted(ctx, 'not_found', (res) => sendError(res, 'not_found')));
 }
 
-export function createHttpApp(ctx: HttpContext, shards: ShardDispatcher, admin: AdminContext | null, metrics: Handler | null): TemplatedApp {
+export interface WsSettings {
+  connectionsMax: number;
+  idleSeconds: number;
+  onOpen: Parameters<typeof registerWebSocket>[6];
+}
+
+export function createHttpApp(ctx: HttpContext, shards: ShardDispatcher, admin: AdminContext | null, metrics: Handler | null, ws: WsSettings): { app: TemplatedApp; channel: WsChannel } {
+  requestLimits.urlBytes = ctx.maxUrlBytes;
+  requestLimits.headerBytes = ctx.maxHeaderBytes;
   const app = uWS.App();
+  const channel = registerWebSocket(app, ctx, shards, {
+    addressKeyOf: (res, req) => clientAddressKey(ctx, res, req),
+    userOf: (req, nowMs) => {
+      const fromHeaders = authenticate(req, ctx, nowMs);
+      if (fromHeaders !== 0) return fromHeaders;
+      const token = req.getQuery('token') ?? '';
+      return token === '' ? 0 : ctx.verifier.verify(token, nowMs);
+    },
+    countRequest: () => ctx.routeCounts[ROUTE_INDEX.ws]++,
+    countAnswer: (outcome) => countRouteResponse('ws', outcome),
+    sendError: (res, code) => asRoute(ROUTE_INDEX.ws, () => sendError(res, code)),
+  }, ws.connectionsMax, ws.idleSeconds, ws.onOpen);
   if (admin !== null) registerAdminRoutes(app, admin);
   itemRoutes(app, ctx);
   app.post('/api/buy/:id/:ticket', counted(ctx, 'buy', buyRoute(ctx, shards)));
@@ -411,5 +496,5 @@ export function createHttpApp(ctx: HttpContext, shards: ShardDispatcher, admin: 
   if (metrics !== null) app.get('/metrics', counted(ctx, 'metrics', metrics));
   operationalRoutes(app, ctx);
   staticRoutes(app, ctx);
-  return app;
+  return { app, channel };
 }

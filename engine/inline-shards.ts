@@ -11,7 +11,8 @@ import type { StoredItem } from '../persistence/database';
 import type { ItemBook } from './item-book';
 import { EXPIRY_SWEEP_MS } from './constants';
 import { OUTCOME, type Outcome } from './error-catalog';
-import { emptyOrderView, type OrderView, type Shard } from './shard';
+import type { InFlightUsers } from './in-flight-users';
+import { emptyOrderView, OP, type OrderView, type Shard } from './shard';
 import type { Answerer, ShardDispatcher } from './shard-dispatcher';
 import { takeShardSnapshot, type ShardSnapshot } from './snapshot';
 
@@ -22,6 +23,7 @@ interface Deferred {
   outcome: Outcome;
   view: OrderView;
   startedAt: number;
+  userId: number;
 }
 
 
@@ -35,8 +37,8 @@ export class InlineShards implements ShardDispatcher {
   private readonly flushBound = (): void => this.flushAndAnswer();
 
   constructor(private readonly shard: Shard, private readonly answerer: Answerer, readonly left: Int32Array, deferredMax: number,
-    private readonly loadBook: (item: StoredItem, itemIndex: number) => ItemBook) {
-    this.deferred = Array.from({ length: deferredMax }, () => ({ res: null as unknown as HttpResponse, op: 0, itemIndex: 0, outcome: OUTCOME.ok, view: emptyOrderView(), startedAt: 0 }));
+    private readonly loadBook: (item: StoredItem, itemIndex: number) => ItemBook, private readonly inFlight: InFlightUsers) {
+    this.deferred = Array.from({ length: deferredMax }, () => ({ res: null as unknown as HttpResponse, op: 0, itemIndex: 0, outcome: OUTCOME.ok, view: emptyOrderView(), startedAt: 0, userId: 0 }));
     this.sweepTimer = setInterval(() => {
       if (this.shard.sweep(Date.now()) > 0) this.flushAndAnswer();
     }, EXPIRY_SWEEP_MS);
@@ -60,6 +62,9 @@ export class InlineShards implements ShardDispatcher {
     entry.itemIndex = itemIndex;
     entry.outcome = outcome;
     entry.startedAt = startedAt;
+    entry.userId = userId;
+    // The buy is decided but unanswered until the flush: the user's one buy in flight.
+    if (op === OP.buy) this.inFlight.add(userId);
     entry.view.orderId = this.view.orderId;
     entry.view.userId = this.view.userId;
     entry.view.state = this.view.state;
@@ -80,6 +85,7 @@ export class InlineShards implements ShardDispatcher {
     for (let i = 0; i < this.deferredCount; i++) {
       const entry = this.deferred[i]!;
       this.current = entry;
+      if (entry.op === OP.buy) this.inFlight.remove(entry.userId);
       if (!entry.res.aborted) entry.res.cork(this.answerCurrent);
       entry.res = null as unknown as HttpResponse;
     }

@@ -15,9 +15,9 @@ export type ItemState = 'upcoming' | 'live' | 'sold_out' | 'ended';
 
 /** Per-item refusals counted by the HTTP thread. */
 export const REFUSAL = {
-  soldOut: 0, notStarted: 1, ended: 2, badTicket: 3, paused: 4, badRequest: 5, tooLarge: 6, shuttingDown: 7, overloaded: 8, unauthorized: 9, banned: 10, rateLimited: 11,
+  soldOut: 0, notStarted: 1, ended: 2, badTicket: 3, paused: 4, badRequest: 5, tooLarge: 6, shuttingDown: 7, overloaded: 8, unauthorized: 9, banned: 10, rateLimited: 11, challengeFailed: 12,
 } as const;
-export const REFUSAL_FIELDS = 12;
+export const REFUSAL_FIELDS = 13;
 
 interface CachedBody {
   body: Buffer;
@@ -34,7 +34,7 @@ export class ItemCatalog {
   /**
    * Refusals the HTTP thread gives itself, per item (REFUSAL fields), for
    * stats and metrics; the shard counts its own (shard.ts COUNTER).
-   * ITEMS_MAX * 12 * 8 B = 9.6 MB, allocated once.
+   * ITEMS_MAX * 13 * 8 B = 10.4 MB, allocated once.
    */
   readonly refusals = new Float64Array(ITEMS_MAX * REFUSAL_FIELDS);
   private listCache: CachedBody = { body: Buffer.alloc(0), validUntil: 0 };

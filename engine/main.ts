@@ -14,6 +14,9 @@ import pino from 'pino';
 import uWS from 'uWebSockets.js';
 import { databaseFile, fileDefinitionOf, openDatabase, readBans, readItems, readMeta, setFileDefinition, upsertItem, writeMeta, type Db, type StoredItem } from '../persistence/database';
 import { checkAgainstSales } from './sale-rules';
+import { Challenges, challengeSecretOf } from './challenge';
+import { InFlightUsers } from './in-flight-users';
+import { SalePushes } from './sale-pushes';
 import { BanList } from './ban-list';
 import { TokenBucketTable } from './rate-limiter';
 import { LagMonitor } from './lag-monitor';
@@ -40,6 +43,10 @@ import { UserTokenVerifier } from './user-token';
 import { WorkerShards } from './worker-shards';
 
 class StartupError extends Error {}
+
+function shardCountOf(config: EngineConfig): number {
+  return Math.max(1, config.workers);
+}
 
 /** One engine per data directory: a second one would write the same log and database. */
 function takePidLock(dataDir: string): string {
@@ -116,10 +123,12 @@ interface Engine {
   listenSocket: uWS.us_listen_socket | null;
   pidFile: string;
   settlement: Settlement;
+  pushes: SalePushes;
 }
 
-async function startShards(config: EngineConfig, db: Db, items: StoredItem[], bootId: number, progress: SharedArrayBuffer, answerer: HttpAnswerer, left: SharedArrayBuffer, settings: SharedArrayBuffer, log: pino.Logger): Promise<ShardDispatcher> {
-  const shardCount = Math.max(1, config.workers);
+async function startShards(config: EngineConfig, db: Db, items: StoredItem[], bootId: number, progress: SharedArrayBuffer, answerer: HttpAnswerer, left: SharedArrayBuffer, settings: SharedArrayBuffer,
+  inFlight: InFlightUsers, log: pino.Logger): Promise<ShardDispatcher> {
+  const shardCount = shardCountOf(config);
   // One counters array for all shards; each writes only its own items' slots.
   const counters = new SharedArrayBuffer(ITEMS_MAX * COUNTER_FIELDS * 8);
   const setups: ShardSetup[] = Array.from({ length: shardCount }, (_, index) => ({
@@ -133,9 +142,9 @@ async function startShards(config: EngineConfig, db: Db, items: StoredItem[], bo
   });
   if (config.workers === 0) {
     const settingsView = new Float64Array(settings);
-    return new InlineShards(loadShard(setups[0]!, db), answerer, new Int32Array(left), config.ringSlots, (item, index) => loadItemBook(db, item, index, settingsView));
+    return new InlineShards(loadShard(setups[0]!, db), answerer, new Int32Array(left), config.ringSlots, (item, index) => loadItemBook(db, item, index, settingsView), inFlight);
   }
-  return WorkerShards.start(setups, config.dataDir, config.ringSlots, answerer, new Int32Array(left), log);
+  return WorkerShards.start(setups, config.dataDir, config.ringSlots, answerer, new Int32Array(left), log, inFlight);
 }
 
 async function start(config: EngineConfig, log: pino.Logger): Promise<Engine> {
@@ -150,7 +159,7 @@ async function start(config: EngineConfig, log: pino.Logger): Promise<Engine> {
   const demoUserSecret = config.userSecret === null ? crypto.randomBytes(32).toString('base64url') : null;
   if (demoUserSecret !== null) log.warn('DEMO MODE: FLASH_USER_SECRET is not set; tokens are signed with a random per-boot secret and GET /api/demo/token hands them out');
   const bootId = Date.now();
-  const shardCount = Math.max(1, config.workers);
+  const shardCount = shardCountOf(config);
   const progress = new SharedArrayBuffer(shardCount * PROGRESS_FIELDS * 4);
   const left = new SharedArrayBuffer(ITEMS_MAX * 4);
   const settings = new SharedArrayBuffer(ITEMS_MAX * SETTING_FIELDS * 8);
@@ -161,7 +170,9 @@ async function start(config: EngineConfig, log: pino.Logger): Promise<Engine> {
   const persister = new Persister({ dataDir: config.dataDir, logDir: logDirectory(config.dataDir), bootId, shardCount, fsync: config.fsync, progress }, log,
     () => { process.exitCode = 1; if (engine) void stop(engine, log, 'persister died'); else process.exit(1); });
   await persister.start();
-  const shards = await startShards(config, db, items, bootId, progress, answerer, left, settings, log);
+  // Every buy in flight holds a ring slot (workers) or a deferred-answer slot (inline): that bounds the set.
+  const inFlight = new InFlightUsers(shardCount * config.ringSlots);
+  const shards = await startShards(config, db, items, bootId, progress, answerer, left, settings, inFlight, log);
   const ctx: HttpContext = {
     catalog, verifier: new UserTokenVerifier(config.userSecret ?? demoUserSecret!),
     staticFiles: loadStaticFiles(path.join(__dirname, '..', '..', 'static')), demoUserSecret, closing: false,
@@ -171,6 +182,8 @@ async function start(config: EngineConfig, log: pino.Logger): Promise<Engine> {
     lag: new LagMonitor(config.shedLagMs),
     rateUser: config.rateUserPerSec === 0 ? null : new TokenBucketTable(config.rateUserPerSec, config.rateUserBurst),
     rateAddress: config.rateAddressPerSec === 0 ? null : new TokenBucketTable(config.rateAddressPerSec, config.rateAddressBurst),
+    inFlight, challenges: new Challenges(challengeSecretOf(ticketSecret), config.challengeThinkMs, config.challengeTtlSec * 1000),
+    maxUrlBytes: config.maxUrlBytes, maxHeaderBytes: config.maxHeaderBytes,
   };
   let snapshotOf: (() => Promise<{ path: string; pausedMs: number }>) | null = null;
   const admin = config.adminToken === null ? null : {
@@ -181,14 +194,18 @@ async function start(config: EngineConfig, log: pino.Logger): Promise<Engine> {
   const responseCounts = new Float64Array(ROUTE_NAMES.length * RESPONSE_OUTCOMES.length);
   countResponsesInto(responseCounts);
   const metrics = metricsHandler(createMetrics({ catalog, shards, persister, latency, routeCounts: ctx.routeCounts, responseCounts, lag: ctx.lag }));
-  const app = createHttpApp(ctx, shards, admin, metrics);
+  let pushes: SalePushes | null = null;
+  const { app, channel } = createHttpApp(ctx, shards, admin, metrics, {
+    connectionsMax: config.wsMaxConnections, idleSeconds: config.wsIdleSec, onOpen: (ws) => pushes?.subscribe(ws),
+  });
+  pushes = new SalePushes(app, catalog, channel.sockets, (item, delayMs, clients, publishMs) => log.info({ item, delayMs, clients, publishMs: Number(publishMs.toFixed(2)) }, 'start pushed'));
   const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
     app.listen(config.host, config.port, (socket) => (socket ? resolve(socket) : reject(new StartupError(`cannot listen on ${config.host}:${config.port}`))));
   });
   ctx.lag.start();
   const settlement = new Settlement(config.dataDir, db, catalog, shards.counters, persister, log);
   settlement.start();
-  engine = { shards, persister, db, catalog, ctx, listenSocket, pidFile, settlement };
+  engine = { shards, persister, db, catalog, ctx, listenSocket, pidFile, settlement, pushes };
   const started = engine;
   snapshotOf = () => snapshot(started, config.dataDir, log);
   const port = uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket);
@@ -222,6 +239,7 @@ async function stop(engine: Engine, log: pino.Logger, reason: string): Promise<v
   if (engine.listenSocket) uWS.us_listen_socket_close(engine.listenSocket);
   engine.listenSocket = null;
   engine.settlement.stop();
+  engine.pushes.stop();
   engine.ctx.lag.stop();
   await engine.shards.close();
   const applied = await engine.persister.drain();

@@ -31,6 +31,7 @@ const HTTP_OUTCOMES: [string, number][] = [
   ['sold_out', REFUSAL.soldOut], ['not_started', REFUSAL.notStarted], ['ended', REFUSAL.ended], ['bad_ticket', REFUSAL.badTicket],
   ['paused', REFUSAL.paused], ['bad_request', REFUSAL.badRequest], ['shutting_down', REFUSAL.shuttingDown], ['overloaded', REFUSAL.overloaded],
   ['unauthorized', REFUSAL.unauthorized], ['banned', REFUSAL.banned], ['rate_limited', REFUSAL.rateLimited],
+  ['challenge_failed', REFUSAL.challengeFailed],
 ];
 
 /** A histogram whose buckets live in our typed array; prom-client only formats it. */

@@ -11,7 +11,8 @@ import type { HttpResponse } from 'uWebSockets.js';
 import type pino from 'pino';
 import type { StoredItem } from '../persistence/database';
 import { OUTCOME, type Outcome } from './error-catalog';
-import { emptyOrderView } from './shard';
+import type { InFlightUsers } from './in-flight-users';
+import { emptyOrderView, OP } from './shard';
 import type { Answerer, ShardDispatcher } from './shard-dispatcher';
 import { localIndexOf, shardOf } from './shard-dispatcher';
 import { ANSWER_FIELDS, createRing, HEAD, REQUEST_FIELDS, Ring } from './shard-ring';
@@ -27,6 +28,7 @@ class ShardLink {
   readonly pendingOp: Uint8Array;
   readonly pendingItem: Int32Array;
   readonly pendingStartedAt: Float64Array;
+  readonly pendingUser: Float64Array;
   readonly freeTokens: Int32Array;
   freeCount: number;
   onMessage: ((message: { type: string; snapshot?: ShardSnapshot }) => void) | null = null;
@@ -41,6 +43,7 @@ class ShardLink {
     this.pendingOp = new Uint8Array(slots);
     this.pendingItem = new Int32Array(slots);
     this.pendingStartedAt = new Float64Array(slots);
+    this.pendingUser = new Float64Array(slots);
     this.freeTokens = Int32Array.from({ length: slots }, (_, i) => slots - 1 - i);
     this.freeCount = slots;
   }
@@ -51,10 +54,11 @@ export class WorkerShards implements ShardDispatcher {
   private readonly view = emptyOrderView();
   private closing = false;
 
-  private constructor(private readonly answerer: Answerer, readonly left: Int32Array, readonly counters: Float64Array, private readonly log: pino.Logger) {}
+  private constructor(private readonly answerer: Answerer, readonly left: Int32Array, readonly counters: Float64Array, private readonly log: pino.Logger,
+    private readonly inFlight: InFlightUsers) {}
 
-  static async start(setups: ShardSetup[], dataDir: string, ringSlots: number, answerer: Answerer, left: Int32Array, log: pino.Logger): Promise<WorkerShards> {
-    const shards = new WorkerShards(answerer, left, new Float64Array(setups[0]!.counters), log);
+  static async start(setups: ShardSetup[], dataDir: string, ringSlots: number, answerer: Answerer, left: Int32Array, log: pino.Logger, inFlight: InFlightUsers): Promise<WorkerShards> {
+    const shards = new WorkerShards(answerer, left, new Float64Array(setups[0]!.counters), log, inFlight);
     await Promise.all(setups.map((setup) => shards.startOne({
       ...setup, dataDir, requests: createRing(ringSlots * 2, REQUEST_FIELDS), answers: createRing(ringSlots, ANSWER_FIELDS),
     })));
@@ -89,6 +93,7 @@ export class WorkerShards implements ShardDispatcher {
     const link = this.links[index]!;
     for (let token = 0; token < link.pendingRes.length; token++) {
       const res = link.pendingRes[token];
+      if (res && link.pendingOp[token] === OP.buy) this.inFlight.remove(link.pendingUser[token]!);
       if (res && !res.aborted) res.cork(() => this.answerer.answer(res, link.pendingOp[token]!, link.pendingItem[token]!, OUTCOME.overloaded, this.view, 0));
       link.pendingRes[token] = null;
     }
@@ -112,6 +117,8 @@ export class WorkerShards implements ShardDispatcher {
     link.pendingOp[token] = op;
     link.pendingItem[token] = itemIndex;
     link.pendingStartedAt[token] = startedAt;
+    link.pendingUser[token] = userId;
+    if (op === OP.buy) this.inFlight.add(userId);
     const at = link.requests.producerSlot();
     const slots = link.requests.slots;
     slots[at] = op;
@@ -156,6 +163,7 @@ export class WorkerShards implements ShardDispatcher {
       const res = link.pendingRes[token]!;
       link.pendingRes[token] = null;
       link.freeTokens[link.freeCount++] = token;
+      if (link.pendingOp[token] === OP.buy) this.inFlight.remove(link.pendingUser[token]!);
       if (!res.aborted) {
         this.currentRes = res;
         this.currentOp = link.pendingOp[token]!;

@@ -1,6 +1,7 @@
 // Proves the per-user limit: with perUserLimit 2 a user's buys give won, won,
-// limit_reached, in sequence and when one user fires many buys at once, in
-// both the inline and the worker-thread mode.
+// limit_reached, in sequence and when one user fires many buys at once (then
+// some are refused rate_limited: one buy in flight per user), in both the
+// inline and the worker-thread mode.
 
 import http from 'node:http';
 import t from 'tap';
@@ -23,7 +24,8 @@ for (const workers of ['0', '2']) {
     const burst = await pool(100, 50, () => request(engine.port, 'POST', buyPath, { token: signToken(43), agent }));
     agent.destroy();
     t.equal(burst.filter((r) => r.status === 200).length, 2, 'a burst of 100 concurrent buys by one user wins exactly 2');
-    t.equal(burst.filter((r) => r.json.error === 'limit_reached').length, 98, 'the rest are limit_reached');
+    // The rest are limit_reached, or rate_limited when they came while one of the user's buys was in flight.
+    t.equal(burst.filter((r) => r.json.error === 'limit_reached' || r.json.error === 'rate_limited').length, 98, 'the rest are limit_reached or rate_limited (one buy in flight)');
 
     const view = await request(engine.port, 'GET', '/api/items/pair');
     t.equal(view.json.left, 1000 - 4, 'four units sold');

@@ -38,6 +38,12 @@ const SAMPLES: Record<string, [keyof EngineConfig, string, unknown]> = {
   'rate-address-per-sec': ['rateAddressPerSec', '300', 300],
   'rate-address-burst': ['rateAddressBurst', '600', 600],
   'shed-lag-ms': ['shedLagMs', '150', 150],
+  'challenge-think-ms': ['challengeThinkMs', '1500', 1500],
+  'challenge-ttl-sec': ['challengeTtlSec', '60', 60],
+  'ws-max-connections': ['wsMaxConnections', '5000', 5000],
+  'ws-idle-sec': ['wsIdleSec', '60', 60],
+  'max-url-bytes': ['maxUrlBytes', '4096', 4096],
+  'max-header-bytes': ['maxHeaderBytes', '16384', 16384],
 };
 
 /** [flag, variable] pairs as helpText lists them. */

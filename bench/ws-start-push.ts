@@ -1,0 +1,140 @@
+// How soon the WebSocket `start` push reaches every connected shopper:
+// starts the engine with one item due a few seconds later, connects N
+// WebSocket clients (default 10,000) spread over client threads, and
+// records when each receives its first frame after the upgrade (the start
+// push: nothing else is sent to an idle socket before the start). Reports
+// the delay after startsAt at p50/p90/p99/max, over several runs, and the
+// engine's own delay from its "start pushed" log line.
+//
+//   node dist/bench/ws-start-push.js [--clients 10000] [--runs 3] [--threads 4]
+//
+// The clients are raw sockets with a hand-made upgrade: a full WebSocket
+// client per socket would measure the client more than the engine. On a
+// 2-core machine the client threads share the cores with the engine, so the
+// tail includes the clients' own time to read 10,000 sockets.
+
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { startServer } from './server-process';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const USER_SECRET = 'ws-start-bench-user-secret-0123456789abcdef';
+
+interface ClientJob {
+  port: number;
+  count: number;
+}
+
+/** Client thread: opens `count` upgraded sockets, reports ready, then the arrival time of each one's first frame. */
+async function clientThread(job: ClientJob): Promise<void> {
+  const arrivals: number[] = [];
+  const sockets: net.Socket[] = [];
+  const open = (): Promise<void> => new Promise((resolve, reject) => {
+    const socket = net.connect(job.port, '127.0.0.1');
+    let upgraded = false;
+    socket.setNoDelay(true);
+    socket.on('error', reject);
+    socket.on('data', (chunk: Buffer) => {
+      if (!upgraded) {
+        if (!chunk.toString('latin1').startsWith('HTTP/1.1 101')) return reject(new Error(`upgrade refused: ${chunk.toString('latin1').slice(0, 40)}`));
+        upgraded = true;
+        resolve();
+        return;
+      }
+      if (arrivals.length < job.count && !(socket as unknown as { seen?: boolean }).seen) {
+        (socket as unknown as { seen?: boolean }).seen = true;
+        arrivals.push(Date.now());
+        if (arrivals.length === job.count) parentPort!.postMessage({ type: 'arrivals', arrivals });
+      }
+    });
+    socket.write(`GET /ws HTTP/1.1\r\nhost: 127.0.0.1\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-key: ${crypto.randomBytes(16).toString('base64')}\r\nsec-websocket-version: 13\r\n\r\n`);
+    sockets.push(socket);
+  });
+  for (let i = 0; i < job.count; i += 100) await Promise.all(Array.from({ length: Math.min(100, job.count - i) }, open));
+  parentPort!.postMessage({ type: 'ready' });
+  parentPort!.on('message', () => {
+    // Report what arrived (a run that lost some must say so), then close.
+    parentPort!.postMessage({ type: 'arrivals', arrivals });
+    sockets.forEach((s) => s.destroy());
+  });
+}
+
+function quantile(sorted: number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+}
+
+async function oneRun(clients: number, threads: number, leadMs: number): Promise<Record<string, number>> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flash-ws-start-'));
+  const startsAt = Date.now() + leadMs;
+  const saleFile = path.join(dataDir, 'sale.json');
+  fs.writeFileSync(saleFile, JSON.stringify({ items: [{ id: 'drop', name: 'Drop', price: 100, stock: 10, startsAt, endsAt: startsAt + 3_600_000 }] }));
+  const engine = await startServer({
+    args: ['engine/start', '--port', '0', '--data', dataDir, '--sale', saleFile, '--workers', '0'],
+    env: { ...process.env, FLASH_USER_SECRET: USER_SECRET, FLASH_WS_MAX_CONNECTIONS: String(clients + 100) }, cwd: ROOT,
+  }, (line) => (line.msg === 'listening' ? (line.port as number) : null));
+  const workers: Worker[] = [];
+  try {
+    const perThread = Math.ceil(clients / threads);
+    const ready: Promise<void>[] = [];
+    const arrivals: Promise<number[]>[] = [];
+    for (let t = 0; t < threads; t++) {
+      const count = Math.min(perThread, clients - t * perThread);
+      const worker = new Worker(__filename, { workerData: { port: engine.port, count } satisfies ClientJob });
+      workers.push(worker);
+      ready.push(new Promise((resolve, reject) => {
+        worker.on('error', reject);
+        worker.on('message', (m: { type: string }) => m.type === 'ready' && resolve());
+      }));
+      arrivals.push(new Promise((resolve) => worker.on('message', (m: { type: string; arrivals?: number[] }) => m.type === 'arrivals' && resolve(m.arrivals!))));
+    }
+    await Promise.all(ready);
+    const connectedAt = Date.now();
+    if (connectedAt > startsAt - 200) throw new Error(`connecting ${clients} clients took too long (${connectedAt - (startsAt - leadMs)} ms); raise the lead time`);
+    // Wait past the start, then collect (a thread whose clients all heard it has already reported).
+    await new Promise((resolve) => setTimeout(resolve, startsAt - Date.now() + 2000));
+    workers.forEach((w) => w.postMessage('report'));
+    const all = (await Promise.all(arrivals)).flat().map((at) => at - startsAt).sort((a, b) => a - b);
+    const pushed = engine.lines.find((l) => l.msg === 'start pushed');
+    return {
+      clients, reached: all.length, engineDelayMs: Number(pushed?.delayMs ?? NaN), enginePublishMs: Number(pushed?.publishMs ?? NaN),
+      p50: quantile(all, 0.5), p90: quantile(all, 0.9), p99: quantile(all, 0.99), max: all.at(-1) ?? NaN, min: all[0] ?? NaN,
+      within50ms: all.filter((d) => d >= 0 && d <= 50).length,
+    };
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+    await engine.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const arg = (name: string, fallback: number): number => {
+    const at = process.argv.indexOf(`--${name}`);
+    return at === -1 ? fallback : Number(process.argv[at + 1]);
+  };
+  const clients = arg('clients', 10_000);
+  const runs = arg('runs', 3);
+  const threads = arg('threads', 4);
+  const results: Record<string, number>[] = [];
+  for (let run = 0; run < runs; run++) {
+    const result = await oneRun(clients, threads, arg('lead-ms', 8000));
+    results.push(result);
+    process.stdout.write(`run ${run + 1}: ${JSON.stringify(result)}\n`);
+  }
+  const median = (key: string): number => results.map((r) => r[key]!).sort((a, b) => a - b)[Math.floor(results.length / 2)]!;
+  process.stdout.write(`median of ${runs} runs, ${clients} clients on ${os.cpus()[0]?.model} x${os.availableParallelism()}: ` +
+    `reached ${median('reached')}, engine pushed after ${median('engineDelayMs')} ms and fanned out to every socket in ${median('enginePublishMs')} ms, arrival p50 ${median('p50')} ms, p90 ${median('p90')} ms, p99 ${median('p99')} ms, max ${median('max')} ms, within 50 ms: ${median('within50ms')}\n`);
+}
+
+if (isMainThread) {
+  main().catch((error: Error) => {
+    process.stderr.write(`${error.stack}\n`);
+    process.exit(1);
+  });
+} else {
+  void clientThread(workerData as ClientJob);
+}

@@ -1,0 +1,159 @@
+// The WebSocket channel of the contract, against the real engine: buys over
+// /ws go through the same rules and shard path as HTTP (and share the
+// per-user limit with it), time frames, the start push without polling,
+// throttled stock pushes and sold_out, garbage answered bad_request and its
+// sender disconnected, oversized frames, and a client that stops reading
+// dropped rather than buffered without bound. Run with --workers 0 and 2.
+
+import t from 'tap';
+import { pack } from 'msgpackr';
+import { buyPathOf, item, request, signToken, startEngine, tempDataDir, type EngineHandle } from '../helpers/engine-process';
+import { connectWs, type Frame } from '../helpers/ws-client';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const ticketOf = (buyPath: string): string => buyPath.split('/').pop()!;
+
+for (const workers of ['0', '2']) {
+  t.test(`--workers ${workers}`, async (t) => {
+    const startsAt = Date.now() + 2500;
+    const engine: EngineHandle = await startEngine({
+      dataDir: tempDataDir('ws'), args: ['--workers', workers],
+      sale: [item('live', { stock: 5, perUserLimit: 1 }), item('soon', { stock: 40, perUserLimit: 1, startsAt }), item('two', { stock: 100, perUserLimit: 2 })],
+    });
+    t.teardown(() => engine.stop());
+    const livePath = await buyPathOf(engine.port, 'live');
+
+    await t.test('time, and buys with the same rules and answers as HTTP', async (t) => {
+      const shopper = await connectWs(engine.port, { token: signToken(1) });
+      t.teardown(() => shopper.close());
+      shopper.send({ op: 'time', id: 1 });
+      const time = await shopper.next((f) => f.id === 1);
+      t.ok(Math.abs((time.now as number) - Date.now()) < 1000, 'time answers the server clock');
+      shopper.send({ op: 'buy', id: 2, item: 'live', ticket: ticketOf(livePath) });
+      const won = await shopper.next((f) => f.id === 2);
+      t.match(won, { id: 2, result: 'won', item: 'live', payBy: null }, 'a buy wins over the socket');
+      t.match(won.order, /^[1-9][0-9]*$/, 'with its order id as a string, as HTTP gives it');
+      shopper.send({ op: 'buy', id: 3, item: 'live', ticket: ticketOf(livePath) });
+      t.same(await shopper.next((f) => f.id === 3), { id: 3, error: 'limit_reached' });
+      const http = await request(engine.port, 'POST', livePath, { token: signToken(1) });
+      t.equal(http.json.error, 'limit_reached', 'the limit is shared with HTTP');
+      const order = await request(engine.port, 'GET', `/api/orders/${won.order as string}`, { token: signToken(1) });
+      t.equal(order.json.state, 'confirmed', 'the order exists for the HTTP order route');
+      shopper.send({ op: 'buy', id: 4, item: 'live', ticket: 'x'.repeat(22) });
+      t.same(await shopper.next((f) => f.id === 4), { id: 4, error: 'bad_ticket' });
+      shopper.send({ op: 'buy', id: 5, item: 'nope', ticket: 'x' });
+      t.same(await shopper.next((f) => f.id === 5), { id: 5, error: 'unknown_item' });
+      shopper.send({ op: 'buy', id: 6, item: 'soon', ticket: 'x'.repeat(22) });
+      t.same(await shopper.next((f) => f.id === 6), { id: 6, error: 'not_started', startsAt }, 'not_started carries startsAt');
+    });
+
+    await t.test('a socket without a token watches but cannot buy; a bad token is refused at the upgrade', async (t) => {
+      const watcher = await connectWs(engine.port);
+      t.teardown(() => watcher.close());
+      watcher.send({ op: 'buy', id: 1, item: 'live', ticket: ticketOf(livePath) });
+      t.same(await watcher.next((f) => f.id === 1), { id: 1, error: 'unauthorized' });
+      await t.rejects(connectWs(engine.port, { token: 'v1.1.1.forged' }), /401/);
+      const cookie = await connectWs(engine.port, { headers: { cookie: `fs_user=${signToken(77)}` } });
+      t.teardown(() => cookie.close());
+      cookie.send({ op: 'buy', id: 1, item: 'two', ticket: ticketOf(await buyPathOf(engine.port, 'two')) });
+      t.match(await cookie.next((f) => f.id === 1), { result: 'won' }, 'the fs_user cookie authenticates the upgrade');
+    });
+
+    await t.test('one buy in flight per user: two buys in one frame burst get one answer each, never two wins in flight', async (t) => {
+      const shopper = await connectWs(engine.port, { token: signToken(5) });
+      t.teardown(() => shopper.close());
+      const ticket = ticketOf(await buyPathOf(engine.port, 'two'));
+      // Both frames in one TCP write: the engine reads them in one turn, while the first is in flight.
+      const burst = Buffer.concat([frameBytes({ op: 'buy', id: 1, item: 'two', ticket }), frameBytes({ op: 'buy', id: 2, item: 'two', ticket })]);
+      (shopper.ws as unknown as { _socket: { write(b: Buffer): void } })._socket.write(burst);
+      const answers = [await shopper.next((f) => f.id === 1), await shopper.next((f) => f.id === 2)];
+      t.match(answers[0], { result: 'won' });
+      t.same(answers[1], { id: 2, error: 'rate_limited' }, 'the second, sent while the first was in flight, is refused');
+    });
+
+    await t.test('the start push reaches every client at the start, and stock pushes are throttled', async (t) => {
+      const clients = await Promise.all(Array.from({ length: 50 }, (_, i) => connectWs(engine.port, { token: signToken(1000 + i) })));
+      t.teardown(() => clients.forEach((c) => c.close()));
+      const starts = await Promise.all(clients.map((c) => c.next((f) => f.op === 'start' && f.item === 'soon', startsAt - Date.now() + 5000).then((f) => ({ f, at: Date.now() }))));
+      t.ok(starts.every(({ at }) => at >= startsAt), 'never before startsAt');
+      const latest = Math.max(...starts.map(({ at }) => at - startsAt));
+      t.ok(latest < 1000, `every client had it within ${latest} ms of the start (the bench measures the 50 ms goal)`);
+      const buyPath = starts[0]!.f.buyPath as string;
+      t.match(buyPath, /^\/api\/buy\/soon\/[A-Za-z0-9_-]{22}$/, 'the push carries the buy path');
+      const pushesBefore = clients[0]!.frames.filter((f) => f.op === 'stock' && f.item === 'soon').length;
+      const opened = Date.now();
+      // 40 units bought one by one over about a second: many changes, few pushes.
+      for (let i = 0; i < 40; i++) {
+        clients[i]!.send({ op: 'buy', id: 9, item: 'soon', ticket: ticketOf(buyPath) });
+        await clients[i]!.next((f) => f.id === 9);
+        await sleep(20);
+      }
+      await clients[0]!.next((f) => f.op === 'sold_out' && f.item === 'soon', 3000);
+      const elapsed = Date.now() - opened;
+      const stock = clients[0]!.frames.filter((f) => f.op === 'stock' && f.item === 'soon').slice(pushesBefore);
+      t.ok(stock.length >= 2, `stock pushes arrived (${stock.length})`);
+      t.ok(stock.length <= Math.ceil(elapsed / 100) + 1, `at most 10 a second: ${stock.length} in ${elapsed} ms for 40 changes`);
+      t.same(stock.at(-1), { op: 'stock', item: 'soon', left: 0 }, 'the last one says 0 left');
+      const late = await connectWs(engine.port, { token: signToken(2000) });
+      t.teardown(() => late.close());
+      late.send({ op: 'buy', id: 1, item: 'soon', ticket: ticketOf(buyPath) });
+      t.same(await late.next((f) => f.id === 1), { id: 1, error: 'sold_out' });
+    });
+
+    await t.test('garbage is answered bad_request, with the id when one could be read, and a repeat sender is cut off', async (t) => {
+      const bad = await connectWs(engine.port, { token: signToken(3) });
+      bad.ws.send(Buffer.from([0xc1]));
+      t.same(await bad.next(() => true), { error: 'bad_request' }, 'not MessagePack');
+      bad.send({ op: 'dance', id: 41 });
+      t.same(await bad.next((f) => f.id === 41), { id: 41, error: 'bad_request' }, 'unknown op, id echoed');
+      bad.send({ op: 'buy', id: 42, item: 7 });
+      t.same(await bad.next((f) => f.id === 42), { id: 42, error: 'bad_request' }, 'a buy with fields of the wrong type');
+      bad.ws.send('{"op":"time","id":1}');
+      for (let i = 0; i < 10; i++) bad.send([1, 2, 3]);
+      const closed = await bad.closed;
+      t.equal(closed.code, 1008, 'closed with policy violation after repeated garbage');
+      const other = await connectWs(engine.port, { token: signToken(4) });
+      t.teardown(() => other.close());
+      other.send({ op: 'time', id: 1 });
+      t.ok((await other.next((f) => f.id === 1)).now, 'the engine keeps serving');
+    });
+
+    await t.test('a frame over 1 KiB closes the connection', async (t) => {
+      const big = await connectWs(engine.port, { token: signToken(6) });
+      big.send({ op: 'buy', id: 1, item: 'live', ticket: 'x'.repeat(2000) });
+      const closed = await big.closed;
+      t.ok(closed.code === 1009 || closed.code === 1006, `closed (${closed.code})`);
+    });
+
+    await t.test('a client that stops reading is dropped, not buffered without bound', async (t) => {
+      const slow = await connectWs(engine.port, { token: signToken(8) });
+      const socket = (slow.ws as unknown as { _socket: { pause(): void; resume(): void; write(b: Buffer): boolean } })._socket;
+      socket.pause();
+      // 300,000 time requests: their answers (about 7 MB) fill the kernel's
+      // socket buffers (a few MB on loopback) and then the engine's 64 KiB
+      // of backpressure for this client.
+      const frame = frameBytes({ op: 'time', id: 1 });
+      const chunk = Buffer.concat(Array.from({ length: 1000 }, () => frame));
+      for (let i = 0; i < 300; i++) socket.write(chunk);
+      await sleep(1500);
+      socket.resume();
+      const closed = await Promise.race([slow.closed, sleep(15_000).then(() => null)]);
+      t.ok(closed !== null, `the engine closed the slow client (${closed?.code})`);
+      t.ok(slow.frames.length < 300_000, `it did not get every answer (${slow.frames.length})`);
+      const other = await connectWs(engine.port, { token: signToken(9) });
+      t.teardown(() => other.close());
+      other.send({ op: 'time', id: 1 });
+      t.ok((await other.next((f) => f.id === 1)).now, 'the engine keeps serving');
+    });
+  });
+}
+
+function frameBytes(frame: Frame): Buffer {
+  // A masked binary WebSocket frame, as a client must send it.
+  const payload = pack(frame);
+  const mask = Buffer.from([1, 2, 3, 4]);
+  const header = payload.length < 126 ? Buffer.from([0x82, 0x80 | payload.length]) : Buffer.from([0x82, 0x80 | 126, payload.length >> 8, payload.length & 255]);
+  const masked = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!));
+  return Buffer.concat([header, mask, masked]);
+}
+
