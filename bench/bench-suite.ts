@@ -167,12 +167,12 @@ async function main(): Promise<void> {
   const pinning = pinCores();
   const startedAt = new Date();
   const about = machine(pinning);
-  console.log(`bench: ${about.cpuModel as string}, nproc ${about.nproc as number}, node ${process.version}; ${options.quick ? 'quick' : 'full'} mode; scenarios ${[...selected.map((s) => s.name), ...(withGrowth ? [GROWTH] : [])].join(', ')}`);
+  console.log(`bench: ${about.cpuModel as string}, nproc ${about.nproc as number}, node ${process.version}; ${options.quick ? 'quick' : 'full'} mode${options.fsync ? ', engines with --fsync' : ''}; scenarios ${[...selected.map((s) => s.name), ...(withGrowth ? [GROWTH] : [])].join(', ')}`);
   if (os.loadavg()[0]! > os.availableParallelism() / 2) console.log(`warning: 1-minute load average is ${os.loadavg()[0]!.toFixed(2)}: something else is busy; ratios hold better than absolute numbers`);
   const userSecret = crypto.randomBytes(32).toString('base64url');
   const context: RunContext = {
     durationSeconds: options.durationSeconds, warmupSeconds: options.warmupSeconds, secrets: { userSecret, adminToken: crypto.randomBytes(32).toString('base64url') },
-    tokens: tokenPool(userSecret), serverCpus: pinning.serverCpus, generatorWorkers: options.generatorWorkers, keepData: options.keepData,
+    tokens: tokenPool(userSecret), serverCpus: pinning.serverCpus, generatorWorkers: options.generatorWorkers, keepData: options.keepData, fsync: options.fsync,
   };
   const results: VariantResult[] = [];
   for (const scenario of selected) await runScenario(scenario, options, context, results);

@@ -14,6 +14,8 @@ export interface SuiteOptions {
   /** autocannon worker threads; helps only with cores to spare. */
   generatorWorkers: number;
   keepData: boolean;
+  /** Run the engines with --fsync (a log batch is fdatasync'ed before its answers). */
+  fsync: boolean;
 }
 
 /** Full mode: 3 runs of 4 s per system, about 14 minutes on 2 cores. */
@@ -38,6 +40,7 @@ const help = (names: readonly string[]): string => `Usage: npm run bench -- [fla
   --warmup S              uncounted warm-up seconds before each measurement (default 1)
   --generator-workers N   autocannon worker threads (default 0 on < 4 cores, else 2)
   --keep-data             keep every system's temporary data directory
+  --fsync                 run the engines with --fsync (group commit to disk before answering)
 `;
 
 class FlagError extends Error {}
@@ -70,6 +73,7 @@ export function parseSuiteFlags(argv: readonly string[], scenarioNames: readonly
       }
       if (flag === '--quick') quick = true;
       else if (flag === '--keep-data') given.keepData = true;
+      else if (flag === '--fsync') given.fsync = true;
       else if (flag === '--scenario') given.scenarios = scenarioList(argv[++index], scenarioNames);
       else if (flag in INTEGER_FLAGS) {
         const spec = INTEGER_FLAGS[flag as keyof typeof INTEGER_FLAGS];
@@ -81,6 +85,6 @@ export function parseSuiteFlags(argv: readonly string[], scenarioNames: readonly
     process.stderr.write(`bench: ${error.message}\n`);
     process.exit(2);
   }
-  const defaults = { ...(quick ? QUICK : FULL), generatorWorkers: os.availableParallelism() >= 4 ? 2 : 0, keepData: false, scenarios: null };
+  const defaults = { ...(quick ? QUICK : FULL), generatorWorkers: os.availableParallelism() >= 4 ? 2 : 0, keepData: false, fsync: false, scenarios: null };
   return { ...defaults, ...given, quick };
 }

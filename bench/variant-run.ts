@@ -26,6 +26,8 @@ export interface RunContext {
   /** autocannon worker threads. */
   generatorWorkers: number;
   keepData: boolean;
+  /** Engines run with --fsync. */
+  fsync: boolean;
 }
 
 export interface VariantResult {
@@ -126,7 +128,7 @@ function engineInvariants(sale: Sale, scenario: Scenario, system: RunningSystem,
 
 export async function measureVariant(scenario: Scenario, variant: Variant, context: RunContext, run: number, offeredRate: number | null): Promise<VariantResult> {
   const sale = scenario.sale();
-  const system = await startSystem(variant.spec, sale, context.secrets, context.serverCpus);
+  const system = await startSystem({ ...variant.spec, fsync: context.fsync }, sale, context.secrets, context.serverCpus);
   let loaded: Loaded = { warmup: null, load: null, skipped: null, serverCpuShare: null };
   let state: StateBeforeStop = { engineStats: null, peerInvariants: null, statsError: null };
   let peakRssBytes: number | null = null;
