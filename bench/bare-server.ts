@@ -1,29 +1,59 @@
-// The baseline for bench/buy-throughput.ts: the cheapest possible uWebSockets.js
-// answer to `POST /api/buy/:id/:ticket`, a fixed 200 JSON body with the same
-// shape and length as the engine's "won" answer, and nothing else: no token
-// check, no shard, no log, no SQLite. What the engine reaches as a fraction
-// of this server's requests per second, measured in the same run on the same
-// machine with the same load generator, is the cost of everything the engine
-// does on the buy path; the rest is the HTTP stack and the generator itself.
+// The baseline of the bench suite: the cheapest possible uWebSockets.js
+// answer to each request a scenario sends, and nothing else: no token check,
+// no shard, no log, no SQLite, no Redis.
+//   POST /api/buy/:id/:ticket  a fixed 200 JSON body with the shape and
+//                              length of the engine's "won" answer
+//   /ws buy frames             a fixed MessagePack "won" frame with the id
+//   GET /api/items, /sale.js   fixed bodies built once from the scenario's
+//                              sale (BARE_SALE_FILE), the engine's shape
+//   GET /api/items/:id/ticket  a buy path with a ticket of the engine's length
+// What the engine reaches as a fraction of this server's requests per
+// second, measured in the same run on the same machine with the same load
+// generator, is the cost of everything the engine does; the rest is the
+// HTTP stack and the generator itself.
 //
 // Run as its own process: `node dist/bench/bare-server.js`. It listens on
 // 127.0.0.1 port 0 and prints `{"port":N}` on stdout once listening;
 // SIGTERM or SIGINT closes it and exits 0.
 
+import { pack, unpack } from 'msgpackr';
 import uWS from 'uWebSockets.js';
+import { TICKET_CHARS } from '../engine/constants';
+import { publicItemsBody, readSale, type SaleItem } from './bench-sale';
 
 // The engine's won answer for item "hot" with its first order id
 // (row 1 << 32 | sequence 1), so that both servers write the same bytes.
 const WON_BODY = Buffer.from('{"result":"won","order":"4294967297","item":"hot","payBy":null}');
 const NOT_FOUND_BODY = Buffer.from('{"error":"not_found"}');
 const JSON_TYPE = 'application/json';
+const BARE_TICKET = 't'.repeat(TICKET_CHARS);
+
+function readRoutes(app: uWS.TemplatedApp, items: readonly SaleItem[]): void {
+  const left = items.map((item) => item.stock);
+  const itemsBody = Buffer.from(publicItemsBody(items, left, null));
+  const scriptBody = Buffer.from(publicItemsBody(items, left, items.map((item) => `/api/buy/${item.id}/${BARE_TICKET}`)));
+  app.get('/api/items', (res) => void res.writeStatus('200 OK').writeHeader('content-type', JSON_TYPE).end(itemsBody));
+  app.get('/sale.js', (res) => void res.writeStatus('200 OK').writeHeader('content-type', 'text/javascript').writeHeader('cache-control', 'no-store').end(scriptBody));
+  app.get('/api/items/:id/ticket', (res, req) => {
+    res.writeStatus('200 OK').writeHeader('content-type', JSON_TYPE).end(`{"buyPath":"/api/buy/${req.getParameter(0)}/${BARE_TICKET}"}`);
+  });
+}
 
 function main(): void {
+  const items = process.env.BARE_SALE_FILE ? readSale(process.env.BARE_SALE_FILE).items : [];
   const app = uWS.App();
   // A buy carries an empty body (content-length 0), so the answer can be written at once.
   app.post('/api/buy/:id/:ticket', (res) => {
     res.writeStatus('200 OK').writeHeader('content-type', JSON_TYPE).end(WON_BODY);
   });
+  app.ws('/ws', {
+    maxPayloadLength: 1024, maxBackpressure: 64 * 1024, idleTimeout: 120,
+    message: (ws, message) => {
+      const frame = unpack(Buffer.from(message)) as { id?: unknown };
+      ws.send(pack({ id: frame.id, result: 'won', order: '4294967297', item: 'hot', payBy: null }), true);
+    },
+  });
+  readRoutes(app, items);
   app.any('/*', (res) => {
     res.writeStatus('404 Not Found').writeHeader('content-type', JSON_TYPE).end(NOT_FOUND_BODY);
   });

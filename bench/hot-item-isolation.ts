@@ -20,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { signUserToken } from '../engine/user-token';
 import { startServer } from './server-process';
+import { buyRequests } from './load-generator';
 import { runWrkLoad, wrkPath } from './wrk-load';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -64,12 +65,12 @@ async function oneRun(workers: number, seconds: number, connections: number): Pr
     { id: 'hot', name: 'Hot', price: 100, stock: 100_000_000, perUserLimit: 1, startsAt },
     { id: 'cold', name: 'Cold', price: 100, stock: 100_000_000, perUserLimit: 1, startsAt },
   ] }));
-  const tokensFile = path.join(dataDir, 'tokens.txt');
   const expires = Math.floor(Date.now() / 1000) + 3600;
-  fs.writeFileSync(tokensFile, Array.from({ length: FLOOD_USERS }, (_, i) => signUserToken(USER_SECRET, 1 + i, expires)).join('\n'));
-  const engine = await startServer(['engine/start', '--port', '0', '--data', dataDir, '--sale', saleFile, '--workers', String(workers)],
-    { ...process.env, FLASH_USER_SECRET: USER_SECRET, FLASH_RATE_USER_PER_SEC: '0', FLASH_RATE_ADDRESS_PER_SEC: '0' }, ROOT,
-    (line) => (line.msg === 'listening' ? (line.port as number) : null));
+  const tokens = Array.from({ length: FLOOD_USERS }, (_, i) => signUserToken(USER_SECRET, 1 + i, expires));
+  const engine = await startServer({
+    args: ['engine/start', '--port', '0', '--data', dataDir, '--sale', saleFile, '--workers', String(workers)],
+    env: { ...process.env, FLASH_USER_SECRET: USER_SECRET, FLASH_RATE_USER_PER_SEC: '0', FLASH_RATE_ADDRESS_PER_SEC: '0' }, cwd: ROOT,
+  }, (line) => (line.msg === 'listening' ? (line.port as number) : null));
   try {
     const ticket = async (id: string): Promise<string> => {
       const body = await (await fetch(`http://127.0.0.1:${engine.port}/api/items/${id}/ticket`)).json() as { buyPath: string };
@@ -80,7 +81,7 @@ async function oneRun(workers: number, seconds: number, connections: number): Pr
     await probe(engine.port, coldPath, 10_000_000, 1); // warm-up
     const alone = await probe(engine.port, coldPath, 20_000_000, seconds);
     const [flood, loaded] = await Promise.all([
-      runWrkLoad({ port: engine.port, path: hotPath, tokens: [], tokenMode: 'rotate' as never, connections, durationSeconds: seconds + 2 }, tokensFile),
+      runWrkLoad({ port: engine.port, requests: buyRequests(hotPath, tokens), connections, durationSeconds: seconds + 2 }),
       new Promise<number[]>((resolve, reject) => setTimeout(() => probe(engine.port, coldPath, 30_000_000, seconds).then(resolve, reject), 1000)),
     ]);
     return {

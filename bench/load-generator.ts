@@ -4,36 +4,47 @@
 // process spent generating the load, which tells whether the generator
 // rather than the server was the bottleneck.
 //
-// Buys rotate over a pool of user tokens, so that the engine sees many users
-// as in a real sale. Two ways to rotate, selectable with --tokens:
+// Buys rotate over a pool of users through one `setupRequest` hook shared by
+// all connections: each request takes the next entry of the list, so
+// consecutive requests, in flight at the same time on different
+// connections, belong to different users. Prebuilt requests (autocannon
+// builds each entry's bytes once per connection) cost the generator less,
+// about 1.5x the rate (measured against bench/bare-server.ts, 1,000 tokens,
+// 100 connections, idle 2-core AMD EPYC: 70,573 and 78,714 against 47,261 and
+// 52,003 req/s, autocannon at 102-112 % of a core), but every connection
+// walks the list from its first entry, so the connections move through the
+// users in step and the same user is in flight on many connections at once,
+// which the engine refuses (one buy in flight per user: 429) and no crowd
+// does. They are used only for requests without a user (the read storm) and
+// while entries x connections stay under PREBUILT_BUFFERS_MAX (autocannon's
+// per-connection copies: 100 connections x 100,000 users would be 10^7
+// buffers, minutes and gigabytes).
 //
-//   prebuilt       one autocannon request per user, each with its own fixed
-//                  Authorization header; autocannon builds every request's
-//                  bytes once and each connection cycles through all of them.
-//   setup-request  one request with a `setupRequest` hook that sets the next
-//                  token; autocannon rebuilds the request bytes (and clones
-//                  its context) for every single request.
-//
-// Both send the same bytes for a given user. "prebuilt" is the default
-// because it costs the generator nothing per request, so more of the
-// generator's one core goes into load. Measured against bench/bare-server.ts
-// (1,000 tokens, 100 connections, 5 s after a 2 s warm-up, idle 2-core AMD
-// EPYC, node 20, two alternating rounds): prebuilt 70,573 and 78,714 req/s,
-// setup-request 47,261 and 52,003 req/s, autocannon at 102 to 112 % of a core
-// in all four, so the generator was the limit: prebuilt is about 1.5x faster.
+// Closed loop: each connection sends its next request when the previous
+// answer arrived, so latency grows with connections by construction (Little's
+// law). `overallRate` turns it into a rate-limited loop that approximates a
+// fixed arrival rate as long as each connection's share of the rate is well
+// below 1 / latency; past capacity it cannot send faster than answers come
+// back, so the achieved rate is reported next to the offered one.
+
+import { LatencyRecorder, type LatencyPercentiles } from './latency-recorder';
 
 /** Longest a phase may overrun its duration before it is stopped and reported. */
 const OVERRUN_MS_MAX = 30_000;
+/** Most request buffers autocannon is given to prebuild: the list's length times the connections. */
+const PREBUILT_BUFFERS_MAX = 200_000;
 /** Seconds autocannon waits for one answer before counting a timeout. */
 const REQUEST_TIMEOUT_SECONDS = 10;
 
-export type TokenMode = 'prebuilt' | 'setup-request';
-export const TOKEN_MODES: readonly TokenMode[] = ['prebuilt', 'setup-request'];
-
-interface AutocannonRequest {
-  method: string;
+export interface LoadRequest {
+  method: 'GET' | 'POST';
   path: string;
   headers: Record<string, string>;
+}
+
+interface AutocannonLatency { p50: number; p90: number; p99: number; p99_9: number; average: number; max: number }
+
+interface AutocannonRequest extends LoadRequest {
   setupRequest?: (request: AutocannonRequest) => AutocannonRequest;
 }
 
@@ -44,13 +55,14 @@ interface AutocannonResult {
   resets: number;
   non2xx: number;
   statusCodeStats: Record<string, { count: number }>;
-  latency: { p50: number; p99: number; average: number; max: number };
+  latency: AutocannonLatency;
   requests: { average: number; total: number };
 }
 
-/** An event emitter with `then` and `catch` bound to the run's result (not a full Promise). */
+/** An event emitter with `then` bound to the run's result (not a full Promise). */
 interface AutocannonInstance extends PromiseLike<AutocannonResult> {
   stop(): void;
+  on(event: 'response', listener: (client: unknown, statusCode: number, bytes: number, responseTimeMs: number) => void): void;
 }
 
 type Autocannon = (options: Record<string, unknown>) => AutocannonInstance;
@@ -61,11 +73,15 @@ const autocannon = require('autocannon') as Autocannon;
 
 export interface LoadOptions {
   port: number;
-  path: string;
-  tokens: readonly string[];
-  tokenMode: TokenMode;
+  requests: readonly LoadRequest[];
   connections: number;
   durationSeconds: number;
+  /** Requests per second over all connections (open-loop approximation); absent: closed loop. */
+  overallRate?: number;
+  /** autocannon worker threads (0: all in this thread). Per-outcome latency needs 0. */
+  workers?: number;
+  /** Record latency apart for 2xx answers (wins) and the rest (refusals). */
+  latencyByOutcome?: boolean;
 }
 
 export interface LoadResult {
@@ -73,7 +89,9 @@ export interface LoadResult {
   requestsPerSecondMean: number;
   requestsCompleted: number;
   latencyP50Ms: number;
+  latencyP90Ms: number;
   latencyP99Ms: number;
+  latencyP999Ms: number;
   latencyMeanMs: number;
   latencyMaxMs: number;
   non2xx: number;
@@ -82,32 +100,46 @@ export interface LoadResult {
   resets: number;
   /** Answers by HTTP status code, e.g. {"200": 123}. */
   statusCounts: Record<string, number>;
-  /** User plus system CPU this process used during the phase. */
+  /** With latencyByOutcome: wins (2xx) and refusals (the rest) apart. */
+  latencyWon: LatencyPercentiles | null;
+  latencyRefused: LatencyPercentiles | null;
+  /** User plus system CPU the generator used during the phase (all its threads). */
   generatorCpuMs: number;
   /** generatorCpuMs over the phase's wall time: near 1.0 means the generator used a whole core. */
   generatorCpuShare: number;
+  /** Generator threads or processes the CPU was spread over: saturation is judged per thread. */
+  generatorThreads: number;
   /** True when the phase had to be stopped past its duration plus OVERRUN_MS_MAX. */
   overran: boolean;
 }
 
-function buyRequests(options: LoadOptions): AutocannonRequest[] {
-  const headersOf = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}`, 'content-length': '0' });
-  if (options.tokenMode === 'prebuilt') {
-    return options.tokens.map((token) => ({ method: 'POST', path: options.path, headers: headersOf(token) }));
-  }
+/** One prebuilt buy per user token, all to `path`. */
+export function buyRequests(path: string, tokens: readonly string[]): LoadRequest[] {
+  return tokens.map((token) => ({ method: 'POST', path, headers: { authorization: `Bearer ${token}`, 'content-length': '0' } }));
+}
+
+const prebuilt = (requests: readonly LoadRequest[], connections: number): boolean =>
+  requests.every((request) => request.headers.authorization === undefined) && requests.length * connections <= PREBUILT_BUFFERS_MAX;
+
+/** The list as autocannon gets it: prebuilt, or one request that becomes the next of the list each time. */
+function autocannonRequests(requests: readonly LoadRequest[], connections: number): AutocannonRequest[] {
+  if (prebuilt(requests, connections)) return [...requests];
   let next = 0;
-  return [{
-    method: 'POST', path: options.path, headers: headersOf(options.tokens[0]!),
-    setupRequest: (request) => {
-      request.headers = headersOf(options.tokens[next]!);
-      next = (next + 1) % options.tokens.length;
-      return request;
-    },
-  }];
+  const setupRequest = (request: AutocannonRequest): AutocannonRequest => {
+    const chosen = requests[next]!;
+    next = next + 1 === requests.length ? 0 : next + 1;
+    request.method = chosen.method;
+    request.path = chosen.path;
+    request.headers = chosen.headers;
+    return request;
+  };
+  return [{ ...requests[0]!, setupRequest }];
 }
 
 /** Loads the server for `durationSeconds` and reports the phase. */
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
+  // Worker threads cannot share a setupRequest closure or per-answer events.
+  const workers = options.latencyByOutcome || !prebuilt(options.requests, options.connections) ? 0 : options.workers ?? 0;
   const cpuBefore = process.cpuUsage();
   const wallBefore = performance.now();
   const instance = autocannon({
@@ -116,8 +148,15 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     pipelining: 1,
     duration: options.durationSeconds,
     timeout: REQUEST_TIMEOUT_SECONDS,
-    requests: buyRequests(options),
+    requests: autocannonRequests(options.requests, options.connections),
+    ...(options.overallRate === undefined ? {} : { overallRate: options.overallRate }),
+    ...(workers > 0 ? { workers } : {}),
   });
+  const won = options.latencyByOutcome ? new LatencyRecorder() : null;
+  const refused = options.latencyByOutcome ? new LatencyRecorder() : null;
+  if (won !== null && refused !== null) {
+    instance.on('response', (_client, statusCode, _bytes, responseTimeMs) => (statusCode < 300 ? won : refused).record(responseTimeMs));
+  }
   let overran = false;
   const guard = setTimeout(() => {
     overran = true;
@@ -136,10 +175,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   for (const [code, stats] of Object.entries(result.statusCodeStats)) statusCounts[code] = stats.count;
   return {
     durationSeconds: result.duration,
-    requestsPerSecondMean: result.requests.average,
+    requestsPerSecondMean: result.requests.total / result.duration,
     requestsCompleted: result.requests.total,
     latencyP50Ms: result.latency.p50,
+    latencyP90Ms: result.latency.p90,
     latencyP99Ms: result.latency.p99,
+    latencyP999Ms: result.latency.p99_9,
     latencyMeanMs: result.latency.average,
     latencyMaxMs: result.latency.max,
     non2xx: result.non2xx,
@@ -147,8 +188,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     timeouts: result.timeouts,
     resets: result.resets,
     statusCounts,
+    latencyWon: won?.percentiles() ?? null,
+    latencyRefused: refused?.percentiles() ?? null,
     generatorCpuMs,
     generatorCpuShare: generatorCpuMs / wallMs,
+    generatorThreads: Math.max(1, workers),
     overran,
   };
 }

@@ -1,7 +1,7 @@
-// Starts a server under test (the engine or the bare endpoint) as its own
-// process, waits for the line on stdout that names its port, keeps draining
+// Starts a server under test (the engine, the bare endpoint, the Redis peer
+// or redis-server itself) as its own process, waits for the line on stdout that names its port, keeps draining
 // its output so that a full pipe never stalls it, reads the CPU time it has
-// used from /proc, and stops it with SIGTERM. Every wait is bounded: a server
+// used and its peak resident memory from /proc, and stops it with SIGTERM. Every wait is bounded: a server
 // that does not start, or does not exit, is killed and reported.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -24,6 +24,27 @@ export interface ServerProcess {
   stop: () => Promise<number | null>;
 }
 
+/** Every child this process started and that has not exited yet. */
+const liveChildren = new Set<ChildProcess>();
+
+/**
+ * Registers a child so that it is killed when this process exits, however it
+ * exits: a benchmark that fails half-way must not leave engines, redis-server
+ * or wrk running on the machine.
+ */
+export function trackChild<T extends ChildProcess>(proc: T): T {
+  liveChildren.add(proc);
+  proc.once('exit', () => liveChildren.delete(proc));
+  return proc;
+}
+
+/** SIGKILLs every tracked child still alive (at exit, or on Ctrl-C). */
+export function killAllChildren(): void {
+  for (const proc of liveChildren) proc.kill('SIGKILL');
+}
+
+process.once('exit', killAllChildren);
+
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, 100 on nearly every Linux). */
 const clockTicksPerSecond = ((): number => {
   try {
@@ -44,6 +65,27 @@ export function processCpuMs(pid: number): number | null {
   } catch {
     return null;
   }
+}
+
+/** The process's peak resident set (VmHWM, all threads) in bytes, or null once it is gone or off Linux. */
+export function peakRssBytes(pid: number): number | null {
+  try {
+    const match = /^VmHWM:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match === null ? null : Number(match[1]) * 1024;
+  } catch {
+    return null;
+  }
+}
+
+/** How to start a server: `node args...` unless `command` names another program. */
+export interface ServerCommand {
+  args: string[];
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  /** A program other than this node, e.g. redis-server. */
+  command?: string;
+  /** taskset CPU list (e.g. "0-3") to pin the server to, or null for none. */
+  cpus?: string | null;
 }
 
 function parseLine(line: string): Record<string, unknown> {
@@ -72,11 +114,16 @@ function stopper(proc: ChildProcess, exited: Promise<number | null>): () => Prom
 }
 
 /**
- * Spawns `node args...` and resolves once `portOf` finds the port in a stdout
+ * Spawns the server and resolves once `portOf` finds the port in a stdout
  * line; rejects (after killing the process) if that takes too long or it exits.
  */
-export function startServer(args: string[], env: NodeJS.ProcessEnv, cwd: string, portOf: (line: Record<string, unknown>) => number | null): Promise<ServerProcess> {
-  const proc = spawn(process.execPath, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startServer(server: ServerCommand, portOf: (line: Record<string, unknown>) => number | null): Promise<ServerProcess> {
+  const { env, cwd } = server;
+  const program = server.command ?? process.execPath;
+  // taskset execs the program, so the child's pid is the server's own.
+  const command = server.cpus ? 'taskset' : program;
+  const args = server.cpus ? ['-c', server.cpus, program, ...server.args] : server.args;
+  const proc = trackChild(spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] }));
   const lines: Record<string, unknown>[] = [];
   let stderr = '';
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));

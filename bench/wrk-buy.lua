@@ -1,4 +1,4 @@
--- wrk script for bench/buy-throughput.ts --generator wrk: the same buys as the
+-- wrk script for the bench suite's wrk cross-check (bench/wrk-load.ts): the same buys as the
 -- autocannon generator (POST to the buy path, empty body, content-length 0,
 -- one Authorization header per user, rotating over the token pool), from a
 -- generator written in C, to cross-check numbers that autocannon, one
@@ -38,7 +38,7 @@ function done(summary, latency, requests_per_second)
   local errors = summary.errors
   io.write(string.format(
     '{"wrk":1,"requests":%d,"durationUs":%d,"bytes":%d,"connectErrors":%d,"readErrors":%d,"writeErrors":%d,"statusErrors":%d,"timeouts":%d,'
-      .. '"latencyP50Us":%d,"latencyP99Us":%d,"latencyMeanUs":%.1f,"latencyMaxUs":%d}\n',
+      .. '"latencyP50Us":%d,"latencyP90Us":%d,"latencyP99Us":%d,"latencyP999Us":%d,"latencyMeanUs":%.1f,"latencyMaxUs":%d}\n',
     summary.requests, summary.duration, summary.bytes, errors.connect, errors.read, errors.write, errors.status, errors.timeout,
-    latency:percentile(50), latency:percentile(99), latency.mean, latency.max))
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency:percentile(99.9), latency.mean, latency.max))
 end

@@ -1,4 +1,4 @@
-// The wrk generator for bench/buy-throughput.ts (--generator wrk): the same
+// The wrk cross-check of the bench suite's hot-item scenarios: the same
 // buys as load-generator.ts sends with autocannon, from wrk, a C load
 // generator, with bench/wrk-buy.lua rotating the user tokens. One autocannon
 // process tops out at one JavaScript thread; wrk needs several times less CPU
@@ -8,13 +8,15 @@
 // wrk runs one thread (-t1), like autocannon's one JavaScript thread, so that
 // on a 2-core machine the generator keeps to one core and the server has the
 // other. wrk reports non-2xx/3xx answers only as a count (errors.status), so
-// statusCounts here holds "200" for the rest: the engine's only 2xx or 3xx
-// answer to a buy is 200 won.
+// statusCounts holds those two classes; the engine's only 2xx or 3xx answer
+// to a buy is 200 won, so the first class counts wins.
 
 import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { LoadOptions, LoadResult } from './load-generator';
-import { processCpuMs } from './server-process';
+import { processCpuMs, trackChild } from './server-process';
 
 const SCRIPT = path.resolve(__dirname, '..', '..', 'bench', 'wrk-buy.lua');
 /** Longest wrk may overrun its duration before it is killed and the phase reported as failed. */
@@ -25,7 +27,7 @@ const REQUEST_TIMEOUT_SECONDS = 10;
 
 interface WrkSummary {
   requests: number; durationUs: number; connectErrors: number; readErrors: number; writeErrors: number; statusErrors: number;
-  timeouts: number; latencyP50Us: number; latencyP99Us: number; latencyMeanUs: number; latencyMaxUs: number;
+  timeouts: number; latencyP50Us: number; latencyP90Us: number; latencyP99Us: number; latencyP999Us: number; latencyMeanUs: number; latencyMaxUs: number;
 }
 
 /** The path of wrk, or null if it is not installed. */
@@ -40,7 +42,7 @@ export function wrkPath(): string | null {
 /** Runs wrk to its end; returns its stdout and the last CPU time sampled from /proc. */
 function runWrk(args: string[], durationSeconds: number): Promise<{ stdout: string; cpuMs: number | null; wallMs: number }> {
   const started = performance.now();
-  const proc = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = trackChild(spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] }));
   let stdout = '';
   let stderr = '';
   let cpuMs: number | null = null;
@@ -59,11 +61,32 @@ function runWrk(args: string[], durationSeconds: number): Promise<{ stdout: stri
   });
 }
 
+/** The token of each request; wrk's script rotates them on the one path all requests share. */
+function tokensOf(options: LoadOptions): { path: string; tokens: string[] } {
+  const path = options.requests[0]!.path;
+  const tokens = options.requests.map((request) => {
+    if (request.method !== 'POST' || request.path !== path) throw new Error('wrk cross-check: every request must be a POST to one path');
+    return request.headers.authorization!.slice('Bearer '.length);
+  });
+  return { path, tokens };
+}
+
 /** Loads the server with wrk for `durationSeconds` and reports the phase like runLoad does. */
-export async function runWrkLoad(options: LoadOptions, tokensFile: string): Promise<LoadResult> {
-  const url = `http://127.0.0.1:${options.port}${options.path}`;
+export async function runWrkLoad(options: LoadOptions): Promise<LoadResult> {
+  if (options.overallRate !== undefined) throw new Error('wrk cross-check: no fixed arrival rate (wrk2 would be needed)');
+  const { path: urlPath, tokens } = tokensOf(options);
+  const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'flash-bench-wrk-'));
+  const tokensFile = path.join(directory, 'tokens.txt');
+  fs.writeFileSync(tokensFile, `${tokens.join('\n')}\n`);
+  const url = `http://127.0.0.1:${options.port}${urlPath}`;
   const args = ['-t1', `-c${options.connections}`, `-d${options.durationSeconds}s`, `--timeout`, `${REQUEST_TIMEOUT_SECONDS}s`, '-s', SCRIPT, url, '--', tokensFile];
-  const { stdout, cpuMs, wallMs } = await runWrk(args, options.durationSeconds);
+  let run: Awaited<ReturnType<typeof runWrk>>;
+  try {
+    run = await runWrk(args, options.durationSeconds);
+  } finally {
+    fs.rmSync(directory, { recursive: true, force: true });
+  }
+  const { stdout, cpuMs, wallMs } = run;
   const line = stdout.split('\n').find((text) => text.startsWith('{"wrk":'));
   if (line === undefined) throw new Error(`wrk printed no summary line: ${stdout}`);
   const summary = JSON.parse(line) as WrkSummary;
@@ -73,16 +96,21 @@ export async function runWrkLoad(options: LoadOptions, tokensFile: string): Prom
     requestsPerSecondMean: summary.requests / seconds,
     requestsCompleted: summary.requests,
     latencyP50Ms: summary.latencyP50Us / 1000,
+    latencyP90Ms: summary.latencyP90Us / 1000,
     latencyP99Ms: summary.latencyP99Us / 1000,
+    latencyP999Ms: summary.latencyP999Us / 1000,
     latencyMeanMs: summary.latencyMeanUs / 1000,
     latencyMaxMs: summary.latencyMaxUs / 1000,
     non2xx: summary.statusErrors,
     errors: summary.connectErrors + summary.readErrors + summary.writeErrors,
     timeouts: summary.timeouts,
     resets: 0,
-    statusCounts: { '200': summary.requests - summary.statusErrors, 'non-2xx/3xx': summary.statusErrors },
+    statusCounts: { '2xx/3xx': summary.requests - summary.statusErrors, 'non-2xx/3xx': summary.statusErrors },
+    latencyWon: null,
+    latencyRefused: null,
     generatorCpuMs: cpuMs ?? 0,
     generatorCpuShare: cpuMs === null ? 0 : cpuMs / wallMs,
+    generatorThreads: 1,
     overran: false,
   };
 }

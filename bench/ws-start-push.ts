@@ -72,9 +72,10 @@ async function oneRun(clients: number, threads: number, leadMs: number): Promise
   const startsAt = Date.now() + leadMs;
   const saleFile = path.join(dataDir, 'sale.json');
   fs.writeFileSync(saleFile, JSON.stringify({ items: [{ id: 'drop', name: 'Drop', price: 100, stock: 10, startsAt, endsAt: startsAt + 3_600_000 }] }));
-  const engine = await startServer(['engine/start', '--port', '0', '--data', dataDir, '--sale', saleFile, '--workers', '0'],
-    { ...process.env, FLASH_USER_SECRET: USER_SECRET, FLASH_WS_MAX_CONNECTIONS: String(clients + 100) }, ROOT,
-    (line) => (line.msg === 'listening' ? (line.port as number) : null));
+  const engine = await startServer({
+    args: ['engine/start', '--port', '0', '--data', dataDir, '--sale', saleFile, '--workers', '0'],
+    env: { ...process.env, FLASH_USER_SECRET: USER_SECRET, FLASH_WS_MAX_CONNECTIONS: String(clients + 100) }, cwd: ROOT,
+  }, (line) => (line.msg === 'listening' ? (line.port as number) : null));
   const workers: Worker[] = [];
   try {
     const perThread = Math.ceil(clients / threads);

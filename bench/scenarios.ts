@@ -1,0 +1,124 @@
+// The scenarios of the bench suite (bench/bench-suite.ts), each a sale, a
+// crowd of users, the requests they send and the systems measured under
+// them. Every system of every scenario starts fresh: its own processes and
+// its own data directory, so that no scenario inherits another's state.
+//
+// Systems are named "<system> <generator>": "bare", "peer" and "engine w<N>"
+// (--workers N) loaded by autocannon; "(wrk)" marks the same load sent by wrk
+// as a cross-check; "open <P>%" a fixed arrival rate at P % of the engine's
+// capacity. Each row's ratios are to the bare endpoint and to the peer
+// measured in the same run with the same generator.
+
+import os from 'node:os';
+import { saleOf, type Sale } from './bench-sale';
+import { buyRequests, type LoadRequest } from './load-generator';
+import type { SystemSpec } from './system-under-test';
+
+export type GeneratorName = 'autocannon' | 'wrk' | 'ws';
+
+export interface Variant {
+  name: string;
+  spec: SystemSpec;
+  generator: GeneratorName;
+  /** Open loop: offered rate as a fraction of the engine's capacity in this run. */
+  rateOfCapacity?: number;
+  /** The variant this one's "vs bare" ratio is taken against (same generator). */
+  bare: string | null;
+  /** The variant this one's "vs peer" ratio is taken against, if any. */
+  peer: string | null;
+}
+
+export interface Scenario {
+  name: string;
+  /** What it measures, for the report. */
+  summary: string;
+  sale: () => Sale;
+  users: number;
+  connections: number;
+  /** The requests every connection cycles through, built from the buy paths the system gave out. */
+  requests: (buyPaths: Map<string, string>, tokens: readonly string[]) => LoadRequest[];
+  variants: Variant[];
+  /** Record latency of wins and of refusals apart (costs the generator a callback per answer). */
+  latencyByOutcome: boolean;
+  /** False for reads only: then a 200 is not a won order. */
+  buys: boolean;
+}
+
+/** The per-user limit of scenarios where users buy again and again: the engine's maximum. */
+export const PER_USER_LIMIT_MAX = 65_535;
+/** Connections of the headline point; overload uses ten times as many. */
+export const BEST_POINT_CONNECTIONS = 100;
+/** --workers N for the sharded variants: half the cores, at least 2. */
+export const SHARDED_WORKERS = Math.max(2, Math.floor(os.availableParallelism() / 2));
+const MANY_ITEMS = 1_000;
+
+const variant = (name: string, spec: SystemSpec, generator: GeneratorName, bare: string | null, peer: string | null): Variant => ({ name, spec, generator, bare, peer });
+const BARE = variant('bare', { kind: 'bare' }, 'autocannon', null, null);
+const PEER = variant('peer', { kind: 'peer' }, 'autocannon', 'bare', null);
+/** The peer that also refuses a sold-out item without Redis, as the engine does (bench/redis-peer.ts). */
+const PEER_MEMO = variant('peer memo', { kind: 'peer', soldOutMemo: true }, 'autocannon', 'bare', null);
+const engine = (workers: number): Variant => variant(`engine w${workers}`, { kind: 'engine', workers }, 'autocannon', 'bare', 'peer');
+const WRK_TRIO: Variant[] = [
+  variant('bare (wrk)', { kind: 'bare' }, 'wrk', null, null),
+  variant('peer (wrk)', { kind: 'peer' }, 'wrk', 'bare (wrk)', null),
+  variant('engine w0 (wrk)', { kind: 'engine', workers: 0 }, 'wrk', 'bare (wrk)', 'peer (wrk)'),
+];
+
+/** One buy request per token, all for the sale's only item. */
+function hotItemRequests(buyPaths: Map<string, string>, tokens: readonly string[]): LoadRequest[] {
+  const [path] = [...buyPaths.values()];
+  if (path === undefined) throw new Error('the system gave no buy path for the hot item');
+  return buyRequests(path, tokens);
+}
+
+/**
+ * Users spread over the items: request k is user k mod users buying item
+ * k * 7 mod items (7 is coprime with powers of ten), as many requests as the
+ * larger of the two, so that every user and every item is in the cycle.
+ */
+export function spreadRequests(buyPaths: Map<string, string>, tokens: readonly string[]): LoadRequest[] {
+  const paths = [...buyPaths.values()];
+  const count = Math.max(paths.length, tokens.length);
+  return Array.from({ length: count }, (_, k) => buyRequests(paths[(k * 7) % paths.length]!, [tokens[k % tokens.length]!])[0]!);
+}
+
+const READ_REQUESTS: LoadRequest[] = [{ method: 'GET', path: '/api/items', headers: {} }, { method: 'GET', path: '/sale.js', headers: {} }];
+
+export function scenarios(quick: boolean): Scenario[] {
+  const hotLarge = (): Sale => saleOf('hot', 1, 10_000_000, PER_USER_LIMIT_MAX);
+  return [
+    {
+      name: 'hot-small', summary: 'one hot item, stock 100, limit 1, 100,000 distinct users: all but 100 buys are fast sold_out refusals',
+      sale: () => saleOf('hot', 1, 100, 1), users: 100_000, connections: BEST_POINT_CONNECTIONS, requests: hotItemRequests,
+      variants: [BARE, PEER, engine(0), ...(quick ? [] : [PEER_MEMO, ...WRK_TRIO])], latencyByOutcome: false, buys: true,
+    },
+    {
+      name: 'hot-large', summary: 'one hot item, stock 10^7, limit 65,535, 1,000 users: nearly every buy wins, log and SQLite in the path',
+      sale: hotLarge, users: 1_000, connections: BEST_POINT_CONNECTIONS, requests: hotItemRequests,
+      variants: [BARE, PEER, engine(0), ...WRK_TRIO], latencyByOutcome: false, buys: true,
+    },
+    {
+      name: 'many-items', summary: `${MANY_ITEMS.toLocaleString('en-US')} items, stock 10,000 each, 20,000 users spread over them, --workers 0 and ${SHARDED_WORKERS}`,
+      sale: () => saleOf('item', MANY_ITEMS, 10_000, PER_USER_LIMIT_MAX), users: 20_000, connections: BEST_POINT_CONNECTIONS, requests: spreadRequests,
+      variants: [BARE, PEER, engine(0), engine(SHARDED_WORKERS)], latencyByOutcome: false, buys: true,
+    },
+    {
+      name: 'ws', summary: 'hot-large over /ws: MessagePack buy frames, one user per socket, one frame in flight per socket',
+      sale: hotLarge, users: BEST_POINT_CONNECTIONS, connections: BEST_POINT_CONNECTIONS, requests: () => [],
+      variants: [variant('bare', { kind: 'bare' }, 'ws', null, null), variant('peer', { kind: 'peer' }, 'ws', 'bare', null), variant('engine w0', { kind: 'engine', workers: 0 }, 'ws', 'bare', 'peer')],
+      latencyByOutcome: false, buys: true,
+    },
+    {
+      name: 'overload', summary: `hot-large at ${10 * BEST_POINT_CONNECTIONS} connections (10x the best point), then a fixed arrival rate at 50/90/110 % of capacity; wins and refusals timed apart`,
+      sale: hotLarge, users: 1_000, connections: 10 * BEST_POINT_CONNECTIONS, requests: hotItemRequests,
+      // wrk too: at 1,000 connections autocannon's one thread is the limit for every system.
+      variants: [BARE, PEER, engine(0), ...(quick ? [] : [WRK_TRIO[0]!, WRK_TRIO[2]!]), ...[0.5, 0.9, 1.1].map((fraction) => ({ ...engine(0), name: `engine w0 open ${Math.round(fraction * 100)}%`, rateOfCapacity: fraction, bare: null, peer: null }))],
+      latencyByOutcome: true, buys: true,
+    },
+    {
+      name: 'read-storm', summary: 'GET /api/items and GET /sale.js alternately (10 items), no buys',
+      sale: () => saleOf('item', 10, 1_000, 1), users: 1, connections: BEST_POINT_CONNECTIONS, requests: () => READ_REQUESTS,
+      variants: [BARE, PEER, engine(0)], latencyByOutcome: false, buys: false,
+    },
+  ];
+}
