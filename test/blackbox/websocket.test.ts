@@ -5,6 +5,7 @@
 // sender disconnected, oversized frames, and a client that stops reading
 // dropped rather than buffered without bound. Run with --workers 0 and 2.
 
+import net from 'node:net';
 import t from 'tap';
 import { pack } from 'msgpackr';
 import { buyPathOf, item, request, signToken, startEngine, tempDataDir, type EngineHandle } from '../helpers/engine-process';
@@ -157,3 +158,25 @@ function frameBytes(frame: Frame): Buffer {
   return Buffer.concat([header, mask, masked]);
 }
 
+
+t.test('a silent socket that does not answer pings is closed after the idle timeout; a live one stays', async (t) => {
+  const engine = await startEngine({ dataDir: tempDataDir('wsidle'), sale: [item('i')], env: { FLASH_WS_IDLE_SEC: '8' } });
+  t.teardown(() => engine.stop());
+  const started = Date.now();
+  // A raw socket that upgrades and then never reads, writes or answers a ping.
+  const silent = net.connect(engine.port, '127.0.0.1');
+  silent.on('error', () => undefined);
+  // Reads (and drops) what comes, so the close is seen; never answers.
+  silent.resume();
+  silent.write(`GET /ws HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-key: ${Buffer.alloc(16, 1).toString('base64')}\r\nsec-websocket-version: 13\r\n\r\n`);
+  const silentClosed = new Promise<number>((resolve) => silent.on('close', () => resolve(Date.now() - started)));
+  // A `ws` client answers pings by itself, as browsers do.
+  const live = await connectWs(engine.port, { token: signToken(1) });
+  t.teardown(() => live.close());
+  const closedAfter = await Promise.race([silentClosed, sleep(30_000).then(() => -1)]);
+  t.ok(closedAfter > 0 && closedAfter < 25_000, `the silent socket was closed after ${closedAfter} ms`);
+  // Past twice the idle timeout, the socket that answered the pings is still there.
+  await sleep(Math.max(0, 18_000 - (Date.now() - started)));
+  live.send({ op: 'time', id: 1 });
+  t.ok((await live.next((f) => f.id === 1)).now, 'the socket that answers pings is still open');
+});
