@@ -74,7 +74,7 @@ async function oneRun(clients: number, threads: number, leadMs: number): Promise
   fs.writeFileSync(saleFile, JSON.stringify({ items: [{ id: 'drop', name: 'Drop', price: 100, stock: 10, startsAt, endsAt: startsAt + 3_600_000 }] }));
   const engine = await startServer({
     args: ['engine/start', '--port', '0', '--data', dataDir, '--sale', saleFile, '--workers', '0'],
-    env: { ...process.env, FLASH_USER_SECRET: USER_SECRET, FLASH_WS_MAX_CONNECTIONS: String(clients + 100) }, cwd: ROOT,
+    env: { ...process.env, FLASH_USER_SECRET: USER_SECRET, FLASH_WS_MAX_CONNECTIONS: String(clients + 100), FLASH_WS_MAX_PER_ADDRESS: '0' }, cwd: ROOT,
   }, (line) => (line.msg === 'listening' ? (line.port as number) : null));
   const workers: Worker[] = [];
   try {

@@ -20,6 +20,7 @@ export interface EngineConfig {
   challengeThinkMs: number;
   challengeTtlSec: number;
   wsMaxConnections: number;
+  wsMaxPerAddress: number;
   wsIdleSec: number;
   maxUrlBytes: number;
   maxHeaderBytes: number;
@@ -66,6 +67,7 @@ const FLAGS: readonly FlagSpec[] = [
   { flag: 'challenge-think-ms', env: 'FLASH_CHALLENGE_THINK_MS', key: 'challengeThinkMs', kind: 'int', min: 0, max: 600_000, help: 'A challenge answered sooner than this after it was issued is refused (a bot, not a human). Default 1000.' },
   { flag: 'challenge-ttl-sec', env: 'FLASH_CHALLENGE_TTL_SEC', key: 'challengeTtlSec', kind: 'int', min: 1, max: 3600, help: 'Seconds a challenge stays answerable. Default 120.' },
   { flag: 'ws-max-connections', env: 'FLASH_WS_MAX_CONNECTIONS', key: 'wsMaxConnections', kind: 'int', min: 0, max: 1_000_000, help: 'Open WebSocket connections at most; past it an upgrade gets 503 overloaded. Default 100000.' },
+  { flag: 'ws-max-per-address', env: 'FLASH_WS_MAX_PER_ADDRESS', key: 'wsMaxPerAddress', kind: 'int', min: 0, max: 1_000_000, help: 'Open WebSocket connections one client address may hold; past it an upgrade gets 429 rate_limited (0: no limit). Default 1000, since a NAT can hide many shoppers.' },
   { flag: 'ws-idle-sec', env: 'FLASH_WS_IDLE_SEC', key: 'wsIdleSec', kind: 'int', min: 8, max: 960, help: 'Seconds a WebSocket may stay silent; the engine pings it, and closes it if no pong comes. Default 120.' },
   { flag: 'max-url-bytes', env: 'FLASH_MAX_URL_BYTES', key: 'maxUrlBytes', kind: 'int', min: 0, max: 65_536, help: 'Longest request URL (path and query); longer gets 414 url_too_long (0: off). Default 2048.' },
   { flag: 'max-header-bytes', env: 'FLASH_MAX_HEADER_BYTES', key: 'maxHeaderBytes', kind: 'int', min: 0, max: 65_536, help: 'Largest request header block (names and values); larger gets 431 headers_too_large (0: off). Default 8192.' },
@@ -95,6 +97,7 @@ export function defaultConfig(): EngineConfig {
     challengeThinkMs: 1000,
     challengeTtlSec: 120,
     wsMaxConnections: 100_000,
+    wsMaxPerAddress: 1000,
     wsIdleSec: 120,
     maxUrlBytes: 2048,
     maxHeaderBytes: 8192,

@@ -18,7 +18,7 @@ import { BUY_BODY_BYTES_MAX, SMALL_BODY_BYTES_MAX } from './constants';
 import { ERROR_BODIES, ERRORS, OUTCOME, OUTCOME_ERROR, RETRY_AFTER_SECONDS, type ErrorCode, type Outcome } from './error-catalog';
 import { REFUSAL, type ItemCatalog } from './item-catalog';
 import { OP, type OrderView } from './shard';
-import { registerWebSocket, WsReply, type WsChannel } from './ws-channel';
+import { registerWebSocket, WsReply, type WsChannel, type WsLimits } from './ws-channel';
 import type { Answerer, ShardDispatcher } from './shard-dispatcher';
 import { matchesEtag, pickVariant, type StaticFile, type StaticVariant } from './static-files';
 import { challengeGate, itemGate, REFUSAL_OF } from './buy-gate';
@@ -465,10 +465,8 @@ function staticRoutes(app: TemplatedApp, ctx: HttpContext): void {
   app.any('/*', counted(ctx, 'not_found', (res) => sendError(res, 'not_found')));
 }
 
-export interface WsSettings {
-  connectionsMax: number;
-  idleSeconds: number;
-  onOpen: Parameters<typeof registerWebSocket>[6];
+export interface WsSettings extends WsLimits {
+  onOpen: Parameters<typeof registerWebSocket>[5];
 }
 
 export function createHttpApp(ctx: HttpContext, shards: ShardDispatcher, admin: AdminContext | null, metrics: Handler | null, ws: WsSettings): { app: TemplatedApp; channel: WsChannel } {
@@ -486,7 +484,7 @@ export function createHttpApp(ctx: HttpContext, shards: ShardDispatcher, admin: 
     countRequest: () => ctx.routeCounts[ROUTE_INDEX.ws]++,
     countAnswer: (outcome) => countRouteResponse('ws', outcome),
     sendError: (res, code) => asRoute(ROUTE_INDEX.ws, () => sendError(res, code)),
-  }, ws.connectionsMax, ws.idleSeconds, ws.onOpen);
+  }, ws, ws.onOpen);
   if (admin !== null) registerAdminRoutes(app, admin);
   itemRoutes(app, ctx);
   app.post('/api/buy/:id/:ticket', counted(ctx, 'buy', buyRoute(ctx, shards)));

@@ -196,7 +196,7 @@ async function start(config: EngineConfig, log: pino.Logger): Promise<Engine> {
   const metrics = metricsHandler(createMetrics({ catalog, shards, persister, latency, routeCounts: ctx.routeCounts, responseCounts, lag: ctx.lag }));
   let pushes: SalePushes | null = null;
   const { app, channel } = createHttpApp(ctx, shards, admin, metrics, {
-    connectionsMax: config.wsMaxConnections, idleSeconds: config.wsIdleSec, onOpen: (ws) => pushes?.subscribe(ws),
+    connectionsMax: config.wsMaxConnections, perAddressMax: config.wsMaxPerAddress, idleSeconds: config.wsIdleSec, onOpen: (ws) => pushes?.subscribe(ws),
   });
   pushes = new SalePushes(app, catalog, channel.sockets, (item, delayMs, clients, publishMs) => log.info({ item, delayMs, clients, publishMs: Number(publishMs.toFixed(2)) }, 'start pushed'));
   const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {

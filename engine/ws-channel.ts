@@ -11,6 +11,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket } from 'uWebSoc
 import { challengeGate, itemGate, REFUSAL_OF } from './buy-gate';
 import { OUTCOME, OUTCOME_ERROR, type ErrorCode, type Outcome } from './error-catalog';
 import type { HttpContext } from './http-server';
+import { hashKey } from './key-hash';
 import { OP, type OrderView } from './shard';
 import type { ShardDispatcher } from './shard-dispatcher';
 
@@ -25,6 +26,8 @@ const CLOSE_POLICY = 1008;
 
 export interface Connection {
   userId: number;
+  /** The slot of this connection's address in the per-address count, or -1 when not counted. */
+  addressSlot: number;
   /** Rate-limit key of the client address, fixed at upgrade. */
   addressKey: number;
   /** The socket address (4 or 16 bytes), or the trusted proxy header's text. */
@@ -96,10 +99,26 @@ export interface WsChannel {
   readonly sockets: Set<WebSocket<Connection>>;
 }
 
-export function registerWebSocket(app: TemplatedApp, ctx: HttpContext, shards: ShardDispatcher, hooks: WsHooks, connectionsMax: number, idleSeconds: number,
+/** Slots of the per-address connection count: 2^16 Int32 = 256 KiB, fixed. */
+const ADDRESS_SLOTS = 1 << 16;
+
+export interface WsLimits {
+  connectionsMax: number;
+  /** Open connections one client address may hold (0: no limit). */
+  perAddressMax: number;
+  idleSeconds: number;
+}
+
+export function registerWebSocket(app: TemplatedApp, ctx: HttpContext, shards: ShardDispatcher, hooks: WsHooks, limits: WsLimits,
   onOpen: (ws: WebSocket<Connection>) => void): WsChannel {
   const { catalog } = ctx;
   const sockets = new Set<WebSocket<Connection>>();
+  // Open connections per address, direct-mapped by the address's hash: one
+  // client cannot take the whole connection cap from everyone else. Two
+  // addresses sharing a slot share a count (a 1-in-65,536 chance for each
+  // address), which can only make the limit stricter for them, never let an
+  // address past it.
+  const perAddress = new Int32Array(ADDRESS_SLOTS);
 
   const refuse = (ws: WebSocket<Connection>, conn: Connection, id: number, itemIndex: number, code: ErrorCode): void => {
     if (itemIndex >= 0) {
@@ -143,19 +162,26 @@ export function registerWebSocket(app: TemplatedApp, ctx: HttpContext, shards: S
     maxPayloadLength: WS_PAYLOAD_BYTES_MAX,
     maxBackpressure: WS_BACKPRESSURE_BYTES_MAX,
     closeOnBackpressureLimit: 1,
-    idleTimeout: idleSeconds,
+    idleTimeout: limits.idleSeconds,
     sendPingsAutomatically: true,
     upgrade: (res, req, context) => {
       hooks.countRequest();
       if (ctx.closing) return hooks.sendError(res, 'shutting_down');
-      if (sockets.size >= connectionsMax) return hooks.sendError(res, 'overloaded');
+      if (sockets.size >= limits.connectionsMax) return hooks.sendError(res, 'overloaded');
       const now = Date.now();
       const address: ArrayBuffer | string = ctx.trustedProxyHeader === null ? res.getRemoteAddress().slice(0) : req.getHeader(ctx.trustedProxyHeader);
       if (ctx.bans.ranges.length > 0 && addressBanned(ctx, address)) return hooks.sendError(res, 'banned');
       // A socket without a token may watch the sale (pushes, time) but not buy.
       const userId = hooks.userOf(req, now);
       if (userId === 0 && (req.getQuery('token') ?? '') !== '') return hooks.sendError(res, 'unauthorized');
-      const conn: Connection = { userId, addressKey: hooks.addressKeyOf(res, req), address, badFrames: 0, closed: false };
+      const addressKey = hooks.addressKeyOf(res, req);
+      let addressSlot = -1;
+      if (limits.perAddressMax > 0) {
+        addressSlot = hashKey(addressKey) & (ADDRESS_SLOTS - 1);
+        if (perAddress[addressSlot]! >= limits.perAddressMax) return hooks.sendError(res, 'rate_limited');
+        perAddress[addressSlot]!++;
+      }
+      const conn: Connection = { userId, addressSlot, addressKey, address, badFrames: 0, closed: false };
       hooks.countAnswer('ok');
       res.upgrade(conn, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
     },
@@ -185,7 +211,9 @@ export function registerWebSocket(app: TemplatedApp, ctx: HttpContext, shards: S
       badFrame(ws, conn, id);
     },
     close: (ws) => {
-      ws.getUserData().closed = true;
+      const conn = ws.getUserData();
+      conn.closed = true;
+      if (conn.addressSlot >= 0) perAddress[conn.addressSlot]!--;
       sockets.delete(ws);
     },
   });

@@ -180,3 +180,21 @@ t.test('a silent socket that does not answer pings is closed after the idle time
   live.send({ op: 'time', id: 1 });
   t.ok((await live.next((f) => f.id === 1)).now, 'the socket that answers pings is still open');
 });
+
+t.test('one address holds at most --ws-max-per-address sockets (429 at the upgrade); 0 turns the limit off', async (t) => {
+  const limited = await startEngine({ dataDir: tempDataDir('wsaddr'), sale: [item('a')], env: { FLASH_WS_MAX_PER_ADDRESS: '3' } });
+  const held = await Promise.all([1, 2, 3].map((u) => connectWs(limited.port, { token: signToken(u) })));
+  await t.rejects(connectWs(limited.port, { token: signToken(4) }), /429/, 'the fourth from 127.0.0.1 is refused');
+  held[0]!.close();
+  await held[0]!.closed;
+  await sleep(100);
+  const again = await connectWs(limited.port, { token: signToken(5) });
+  t.pass('a closed socket frees its place');
+  [again, ...held.slice(1)].forEach((c) => c.close());
+  await limited.stop();
+  const open = await startEngine({ dataDir: tempDataDir('wsaddroff'), sale: [item('a')], env: { FLASH_WS_MAX_PER_ADDRESS: '0' } });
+  t.teardown(() => open.stop());
+  const many = await Promise.all([1, 2, 3, 4, 5].map((u) => connectWs(open.port, { token: signToken(u) })));
+  t.equal(many.length, 5, 'with the limit at 0, five sockets from one address are accepted');
+  many.forEach((c) => c.close());
+});

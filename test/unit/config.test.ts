@@ -41,6 +41,7 @@ const SAMPLES: Record<string, [keyof EngineConfig, string, unknown]> = {
   'challenge-think-ms': ['challengeThinkMs', '1500', 1500],
   'challenge-ttl-sec': ['challengeTtlSec', '60', 60],
   'ws-max-connections': ['wsMaxConnections', '5000', 5000],
+  'ws-max-per-address': ['wsMaxPerAddress', '50', 50],
   'ws-idle-sec': ['wsIdleSec', '60', 60],
   'max-url-bytes': ['maxUrlBytes', '4096', 4096],
   'max-header-bytes': ['maxHeaderBytes', '16384', 16384],
