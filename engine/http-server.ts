@@ -347,7 +347,8 @@ function buyRoute(ctx: HttpContext, shards: ShardDispatcher) {
       const fields = parseBuyBody(body);
       if (fields === null) return refuse(res, itemIndex, 'bad_request');
       const at = Date.now();
-      const failed = challengeGate(ctx, itemIndex, userId, fields.challenge, fields.answer, at) ?? itemGate(ctx, itemIndex, ticket, userId, at);
+      // The item first: a challenge is used up only by a buy that can go on to the shard.
+      const failed = itemGate(ctx, itemIndex, ticket, userId, at) ?? challengeGate(ctx, itemIndex, userId, fields.challenge, fields.answer, at);
       if (failed !== null) return refuse(res, itemIndex, failed);
       shards.dispatch(res, OP.buy, itemIndex, userId, 0, at, performance.now());
     });
