@@ -171,9 +171,11 @@ export function registerWebSocket(app: TemplatedApp, ctx: HttpContext, shards: S
       const now = Date.now();
       const address: ArrayBuffer | string = ctx.trustedProxyHeader === null ? res.getRemoteAddress().slice(0) : req.getHeader(ctx.trustedProxyHeader);
       if (ctx.bans.ranges.length > 0 && addressBanned(ctx, address)) return hooks.sendError(res, 'banned');
-      // A socket without a token may watch the sale (pushes, time) but not buy.
+      // A socket without credentials may watch the sale (pushes, time) but
+      // not buy; one that presents a bad token is refused, as HTTP would.
       const userId = hooks.userOf(req, now);
-      if (userId === 0 && (req.getQuery('token') ?? '') !== '') return hooks.sendError(res, 'unauthorized');
+      const presented = (req.getQuery('token') ?? '') !== '' || req.getHeader('authorization') !== '' || req.getHeader('cookie').includes('fs_user=');
+      if (userId === 0 && presented) return hooks.sendError(res, 'unauthorized');
       const addressKey = hooks.addressKeyOf(res, req);
       let addressSlot = -1;
       if (limits.perAddressMax > 0) {

@@ -54,6 +54,8 @@ for (const workers of ['0', '2']) {
       watcher.send({ op: 'buy', id: 1, item: 'live', ticket: ticketOf(livePath) });
       t.same(await watcher.next((f) => f.id === 1), { id: 1, error: 'unauthorized' });
       await t.rejects(connectWs(engine.port, { token: 'v1.1.1.forged' }), /401/);
+      await t.rejects(connectWs(engine.port, { headers: { authorization: `Bearer ${signToken(1, 'a forged secret, long enough to pass 32')}` } }), /401/, 'a forged header token too');
+      await t.rejects(connectWs(engine.port, { headers: { cookie: 'fs_user=v1.2.3.nope' } }), /401/, 'and a forged cookie');
       const cookie = await connectWs(engine.port, { headers: { cookie: `fs_user=${signToken(77)}` } });
       t.teardown(() => cookie.close());
       cookie.send({ op: 'buy', id: 1, item: 'two', ticket: ticketOf(await buyPathOf(engine.port, 'two')) });
