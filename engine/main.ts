@@ -254,7 +254,7 @@ async function snapshot(engine: Engine, dataDir: string, log: pino.Logger): Prom
   const takenAt = Date.now();
   const started = performance.now();
   const shards = await engine.shards.snapshot();
-  const file = writeSnapshot(dataDir, takenAt, shards, engine.catalog.items, engine.catalog.deleted);
+  const file = writeSnapshot(dataDir, takenAt, shards, engine.catalog.items, engine.catalog.deleted, (id) => fileDefinitionOf(engine.db, id));
   const pausedMs = Math.max(...shards.map((s) => s.pausedMs));
   log.info({ path: file, pausedMs: Number(pausedMs.toFixed(3)), totalMs: Number((performance.now() - started).toFixed(1)) }, 'snapshot written');
   return { path: file, pausedMs: Number(pausedMs.toFixed(3)) };

@@ -48,8 +48,14 @@ export function takeShardSnapshot(shard: Shard): ShardSnapshot {
 }
 
 /** Writes the snapshot as JSON under <dataDir>/snapshots and returns its path. */
-/** `deleted[i]` is 1 for an item an admin deleted since start-up: it is left out. */
-export function writeSnapshot(dataDir: string, takenAt: number, shards: ShardSnapshot[], items: readonly StoredItem[], deleted: Uint8Array): string {
+/**
+ * `deleted[i]` is 1 for an item an admin deleted since start-up: it is left
+ * out. `fileDefinitionOf` gives the definition a sale file last set for an
+ * item (or null), so that a restored directory started with the same sale
+ * file leaves the items as the snapshot had them.
+ */
+export function writeSnapshot(dataDir: string, takenAt: number, shards: ShardSnapshot[], items: readonly StoredItem[], deleted: Uint8Array,
+  fileDefinitionOf: (id: string) => string | null): string {
   const dir = path.join(dataDir, 'snapshots');
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `snapshot-${new Date(takenAt).toISOString().replace(/[:.]/g, '-')}.json`);
@@ -68,7 +74,8 @@ export function writeSnapshot(dataDir: string, takenAt: number, shards: ShardSna
         for (let at = 0; at < item.holdings.length; at += 2) holdings.push(`[${item.holdings[at]},${item.holdings[at + 1]}]`);
         // The item's whole definition travels with it, so a snapshot alone can rebuild a database.
         const { row: _row, ...definition } = items[item.globalIndex]!;
-        fs.writeSync(fd, `${j ? ',' : ''}{"id":${JSON.stringify(definition.id)},"row":${item.row},"definition":${JSON.stringify(definition)},"stock":${item.stock},"left":${item.left},` +
+        fs.writeSync(fd, `${j ? ',' : ''}{"id":${JSON.stringify(definition.id)},"row":${item.row},"definition":${JSON.stringify(definition)},` +
+          `"fileDefinition":${JSON.stringify(fileDefinitionOf(definition.id))},"stock":${item.stock},"left":${item.left},` +
           `"orders":[${orders.join(',')}],"holdings":[${holdings.join(',')}]}`);
       });
       fs.writeSync(fd, ']}');

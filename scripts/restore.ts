@@ -21,7 +21,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ITEM_ROW_MAX } from '../engine/constants';
 import { checkItem, SaleDefinitionError, type ItemDefinition } from '../engine/sale-definition';
-import { databaseFile, openDatabase, recordAdminAction } from '../persistence/database';
+import { databaseFile, openDatabase, recordAdminAction, setFileDefinition } from '../persistence/database';
 import { holdsUnit, itemRowOf, ORDER_STATE, sequenceOf } from '../persistence/log-record';
 import { logDirectory } from '../persistence/recovery';
 import { readEnginePid } from './engine-pid';
@@ -47,7 +47,7 @@ const COMMAND: CommandSpec = {
 class SnapshotError extends Error {}
 
 interface RestoredOrder { id: number; user: number; state: number; createdAt: number; payBy: number | null }
-interface RestoredItem { row: number; definition: ItemDefinition; paused: boolean; left: number; held: number; orders: RestoredOrder[] }
+interface RestoredItem { row: number; definition: ItemDefinition; paused: boolean; left: number; held: number; orders: RestoredOrder[]; fileDefinition: string | null }
 
 function isPositiveInteger(value: unknown): value is number {
   return typeof value === 'number' && Number.isSafeInteger(value) && value >= 1;
@@ -90,7 +90,10 @@ function checkSnapshotItem(raw: Record<string, unknown>, where: string): Restore
   const holdings = new Map((raw.holdings as unknown[]).map((h) => (Array.isArray(h) ? [h[0], h[1]] : [null, null])) as [unknown, unknown][]);
   const disagree = [...unitsByUser].filter(([user, units]) => holdings.get(user) !== units).length + [...holdings.keys()].filter((user) => !unitsByUser.has(user as number)).length;
   if (disagree > 0) throw new SnapshotError(`${where}: holdings disagree with the orders for ${disagree} user(s)`);
-  return { row, definition, paused: paused === true, left: raw.left as number, held, orders };
+  // Absent in snapshots from before it was kept: the first start with a sale file then re-applies the file.
+  const fileDefinition = raw.fileDefinition ?? null;
+  if (fileDefinition !== null && typeof fileDefinition !== 'string') throw new SnapshotError(`${where}: "fileDefinition" must be a string or null`);
+  return { row, definition, paused: paused === true, left: raw.left as number, held, orders, fileDefinition };
 }
 
 function readSnapshot(file: string): { takenAt: number; items: RestoredItem[] } {
@@ -139,6 +142,7 @@ function writeDatabase(dataDir: string, snapshotFile: string, takenAt: number, i
     db.transaction(() => {
       for (const item of items) {
         insertItem.run({ ...item.definition, row: item.row, challenge: item.definition.challenge ? 1 : 0, updatedAt: takenAt, paused: item.paused ? 1 : 0 });
+        if (item.fileDefinition !== null) setFileDefinition(db, item.definition.id, item.fileDefinition);
         for (const order of item.orders) insertOrder.run(order.id, item.row, order.user, order.state, order.createdAt, order.payBy, takenAt);
       }
       recordAdminAction(db, { at: Date.now(), actor: 'scripts/restore', address: 'local', action: 'restore', detail: { snapshot: path.resolve(snapshotFile), takenAt } });

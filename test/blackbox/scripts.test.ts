@@ -258,3 +258,23 @@ t.test('restore rebuilds a data directory from a snapshot: the engine starts on 
   t.notOk(fs.existsSync(path.join(otherDir, 'flash-sale.sqlite')), 'and no database is written');
   t.equal((await runScript('restore', ['--data', otherDir])).code, 2, 'a missing --snapshot exits 2');
 });
+
+t.test('a restored directory started with the same sale file keeps what admins changed (the sale file\'s definitions travel in the snapshot)', async (t) => {
+  const adminToken = 'restore-admin-token-0123456789abcdef-0123';
+  const saleItems = [item('keep', { stock: 10 })];
+  const dataDir = tempDataDir('restorekeep');
+  const engine = await startEngine({ dataDir, sale: saleItems, env: { FLASH_ADMIN_TOKEN: adminToken } });
+  const restock = await request(engine.port, 'POST', '/admin/items/keep/restock', { headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: '{"add":5}' });
+  t.equal(restock.json.stock, 15, 'an admin restocked 10 → 15');
+  const taken = await runScript('snapshot', ['--data', dataDir]);
+  t.equal(taken.code, 0, taken.stderr);
+  t.equal(await engine.stop(), 0);
+  const snapshot = JSON.parse(fs.readFileSync(taken.stdout.trim(), 'utf8')) as { shards: { items: { id: string; fileDefinition: string | null }[] }[] };
+  t.type(snapshot.shards[0]!.items[0]!.fileDefinition, 'string', 'the snapshot carries the sale file\'s definition');
+  const newDir = path.join(tempDataDir('restorekeepto'), 'data');
+  t.equal((await runScript('restore', ['--snapshot', taken.stdout.trim(), '--data', newDir])).code, 0);
+  fs.mkdirSync(newDir, { recursive: true });
+  const restored = await startEngine({ dataDir: newDir, args: ['--sale', writeSaleFile(newDir, saleItems)] });
+  t.teardown(() => restored.stop());
+  t.equal((await request(restored.port, 'GET', '/api/items/keep')).json.stock, 15, 'started with the same sale file, the restock is kept');
+});
