@@ -22,6 +22,7 @@ import Database from 'better-sqlite3';
 import { challengeAnswer, challengeSecretOf } from '../engine/challenge';
 import { signUserToken } from '../engine/user-token';
 import { startServer } from './server-process';
+import { numberFlag } from './suite-flags';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const USER_SECRET = 'challenge-spread-user-secret-0123456789abcdef';
@@ -107,8 +108,7 @@ async function runVariant(variant: Variant, shoppers: number): Promise<Record<st
 }
 
 async function main(): Promise<void> {
-  const at = process.argv.indexOf('--shoppers');
-  const shoppers = at === -1 ? 2000 : Number(process.argv[at + 1]);
+  const shoppers = numberFlag(process.argv, 'shoppers', 2000);
   process.stdout.write(`| variant | orders | busiest 100 ms | first | median | 90th pct | last | challenge requests |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n`);
   for (const variant of ['plain', 'quiz-bots', 'quiz-humans'] as const) {
     const r = await runVariant(variant, shoppers);

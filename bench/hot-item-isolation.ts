@@ -19,7 +19,9 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { signUserToken } from '../engine/user-token';
+import { median as medianOf } from './result-summary';
 import { startServer } from './server-process';
+import { numberFlag } from './suite-flags';
 import { buyRequests } from './load-generator';
 import { runWrkLoad, wrkPath } from './wrk-load';
 
@@ -97,10 +99,7 @@ async function oneRun(workers: number, seconds: number, connections: number): Pr
 
 async function main(): Promise<void> {
   if (wrkPath() === null) throw new Error('wrk is not installed (apt-get install wrk): it is the flood generator');
-  const arg = (name: string, fallback: number): number => {
-    const at = process.argv.indexOf(`--${name}`);
-    return at === -1 ? fallback : Number(process.argv[at + 1]);
-  };
+  const arg = (name: string, fallback: number): number => numberFlag(process.argv, name, fallback);
   const runs = arg('runs', 3);
   const seconds = arg('seconds', 5);
   const connections = arg('connections', 100);
@@ -111,7 +110,7 @@ async function main(): Promise<void> {
       results.push(result);
       process.stdout.write(`--workers ${workers} run ${run + 1}: ${JSON.stringify(result, (_, v: unknown) => (typeof v === 'number' ? Number(v.toFixed(3)) : v))}\n`);
     }
-    const median = (key: string): number => results.map((r) => r[key]!).sort((a, b) => a - b)[Math.floor(results.length / 2)]!;
+    const median = (key: string): number => medianOf(results.map((r) => r[key]!));
     process.stdout.write(`--workers ${workers}, median of ${runs}: cold item p99 alone ${median('aloneP99Ms').toFixed(2)} ms, during the flood ${median('loadedP99Ms').toFixed(2)} ms ` +
       `(ratio ${median('p99Ratio').toFixed(2)}; p50 ${median('aloneP50Ms').toFixed(2)} → ${median('loadedP50Ms').toFixed(2)} ms); flood ${median('floodPerSec')}/s on 'hot'\n`);
   }

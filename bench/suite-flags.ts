@@ -60,6 +60,19 @@ function scenarioList(raw: string | undefined, names: readonly string[]): string
   return list;
 }
 
+/**
+ * `--name N` of a single-purpose benchmark (ws-start-push, hot-item-isolation,
+ * challenge-spread), or `fallback` when absent; a value that is not a
+ * positive number stops the run.
+ */
+export function numberFlag(argv: readonly string[], name: string, fallback: number): number {
+  const at = argv.indexOf(`--${name}`);
+  if (at === -1) return fallback;
+  const value = Number(argv[at + 1]);
+  if (!(value > 0)) throw new Error(`--${name}: expected a positive number, got "${argv[at + 1] ?? ''}"`);
+  return value;
+}
+
 /** Reads the flags; null after printing --help. Exits 2 on a bad flag. */
 export function parseSuiteFlags(argv: readonly string[], scenarioNames: readonly string[]): SuiteOptions | null {
   const given: Partial<SuiteOptions> = {};

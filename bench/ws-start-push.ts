@@ -20,7 +20,9 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { median as medianOf } from './result-summary';
 import { startServer } from './server-process';
+import { numberFlag } from './suite-flags';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const USER_SECRET = 'ws-start-bench-user-secret-0123456789abcdef';
@@ -113,10 +115,7 @@ async function oneRun(clients: number, threads: number, leadMs: number): Promise
 }
 
 async function main(): Promise<void> {
-  const arg = (name: string, fallback: number): number => {
-    const at = process.argv.indexOf(`--${name}`);
-    return at === -1 ? fallback : Number(process.argv[at + 1]);
-  };
+  const arg = (name: string, fallback: number): number => numberFlag(process.argv, name, fallback);
   const clients = arg('clients', 10_000);
   const runs = arg('runs', 3);
   const threads = arg('threads', 4);
@@ -126,7 +125,7 @@ async function main(): Promise<void> {
     results.push(result);
     process.stdout.write(`run ${run + 1}: ${JSON.stringify(result)}\n`);
   }
-  const median = (key: string): number => results.map((r) => r[key]!).sort((a, b) => a - b)[Math.floor(results.length / 2)]!;
+  const median = (key: string): number => medianOf(results.map((r) => r[key]!));
   process.stdout.write(`median of ${runs} runs, ${clients} clients on ${os.cpus()[0]?.model} x${os.availableParallelism()}: ` +
     `reached ${median('reached')}, engine pushed after ${median('engineDelayMs')} ms and its publish call returned in ${median('enginePublishMs')} ms, arrival p50 ${median('p50')} ms, p90 ${median('p90')} ms, p99 ${median('p99')} ms, max ${median('max')} ms, within 50 ms: ${median('within50ms')}\n`);
 }

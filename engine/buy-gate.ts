@@ -1,13 +1,18 @@
 // The checks every buy passes before it reaches a shard, shared by HTTP and
-// the WebSocket so that both transports apply exactly the same rules. Each
-// is a cheap read of a typed array or a field; the first that fails names
-// the refusal. Who the buyer is (token, rate limits, bans) is checked before
-// this by each transport, since they learn it differently.
+// the WebSocket so that both transports apply exactly the same rules, in
+// the same order: load, buyer, item, challenge. Each is a cheap read of a
+// typed array or a field; the first that fails names the refusal. Each
+// transport supplies what it learns differently: the client address's key
+// and range ban, and the user id of its token.
 
+import type { BanList } from './ban-list';
 import type { Challenges } from './challenge';
 import type { ErrorCode } from './error-catalog';
 import type { InFlightUsers } from './in-flight-users';
 import { REFUSAL, type ItemCatalog } from './item-catalog';
+import type { LagMonitor } from './lag-monitor';
+import type { LatencyHistogram } from './latency-histogram';
+import type { TokenBucketTable } from './rate-limiter';
 import { ticketMatches } from './ticket';
 
 export interface GateContext {
@@ -15,6 +20,11 @@ export interface GateContext {
   closing: boolean;
   inFlight: InFlightUsers;
   challenges: Challenges;
+  lag: LagMonitor;
+  rateUser: TokenBucketTable | null;
+  rateAddress: TokenBucketTable | null;
+  bans: BanList;
+  latency: LatencyHistogram;
 }
 
 /** The per-item refusal counter of each code the gates can answer. */
@@ -23,6 +33,35 @@ export const REFUSAL_OF: Partial<Record<ErrorCode, number>> = {
   paused: REFUSAL.paused, sold_out: REFUSAL.soldOut, rate_limited: REFUSAL.rateLimited, challenge_failed: REFUSAL.challengeFailed,
   overloaded: REFUSAL.overloaded, unauthorized: REFUSAL.unauthorized, banned: REFUSAL.banned, bad_request: REFUSAL.badRequest,
 };
+
+/** Counts a refused buy on its item (by reason) and in the latency histogram, as answered at once. */
+export function countBuyRefusal(ctx: GateContext, itemIndex: number, code: ErrorCode): void {
+  ctx.catalog.countRefusal(itemIndex, REFUSAL_OF[code]!);
+  ctx.latency.record(0);
+}
+
+/**
+ * Load, before any token is checked (so a flood costs no HMAC): shedding,
+ * then the client address's rate. `addressKey` is read only when the
+ * address limit is on; callers may pass 0 when it is off.
+ */
+export function loadGate(ctx: GateContext, addressKey: number, nowMs: number): ErrorCode | null {
+  if (ctx.lag.shedding) return 'overloaded';
+  if (ctx.rateAddress !== null && !ctx.rateAddress.take(addressKey, nowMs)) return 'rate_limited';
+  return null;
+}
+
+/**
+ * The buyer: a valid token (userId 0 is none), the user's rate, a user ban.
+ * Address-range bans stay with the transport, which knows the address.
+ */
+export function buyerGate(ctx: GateContext, userId: number, nowMs: number): ErrorCode | null {
+  if (userId === 0) return 'unauthorized';
+  if (ctx.rateUser !== null && !ctx.rateUser.take(userId, nowMs)) return 'rate_limited';
+  // Bans are asked about only when an admin set one.
+  if (ctx.bans.users.size > 0 && ctx.bans.users.has(userId)) return 'banned';
+  return null;
+}
 
 /** The item's own state: started, not ended, the right ticket, open, not paused, not sold out; and the user's one buy in flight. */
 export function itemGate(ctx: GateContext, itemIndex: number, ticket: string, userId: number, nowMs: number): ErrorCode | null {

@@ -21,7 +21,7 @@ import { OP, type OrderView } from './shard';
 import { registerWebSocket, WsReply, type WsChannel, type WsLimits } from './ws-channel';
 import type { Answerer, ShardDispatcher } from './shard-dispatcher';
 import { matchesEtag, pickVariant, type StaticFile, type StaticVariant } from './static-files';
-import { challengeGate, itemGate, REFUSAL_OF } from './buy-gate';
+import { buyerGate, challengeGate, countBuyRefusal, itemGate, loadGate } from './buy-gate';
 import type { Challenges } from './challenge';
 import type { InFlightUsers } from './in-flight-users';
 import { signUserToken, verifyRequestToken, type UserTokenVerifier } from './user-token';
@@ -316,8 +316,7 @@ function parseBuyBody(body: Buffer): { challenge?: string; answer?: string } | n
 function buyRoute(ctx: HttpContext, shards: ShardDispatcher) {
   const { catalog } = ctx;
   const refuse = (res: HttpResponse, itemIndex: number, code: ErrorCode): void => {
-    catalog.countRefusal(itemIndex, REFUSAL_OF[code]!);
-    ctx.latency.record(0);
+    countBuyRefusal(ctx, itemIndex, code);
     sendError(res, code, code === 'not_started' ? catalog.notStartedBodies[itemIndex] : undefined);
   };
   return (res: HttpResponse, req: HttpRequest): void => {
@@ -325,16 +324,11 @@ function buyRoute(ctx: HttpContext, shards: ShardDispatcher) {
     const itemId = req.getParameter(0);
     const itemIndex = catalog.byId.get(itemId);
     if (itemIndex === undefined) return sendError(res, ITEM_ID.test(itemId) ? 'unknown_item' : 'bad_request');
-    if (ctx.lag.shedding) return refuse(res, itemIndex, 'overloaded');
-    // The address limit comes before the token check, so a flood costs no HMAC.
-    if (ctx.rateAddress !== null && !ctx.rateAddress.take(clientAddressKey(ctx, res, req), now)) return refuse(res, itemIndex, 'rate_limited');
+    const overload = loadGate(ctx, ctx.rateAddress === null ? 0 : clientAddressKey(ctx, res, req), now);
+    if (overload !== null) return refuse(res, itemIndex, overload);
     const userId = authenticate(req, ctx, now);
-    if (userId === 0) return refuse(res, itemIndex, 'unauthorized');
-    if (ctx.rateUser !== null && !ctx.rateUser.take(userId, now)) return refuse(res, itemIndex, 'rate_limited');
-    // Bans are asked about only when an admin set one of that kind.
-    const bans = ctx.bans;
-    if ((bans.users.size > 0 && bans.users.has(userId)) || (bans.ranges.length > 0 && addressBanned(ctx, res, req))) return refuse(res, itemIndex, 'banned');
-    const refusal = itemGate(ctx, itemIndex, req.getParameter(1), userId, now);
+    const refusal = buyerGate(ctx, userId, now) ?? (ctx.bans.ranges.length > 0 && addressBanned(ctx, res, req) ? 'banned' : null)
+      ?? itemGate(ctx, itemIndex, req.getParameter(1), userId, now);
     if (refusal !== null) return refuse(res, itemIndex, refusal);
     const length = req.getHeader(HEADER.contentLength);
     const item = catalog.items[itemIndex]!;

@@ -23,8 +23,6 @@ export class SalePushes {
   private readonly lastLeft = new Int32Array(ITEMS_MAX).fill(-1);
   private readonly stockTimer: NodeJS.Timeout;
   private edgeTimer: NodeJS.Timeout | null = null;
-  /** How late the last start push went out after startsAt, in ms. */
-  lastStartDelayMs = 0;
 
   constructor(private readonly app: TemplatedApp, private readonly catalog: ItemCatalog, private readonly sockets: Set<WebSocket<Connection>>,
     private readonly onStart: (itemId: string, delayMs: number, clients: number, publishMs: number) => void) {
@@ -116,8 +114,7 @@ export class SalePushes {
         this.announcedStart[i] = item.startsAt;
         const publishStarted = performance.now();
         this.publish(i, { op: 'start', item: item.id, buyPath: catalog.buyPath(i) });
-        this.lastStartDelayMs = now - item.startsAt;
-        this.onStart(item.id, this.lastStartDelayMs, this.sockets.size, performance.now() - publishStarted);
+        this.onStart(item.id, now - item.startsAt, this.sockets.size, performance.now() - publishStarted);
       }
       if (now >= item.endsAt && this.announcedEnd[i] !== item.endsAt) {
         this.announcedEnd[i] = item.endsAt;

@@ -19,7 +19,7 @@ export type Encoding = 'identity' | 'gzip' | 'br';
 export interface StaticVariant {
   body: Buffer;
   etag: string;
-  /** The Content-Encoding header, or null for identity. */
+  /** The Content-Encoding header's value; 'identity' is sent without one. */
   encoding: Encoding;
 }
 

@@ -8,7 +8,7 @@
 
 import { Packr, Unpackr } from 'msgpackr';
 import type { HttpRequest, HttpResponse, TemplatedApp, WebSocket } from 'uWebSockets.js';
-import { challengeGate, itemGate, REFUSAL_OF } from './buy-gate';
+import { buyerGate, challengeGate, countBuyRefusal, itemGate, loadGate } from './buy-gate';
 import { OUTCOME, OUTCOME_ERROR, type ErrorCode, type Outcome } from './error-catalog';
 import type { HttpContext } from './http-server';
 import { hashKey } from './key-hash';
@@ -121,10 +121,7 @@ export function registerWebSocket(app: TemplatedApp, ctx: HttpContext, shards: S
   const perAddress = new Int32Array(ADDRESS_SLOTS);
 
   const refuse = (ws: WebSocket<Connection>, conn: Connection, id: number, itemIndex: number, code: ErrorCode): void => {
-    if (itemIndex >= 0) {
-      catalog.countRefusal(itemIndex, REFUSAL_OF[code]!);
-      ctx.latency.record(0);
-    }
+    if (itemIndex >= 0) countBuyRefusal(ctx, itemIndex, code);
     hooks.countAnswer(code);
     sendFrame(ws, conn, code === 'not_started' ? { id, error: code, startsAt: catalog.items[itemIndex]!.startsAt } : { id, error: code });
   };
@@ -144,16 +141,10 @@ export function registerWebSocket(app: TemplatedApp, ctx: HttpContext, shards: S
     if (typeof item !== 'string' || typeof ticket !== 'string') return badFrame(ws, conn, id);
     const itemIndex = catalog.byId.get(item);
     if (itemIndex === undefined) return refuse(ws, conn, id, -1, 'unknown_item');
-    if (ctx.lag.shedding) return refuse(ws, conn, id, itemIndex, 'overloaded');
-    if (ctx.rateAddress !== null && !ctx.rateAddress.take(conn.addressKey, now)) return refuse(ws, conn, id, itemIndex, 'rate_limited');
     const userId = conn.userId;
-    if (userId === 0) return refuse(ws, conn, id, itemIndex, 'unauthorized');
-    if (ctx.rateUser !== null && !ctx.rateUser.take(userId, now)) return refuse(ws, conn, id, itemIndex, 'rate_limited');
-    const bans = ctx.bans;
-    if ((bans.users.size > 0 && bans.users.has(userId)) || (bans.ranges.length > 0 && addressBanned(ctx, conn.address))) {
-      return refuse(ws, conn, id, itemIndex, 'banned');
-    }
-    const refusal = itemGate(ctx, itemIndex, ticket, userId, now) ?? challengeGate(ctx, itemIndex, userId, frame.challenge, frame.answer, now);
+    const refusal = loadGate(ctx, conn.addressKey, now) ?? buyerGate(ctx, userId, now)
+      ?? (ctx.bans.ranges.length > 0 && addressBanned(ctx, conn.address) ? 'banned' : null)
+      ?? itemGate(ctx, itemIndex, ticket, userId, now) ?? challengeGate(ctx, itemIndex, userId, frame.challenge, frame.answer, now);
     if (refusal !== null) return refuse(ws, conn, id, itemIndex, refusal);
     shards.dispatch(new WsReply(ws, conn, id) as unknown as HttpResponse, OP.buy, itemIndex, userId, 0, now, performance.now());
   };

@@ -13,7 +13,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import t from 'tap';
 import { connectWs } from '../helpers/ws-client';
-import { httpRequest, int, mulberry32, rawStream, wsFrame, type FuzzContext, type Rand } from '../helpers/fuzz-corpus';
+import { httpRequest, int, rawStream, wsFrame, type FuzzContext } from '../helpers/fuzz-corpus';
+import { mulberry32, type Rand } from '../helpers/seeded-random';
 import { buyPathOf, item, request, signToken, startEngine, tempDataDir } from '../helpers/engine-process';
 import { runScript } from '../helpers/script-process';
 

@@ -4,20 +4,8 @@
 // streams; and MessagePack frames for /ws, real and mutated.
 
 import { pack } from 'msgpackr';
+import type { Rand } from './seeded-random';
 
-export type Rand = () => number;
-
-/** mulberry32: a small, fast, seedable generator of floats in [0, 1). */
-export function mulberry32(seed: number): Rand {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export const int = (rand: Rand, n: number): number => Math.floor(rand() * n);
 export const pick = <T>(rand: Rand, list: readonly T[]): T => list[int(rand, list.length)]!;

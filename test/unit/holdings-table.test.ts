@@ -12,6 +12,7 @@ import t from 'tap';
 import { AssertionError } from 'node:assert';
 import { HoldingsTable } from '../../engine/holdings-table';
 import { HOLDINGS_SLOTS_MIN } from '../../engine/constants';
+import { mulberry32 } from '../helpers/seeded-random';
 
 const TWO_POW_32 = 2 ** 32;
 const MAX_ID = Number.MAX_SAFE_INTEGER;
@@ -19,18 +20,6 @@ const MAX_ID = Number.MAX_SAFE_INTEGER;
 /** Distinct users a table of `slots` slots holds before it must grow (70% load). */
 function loadCapacity(slots: number): number {
   return Math.floor(slots * 0.7);
-}
-
-/** mulberry32: a small seeded PRNG, so a failure reproduces. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = a;
-    x = Math.imul(x ^ (x >>> 15), x | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / TWO_POW_32;
-  };
 }
 
 /** Everything the table holds, through forEach, as a sorted list. */
@@ -91,7 +80,7 @@ t.test('decrement of a user holding no unit fails an assertion and changes nothi
 });
 
 t.test('200,000 random operations agree with a Map model across growths', async (t) => {
-  const random = prng(0x5eed);
+  const random = mulberry32(0x5eed);
   // 3,000 users from four families: small ids, ids near 2^53, and two families that
   // share their low 32 bits with each other and differ only above bit 32.
   const users: number[] = [];
