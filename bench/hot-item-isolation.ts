@@ -6,13 +6,19 @@
 // asks for p99 within 2x with --workers 2). Runs --workers 0 too, to show
 // what inline mode, where one thread decides every item, can and cannot do.
 //
+// The baseline, measured first in the same run with the same flood and
+// probe: the bare uWebSockets.js endpoint (bench/bare-server.ts), which
+// answers every buy with fixed bytes. Its p99 growth is what the machine,
+// the generator and the HTTP stack add by themselves; the last line divides
+// the engine's growth by it.
+//
 //   node dist/bench/hot-item-isolation.js [--runs 3] [--seconds 5] [--connections 100]
 //
 // The probe is one keep-alive connection sending one buy at a time from
 // fresh users (every answer a win, so the log is in its path). On a 2-core
-// machine the flood's generator, the engine's threads and the probe share
+// machine the flood's generator, the server's threads and the probe share
 // the cores: the loaded p99 includes waiting for a core, not only for the
-// engine.
+// server.
 
 import fs from 'node:fs';
 import http from 'node:http';
@@ -20,7 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { signUserToken } from '../engine/user-token';
 import { median as medianOf } from './result-summary';
-import { startServer } from './server-process';
+import { startServer, type ServerProcess } from './server-process';
 import { numberFlag } from './suite-flags';
 import { buyRequests } from './load-generator';
 import { runWrkLoad, wrkPath } from './wrk-load';
@@ -58,7 +64,23 @@ async function probe(port: number, buyPath: string, firstUser: number, seconds: 
   return latencies.sort((a, b) => a - b);
 }
 
-async function oneRun(workers: number, seconds: number, connections: number): Promise<Record<string, number>> {
+/** What runs under the flood: the engine in a mode, or the bare uWebSockets.js baseline. */
+type System = { kind: 'engine'; workers: number } | { kind: 'bare' };
+
+const systemName = (system: System): string => (system.kind === 'bare' ? 'bare uWebSockets.js' : `--workers ${system.workers}`);
+
+async function startSystem(system: System, saleFile: string, dataDir: string): Promise<ServerProcess> {
+  if (system.kind === 'bare') {
+    return startServer({ args: [path.join(__dirname, 'bare-server.js')], env: { ...process.env, BARE_SALE_FILE: saleFile }, cwd: ROOT },
+      (line) => (typeof line.port === 'number' ? line.port : null));
+  }
+  return startServer({
+    args: ['engine/start', '--port', '0', '--data', dataDir, '--sale', saleFile, '--workers', String(system.workers)],
+    env: { ...process.env, FLASH_USER_SECRET: USER_SECRET, FLASH_RATE_USER_PER_SEC: '0', FLASH_RATE_ADDRESS_PER_SEC: '0' }, cwd: ROOT,
+  }, (line) => (line.msg === 'listening' ? (line.port as number) : null));
+}
+
+async function oneRun(system: System, seconds: number, connections: number): Promise<Record<string, number>> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flash-isolation-'));
   const saleFile = path.join(dataDir, 'sale.json');
   const startsAt = Date.now() - 1000;
@@ -69,30 +91,27 @@ async function oneRun(workers: number, seconds: number, connections: number): Pr
   ] }));
   const expires = Math.floor(Date.now() / 1000) + 3600;
   const tokens = Array.from({ length: FLOOD_USERS }, (_, i) => signUserToken(USER_SECRET, 1 + i, expires));
-  const engine = await startServer({
-    args: ['engine/start', '--port', '0', '--data', dataDir, '--sale', saleFile, '--workers', String(workers)],
-    env: { ...process.env, FLASH_USER_SECRET: USER_SECRET, FLASH_RATE_USER_PER_SEC: '0', FLASH_RATE_ADDRESS_PER_SEC: '0' }, cwd: ROOT,
-  }, (line) => (line.msg === 'listening' ? (line.port as number) : null));
+  const server = await startSystem(system, saleFile, dataDir);
   try {
     const ticket = async (id: string): Promise<string> => {
-      const body = await (await fetch(`http://127.0.0.1:${engine.port}/api/items/${id}/ticket`)).json() as { buyPath: string };
+      const body = await (await fetch(`http://127.0.0.1:${server.port}/api/items/${id}/ticket`)).json() as { buyPath: string };
       return body.buyPath;
     };
     const hotPath = await ticket('hot');
     const coldPath = await ticket('cold');
-    await probe(engine.port, coldPath, 10_000_000, 1); // warm-up
-    const alone = await probe(engine.port, coldPath, 20_000_000, seconds);
+    await probe(server.port, coldPath, 10_000_000, 1); // warm-up
+    const alone = await probe(server.port, coldPath, 20_000_000, seconds);
     const [flood, loaded] = await Promise.all([
-      runWrkLoad({ port: engine.port, requests: buyRequests(hotPath, tokens), connections, durationSeconds: seconds + 2 }),
-      new Promise<number[]>((resolve, reject) => setTimeout(() => probe(engine.port, coldPath, 30_000_000, seconds).then(resolve, reject), 1000)),
+      runWrkLoad({ port: server.port, requests: buyRequests(hotPath, tokens), connections, durationSeconds: seconds + 2 }),
+      new Promise<number[]>((resolve, reject) => setTimeout(() => probe(server.port, coldPath, 30_000_000, seconds).then(resolve, reject), 1000)),
     ]);
     return {
-      workers, floodPerSec: Math.round(flood.requestsPerSecondMean), floodP99Ms: flood.latencyP99Ms,
+      floodPerSec: Math.round(flood.requestsPerSecondMean), floodP99Ms: flood.latencyP99Ms,
       aloneP50Ms: quantile(alone, 0.5), aloneP99Ms: quantile(alone, 0.99), loadedP50Ms: quantile(loaded, 0.5), loadedP99Ms: quantile(loaded, 0.99),
       p99Ratio: quantile(loaded, 0.99) / quantile(alone, 0.99), probeBuys: loaded.length,
     };
   } finally {
-    await engine.stop();
+    await server.stop();
     fs.rmSync(dataDir, { recursive: true, force: true });
   }
 }
@@ -103,17 +122,24 @@ async function main(): Promise<void> {
   const runs = arg('runs', 3);
   const seconds = arg('seconds', 5);
   const connections = arg('connections', 100);
-  for (const workers of [2, 0]) {
+  const systems: System[] = [{ kind: 'bare' }, { kind: 'engine', workers: 2 }, { kind: 'engine', workers: 0 }];
+  const medians = new Map<string, number>();
+  for (const system of systems) {
+    const name = systemName(system);
     const results: Record<string, number>[] = [];
     for (let run = 0; run < runs; run++) {
-      const result = await oneRun(workers, seconds, connections);
+      const result = await oneRun(system, seconds, connections);
       results.push(result);
-      process.stdout.write(`--workers ${workers} run ${run + 1}: ${JSON.stringify(result, (_, v: unknown) => (typeof v === 'number' ? Number(v.toFixed(3)) : v))}\n`);
+      process.stdout.write(`${name} run ${run + 1}: ${JSON.stringify(result, (_, v: unknown) => (typeof v === 'number' ? Number(v.toFixed(3)) : v))}\n`);
     }
     const median = (key: string): number => medianOf(results.map((r) => r[key]!));
-    process.stdout.write(`--workers ${workers}, median of ${runs}: cold item p99 alone ${median('aloneP99Ms').toFixed(2)} ms, during the flood ${median('loadedP99Ms').toFixed(2)} ms ` +
+    medians.set(name, median('p99Ratio'));
+    process.stdout.write(`${name}, median of ${runs}: cold item p99 alone ${median('aloneP99Ms').toFixed(2)} ms, during the flood ${median('loadedP99Ms').toFixed(2)} ms ` +
       `(ratio ${median('p99Ratio').toFixed(2)}; p50 ${median('aloneP50Ms').toFixed(2)} → ${median('loadedP50Ms').toFixed(2)} ms); flood ${median('floodPerSec')}/s on 'hot'\n`);
   }
+  const bare = medians.get(systemName({ kind: 'bare' }))!;
+  process.stdout.write(`p99 growth under the flood, the engine's over the bare endpoint's (1 = no worse than an endpoint that does nothing): ` +
+    `${[...medians].filter(([name]) => name !== systemName({ kind: 'bare' })).map(([name, ratio]) => `${name} ${(ratio / bare).toFixed(2)}`).join(', ')}\n`);
 }
 
 main().catch((error: Error) => {
