@@ -7,6 +7,10 @@
 //   GET /api/items, /sale.js   fixed bodies built once from the scenario's
 //                              sale (BARE_SALE_FILE), the engine's shape
 //   GET /api/items/:id/ticket  a buy path with a ticket of the engine's length
+//   the start push             with BARE_START_AT (ms since the epoch), every
+//                              socket on /ws gets the engine's `start` frame
+//                              for item "drop" from a timer set for that
+//                              time, by one publish, as the engine sends it
 // What the engine reaches as a fraction of this server's requests per
 // second, measured in the same run on the same machine with the same load
 // generator, is the cost of everything the engine does; the rest is the
@@ -27,6 +31,7 @@ const WON_BODY = Buffer.from('{"result":"won","order":"4294967297","item":"hot",
 const NOT_FOUND_BODY = Buffer.from('{"error":"not_found"}');
 const JSON_TYPE = 'application/json';
 const BARE_TICKET = 't'.repeat(TICKET_CHARS);
+const START_TOPIC = 'start';
 
 function readRoutes(app: uWS.TemplatedApp, items: readonly SaleItem[]): void {
   const left = items.map((item) => item.stock);
@@ -46,14 +51,20 @@ function main(): void {
   app.post('/api/buy/:id/:ticket', (res) => {
     res.writeStatus('200 OK').writeHeader('content-type', JSON_TYPE).end(WON_BODY);
   });
+  const startAt = Number(process.env.BARE_START_AT ?? 0);
   app.ws('/ws', {
     maxPayloadLength: 1024, maxBackpressure: 64 * 1024, idleTimeout: 120,
+    open: (ws) => void ws.subscribe(START_TOPIC),
     message: (ws, message) => {
       const frame = unpack(Buffer.from(message)) as { id?: unknown };
       ws.send(pack({ id: frame.id, result: 'won', order: '4294967297', item: 'hot', payBy: null }), true);
     },
   });
   readRoutes(app, items);
+  if (startAt > 0) {
+    const frame = pack({ op: 'start', item: 'drop', buyPath: `/api/buy/drop/${BARE_TICKET}` });
+    setTimeout(() => app.publish(START_TOPIC, frame, true), Math.max(0, startAt - Date.now()));
+  }
   app.any('/*', (res) => {
     res.writeStatus('404 Not Found').writeHeader('content-type', JSON_TYPE).end(NOT_FOUND_BODY);
   });

@@ -4,7 +4,10 @@
 // records when each receives its first frame after the upgrade (the start
 // push: nothing else is sent to an idle socket before the start). Reports
 // the delay after startsAt at p50/p90/p99/max, over several runs, and the
-// engine's own delay from its "start pushed" log line.
+// engine's own delay from its "start pushed" log line. The baseline, run
+// alternately with the engine: the bare uWebSockets.js server
+// (bench/bare-server.ts BARE_START_AT), whose only work is one timer and
+// one publish of a frame of the same size to the same clients.
 //
 //   node dist/bench/ws-start-push.js [--clients 10000] [--runs 3] [--threads 4]
 //
@@ -21,7 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { median as medianOf } from './result-summary';
-import { startServer } from './server-process';
+import { startServer, type ServerProcess } from './server-process';
 import { numberFlag } from './suite-flags';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -70,15 +73,25 @@ function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-async function oneRun(clients: number, threads: number, leadMs: number): Promise<Record<string, number>> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flash-ws-start-'));
-  const startsAt = Date.now() + leadMs;
+type System = 'engine' | 'bare';
+
+function startSystem(system: System, dataDir: string, startsAt: number, clients: number): Promise<ServerProcess> {
+  if (system === 'bare') {
+    return startServer({ args: [path.join(__dirname, 'bare-server.js')], env: { ...process.env, BARE_START_AT: String(startsAt) }, cwd: ROOT },
+      (line) => (typeof line.port === 'number' ? line.port : null));
+  }
   const saleFile = path.join(dataDir, 'sale.json');
   fs.writeFileSync(saleFile, JSON.stringify({ items: [{ id: 'drop', name: 'Drop', price: 100, stock: 10, startsAt, endsAt: startsAt + 3_600_000 }] }));
-  const engine = await startServer({
+  return startServer({
     args: ['engine/start', '--port', '0', '--data', dataDir, '--sale', saleFile, '--workers', '0'],
     env: { ...process.env, FLASH_USER_SECRET: USER_SECRET, FLASH_WS_MAX_CONNECTIONS: String(clients + 100), FLASH_WS_MAX_PER_ADDRESS: '0' }, cwd: ROOT,
   }, (line) => (line.msg === 'listening' ? (line.port as number) : null));
+}
+
+async function oneRun(system: System, clients: number, threads: number, leadMs: number): Promise<Record<string, number>> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flash-ws-start-'));
+  const startsAt = Date.now() + leadMs;
+  const engine = await startSystem(system, dataDir, startsAt, clients);
   const workers: Worker[] = [];
   try {
     const perThread = Math.ceil(clients / threads);
@@ -119,15 +132,21 @@ async function main(): Promise<void> {
   const clients = arg('clients', 10_000);
   const runs = arg('runs', 3);
   const threads = arg('threads', 4);
-  const results: Record<string, number>[] = [];
+  const results = new Map<System, Record<string, number>[]>([['bare', []], ['engine', []]]);
+  // Alternating, so that both see the same stretch of a noisy machine.
   for (let run = 0; run < runs; run++) {
-    const result = await oneRun(clients, threads, arg('lead-ms', 8000));
-    results.push(result);
-    process.stdout.write(`run ${run + 1}: ${JSON.stringify(result)}\n`);
+    for (const [system, list] of results) {
+      const result = await oneRun(system, clients, threads, arg('lead-ms', 8000));
+      list.push(result);
+      process.stdout.write(`${system} run ${run + 1}: ${JSON.stringify(result)}\n`);
+    }
   }
-  const median = (key: string): number => medianOf(results.map((r) => r[key]!));
-  process.stdout.write(`median of ${runs} runs, ${clients} clients on ${os.cpus()[0]?.model} x${os.availableParallelism()}: ` +
-    `reached ${median('reached')}, engine pushed after ${median('engineDelayMs')} ms and its publish call returned in ${median('enginePublishMs')} ms, arrival p50 ${median('p50')} ms, p90 ${median('p90')} ms, p99 ${median('p99')} ms, max ${median('max')} ms, within 50 ms: ${median('within50ms')}\n`);
+  for (const [system, list] of results) {
+    const median = (key: string): number => medianOf(list.map((r) => r[key]!));
+    const engineSide = system === 'engine' ? `engine pushed after ${median('engineDelayMs')} ms and its publish call returned in ${median('enginePublishMs')} ms, ` : '';
+    process.stdout.write(`${system}, median of ${runs} runs, ${clients} clients on ${os.cpus()[0]?.model} x${os.availableParallelism()}: ` +
+      `reached ${median('reached')}, ${engineSide}arrival p50 ${median('p50')} ms, p90 ${median('p90')} ms, p99 ${median('p99')} ms, max ${median('max')} ms, within 50 ms: ${median('within50ms')}\n`);
+  }
 }
 
 if (isMainThread) {
