@@ -36,6 +36,7 @@ import { loadItemBook, SETTING_FIELDS } from './item-book';
 import type { ShardDispatcher } from './shard-dispatcher';
 import { localIndexOf, shardOf } from './shard-dispatcher';
 import { loadShard, type ShardSetup } from './shard-loader';
+import { FAULT_ENV } from './shard-worker';
 import { Settlement } from './settlement';
 import { loadStaticFiles } from './static-files';
 import { writeSnapshot } from './snapshot';
@@ -157,6 +158,7 @@ async function start(config: EngineConfig, log: pino.Logger): Promise<Engine> {
   const items = loadItems(db, config, log);
   const ticketSecret = secretOf(db, config.ticketSecret, 'ticket_secret');
   const demoUserSecret = config.userSecret === null ? crypto.randomBytes(32).toString('base64url') : null;
+  if (process.env[FAULT_ENV]) log.warn({ [FAULT_ENV]: process.env[FAULT_ENV] }, 'FAULT INJECTION is set: a shard worker will throw on purpose (tests only)');
   if (demoUserSecret !== null) log.warn('DEMO MODE: FLASH_USER_SECRET is not set; tokens are signed with a random per-boot secret and GET /api/demo/token hands them out');
   const bootId = Date.now();
   const shardCount = shardCountOf(config);

@@ -17,6 +17,20 @@ import { takeShardSnapshot } from './snapshot';
 
 export const CONTROL_OP = { snapshot: 100, shutdown: 101, addItem: 102 } as const;
 
+/** Fault injection: `FLASH_FAULT_SHARD_THROW=S:N` makes shard S throw on its Nth request. */
+export const FAULT_ENV = 'FLASH_FAULT_SHARD_THROW';
+
+/**
+ * How many requests shard `index` decides before it throws, as a bug in it
+ * would (0: never). Only the shard-death test sets it, to prove that a dead
+ * shard fails its requests loudly and loses nothing acknowledged; the engine
+ * logs a warning at start-up whenever it is set.
+ */
+export function faultCountdown(index: number, value = process.env[FAULT_ENV]): number {
+  const match = /^(\d+):(\d+)$/.exec(value ?? '');
+  return match && Number(match[1]) === index ? Number(match[2]) : 0;
+}
+
 export interface WorkerSetup extends ShardSetup {
   dataDir: string;
   requests: RingBuffers;
@@ -54,6 +68,7 @@ function main(): void {
   port.postMessage({ type: 'ready' });
 
   let nextSweepAt = Date.now() + EXPIRY_SWEEP_MS;
+  let faultIn = faultCountdown(setup.index);
   for (;;) {
     let staged = 0;
     let control = 0;
@@ -65,6 +80,7 @@ function main(): void {
       if (op === CONTROL_OP.addItem) addItem(shard, settings, r[at + 2]!, r[at + 4]!, r[at + 3] === 1, r[at + 5]!);
       else if (op >= CONTROL_OP.snapshot) control = op;
       else {
+        if (faultIn > 0 && --faultIn === 0) throw new Error(`${FAULT_ENV}: shard ${setup.index} throws on purpose`);
         const outcome = shard.run(op, r[at + 2]!, r[at + 3]!, r[at + 4]!, r[at + 5]!, view);
         const out = answers.producerSlotAhead(staged++);
         const a = answers.slots;
