@@ -16,11 +16,15 @@
 // generator, is the cost of everything the engine does; the rest is the
 // HTTP stack and the generator itself.
 //
+// BARE_THREADS=N with BARE_PORT runs N such apps on N threads sharing the
+// port (see main()), to show what spreading sockets over threads buys.
+//
 // Run as its own process: `node dist/bench/bare-server.js`. It listens on
 // 127.0.0.1 port 0 and prints `{"port":N}` on stdout once listening;
 // SIGTERM or SIGINT closes it and exits 0.
 
 import { pack, unpack } from 'msgpackr';
+import { isMainThread, parentPort, Worker } from 'node:worker_threads';
 import uWS from 'uWebSockets.js';
 import { TICKET_CHARS } from '../engine/constants';
 import { publicItemsBody, readSale, type SaleItem } from './bench-sale';
@@ -44,7 +48,8 @@ function readRoutes(app: uWS.TemplatedApp, items: readonly SaleItem[]): void {
   });
 }
 
-function main(): void {
+/** The whole server on one uWebSockets.js app: the calling thread's. */
+function buildApp(): uWS.TemplatedApp {
   const items = process.env.BARE_SALE_FILE ? readSale(process.env.BARE_SALE_FILE).items : [];
   const app = uWS.App();
   // A buy carries an empty body (content-length 0), so the answer can be written at once.
@@ -62,19 +67,52 @@ function main(): void {
   });
   readRoutes(app, items);
   if (startAt > 0) {
+    // Each thread's timer publishes to the sockets its own app holds.
     const frame = pack({ op: 'start', item: 'drop', buyPath: `/api/buy/drop/${BARE_TICKET}` });
     setTimeout(() => app.publish(START_TOPIC, frame, true), Math.max(0, startAt - Date.now()));
   }
   app.any('/*', (res) => {
     res.writeStatus('404 Not Found').writeHeader('content-type', JSON_TYPE).end(NOT_FOUND_BODY);
   });
-  app.listen('127.0.0.1', 0, (listenSocket) => {
+  return app;
+}
+
+function listenOrExit(app: uWS.TemplatedApp, port: number, listening: (listenSocket: uWS.us_listen_socket) => void): void {
+  app.listen('127.0.0.1', port, (listenSocket) => {
     if (!listenSocket) {
-      process.stderr.write('bare-server: cannot listen on 127.0.0.1\n');
+      process.stderr.write(`bare-server: cannot listen on 127.0.0.1:${port}\n`);
       process.exit(1);
     }
+    listening(listenSocket);
+  });
+}
+
+/**
+ * BARE_THREADS=N (default 1) runs N apps, one per thread, all listening on
+ * BARE_PORT with SO_REUSEPORT (uSockets sets it; the kernel spreads new
+ * connections over them). A port the kernel picks (0) cannot be shared, so
+ * N > 1 needs BARE_PORT, best below the ephemeral range (32768 up).
+ */
+function main(): void {
+  const threads = Number(process.env.BARE_THREADS ?? 1);
+  const fixedPort = Number(process.env.BARE_PORT ?? 0);
+  if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw new Error(`BARE_THREADS: ${process.env.BARE_THREADS} is not 1 to 64`);
+  if (threads > 1 && fixedPort === 0) throw new Error('BARE_THREADS > 1 needs BARE_PORT: the threads share one port');
+  if (!isMainThread) {
+    listenOrExit(buildApp(), fixedPort, () => parentPort!.postMessage('listening'));
+    return;
+  }
+  listenOrExit(buildApp(), fixedPort, (listenSocket) => {
     const port = uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket);
-    process.stdout.write(`${JSON.stringify({ port })}\n`);
+    const others = Array.from({ length: threads - 1 }, () => new Promise<void>((resolve, reject) => {
+      const worker = new Worker(__filename);
+      worker.once('message', () => resolve());
+      worker.once('error', reject);
+    }));
+    void Promise.all(others).then(() => process.stdout.write(`${JSON.stringify({ port })}\n`), (error: Error) => {
+      process.stderr.write(`bare-server: a thread failed: ${error.message}\n`);
+      process.exit(1);
+    });
     const close = (): void => {
       uWS.us_listen_socket_close(listenSocket);
       process.exit(0);

@@ -9,7 +9,11 @@
 // (bench/bare-server.ts BARE_START_AT), whose only work is one timer and
 // one publish of a frame of the same size to the same clients.
 //
-//   node dist/bench/ws-start-push.js [--clients 10000] [--runs 3] [--threads 4]
+//   node dist/bench/ws-start-push.js [--clients 10000] [--runs 3] [--threads 4] [--bare-threads N]
+//
+// A third system shows what spreading the sockets over threads would buy:
+// the bare server on --bare-threads apps (default: the cores), one per
+// thread, sharing the port through SO_REUSEPORT (1 leaves it out).
 //
 // The clients are raw sockets with a hand-made upgrade: a full WebSocket
 // client per socket would measure the client more than the engine. On
@@ -73,11 +77,15 @@ function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 }
 
-type System = 'engine' | 'bare';
+type System = 'engine' | 'bare' | 'bare threads';
 
-function startSystem(system: System, dataDir: string, startsAt: number, clients: number): Promise<ServerProcess> {
-  if (system === 'bare') {
-    return startServer({ args: [path.join(__dirname, 'bare-server.js')], env: { ...process.env, BARE_START_AT: String(startsAt) }, cwd: ROOT },
+/** A port below the kernel's ephemeral range (32768 up), where the clients' own ports are: the threaded bare server needs a fixed one. */
+const sharedPort = (): number => 20_000 + Math.floor(Math.random() * 10_000);
+
+function startSystem(system: System, dataDir: string, startsAt: number, clients: number, bareThreads: number): Promise<ServerProcess> {
+  if (system !== 'engine') {
+    const threads = system === 'bare' ? {} : { BARE_THREADS: String(bareThreads), BARE_PORT: String(sharedPort()) };
+    return startServer({ args: [path.join(__dirname, 'bare-server.js')], env: { ...process.env, BARE_START_AT: String(startsAt), ...threads }, cwd: ROOT },
       (line) => (typeof line.port === 'number' ? line.port : null));
   }
   const saleFile = path.join(dataDir, 'sale.json');
@@ -88,10 +96,10 @@ function startSystem(system: System, dataDir: string, startsAt: number, clients:
   }, (line) => (line.msg === 'listening' ? (line.port as number) : null));
 }
 
-async function oneRun(system: System, clients: number, threads: number, leadMs: number): Promise<Record<string, number>> {
+async function oneRun(system: System, clients: number, threads: number, leadMs: number, bareThreads: number): Promise<Record<string, number>> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flash-ws-start-'));
   const startsAt = Date.now() + leadMs;
-  const engine = await startSystem(system, dataDir, startsAt, clients);
+  const engine = await startSystem(system, dataDir, startsAt, clients, bareThreads);
   const workers: Worker[] = [];
   try {
     const perThread = Math.ceil(clients / threads);
@@ -132,11 +140,12 @@ async function main(): Promise<void> {
   const clients = arg('clients', 10_000);
   const runs = arg('runs', 3);
   const threads = arg('threads', 4);
-  const results = new Map<System, Record<string, number>[]>([['bare', []], ['engine', []]]);
+  const bareThreads = arg('bare-threads', os.availableParallelism());
+  const results = new Map<System, Record<string, number>[]>([['bare', []], ['engine', []], ...(bareThreads > 1 ? [['bare threads', []] as [System, Record<string, number>[]]] : [])]);
   // Alternating, so that both see the same stretch of a noisy machine.
   for (let run = 0; run < runs; run++) {
     for (const [system, list] of results) {
-      const result = await oneRun(system, clients, threads, arg('lead-ms', 8000));
+      const result = await oneRun(system, clients, threads, arg('lead-ms', 8000), bareThreads);
       list.push(result);
       process.stdout.write(`${system} run ${run + 1}: ${JSON.stringify(result)}\n`);
     }
@@ -144,7 +153,8 @@ async function main(): Promise<void> {
   for (const [system, list] of results) {
     const median = (key: string): number => medianOf(list.map((r) => r[key]!));
     const engineSide = system === 'engine' ? `engine pushed after ${median('engineDelayMs')} ms and its publish call returned in ${median('enginePublishMs')} ms, ` : '';
-    process.stdout.write(`${system}, median of ${runs} runs, ${clients} clients on ${os.cpus()[0]?.model} x${os.availableParallelism()}: ` +
+    const name = system === 'bare threads' ? `bare on ${bareThreads} threads` : system;
+    process.stdout.write(`${name}, median of ${runs} runs, ${clients} clients on ${os.cpus()[0]?.model} x${os.availableParallelism()}: ` +
       `reached ${median('reached')}, ${engineSide}arrival p50 ${median('p50')} ms, p90 ${median('p90')} ms, p99 ${median('p99')} ms, max ${median('max')} ms, within 50 ms: ${median('within50ms')}\n`);
   }
 }
