@@ -6,7 +6,7 @@
 import net from 'node:net';
 
 /** A CIDR range as bytes: 4 for IPv4, 16 for IPv6. */
-interface AddressRange {
+export interface AddressRange {
   text: string;
   bytes: Uint8Array;
   prefixBits: number;
@@ -55,6 +55,24 @@ function canonical(bytes: Uint8Array): Uint8Array {
   return bytes;
 }
 
+/** True when the address (4 or 16 bytes, as uWS gives it) falls in one of `ranges`. */
+export function addressInRanges(address: ArrayBuffer, ranges: readonly AddressRange[]): boolean {
+  const bytes = new Uint8Array(address);
+  return ranges.some((range) => inRange(bytes, range));
+}
+
+/**
+ * True when the address in a proxy header falls in one of `ranges`: the
+ * header's last entry (the one the trusted proxy itself appended). A header
+ * that holds no address is in none.
+ */
+export function headerAddressInRanges(header: string, ranges: readonly AddressRange[]): boolean {
+  const last = header.slice(header.lastIndexOf(',') + 1).trim();
+  if (net.isIP(last) === 0) return false;
+  const { bytes } = parseRange(last);
+  return ranges.some((range) => inRange(bytes, range));
+}
+
 function inRange(address: Uint8Array, range: AddressRange): boolean {
   const bytes = canonical(address);
   const rangeBytes = canonical(range.bytes);
@@ -93,21 +111,13 @@ export class BanList {
     return true;
   }
 
-  /**
-   * True when the address in a proxy header falls in a banned range: the
-   * header's last entry (the one the trusted proxy itself appended). A header
-   * that holds no address counts as not banned.
-   */
+  /** True when the address in a trusted proxy header (its last entry) falls in a banned range. */
   headerAddressBanned(header: string): boolean {
-    const last = header.slice(header.lastIndexOf(',') + 1).trim();
-    if (net.isIP(last) === 0) return false;
-    const { bytes } = parseRange(last);
-    return this.ranges.some((range) => inRange(bytes, range));
+    return headerAddressInRanges(header, this.ranges);
   }
 
   /** True when the address (4 or 16 bytes, as uWS gives it) falls in a banned range. */
   addressBanned(address: ArrayBuffer): boolean {
-    const bytes = new Uint8Array(address);
-    return this.ranges.some((range) => inRange(bytes, range));
+    return addressInRanges(address, this.ranges);
   }
 }

@@ -42,12 +42,13 @@ export function countBuyRefusal(ctx: GateContext, itemIndex: number, code: Error
 
 /**
  * Load, before any token is checked (so a flood costs no HMAC): shedding,
- * then the client address's rate. `addressKey` is read only when the
- * address limit is on; callers may pass 0 when it is off.
+ * then the client address's rate. `addressKey` 0 means no address limit
+ * applies to this client (the limit is off, or the address is exempt);
+ * addressKey() never returns 0.
  */
 export function loadGate(ctx: GateContext, addressKey: number, nowMs: number): ErrorCode | null {
   if (ctx.lag.shedding) return 'overloaded';
-  if (ctx.rateAddress !== null && !ctx.rateAddress.take(addressKey, nowMs)) return 'rate_limited';
+  if (ctx.rateAddress !== null && addressKey !== 0 && !ctx.rateAddress.take(addressKey, nowMs)) return 'rate_limited';
   return null;
 }
 

@@ -5,7 +5,8 @@
 
 import os from 'node:os';
 import path from 'node:path';
-import { RING_SLOTS_DEFAULT, RING_SLOTS_MAX } from './constants';
+import { parseRange } from './ban-list';
+import { RATE_EXEMPT_RANGES_MAX, RING_SLOTS_DEFAULT, RING_SLOTS_MAX } from './constants';
 
 export interface EngineConfig {
   port: number;
@@ -25,6 +26,8 @@ export interface EngineConfig {
   maxUrlBytes: number;
   maxHeaderBytes: number;
   trustedProxyHeader: string | null;
+  /** Comma-separated address ranges (CIDR) exempt from the per-address limits, or null. */
+  rateExempt: string | null;
   rateUserPerSec: number;
   rateUserBurst: number;
   rateAddressPerSec: number;
@@ -61,6 +64,7 @@ const FLAGS: readonly FlagSpec[] = [
   { flag: 'rate-user-per-sec', env: 'FLASH_RATE_USER_PER_SEC', key: 'rateUserPerSec', kind: 'int', min: 0, max: 1_000_000, help: 'Buys per second one user may make (token bucket; 0 turns the limit off). Default 5.' },
   { flag: 'rate-user-burst', env: 'FLASH_RATE_USER_BURST', key: 'rateUserBurst', kind: 'int', min: 1, max: 1_000_000, help: 'Buys a user may make at once before the rate applies. Default 10.' },
   { flag: 'rate-address-per-sec', env: 'FLASH_RATE_ADDRESS_PER_SEC', key: 'rateAddressPerSec', kind: 'int', min: 0, max: 10_000_000, help: 'Buys per second from one client address (0: off). Default 2000, since a NAT can hide thousands of shoppers.' },
+  { flag: 'rate-exempt', env: 'FLASH_RATE_EXEMPT', key: 'rateExempt', kind: 'string', help: `Address ranges (CIDR, comma-separated, at most ${RATE_EXEMPT_RANGES_MAX}) exempt from the per-address limits (buys per second, WebSockets per address), e.g. a carrier's NAT; the per-user limits still apply. Default none.` },
   { flag: 'rate-address-burst', env: 'FLASH_RATE_ADDRESS_BURST', key: 'rateAddressBurst', kind: 'int', min: 1, max: 10_000_000, help: 'Buys one address may make at once before the rate applies. Default 4000.' },
   { flag: 'shed-lag-ms', env: 'FLASH_SHED_LAG_MS', key: 'shedLagMs', kind: 'int', min: 0, max: 60_000, help: 'Event-loop lag past which buys are refused 503 overloaded until it halves (0: off). Default 200.' },
   { flag: 'ring-slots', env: 'FLASH_RING_SLOTS', key: 'ringSlots', kind: 'int', min: 1, max: RING_SLOTS_MAX, help: `In-flight buys per shard (power of two); past it buys get 503 overloaded. Default ${RING_SLOTS_DEFAULT}.` },
@@ -102,6 +106,7 @@ export function defaultConfig(): EngineConfig {
     maxUrlBytes: 2048,
     maxHeaderBytes: 8192,
     trustedProxyHeader: null,
+    rateExempt: null,
     rateUserPerSec: 5,
     rateUserBurst: 10,
     rateAddressPerSec: 2000,
@@ -175,6 +180,17 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): En
   if (config.trustedProxyHeader !== null) {
     if (!/^[a-z0-9-]{1,64}$/i.test(config.trustedProxyHeader)) throw new ConfigError(`--trusted-proxy-header: "${config.trustedProxyHeader}" is not a header name`);
     config.trustedProxyHeader = config.trustedProxyHeader.toLowerCase();
+  }
+  if (config.rateExempt !== null) {
+    const ranges = config.rateExempt.split(',').map((r) => r.trim());
+    if (ranges.length > RATE_EXEMPT_RANGES_MAX) throw new ConfigError(`--rate-exempt: ${ranges.length} ranges, at most ${RATE_EXEMPT_RANGES_MAX}`);
+    for (const range of ranges) {
+      try {
+        parseRange(range);
+      } catch (error) {
+        throw new ConfigError(`--rate-exempt: ${(error as Error).message}`);
+      }
+    }
   }
   if ((config.ringSlots & (config.ringSlots - 1)) !== 0) throw new ConfigError(`--ring-slots: ${config.ringSlots} is not a power of two`);
   config.dataDir = path.resolve(config.dataDir);

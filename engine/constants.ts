@@ -34,6 +34,8 @@ export const PERSIST_BATCH_RECORDS_MAX = 8_192;
  * requests): 4,096 cost 4,096 * (2 * 48 + 64) B = 640 KiB per shard.
  */
 export const RING_SLOTS_DEFAULT = 4_096;
+/** --rate-exempt ranges at most: each buy from an exempt-listed engine checks them all. */
+export const RATE_EXEMPT_RANGES_MAX = 64;
 export const RING_SLOTS_MAX = 65_536;
 
 /**

@@ -10,7 +10,7 @@ import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp } from 'uWe
 import { itemRowOf, ORDER_STATE_NAMES, sequenceOf } from '../persistence/log-record';
 import { registerAdminRoutes, type AdminContext } from './admin-routes';
 import { AnswerWriter, FRAGMENT } from './answer-writer';
-import type { BanList } from './ban-list';
+import { addressInRanges, headerAddressInRanges, type AddressRange, type BanList } from './ban-list';
 import type { LagMonitor } from './lag-monitor';
 import { addressKey, type TokenBucketTable } from './rate-limiter';
 import type { LatencyHistogram } from './latency-histogram';
@@ -49,6 +49,8 @@ export interface HttpContext {
   /** Token buckets per user and per client address; null when turned off. */
   rateUser: TokenBucketTable | null;
   rateAddress: TokenBucketTable | null;
+  /** Address ranges exempt from the per-address limits (--rate-exempt); empty for none. */
+  rateExempt: AddressRange[];
   /** Users with a buy dispatched and not yet answered: one each. */
   inFlight: InFlightUsers;
   challenges: Challenges;
@@ -245,6 +247,17 @@ function addressBanned(ctx: HttpContext, res: HttpResponse, req: HttpRequest): b
   return ctx.trustedProxyHeader === null ? ctx.bans.addressBanned(res.getRemoteAddress()) : ctx.bans.headerAddressBanned(req.getHeader(ctx.trustedProxyHeader));
 }
 
+/** Whether the client's address (socket, or trusted proxy header) is in a --rate-exempt range. */
+function addressExempt(ctx: HttpContext, res: HttpResponse, req: HttpRequest): boolean {
+  if (ctx.rateExempt.length === 0) return false;
+  return ctx.trustedProxyHeader === null ? addressInRanges(res.getRemoteAddress(), ctx.rateExempt) : headerAddressInRanges(req.getHeader(ctx.trustedProxyHeader), ctx.rateExempt);
+}
+
+/** The key of the client's address bucket, or 0 when no address limit applies to it (off, or exempt). */
+function limitedAddressKey(ctx: HttpContext, res: HttpResponse, req: HttpRequest): number {
+  return ctx.rateAddress === null || addressExempt(ctx, res, req) ? 0 : clientAddressKey(ctx, res, req);
+}
+
 /** A number standing for the client's address (socket, or trusted proxy header), for its token bucket. */
 function clientAddressKey(ctx: HttpContext, res: HttpResponse, req: HttpRequest): number {
   if (ctx.trustedProxyHeader === null) return addressKey(res.getRemoteAddress());
@@ -324,7 +337,7 @@ function buyRoute(ctx: HttpContext, shards: ShardDispatcher) {
     const itemId = req.getParameter(0);
     const itemIndex = catalog.byId.get(itemId);
     if (itemIndex === undefined) return sendError(res, ITEM_ID.test(itemId) ? 'unknown_item' : 'bad_request');
-    const overload = loadGate(ctx, ctx.rateAddress === null ? 0 : clientAddressKey(ctx, res, req), now);
+    const overload = loadGate(ctx, limitedAddressKey(ctx, res, req), now);
     if (overload !== null) return refuse(res, itemIndex, overload);
     const userId = authenticate(req, ctx, now);
     const refusal = buyerGate(ctx, userId, now) ?? (ctx.bans.ranges.length > 0 && addressBanned(ctx, res, req) ? 'banned' : null)
@@ -469,7 +482,7 @@ export function createHttpApp(ctx: HttpContext, shards: ShardDispatcher, admin: 
   requestLimits.headerBytes = ctx.maxHeaderBytes;
   const app = uWS.App();
   const channel = registerWebSocket(app, ctx, shards, {
-    addressKeyOf: (res, req) => clientAddressKey(ctx, res, req),
+    addressKeyOf: (res, req) => (addressExempt(ctx, res, req) ? 0 : clientAddressKey(ctx, res, req)),
     userOf: (req, nowMs) => {
       const fromHeaders = authenticate(req, ctx, nowMs);
       if (fromHeaders !== 0) return fromHeaders;

@@ -17,7 +17,7 @@ import { checkAgainstSales } from './sale-rules';
 import { Challenges, challengeSecretOf } from './challenge';
 import { InFlightUsers } from './in-flight-users';
 import { SalePushes } from './sale-pushes';
-import { BanList } from './ban-list';
+import { BanList, parseRange } from './ban-list';
 import { TokenBucketTable } from './rate-limiter';
 import { LagMonitor } from './lag-monitor';
 import { Persister } from '../persistence/persister';
@@ -184,6 +184,7 @@ async function start(config: EngineConfig, log: pino.Logger): Promise<Engine> {
     lag: new LagMonitor(config.shedLagMs),
     rateUser: config.rateUserPerSec === 0 ? null : new TokenBucketTable(config.rateUserPerSec, config.rateUserBurst),
     rateAddress: config.rateAddressPerSec === 0 ? null : new TokenBucketTable(config.rateAddressPerSec, config.rateAddressBurst),
+    rateExempt: config.rateExempt === null ? [] : config.rateExempt.split(',').map((range) => parseRange(range.trim())),
     inFlight, challenges: new Challenges(challengeSecretOf(ticketSecret), config.challengeThinkMs, config.challengeTtlSec * 1000),
     maxUrlBytes: config.maxUrlBytes, maxHeaderBytes: config.maxHeaderBytes,
   };

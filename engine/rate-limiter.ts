@@ -60,5 +60,6 @@ export function addressKey(address: ArrayBuffer | Uint8Array): number {
     low = Math.imul(low ^ bytes[i]!, 0x01000193);
     high = Math.imul(high ^ bytes[i]!, 0x5bd1e995);
   }
-  return (high & 0x1fffff) * TWO_POW_32 + (low >>> 0);
+  // Never 0: callers use 0 for "no address limit applies".
+  return (high & 0x1fffff) * TWO_POW_32 + (low >>> 0) || 1;
 }

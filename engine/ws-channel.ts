@@ -83,7 +83,7 @@ function isFrameId(value: unknown): value is number {
 }
 
 export interface WsHooks {
-  /** Client address key and ban check, as HTTP does them (trusted proxy aware). */
+  /** Client address key as HTTP computes it (trusted proxy aware); 0 when the address is exempt from per-address limits. */
   addressKeyOf(res: HttpResponse, req: HttpRequest): number;
   /** The user id of the upgrade's token (header, cookie, or ?token=), or 0. */
   userOf(req: HttpRequest, nowMs: number): number;
@@ -167,9 +167,10 @@ export function registerWebSocket(app: TemplatedApp, ctx: HttpContext, shards: S
       const userId = hooks.userOf(req, now);
       const presented = (req.getQuery('token') ?? '') !== '' || req.getHeader('authorization') !== '' || req.getHeader('cookie').includes('fs_user=');
       if (userId === 0 && presented) return hooks.sendError(res, 'unauthorized');
+      // 0 when the address is exempt (--rate-exempt): no per-address limit, for buys or sockets.
       const addressKey = hooks.addressKeyOf(res, req);
       let addressSlot = -1;
-      if (limits.perAddressMax > 0) {
+      if (limits.perAddressMax > 0 && addressKey !== 0) {
         addressSlot = hashKey(addressKey) & (ADDRESS_SLOTS - 1);
         if (perAddress[addressSlot]! >= limits.perAddressMax) return hooks.sendError(res, 'rate_limited');
         perAddress[addressSlot]!++;

@@ -5,6 +5,7 @@
 
 import t from 'tap';
 import { buyPathOf, item, request, runEngineToExit, signToken, startEngine, tempDataDir } from '../helpers/engine-process';
+import { connectWs } from '../helpers/ws-client';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -57,4 +58,56 @@ t.test('past the event-loop lag threshold buys are shed 503 overloaded, and 0 tu
   t.teardown(() => calm.stop());
   const replies = await burst(calm.port, await buyPathOf(calm.port, 'l'));
   t.equal(replies.filter((r) => r.status === 503).length, 0, 'with shedding off nothing is shed');
+});
+
+t.test('--rate-exempt lifts the per-address limits for its ranges only; the per-user limit still applies', async (t) => {
+  const sale = [item('x', { stock: 1000, perUserLimit: 1000 })];
+  const tight = { FLASH_RATE_ADDRESS_PER_SEC: '1', FLASH_RATE_ADDRESS_BURST: '2', FLASH_RATE_USER_PER_SEC: '', FLASH_WS_MAX_PER_ADDRESS: '2' };
+  const exempt = await startEngine({ dataDir: tempDataDir('exempt'), sale, args: ['--rate-exempt', '10.0.0.0/8, 127.0.0.0/8'], env: tight });
+  const buyPath = await buyPathOf(exempt.port, 'x');
+  const crowd = [];
+  for (let i = 0; i < 8; i++) crowd.push(await request(exempt.port, 'POST', buyPath, { token: signToken(300 + i) }));
+  t.same(crowd.map((r) => r.status), Array(8).fill(200), 'eight users from an exempt 127.0.0.1 all buy, past the address burst of 2');
+  const oneUser = [];
+  for (let i = 0; i < 12; i++) oneUser.push(await request(exempt.port, 'POST', buyPath, { token: signToken(400) }));
+  t.equal(oneUser.filter((r) => r.status === 429 && r.json.error === 'rate_limited').length, 2, 'one user is still held to the per-user burst of 10');
+  const sockets = await Promise.all([1, 2, 3, 4].map((u) => connectWs(exempt.port, { token: signToken(500 + u) })));
+  t.equal(sockets.length, 4, 'four sockets from the exempt address, past --ws-max-per-address 2');
+  sockets.forEach((s) => s.close());
+  await exempt.stop();
+
+  const elsewhere = await startEngine({ dataDir: tempDataDir('notexempt'), sale, args: ['--rate-exempt', '10.0.0.0/8'], env: tight });
+  t.teardown(() => elsewhere.stop());
+  const otherPath = await buyPathOf(elsewhere.port, 'x');
+  const limited = [];
+  for (let i = 0; i < 4; i++) limited.push(await request(elsewhere.port, 'POST', otherPath, { token: signToken(600 + i) }));
+  t.same(limited.map((r) => r.status), [200, 200, 429, 429], 'an address outside the exempt ranges keeps its limit');
+  const held = await Promise.all([1, 2].map((u) => connectWs(elsewhere.port, { token: signToken(700 + u) })));
+  await t.rejects(connectWs(elsewhere.port, { token: signToken(703) }), /429/, 'and its socket cap');
+  held.forEach((s) => s.close());
+});
+
+t.test('--rate-exempt behind a trusted proxy reads the address from its header', async (t) => {
+  const sale = [item('p', { stock: 1000 })];
+  const engine = await startEngine({
+    dataDir: tempDataDir('exemptproxy'), sale, args: ['--rate-exempt', '203.0.113.0/24', '--trusted-proxy-header', 'x-forwarded-for'],
+    env: { FLASH_RATE_ADDRESS_PER_SEC: '1', FLASH_RATE_ADDRESS_BURST: '2' },
+  });
+  t.teardown(() => engine.stop());
+  const buyPath = await buyPathOf(engine.port, 'p');
+  const from = async (address: string, users: number[]): Promise<number[]> => {
+    const statuses = [];
+    for (const user of users) statuses.push((await request(engine.port, 'POST', buyPath, { token: signToken(user), headers: { 'x-forwarded-for': `198.51.100.9, ${address}` } })).status);
+    return statuses;
+  };
+  t.same(await from('203.0.113.7', [1, 2, 3, 4, 5]), [200, 200, 200, 200, 200], 'the exempt client behind the proxy is not address-limited');
+  t.same(await from('198.51.100.20', [6, 7, 8, 9]), [200, 200, 429, 429], 'another client behind the same proxy is');
+});
+
+t.test('a bad --rate-exempt range stops start-up with a message naming it', async (t) => {
+  const bad = await runEngineToExit(['--rate-exempt', '10.0.0.0/8,not-an-address']);
+  t.not(bad.code, 0, 'the engine does not start');
+  t.match(bad.stderr, /--rate-exempt: not an IP address: not-an-address/);
+  const prefix = await runEngineToExit(['--rate-exempt', '10.0.0.0/33']);
+  t.match(prefix.stderr, /--rate-exempt: bad prefix length/);
 });
