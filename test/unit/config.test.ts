@@ -33,6 +33,7 @@ const SAMPLES: Record<string, [keyof EngineConfig, string, unknown]> = {
   'demo-start-sec': ['demoStartSec', '5', 5],
   'ring-slots': ['ringSlots', '1024', 1024],
   'trusted-proxy-header': ['trustedProxyHeader', 'X-Real-IP', 'x-real-ip'],
+  'rate-exempt': ['rateExempt', '100.64.0.0/10,2001:db8::/32', '100.64.0.0/10,2001:db8::/32'],
   'rate-user-per-sec': ['rateUserPerSec', '7', 7],
   'rate-user-burst': ['rateUserBurst', '20', 20],
   'rate-address-per-sec': ['rateAddressPerSec', '300', 300],
@@ -112,6 +113,16 @@ t.test('--help and -h return null', async (t) => {
   t.equal(parseConfig(['--help'], {}), null);
   t.equal(parseConfig(['-h'], {}), null);
   t.equal(parseConfig(['--port', '80', '--help'], {}), null, 'after other flags too');
+});
+
+t.test('--rate-exempt takes CIDR ranges and single addresses, and throws a ConfigError for anything else', async (t) => {
+  t.equal(parse(['--rate-exempt', '10.0.0.7, 192.168.0.0/16']).rateExempt, '10.0.0.7, 192.168.0.0/16', 'a single address and a range');
+  t.equal(parse([]).rateExempt, null, 'none by default');
+  t.throws(() => parse(['--rate-exempt', '10.0.0.0/8,example.com']), { constructor: ConfigError, message: '--rate-exempt: not an IP address: example.com' });
+  t.throws(() => parse(['--rate-exempt', '10.0.0.0/40']), { constructor: ConfigError, message: '--rate-exempt: bad prefix length in 10.0.0.0/40' });
+  t.throws(() => parse(['--rate-exempt', '10.0.0.0/8,']), { constructor: ConfigError, message: /^--rate-exempt: not an IP address/ }, 'an empty entry');
+  const many = Array.from({ length: 65 }, (_, i) => `10.0.${i}.0/24`).join(',');
+  t.throws(() => parse(['--rate-exempt', many]), { constructor: ConfigError, message: '--rate-exempt: 65 ranges, at most 64' });
 });
 
 t.test('unknown flags and stray arguments throw a ConfigError naming them', async (t) => {
