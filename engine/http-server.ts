@@ -255,7 +255,13 @@ function addressExempt(ctx: HttpContext, res: HttpResponse, req: HttpRequest): b
 
 /** The key of the client's address bucket, or 0 when no address limit applies to it (off, or exempt). */
 function limitedAddressKey(ctx: HttpContext, res: HttpResponse, req: HttpRequest): number {
-  return ctx.rateAddress === null || addressExempt(ctx, res, req) ? 0 : clientAddressKey(ctx, res, req);
+  if (ctx.rateAddress === null) return 0;
+  if (ctx.rateExempt.length > 0 && ctx.trustedProxyHeader === null) {
+    // One read of the socket's address for both questions.
+    const address = res.getRemoteAddress();
+    return addressInRanges(address, ctx.rateExempt) ? 0 : addressKey(address);
+  }
+  return addressExempt(ctx, res, req) ? 0 : clientAddressKey(ctx, res, req);
 }
 
 /** A number standing for the client's address (socket, or trusted proxy header), for its token bucket. */
