@@ -7,6 +7,7 @@
 
 import { watchAborted } from './response-abort';
 import crypto from 'node:crypto';
+import { hasBearerScheme } from './user-token';
 import type pino from 'pino';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { addBan, addStock, deleteItem, readAdminActions, readBans, removeBan, recordAdminAction, setPaused, upsertItem, type Db, type StoredItem } from '../persistence/database';
@@ -50,8 +51,9 @@ function authorizer(token: string): (req: HttpRequest) => boolean {
   const expected = sha256(token);
   return (req) => {
     const header = req.getHeader('authorization');
-    if (!header.startsWith('Bearer ')) return false;
-    return crypto.timingSafeEqual(sha256(header.slice(7)), expected);
+    // The scheme is case-insensitive (RFC 9110), as for user tokens.
+    if (!hasBearerScheme(header)) return false;
+    return crypto.timingSafeEqual(sha256(header.slice(7).trim()), expected);
   };
 }
 

@@ -68,6 +68,7 @@ const HEADER = {
   contentType: Buffer.from('content-type'),
   cacheControl: Buffer.from('cache-control'),
   retryAfter: Buffer.from('retry-after'),
+  transferEncoding: Buffer.from('transfer-encoding'),
 } as const;
 const JSON_TYPE = Buffer.from('application/json');
 const STATUS_OK = Buffer.from('200 OK');
@@ -281,20 +282,30 @@ function authenticate(req: HttpRequest, ctx: HttpContext, nowMs: number): number
  * Reads a small body, then calls `done` with it (or answers 413/400 itself).
  * Content-Length is required for a body: uWS gives no total otherwise.
  */
+/** Whether the request announces a body without a Content-Length (Transfer-Encoding, chunked). */
+function sendsBodyWithoutLength(req: HttpRequest): boolean {
+  return req.getHeader(HEADER.transferEncoding) !== '';
+}
+
+/** Refuses a request whose body will not be read; the connection cannot be reused, so it is closed after the answer. */
+function refuseUnreadBody(res: HttpResponse, code: ErrorCode): void {
+  countResponse(OUTCOME_INDEX[code]!);
+  res.writeStatus(ERROR_STATUS[code]).writeHeader(HEADER.contentType, JSON_TYPE).end(ERROR_BODIES[code], true);
+}
+
 export function readBody(res: HttpResponse, req: HttpRequest, bytesMax: number, done: (body: Buffer) => void): void {
   const lengthHeader = req.getHeader(HEADER.contentLength);
-  if (lengthHeader === '' || lengthHeader === '0') {
+  if (lengthHeader === '0' || (lengthHeader === '' && !sendsBodyWithoutLength(req))) {
     done(EMPTY);
     return;
   }
-  const length = /^[0-9]{1,7}$/.test(lengthHeader) ? Number(lengthHeader) : -1;
-  if (length < 0) return sendError(res, 'bad_request');
-  if (length > bytesMax) {
-    // The body is not read, so the connection cannot be reused.
-    countResponse(OUTCOME_INDEX.too_large!);
-    res.writeStatus(ERROR_STATUS.too_large).writeHeader(HEADER.contentType, JSON_TYPE).end(ERROR_BODIES.too_large, true);
-    return;
-  }
+  // A body must say its length: one sent chunked would otherwise be ignored
+  // (a buy taken as bodiless, a challenge answer dropped). Refused, and the
+  // connection closed, since its body is not read.
+  if (lengthHeader === '') return refuseUnreadBody(res, 'bad_request');
+  if (!/^[0-9]{1,20}$/.test(lengthHeader)) return refuseUnreadBody(res, 'bad_request');
+  const length = Number(lengthHeader);
+  if (length > bytesMax) return refuseUnreadBody(res, 'too_large');
   const body = Buffer.allocUnsafe(length);
   let received = 0;
   const route = responses.route;
@@ -353,7 +364,7 @@ function buyRoute(ctx: HttpContext, shards: ShardDispatcher) {
     const item = catalog.items[itemIndex]!;
     // The common buy has no body: no closure, no body buffer. Its latency is
     // timed from here (performance.now()) to its answer.
-    if ((length === '' || length === '0') && !item.challenge) return shards.dispatch(res, OP.buy, itemIndex, userId, 0, now, performance.now());
+    if ((length === '0' || (length === '' && !sendsBodyWithoutLength(req))) && !item.challenge) return shards.dispatch(res, OP.buy, itemIndex, userId, 0, now, performance.now());
     // The item's state is checked again once the body is in: it can change while the body arrives.
     const ticket = req.getParameter(1);
     readBody(res, req, BUY_BODY_BYTES_MAX, (body) => {
@@ -371,14 +382,15 @@ function buyRoute(ctx: HttpContext, shards: ShardDispatcher) {
 function orderRoute(ctx: HttpContext, shards: ShardDispatcher, op: number) {
   return (res: HttpResponse, req: HttpRequest): void => {
     const now = Date.now();
+    // The token first: without one, nothing about orders (not even which ids could exist) is told.
+    const userId = authenticate(req, ctx, now);
+    if (userId === 0) return sendError(res, 'unauthorized');
     const raw = req.getParameter(0);
     if (!ORDER_ID.test(raw)) return sendError(res, 'unknown_order');
     const orderId = Number(raw);
     const itemIndex = ctx.catalog.byRow.get(itemRowOf(orderId));
     const sequence = sequenceOf(orderId);
     if (itemIndex === undefined || sequence === 0) return sendError(res, 'unknown_order');
-    const userId = authenticate(req, ctx, now);
-    if (userId === 0) return sendError(res, 'unauthorized');
     if (op !== OP.getOrder && ctx.closing) return sendError(res, 'shutting_down');
     if (op === OP.getOrder) shards.dispatch(res, op, itemIndex, userId, sequence, now, 0);
     else readBody(res, req, SMALL_BODY_BYTES_MAX, () => shards.dispatch(res, op, itemIndex, userId, sequence, now, 0));
@@ -491,9 +503,10 @@ export function createHttpApp(ctx: HttpContext, shards: ShardDispatcher, admin: 
     addressKeyOf: (res, req) => (addressExempt(ctx, res, req) ? 0 : clientAddressKey(ctx, res, req)),
     userOf: (req, nowMs) => {
       const fromHeaders = authenticate(req, ctx, nowMs);
-      if (fromHeaders !== 0) return fromHeaders;
+      if (fromHeaders !== 0) return { userId: fromHeaders, expiresMs: ctx.verifier.lastExpiresMs };
       const token = req.getQuery('token') ?? '';
-      return token === '' ? 0 : ctx.verifier.verify(token, nowMs);
+      const userId = token === '' ? 0 : ctx.verifier.verify(token, nowMs);
+      return { userId, expiresMs: userId === 0 ? 0 : ctx.verifier.lastExpiresMs };
     },
     countRequest: () => ctx.routeCounts[ROUTE_INDEX.ws]++,
     countAnswer: (outcome) => countRouteResponse('ws', outcome),

@@ -82,7 +82,7 @@ export function createMetrics(sources: MetricsSources): client.Registry {
     for (const [outcome, field] of HTTP_OUTCOMES) byOutcome.set(outcome, (byOutcome.get(outcome) ?? 0) + catalog.refusals[index * REFUSAL_FIELDS + field]!);
     for (const [outcome, value] of byOutcome) c.inc({ item, outcome }, value);
   }));
-  counter(registry, 'flash_shed_total', 'Buys refused 503 overloaded because a shard ring was full.', [], (c) => {
+  counter(registry, 'flash_shed_total', 'Buys refused 503 overloaded: a shard ring was full, or the event loop lagged past --shed-lag-ms.', [], (c) => {
     let shed = 0;
     perItem((_, index) => (shed += catalog.refusals[index * REFUSAL_FIELDS + REFUSAL.overloaded]!));
     c.inc(shed);

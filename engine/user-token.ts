@@ -33,6 +33,12 @@ export class UserTokenVerifier {
   private readonly given = new Uint8Array(SIG_BYTES);
   private signedLength = 0;
   /**
+   * Expiry (epoch ms) of the last token verify() or verifyRange() accepted:
+   * a WebSocket keeps it, so that the socket stops buying when the token it
+   * was opened with expires (read it right after the call that accepted).
+   */
+  lastExpiresMs = 0;
+  /**
    * Recently verified tokens, direct-mapped by a hash of their characters:
    * CACHE_SLOTS * MAX_TOKEN_LENGTH bytes (8 MiB: the tokens of a 65,536-shopper
    * crowd, so their retries skip the HMAC). A slot holds a token only
@@ -122,6 +128,7 @@ export class UserTokenVerifier {
     // Expiry is public, so checking it before the MAC leaks nothing and skips the hashing.
     if (expires * 1000 <= nowMs) return 0;
     this.signedLength = signedLength;
+    this.lastExpiresMs = expires * 1000;
     return userId;
   }
 }
@@ -176,6 +183,15 @@ const COOKIE_NAME = 'fs_user=';
  * else from the fs_user cookie, else "". Uses charCodeAt/indexOf/slice only, since it
  * runs on every request.
  */
+/**
+ * Whether a request presents a user token at all: a Bearer Authorization
+ * header or an fs_user cookie, as HTTP reads them. Another scheme (Basic) or
+ * a cookie whose name only ends in fs_user presents none.
+ */
+export function presentsToken(authorization: string, cookie: string): boolean {
+  return (authorization.length > BEARER.length && hasBearerScheme(authorization)) || extractToken('', cookie) !== '';
+}
+
 export function extractToken(authorization: string, cookie: string): string {
   if (authorization.length > BEARER.length && hasBearerScheme(authorization)) {
     const token = authorization.slice(BEARER.length).trim();
@@ -222,7 +238,7 @@ export interface HeaderSource {
 }
 
 /** The auth scheme is case-insensitive (RFC 9110), so compare "Bearer " ignoring ASCII case. */
-function hasBearerScheme(s: string): boolean {
+export function hasBearerScheme(s: string): boolean {
   for (let i = 0; i < BEARER.length - 1; i++) {
     if ((s.charCodeAt(i) | 0x20) !== BEARER.charCodeAt(i)) return false;
   }

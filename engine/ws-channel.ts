@@ -14,6 +14,7 @@ import type { HttpContext } from './http-server';
 import { hashKey } from './key-hash';
 import { OP, type OrderView } from './shard';
 import type { ShardDispatcher } from './shard-dispatcher';
+import { presentsToken } from './user-token';
 
 /** Largest frame a client may send: a buy with a challenge is under 200 B. */
 export const WS_PAYLOAD_BYTES_MAX = 1024;
@@ -26,6 +27,8 @@ const CLOSE_POLICY = 1008;
 
 export interface Connection {
   userId: number;
+  /** When the token the socket was opened with expires (epoch ms); its buys are refused unauthorized from then. 0: no token. */
+  expiresMs: number;
   /** The slot of this connection's address in the per-address count, or -1 when not counted. */
   addressSlot: number;
   /** Rate-limit key of the client address, fixed at upgrade. */
@@ -85,8 +88,8 @@ function isFrameId(value: unknown): value is number {
 export interface WsHooks {
   /** Client address key as HTTP computes it (trusted proxy aware); 0 when the address is exempt from per-address limits. */
   addressKeyOf(res: HttpResponse, req: HttpRequest): number;
-  /** The user id of the upgrade's token (header, cookie, or ?token=), or 0. */
-  userOf(req: HttpRequest, nowMs: number): number;
+  /** The user id of the upgrade's token (header, cookie, or ?token=), or 0, and when that token expires. */
+  userOf(req: HttpRequest, nowMs: number): { userId: number; expiresMs: number };
   /** Counts an upgrade request on the ws route. */
   countRequest(): void;
   /** Counts one answer on the ws route. */
@@ -141,7 +144,8 @@ export function registerWebSocket(app: TemplatedApp, ctx: HttpContext, shards: S
     if (typeof item !== 'string' || typeof ticket !== 'string') return badFrame(ws, conn, id);
     const itemIndex = catalog.byId.get(item);
     if (itemIndex === undefined) return refuse(ws, conn, id, -1, 'unknown_item');
-    const userId = conn.userId;
+    // A token is checked for expiry on every buy, as HTTP does: 0 is no user.
+    const userId = now < conn.expiresMs ? conn.userId : 0;
     const refusal = loadGate(ctx, conn.addressKey, now) ?? buyerGate(ctx, userId, now)
       ?? (ctx.bans.ranges.length > 0 && addressBanned(ctx, conn.address) ? 'banned' : null)
       ?? itemGate(ctx, itemIndex, ticket, userId, now) ?? challengeGate(ctx, itemIndex, userId, frame.challenge, frame.answer, now);
@@ -164,8 +168,8 @@ export function registerWebSocket(app: TemplatedApp, ctx: HttpContext, shards: S
       if (ctx.bans.ranges.length > 0 && addressBanned(ctx, address)) return hooks.sendError(res, 'banned');
       // A socket without credentials may watch the sale (pushes, time) but
       // not buy; one that presents a bad token is refused, as HTTP would.
-      const userId = hooks.userOf(req, now);
-      const presented = (req.getQuery('token') ?? '') !== '' || req.getHeader('authorization') !== '' || req.getHeader('cookie').includes('fs_user=');
+      const { userId, expiresMs } = hooks.userOf(req, now);
+      const presented = (req.getQuery('token') ?? '') !== '' || presentsToken(req.getHeader('authorization'), req.getHeader('cookie'));
       if (userId === 0 && presented) return hooks.sendError(res, 'unauthorized');
       // 0 when the address is exempt (--rate-exempt): no per-address limit, for buys or sockets.
       const addressKey = hooks.addressKeyOf(res, req);
@@ -175,7 +179,7 @@ export function registerWebSocket(app: TemplatedApp, ctx: HttpContext, shards: S
         if (perAddress[addressSlot]! >= limits.perAddressMax) return hooks.sendError(res, 'rate_limited');
         perAddress[addressSlot]!++;
       }
-      const conn: Connection = { userId, addressSlot, addressKey, address, badFrames: 0, closed: false };
+      const conn: Connection = { userId, expiresMs: userId === 0 ? 0 : expiresMs, addressSlot, addressKey, address, badFrames: 0, closed: false };
       hooks.countAnswer('ok');
       res.upgrade(conn, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
     },

@@ -27,6 +27,8 @@ for (const workers of ['0', '2']) {
     let engine = await startEngine({ dataDir, args: ['--workers', workers], sale, env: { FLASH_ADMIN_TOKEN: ADMIN_TOKEN } });
     t.equal((await request(engine.port, 'GET', '/admin/stats')).status, 401, 'no token: 401');
     t.equal((await request(engine.port, 'GET', '/admin/stats', { headers: { authorization: 'Bearer nope' } })).status, 401, 'wrong token: 401');
+    t.equal((await request(engine.port, 'GET', '/admin/stats', { headers: { authorization: `Basic ${ADMIN_TOKEN}` } })).status, 401, 'the right token under another scheme: 401');
+    t.equal((await request(engine.port, 'GET', '/admin/stats', { headers: { authorization: `bearer ${ADMIN_TOKEN}` } })).status, 200, 'the scheme is case-insensitive');
 
     const few = await buyPathOf(engine.port, 'few');
     const res = await buyPathOf(engine.port, 'res');

@@ -52,7 +52,9 @@ t.test('past the event-loop lag threshold buys are shed 503 overloaded, and 0 tu
   const shed = (await burst(touchy.port, await buyPathOf(touchy.port, 'l'))).filter((r) => r.status === 503);
   t.ok(shed.length > 0, `some buys were shed (${shed.length})`);
   t.ok(shed.every((r) => r.json.error === 'overloaded' && r.headers['retry-after'] === '1'), 'as 503 overloaded with Retry-After');
-  t.match((await request(touchy.port, 'GET', '/metrics')).body, /flash_event_loop_lag_seconds \d/);
+  const metrics = (await request(touchy.port, 'GET', '/metrics')).body;
+  t.match(metrics, /flash_event_loop_lag_seconds \d/);
+  t.match(metrics, new RegExp(`flash_shed_total ${shed.length}\\b`), 'each shed buy is counted in flash_shed_total');
   await touchy.stop();
   const calm = await startEngine({ dataDir: tempDataDir('noshed'), sale, env: { FLASH_SHED_LAG_MS: '0' } });
   t.teardown(() => calm.stop());

@@ -59,6 +59,8 @@ for (const workers of ['0', '2']) {
     await expect('unknown route', request(engine.port, 'GET', '/no/such/route'), 404, 'not_found');
     await expect('unknown order', request(engine.port, 'GET', '/api/orders/12345', { token }), 404, 'unknown_order');
     await expect('garbage order id', request(engine.port, 'GET', '/api/orders/abc', { token }), 404, 'unknown_order');
+    await expect('garbage order id without a token', request(engine.port, 'GET', '/api/orders/abc'), 401, 'unauthorized');
+    await expect('order on no item, without a token', request(engine.port, 'GET', '/api/orders/999999999999'), 401, 'unauthorized');
 
     const oneBuy = await buyPathOf(engine.port, 'one');
     const won = await request(engine.port, 'POST', oneBuy, { token: signToken(1) });
@@ -81,6 +83,11 @@ for (const workers of ['0', '2']) {
     t.equal(headApi.status, 404, 'HEAD elsewhere is 404, without a body that would break keep-alive');
     t.equal((await request(engine.port, 'GET', '/api/items')).status, 200, 'the next request is fine');
 
+    const huge = await rawRequest(engine.port, `POST ${buyPath} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${signToken(30)}\r\nContent-Length: 12345678\r\n\r\n{}`);
+    t.match(huge, /^HTTP\/1\.1 413 [^]*"error":"too_large"/, 'a Content-Length of eight digits is 413 too_large, not 400');
+    const chunked = await rawRequest(engine.port, `POST ${buyPath} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${signToken(31)}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nnotjs\r\n0\r\n\r\n`);
+    t.match(chunked, /^HTTP\/1\.1 400 [^]*"error":"bad_request"/, 'a buy body without a Content-Length (chunked) is refused, not ignored');
+    t.notMatch(chunked, /"result":"won"/, 'and it does not buy');
     const garbage = await rawRequest(engine.port, 'POST /api/buy/open/x HTTP/1.1\r\nHost: x\r\nContent-Length: zz\r\n\r\n');
     t.notMatch(garbage, /^HTTP\/1\.1 5/, 'a garbage request gets no 5xx');
     await rawRequest(engine.port, '\x00\x01\x02 garbage \r\n\r\n');

@@ -60,6 +60,13 @@ for (const workers of ['0', '2']) {
       t.teardown(() => cookie.close());
       cookie.send({ op: 'buy', id: 1, item: 'two', ticket: ticketOf(await buyPathOf(engine.port, 'two')) });
       t.match(await cookie.next((f) => f.id === 1), { result: 'won' }, 'the fs_user cookie authenticates the upgrade');
+      // As HTTP reads them: another auth scheme or another cookie is no token, so the socket may watch.
+      for (const headers of [{ authorization: 'Basic dXNlcjpwYXNz' }, { cookie: 'xfs_user=whatever; theme=dark' }] as Record<string, string>[]) {
+        const other = await connectWs(engine.port, { headers });
+        other.send({ op: 'buy', id: 9, item: 'two', ticket: ticketOf(await buyPathOf(engine.port, 'two')) });
+        t.same(await other.next((f) => f.id === 9), { id: 9, error: 'unauthorized' }, `${JSON.stringify(headers)} presents no token: a watcher`);
+        other.close();
+      }
     });
 
     await t.test('one buy in flight per user: two buys in one frame burst get one answer each, never two wins in flight', async (t) => {
@@ -147,6 +154,23 @@ for (const workers of ['0', '2']) {
       t.teardown(() => other.close());
       other.send({ op: 'time', id: 1 });
       t.ok((await other.next((f) => f.id === 1)).now, 'the engine keeps serving');
+    });
+
+    await t.test('a socket stops buying when the token it was opened with expires, as HTTP does', async (t) => {
+      const expiresSec = Math.floor(Date.now() / 1000) + 2;
+      const header = await connectWs(engine.port, { headers: { authorization: `Bearer ${signToken(88, undefined, expiresSec)}` } });
+      const query = await connectWs(engine.port, { token: signToken(89, undefined, expiresSec) });
+      t.teardown(() => [header, query].forEach((c) => c.close()));
+      const twoTicket = ticketOf(await buyPathOf(engine.port, 'two'));
+      header.send({ op: 'buy', id: 1, item: 'two', ticket: twoTicket });
+      t.match(await header.next((f) => f.id === 1), { result: 'won' }, 'before the expiry it buys');
+      await sleep(expiresSec * 1000 - Date.now() + 100);
+      header.send({ op: 'buy', id: 2, item: 'two', ticket: twoTicket });
+      t.same(await header.next((f) => f.id === 2), { id: 2, error: 'unauthorized' }, 'after it, a header token is unauthorized');
+      query.send({ op: 'buy', id: 1, item: 'two', ticket: twoTicket });
+      t.same(await query.next((f) => f.id === 1), { id: 1, error: 'unauthorized' }, 'and so is a ?token= one');
+      query.send({ op: 'time', id: 3 });
+      t.ok(typeof (await query.next((f) => f.id === 3)).now === 'number', 'the socket stays open to watch');
     });
   });
 }
