@@ -23,11 +23,14 @@ export class SalePushes {
   private readonly lastLeft = new Int32Array(ITEMS_MAX).fill(-1);
   private readonly stockTimer: NodeJS.Timeout;
   private edgeTimer: NodeJS.Timeout | null = null;
+  /** Items at boot; those after them were added by an admin while the engine ran. */
+  private readonly bootItems: number;
 
   constructor(private readonly app: TemplatedApp, private readonly catalog: ItemCatalog, private readonly sockets: Set<WebSocket<Connection>>,
     private readonly onStart: (itemId: string, delayMs: number, clients: number, publishMs: number) => void) {
     const now = Date.now();
     // Items already live or over at boot were announced before: only changes from now on are pushed.
+    this.bootItems = catalog.items.length;
     for (let i = 0; i < catalog.items.length; i++) this.markCurrent(i, now);
     this.stockTimer = setInterval(() => this.tick(), STOCK_PUSH_MS);
     this.stockTimer.unref();
@@ -59,7 +62,17 @@ export class SalePushes {
       const index = this.topics.length;
       const topic = `item/${items[index]!.id}`;
       this.topics.push(topic);
-      this.markCurrent(index, Date.now());
+      if (index < this.bootItems) this.markCurrent(index, Date.now());
+      else {
+        // Added by an admin: if it is already live its start is news, pushed
+        // on the next tick; if it is already over, there is nothing to tell.
+        const item = items[index]!;
+        if (Date.now() >= item.endsAt) {
+          this.announcedStart[index] = item.startsAt;
+          this.announcedEnd[index] = item.endsAt;
+        }
+        this.lastLeft[index] = Atomics.load(this.catalog.left, index);
+      }
       for (const ws of this.sockets) if (!ws.getUserData().closed) ws.subscribe(topic);
     }
   }
@@ -115,6 +128,8 @@ export class SalePushes {
         const publishStarted = performance.now();
         this.publish(i, { op: 'start', item: item.id, buyPath: catalog.buyPath(i) });
         this.onStart(item.id, now - item.startsAt, this.sockets.size, performance.now() - publishStarted);
+        // An item that starts with nothing left (stock 0) never changes count: say so with the start.
+        if (Atomics.load(catalog.left, i) === 0) this.publish(i, { op: 'sold_out', item: item.id });
       }
       if (now >= item.endsAt && this.announcedEnd[i] !== item.endsAt) {
         this.announcedEnd[i] = item.endsAt;

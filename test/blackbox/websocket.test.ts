@@ -224,3 +224,27 @@ t.test('one address holds at most --ws-max-per-address sockets (429 at the upgra
   t.equal(many.length, 5, 'with the limit at 0, five sockets from one address are accepted');
   many.forEach((c) => c.close());
 });
+
+t.test('pushes for items an admin adds while sockets are open, and sold_out for an item that starts empty', async (t) => {
+  const adminToken = 'ws-admin-token-for-tests-0123456789abcdef';
+  const startsAt = Date.now() + 1500;
+  const engine = await startEngine({ dataDir: tempDataDir('wsadmin'), sale: [item('empty', { stock: 0, startsAt }), item('other', { stock: 5 })], env: { FLASH_ADMIN_TOKEN: adminToken } });
+  t.teardown(() => engine.stop());
+  const watcher = await connectWs(engine.port);
+  t.teardown(() => watcher.close());
+  t.match(await watcher.next((f) => f.op === 'start' && f.item === 'empty', 5000), { op: 'start', item: 'empty' }, 'the empty item starts');
+  t.same(await watcher.next((f) => f.op === 'sold_out' && f.item === 'empty', 2000), { op: 'sold_out', item: 'empty' }, 'and is sold out at once');
+  const created = await request(engine.port, 'POST', '/admin/items', {
+    headers: { authorization: `Bearer ${adminToken}` }, body: JSON.stringify({ id: 'added', name: 'Added', price: 1, stock: 3, startsAt: Date.now() - 1000 }),
+  });
+  t.equal(created.status, 201, 'an admin adds an item that is already live');
+  const start = await watcher.next((f) => f.op === 'start' && f.item === 'added', 3000);
+  t.match(start.buyPath, /^\/api\/buy\/added\/[A-Za-z0-9_-]+$/, 'open sockets get its start push with the buy path');
+  const over = await request(engine.port, 'POST', '/admin/items', {
+    headers: { authorization: `Bearer ${adminToken}` }, body: JSON.stringify({ id: 'gone', name: 'Gone', price: 1, stock: 3, startsAt: Date.now() - 7_200_000, endsAt: Date.now() - 3_600_000 }),
+  });
+  t.equal(over.status, 201, 'and one that is already over');
+  await sleep(1200);
+  t.notOk(watcher.frames.some((f) => f.item === 'gone'), 'which is not pushed at all');
+  t.notOk(watcher.frames.some((f) => f.op === 'start' && f.item === 'other'), 'an item live at boot is not announced again');
+});
