@@ -26,7 +26,7 @@ export class SaleDefinitionError extends Error {
 }
 
 const ITEM_ID = /^[a-z0-9-]{1,32}$/;
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/;
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
 const FIELDS = new Set(['id', 'name', 'price', 'stock', 'perUserLimit', 'startsAt', 'endsAt', 'mode', 'payWindowSec', 'challenge']);
 const HOUR_MS = 3_600_000;
 const PAY_WINDOW_SEC_MAX = 7 * 24 * 3600;

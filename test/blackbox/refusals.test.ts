@@ -76,6 +76,8 @@ for (const workers of ['0', '2']) {
     const atLimit = await request(engine.port, 'POST', buyPath, { token, body: body1KiB });
     t.equal(atLimit.status, 200, 'a body of exactly 1 KiB is accepted');
 
+    t.equal((await request(engine.port, 'GET', '/api/time')).headers['cache-control'], 'no-store', '/api/time is never cached');
+    t.match((await request(engine.port, 'GET', '/sale.js')).headers['cache-control'], /no-store/, '/sale.js is never cached');
     const head = await request(engine.port, 'HEAD', '/');
     t.equal(head.status, 200, 'HEAD of the page answers its headers');
     t.equal(head.body, '', 'and no body');

@@ -228,12 +228,18 @@ t.test('one address holds at most --ws-max-per-address sockets (429 at the upgra
 t.test('pushes for items an admin adds while sockets are open, and sold_out for an item that starts empty', async (t) => {
   const adminToken = 'ws-admin-token-for-tests-0123456789abcdef';
   const startsAt = Date.now() + 1500;
-  const engine = await startEngine({ dataDir: tempDataDir('wsadmin'), sale: [item('empty', { stock: 0, startsAt }), item('other', { stock: 5 })], env: { FLASH_ADMIN_TOKEN: adminToken } });
+  const engine = await startEngine({
+    dataDir: tempDataDir('wsadmin'), env: { FLASH_ADMIN_TOKEN: adminToken },
+    sale: [item('empty', { stock: 0, startsAt }), item('other', { stock: 5 }), item('brief', { stock: 5, startsAt, endsAt: startsAt + 1000 })],
+  });
   t.teardown(() => engine.stop());
   const watcher = await connectWs(engine.port);
   t.teardown(() => watcher.close());
   t.match(await watcher.next((f) => f.op === 'start' && f.item === 'empty', 5000), { op: 'start', item: 'empty' }, 'the empty item starts');
   t.same(await watcher.next((f) => f.op === 'sold_out' && f.item === 'empty', 2000), { op: 'sold_out', item: 'empty' }, 'and is sold out at once');
+  t.same(await watcher.next((f) => f.op === 'ended' && f.item === 'brief', 3000), { op: 'ended', item: 'brief' }, 'an item that ends gets its ended push');
+  const briefStart = watcher.frames.findIndex((f) => f.op === 'start' && f.item === 'brief');
+  t.ok(briefStart >= 0 && briefStart < watcher.frames.findIndex((f) => f.op === 'ended' && f.item === 'brief'), 'after its start push');
   const created = await request(engine.port, 'POST', '/admin/items', {
     headers: { authorization: `Bearer ${adminToken}` }, body: JSON.stringify({ id: 'added', name: 'Added', price: 1, stock: 3, startsAt: Date.now() - 1000 }),
   });

@@ -73,6 +73,10 @@ t.test('times are read from epoch milliseconds or from ISO 8601 with a zone', as
   t.equal(offset?.startsAt, Date.UTC(2030, 0, 1, 8), '+02:00 is two hours before UTC');
   t.equal(offset?.endsAt, Date.UTC(2030, 0, 1, 12));
   t.equal(accepts(t, { startsAt: '2030-01-01T10:00:00Z' }, 'ISO start with no end')?.endsAt, Date.UTC(2030, 0, 1, 11), 'endsAt defaults to one hour later');
+  // Python's isoformat() writes microseconds: read to the millisecond.
+  const micro = accepts(t, { startsAt: '2030-01-01T10:00:00.123456+00:00', endsAt: '2030-01-01T10:00:00.999999999Z' }, 'ISO with 6 and 9 fraction digits');
+  t.equal(micro?.startsAt, Date.UTC(2030, 0, 1, 10) + 123, 'microseconds are cut to milliseconds');
+  t.equal(micro?.endsAt, Date.UTC(2030, 0, 1, 10) + 999, 'nanoseconds too');
 });
 
 t.test('times without a zone, or not times at all, are refused naming the field', async (t) => {
@@ -81,6 +85,7 @@ t.test('times without a zone, or not times at all, are refused naming the field'
     ['a date only', '2030-01-01'],
     ['an impossible date', '2030-13-45T10:00:00Z'],
     ['a space for T', '2030-01-01 10:00:00Z'],
+    ['ten fraction digits', '2030-01-01T10:00:00.1234567890Z'],
     ['epoch milliseconds as a string', '1900000000000'],
     ['negative epoch', -1],
     ['fractional epoch', 1.5],
