@@ -236,6 +236,7 @@ async function main(): Promise<void> {
   const samples: { atSec: number; rssMiB: number; lagRecords: number; orders: number }[] = [];
   const orders = new Map<string, Tracked>();
   const snapshotsAtSec: number[] = [];
+  const snapshotTimes: { pausedMs: number; totalMs: number }[] = [];
   try {
     const { port, pid } = engine;
     const admin = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -253,7 +254,11 @@ async function main(): Promise<void> {
     const sampler = setInterval(() => void sample().catch(() => count('sample failed')), SAMPLE_EVERY_MS);
     const snapshotter = setInterval(() => {
       snapshotsAtSec.push((Date.now() - started) / 1000);
-      void call(port, admin, 'POST', '/admin/snapshot', adminHeaders).then((r) => noteStatus('snapshot', r.status), () => count('snapshot failed'));
+      const asked = performance.now();
+      void call(port, admin, 'POST', '/admin/snapshot', adminHeaders).then((r) => {
+        noteStatus('snapshot', r.status);
+        if (r.status === 200) snapshotTimes.push({ pausedMs: Number(r.json.pausedMs), totalMs: performance.now() - asked });
+      }, () => count('snapshot failed'));
     }, SNAPSHOT_EVERY_MS);
     await Promise.all([
       ...Array.from({ length: connections }, () => shopper(port, buyPaths, reserve, orders, until)),
@@ -298,6 +303,12 @@ async function main(): Promise<void> {
   process.stdout.write(`RSS after warm-up (${warm.atSec} s) ${warm.rssMiB.toFixed(0)} MiB, at the end ${last.rssMiB.toFixed(0)} MiB (growth ${(last.rssMiB - warm.rssMiB).toFixed(0)} MiB), peak ${peak.toFixed(0)} MiB; ` +
     `${ordersAfterWarmUp} orders since the warm-up: ${bytesPerOrder.toFixed(0)} B of RSS per order, snapshots included; ` +
     `between snapshots ${(quietBytes / Math.max(1, quietOrders)).toFixed(0)} B per order over ${quietOrders} orders (the order arrays keep ${ORDER_BYTES} B per order)\n`);
+  const spread = (values: number[]): string => {
+    const sorted = [...values].sort((a, b) => a - b);
+    return sorted.length === 0 ? 'none' : `median ${sorted[sorted.length >> 1]!.toFixed(1)} ms, max ${sorted.at(-1)!.toFixed(1)} ms`;
+  };
+  process.stdout.write(`snapshots: ${snapshotTimes.length}; sales paused ${spread(snapshotTimes.map((t) => t.pausedMs))}; ` +
+    `request to written file ${spread(snapshotTimes.map((t) => t.totalMs))}\n`);
   process.stdout.write(`orders checked in SQLite: ${orders.size}; reconcile ${failures.some((f) => f.startsWith('reconcile')) ? 'FAILED' : 'passed'}\n`);
   if (failures.length > 0) {
     process.stdout.write(`FAILED:\n- ${failures.join('\n- ')}\n`);

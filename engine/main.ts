@@ -39,7 +39,7 @@ import { loadShard, type ShardSetup } from './shard-loader';
 import { FAULT_ENV } from './shard-worker';
 import { Settlement } from './settlement';
 import { loadStaticFiles } from './static-files';
-import { writeSnapshot } from './snapshot';
+import { snapshotBuffers, snapshotJob, writeSnapshotInThread } from './snapshot';
 import { UserTokenVerifier } from './user-token';
 import { WorkerShards } from './worker-shards';
 
@@ -234,6 +234,9 @@ function totalOf(counters: Float64Array, counter: number): number {
   return total;
 }
 
+/** The snapshot being taken, if any: a request while one runs gets that one (one writer thread at most). */
+let snapshotRunning: Promise<{ path: string; pausedMs: number }> | null = null;
+
 async function stop(engine: Engine, log: pino.Logger, reason: string): Promise<void> {
   if (stopping) return;
   stopping = true;
@@ -244,6 +247,8 @@ async function stop(engine: Engine, log: pino.Logger, reason: string): Promise<v
   engine.settlement.stop();
   engine.pushes.stop();
   engine.ctx.lag.stop();
+  // A snapshot being written is finished, not left as a .tmp file.
+  await snapshotRunning?.catch(() => undefined);
   await engine.shards.close();
   const applied = await engine.persister.drain();
   engine.db.close();
@@ -253,11 +258,22 @@ async function stop(engine: Engine, log: pino.Logger, reason: string): Promise<v
   process.exit(process.exitCode ?? 0);
 }
 
-async function snapshot(engine: Engine, dataDir: string, log: pino.Logger): Promise<{ path: string; pausedMs: number }> {
+function snapshot(engine: Engine, dataDir: string, log: pino.Logger): Promise<{ path: string; pausedMs: number }> {
+  if (stopping) return Promise.reject(new Error('the engine is stopping'));
+  if (snapshotRunning === null) {
+    snapshotRunning = takeSnapshot(engine, dataDir, log).finally(() => {
+      snapshotRunning = null;
+    });
+  }
+  return snapshotRunning;
+}
+
+async function takeSnapshot(engine: Engine, dataDir: string, log: pino.Logger): Promise<{ path: string; pausedMs: number }> {
   const takenAt = Date.now();
   const started = performance.now();
   const shards = await engine.shards.snapshot();
-  const file = writeSnapshot(dataDir, takenAt, shards, engine.catalog.items, engine.catalog.deleted, (id) => fileDefinitionOf(engine.db, id));
+  const job = snapshotJob(dataDir, takenAt, shards, engine.catalog.items, engine.catalog.deleted, (id) => fileDefinitionOf(engine.db, id));
+  const file = await writeSnapshotInThread(job, shards.flatMap(snapshotBuffers));
   const pausedMs = Math.max(...shards.map((s) => s.pausedMs));
   log.info({ path: file, pausedMs: Number(pausedMs.toFixed(3)), totalMs: Number((performance.now() - started).toFixed(1)) }, 'snapshot written');
   return { path: file, pausedMs: Number(pausedMs.toFixed(3)) };

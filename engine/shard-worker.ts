@@ -13,7 +13,7 @@ import { EXPIRY_SWEEP_MS } from './constants';
 import { emptyOrderView } from './shard';
 import { loadShard, type ShardSetup } from './shard-loader';
 import { ANSWER_FIELDS, HEAD, Ring, type RingBuffers } from './shard-ring';
-import { takeShardSnapshot } from './snapshot';
+import { snapshotBuffers, takeShardSnapshot } from './snapshot';
 
 export const CONTROL_OP = { snapshot: 100, shutdown: 101, addItem: 102 } as const;
 
@@ -107,7 +107,7 @@ function main(): void {
     }
     if (control === CONTROL_OP.snapshot) {
       const snapshot = takeShardSnapshot(shard);
-      port.postMessage({ type: 'snapshot', snapshot }, snapshot.items.flatMap((item) => [item.orders.buffer as ArrayBuffer, item.holdings.buffer as ArrayBuffer]));
+      port.postMessage({ type: 'snapshot', snapshot }, snapshotBuffers(snapshot));
     } else if (control === CONTROL_OP.shutdown) {
       shard.log.close();
       port.postMessage({ type: 'closed' });

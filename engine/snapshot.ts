@@ -1,23 +1,30 @@
-// Snapshots of the live state (SIGUSR2): each shard copies its books between
-// two decisions, which is a consistent cut because shards share nothing and
-// no decision spans two shards. The copy is the pause; writing the file
-// happens after sales resume.
+// Snapshots of the live state (SIGUSR2, POST /admin/snapshot): each shard
+// copies its books between two decisions, which is a consistent cut because
+// shards share nothing and no decision spans two shards. The copy is the
+// pause, so it is a handful of typed-array memcpys per item and nothing per
+// order. Formatting and writing the file, which takes seconds for millions of
+// orders, happen on a snapshot-writer thread (snapshot-writer.ts) while sales
+// and the HTTP thread go on.
 
+import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ORDER_STATE_NAMES } from '../persistence/log-record';
+import { ORDER_STATE_NAMES, orderIdOf } from '../persistence/log-record';
 import type { StoredItem } from '../persistence/database';
+import { Worker } from 'node:worker_threads';
 import type { Shard } from './shard';
 
+/** One item's books as copied at the cut: order arrays by sequence - 1, and [userId, units] per holder. */
 export interface ItemSnapshot {
   row: number;
   globalIndex: number;
   stock: number;
   left: number;
-  /** [orderId, userId, state, createdAt, payBy] per order. */
-  orders: Float64Array;
-  /** [userId, units] per holder. */
-  holdings: Float64Array;
+  orderUser: Float64Array;
+  orderState: Uint8Array;
+  orderCreatedAt: Float64Array;
+  orderPayBy: Float64Array;
+  holders: Float64Array;
 }
 
 export interface ShardSnapshot {
@@ -27,64 +34,122 @@ export interface ShardSnapshot {
   items: ItemSnapshot[];
 }
 
+/** What the writer thread needs: the copies, plus each item's JSON head built on the main thread. */
+export interface SnapshotJob {
+  file: string;
+  takenAt: number;
+  shards: { shard: number; pausedMs: number; log: { segment: string; records: number }; items: { head: string; books: ItemSnapshot }[] }[];
+}
+
 export function takeShardSnapshot(shard: Shard): ShardSnapshot {
   const started = performance.now();
   shard.log.flush();
   const items = shard.books.map((book): ItemSnapshot => {
-    const orders = new Float64Array(book.orderCount * 5);
-    for (let sequence = 1; sequence <= book.orderCount; sequence++) {
-      const at = (sequence - 1) * 5;
-      orders[at] = book.orderId(sequence);
-      orders[at + 1] = book.orderUser[sequence]!;
-      orders[at + 2] = book.orderState[sequence]!;
-      orders[at + 3] = book.orderCreatedAt[sequence]!;
-      orders[at + 4] = book.orderPayBy[sequence]!;
-    }
-    const holders: number[] = [];
-    book.holdings.forEach((userId, units) => holders.push(userId, units));
-    return { row: book.row, globalIndex: book.globalIndex, stock: book.stock, left: book.left, orders, holdings: Float64Array.from(holders) };
+    // Sequences start at 1; slot 0 of each order array is unused.
+    const end = book.orderCount + 1;
+    return {
+      row: book.row, globalIndex: book.globalIndex, stock: book.stock, left: book.left,
+      orderUser: book.orderUser.slice(1, end), orderState: book.orderState.slice(1, end),
+      orderCreatedAt: book.orderCreatedAt.slice(1, end), orderPayBy: book.orderPayBy.slice(1, end),
+      holders: book.holdings.holderPairs(),
+    };
   });
   return { shard: shard.index, pausedMs: performance.now() - started, log: shard.log.position, items };
 }
 
-/** Writes the snapshot as JSON under <dataDir>/snapshots and returns its path. */
+/** The buffers a shard snapshot can hand to another thread without copying. */
+export function snapshotBuffers(snapshot: ShardSnapshot): ArrayBuffer[] {
+  return snapshot.items.flatMap((item) => [item.orderUser, item.orderState, item.orderCreatedAt, item.orderPayBy, item.holders]
+    .map((array) => array.buffer as ArrayBuffer));
+}
+
 /**
- * `deleted[i]` is 1 for an item an admin deleted since start-up: it is left
- * out. `fileDefinitionOf` gives the definition a sale file last set for an
- * item (or null), so that a restored directory started with the same sale
- * file leaves the items as the snapshot had them.
+ * Builds the writer's job on the main thread: the file name and each item's
+ * definition (small). `deleted[i]` is 1 for an item an admin deleted since
+ * start-up: it is left out. `fileDefinitionOf` gives the definition a sale
+ * file last set for an item (or null), so that a restored directory started
+ * with the same sale file leaves the items as the snapshot had them.
  */
-export function writeSnapshot(dataDir: string, takenAt: number, shards: ShardSnapshot[], items: readonly StoredItem[], deleted: Uint8Array,
-  fileDefinitionOf: (id: string) => string | null): string {
+export function snapshotJob(dataDir: string, takenAt: number, shards: ShardSnapshot[], items: readonly StoredItem[], deleted: Uint8Array,
+  fileDefinitionOf: (id: string) => string | null): SnapshotJob {
   const dir = path.join(dataDir, 'snapshots');
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, `snapshot-${new Date(takenAt).toISOString().replace(/[:.]/g, '-')}.json`);
-  const fd = fs.openSync(file + '.tmp', 'w');
-  try {
-    fs.writeSync(fd, `{"takenAt":${takenAt},"shards":[`);
-    shards.forEach((s, i) => {
-      fs.writeSync(fd, `${i ? ',' : ''}{"shard":${s.shard},"pausedMs":${s.pausedMs.toFixed(3)},"log":${JSON.stringify(s.log)},"items":[`);
-      s.items.filter((item) => deleted[item.globalIndex] !== 1).forEach((item, j) => {
-        const orders: string[] = [];
-        for (let at = 0; at < item.orders.length; at += 5) {
-          const payBy = item.orders[at + 4]!;
-          orders.push(`[${item.orders[at]},${item.orders[at + 1]},"${ORDER_STATE_NAMES[item.orders[at + 2]!]}",${item.orders[at + 3]},${payBy === 0 ? 'null' : payBy}]`);
-        }
-        const holdings: string[] = [];
-        for (let at = 0; at < item.holdings.length; at += 2) holdings.push(`[${item.holdings[at]},${item.holdings[at + 1]}]`);
+  return {
+    file, takenAt,
+    shards: shards.map((s) => ({
+      shard: s.shard, pausedMs: s.pausedMs, log: s.log,
+      items: s.items.filter((books) => deleted[books.globalIndex] !== 1).map((books) => {
         // The item's whole definition travels with it, so a snapshot alone can rebuild a database.
-        const { row: _row, ...definition } = items[item.globalIndex]!;
-        fs.writeSync(fd, `${j ? ',' : ''}{"id":${JSON.stringify(definition.id)},"row":${item.row},"definition":${JSON.stringify(definition)},` +
-          `"fileDefinition":${JSON.stringify(fileDefinitionOf(definition.id))},"stock":${item.stock},"left":${item.left},` +
-          `"orders":[${orders.join(',')}],"holdings":[${holdings.join(',')}]}`);
+        const { row: _row, ...definition } = items[books.globalIndex]!;
+        const head = `{"id":${JSON.stringify(definition.id)},"row":${books.row},"definition":${JSON.stringify(definition)},` +
+          `"fileDefinition":${JSON.stringify(fileDefinitionOf(definition.id))},"stock":${books.stock},"left":${books.left},`;
+        return { head, books };
+      }),
+    })),
+  };
+}
+
+/** Bytes gathered before each write(): big enough for few syscalls, small enough to keep the writer's memory flat. */
+const WRITE_CHUNK_CHARS = 1 << 20;
+
+/**
+ * Writes the job's file (JSON, via <file>.tmp, fsync and rename) and returns
+ * its path. Runs on the writer thread; streams in chunks, so its memory does
+ * not grow with the number of orders.
+ */
+export function writeSnapshotFile(job: SnapshotJob): string {
+  const fd = fs.openSync(job.file + '.tmp', 'w');
+  let chunk = '';
+  const put = (text: string): void => {
+    chunk += text;
+    if (chunk.length >= WRITE_CHUNK_CHARS) {
+      fs.writeSync(fd, chunk);
+      chunk = '';
+    }
+  };
+  try {
+    put(`{"takenAt":${job.takenAt},"shards":[`);
+    job.shards.forEach((s, i) => {
+      put(`${i ? ',' : ''}{"shard":${s.shard},"pausedMs":${s.pausedMs.toFixed(3)},"log":${JSON.stringify(s.log)},"items":[`);
+      s.items.forEach(({ head, books }, j) => {
+        put(`${j ? ',' : ''}${head}"orders":[`);
+        const count = books.orderUser.length;
+        assert.ok(books.orderState.length === count && books.orderCreatedAt.length === count && books.orderPayBy.length === count);
+        for (let at = 0; at < count; at++) {
+          const payBy = books.orderPayBy[at]!;
+          put(`${at ? ',' : ''}[${orderIdOf(books.row, at + 1)},${books.orderUser[at]},"${ORDER_STATE_NAMES[books.orderState[at]!]}",` +
+            `${books.orderCreatedAt[at]},${payBy === 0 ? 'null' : payBy}]`);
+        }
+        put('],"holdings":[');
+        for (let at = 0; at < books.holders.length; at += 2) put(`${at ? ',' : ''}[${books.holders[at]},${books.holders[at + 1]}]`);
+        put(']}');
       });
-      fs.writeSync(fd, ']}');
+      put(']}');
     });
-    fs.writeSync(fd, ']}\n');
+    put(']}\n');
+    fs.writeSync(fd, chunk);
     fs.fsyncSync(fd);
   } finally {
     fs.closeSync(fd);
   }
-  fs.renameSync(file + '.tmp', file);
-  return file;
+  fs.renameSync(job.file + '.tmp', job.file);
+  return job.file;
+}
+
+/** Runs writeSnapshotFile on a snapshot-writer thread of its own, handing it `transfer` (the copies) without copying. */
+export function writeSnapshotInThread(job: SnapshotJob, transfer: ArrayBuffer[]): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const writer = new Worker(path.join(__dirname, 'snapshot-writer.js'), { workerData: job, transferList: transfer, name: 'snapshot-writer' });
+    let answered = false;
+    writer.once('message', (answer: { path?: string; error?: string }) => {
+      answered = true;
+      if (answer.path !== undefined) resolve(answer.path);
+      else reject(new Error(`snapshot writer: ${answer.error}`));
+    });
+    writer.once('error', reject);
+    writer.once('exit', (code) => {
+      if (!answered) reject(new Error(`snapshot writer exited with code ${code} before answering`));
+    });
+  });
 }

@@ -2,7 +2,9 @@
 // environment variable; a bad flag or sale file stops start-up naming the
 // item and field; the demo sale runs with no sale file; one engine per data
 // directory; restarting with the same sale file keeps what was sold;
-// SIGUSR2 writes a consistent snapshot and logs its path and pause; SIGTERM
+// SIGUSR2 writes a consistent snapshot and logs its path and pause; snapshots
+// asked for at once are all answered (one writer thread) with every order as
+// SQLite has it, and a stop lets a snapshot being written finish; SIGTERM
 // flushes every acknowledged order into SQLite and exits 0.
 
 import fs from 'node:fs';
@@ -142,5 +144,39 @@ for (const workers of ['0', '2']) {
     t.ok(won.every((id) => stored.has(id)), `all ${won.length} acknowledged orders are in SQLite after SIGTERM`);
     t.same(fs.readdirSync(path.join(dataDir, 'log')), [], 'the write-behind log is fully drained');
     t.notOk(fs.existsSync(path.join(dataDir, 'engine.pid')), 'the pid file is removed');
+  });
+}
+
+for (const workers of ['0', '2']) {
+  t.test(`with --workers ${workers}, snapshots asked for at once all answer, each with every order as SQLite has it`, async (t) => {
+    const dataDir = tempDataDir('snapshots');
+    const headers = { authorization: 'Bearer admin-token-for-tests-0123456789abcdef' };
+    const engine = await startEngine({
+      dataDir, args: ['--workers', workers], sale: [item('a', { stock: 400 }), item('b', { stock: 400, mode: 'reserve' })],
+      env: { FLASH_ADMIN_TOKEN: headers.authorization.slice(7) },
+    });
+    t.teardown(() => engine.stop());
+    const paths = { a: await buyPathOf(engine.port, 'a'), b: await buyPathOf(engine.port, 'b') };
+    await pool(600, 50, (i) => request(engine.port, 'POST', i % 2 ? paths.a : paths.b, { token: signToken(2000 + i) }));
+    // Three at once, and a signal among them: one writer thread, every caller answered.
+    const asked = Promise.all([0, 1, 2].map(() => request(engine.port, 'POST', '/admin/snapshot', { headers })));
+    engine.proc.kill('SIGUSR2');
+    const answers = await asked;
+    t.same(answers.map((a) => a.status), [200, 200, 200], 'every request is answered 200');
+    const files = [...new Set(answers.map((a) => a.json.path as string))];
+    t.ok(files.every((file) => fs.existsSync(file)), `the file${files.length > 1 ? 's exist' : ' exists'}`);
+    const last = JSON.parse(fs.readFileSync(files.at(-1)!, 'utf8')) as { shards: { items: { id: string; orders: [number, number, string, number, number | null][]; holdings: number[][] }[] }[] };
+    // A stop right behind a snapshot lets the writer finish: no half-written file.
+    engine.proc.kill('SIGUSR2');
+    t.equal(await engine.stop(), 0);
+    const written = fs.readdirSync(path.join(dataDir, 'snapshots'));
+    t.same(written.filter((name) => !name.endsWith('.json')), [], 'no file is left half written, even with SIGTERM right behind SIGUSR2');
+    t.ok(written.every((name) => JSON.parse(fs.readFileSync(path.join(dataDir, 'snapshots', name), 'utf8')).shards.length >= 1), 'every snapshot file is whole JSON');
+    const stored = new Map(readOrders(dataDir).map((o) => [o.id, o.user_id]));
+    const inSnapshot = last.shards.flatMap((s) => s.items.flatMap((it) => it.orders));
+    t.equal(inSnapshot.length, 600, 'the snapshot has all 600 orders (no buy came after it)');
+    t.equal(inSnapshot.filter(([id, user]) => stored.get(id) === user).length, 600, 'each with the id and user SQLite has');
+    t.ok(inSnapshot.every(([, , state, createdAt, payBy]) => state === 'confirmed' || (state === 'reserved' && typeof payBy === 'number' && payBy > createdAt)),
+      'order-mode orders are confirmed, reserve-mode ones reserved with a pay-by after their creation');
   });
 }
