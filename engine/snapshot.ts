@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { ORDER_STATE_NAMES, orderIdOf } from '../persistence/log-record';
+import { holdsUnit, ORDER_STATE_NAMES, orderIdOf } from '../persistence/log-record';
 import type { StoredItem } from '../persistence/database';
 import { Worker } from 'node:worker_threads';
 import type { Shard } from './shard';
@@ -116,6 +116,13 @@ export function writeSnapshotFile(job: SnapshotJob): string {
         put(`${j ? ',' : ''}${head}"orders":[`);
         const count = books.orderUser.length;
         assert.ok(books.orderState.length === count && books.orderCreatedAt.length === count && books.orderPayBy.length === count);
+        // The cut must balance, or the file would restore a wrong sale: refuse to write it.
+        let held = 0;
+        for (let at = 0; at < count; at++) if (holdsUnit(books.orderState[at]!)) held++;
+        let units = 0;
+        for (let at = 1; at < books.holders.length; at += 2) units += books.holders[at]!;
+        assert.ok(books.left + held === books.stock && units === held, `snapshot of item row ${books.row} does not balance: ` +
+          `left ${books.left} + held ${held} vs stock ${books.stock}, holdings ${units}`);
         for (let at = 0; at < count; at++) {
           const payBy = books.orderPayBy[at]!;
           put(`${at ? ',' : ''}[${orderIdOf(books.row, at + 1)},${books.orderUser[at]},"${ORDER_STATE_NAMES[books.orderState[at]!]}",` +
@@ -130,9 +137,12 @@ export function writeSnapshotFile(job: SnapshotJob): string {
     put(']}\n');
     fs.writeSync(fd, chunk);
     fs.fsyncSync(fd);
-  } finally {
+  } catch (error) {
     fs.closeSync(fd);
+    fs.rmSync(job.file + '.tmp', { force: true });
+    throw error;
   }
+  fs.closeSync(fd);
   fs.renameSync(job.file + '.tmp', job.file);
   return job.file;
 }
