@@ -40,6 +40,7 @@ import { FAULT_ENV } from './shard-worker';
 import { Settlement } from './settlement';
 import { loadStaticFiles } from './static-files';
 import { snapshotBuffers, snapshotJob, writeSnapshotInThread } from './snapshot';
+import { CoalescedRuns } from './coalesced-runs';
 import { UserTokenVerifier } from './user-token';
 import { WorkerShards } from './worker-shards';
 
@@ -125,6 +126,8 @@ interface Engine {
   pidFile: string;
   settlement: Settlement;
   pushes: SalePushes;
+  /** SIGUSR2 and POST /admin/snapshot: one at a time, each caller served by a run begun after its request. */
+  snapshots: CoalescedRuns<{ path: string; pausedMs: number }>;
 }
 
 async function startShards(config: EngineConfig, db: Db, items: StoredItem[], bootId: number, progress: SharedArrayBuffer, answerer: HttpAnswerer, left: SharedArrayBuffer, settings: SharedArrayBuffer,
@@ -188,10 +191,10 @@ async function start(config: EngineConfig, log: pino.Logger): Promise<Engine> {
     inFlight, challenges: new Challenges(challengeSecretOf(ticketSecret), config.challengeThinkMs, config.challengeTtlSec * 1000),
     maxUrlBytes: config.maxUrlBytes, maxHeaderBytes: config.maxHeaderBytes,
   };
-  let snapshotOf: (() => Promise<{ path: string; pausedMs: number }>) | null = null;
+  const snapshots = new CoalescedRuns(() => (engine === null ? Promise.reject(new Error('still starting')) : takeSnapshot(engine, config.dataDir, log)));
   const admin = config.adminToken === null ? null : {
     token: config.adminToken, catalog, shards, db, persister, log, routeCounts: ctx.routeCounts, bans: ctx.bans,
-    snapshot: () => snapshotOf!(),
+    snapshot: () => snapshots.request(),
   };
   if (admin === null) log.info('admin API disabled: FLASH_ADMIN_TOKEN is not set');
   const responseCounts = new Float64Array(ROUTE_NAMES.length * RESPONSE_OUTCOMES.length);
@@ -208,9 +211,7 @@ async function start(config: EngineConfig, log: pino.Logger): Promise<Engine> {
   ctx.lag.start();
   const settlement = new Settlement(config.dataDir, db, catalog, shards.counters, persister, log);
   settlement.start();
-  engine = { shards, persister, db, catalog, ctx, listenSocket, pidFile, settlement, pushes };
-  const started = engine;
-  snapshotOf = () => snapshot(started, config.dataDir, log);
+  engine = { shards, persister, db, catalog, ctx, listenSocket, pidFile, settlement, pushes, snapshots };
   const port = uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket);
   log.info({ host: config.host, port, workers: config.workers, items: items.length, fsync: config.fsync, dataDir: config.dataDir, cpus: os.availableParallelism() }, 'listening');
   return engine;
@@ -234,9 +235,6 @@ function totalOf(counters: Float64Array, counter: number): number {
   return total;
 }
 
-/** The snapshot being taken, if any: a request while one runs gets that one (one writer thread at most). */
-let snapshotRunning: Promise<{ path: string; pausedMs: number }> | null = null;
-
 async function stop(engine: Engine, log: pino.Logger, reason: string): Promise<void> {
   if (stopping) return;
   stopping = true;
@@ -247,8 +245,8 @@ async function stop(engine: Engine, log: pino.Logger, reason: string): Promise<v
   engine.settlement.stop();
   engine.pushes.stop();
   engine.ctx.lag.stop();
-  // A snapshot being written is finished, not left as a .tmp file.
-  await snapshotRunning?.catch(() => undefined);
+  // A snapshot being written is finished, not left as a .tmp file; none starts after this.
+  await engine.snapshots.close();
   await engine.shards.close();
   const applied = await engine.persister.drain();
   engine.db.close();
@@ -256,16 +254,6 @@ async function stop(engine: Engine, log: pino.Logger, reason: string): Promise<v
   log.info({ ordersWon: totalOf(engine.shards.counters, COUNTER.won), recordsApplied: applied }, 'stopped: every acknowledged order is in SQLite');
   log.flush();
   process.exit(process.exitCode ?? 0);
-}
-
-function snapshot(engine: Engine, dataDir: string, log: pino.Logger): Promise<{ path: string; pausedMs: number }> {
-  if (stopping) return Promise.reject(new Error('the engine is stopping'));
-  if (snapshotRunning === null) {
-    snapshotRunning = takeSnapshot(engine, dataDir, log).finally(() => {
-      snapshotRunning = null;
-    });
-  }
-  return snapshotRunning;
 }
 
 async function takeSnapshot(engine: Engine, dataDir: string, log: pino.Logger): Promise<{ path: string; pausedMs: number }> {
@@ -304,8 +292,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     }
     throw error;
   }
-  const dataDir = config.dataDir;
   process.on('SIGTERM', () => void stop(engine, log, 'SIGTERM'));
   process.on('SIGINT', () => void stop(engine, log, 'SIGINT'));
-  process.on('SIGUSR2', () => void snapshot(engine, dataDir, log).catch((error: Error) => log.error({ err: error }, 'snapshot failed')));
+  process.on('SIGUSR2', () => void engine.snapshots.request().catch((error: Error) => log.error({ err: error }, 'snapshot failed')));
 }

@@ -158,7 +158,7 @@ for (const workers of ['0', '2']) {
     t.teardown(() => engine.stop());
     const paths = { a: await buyPathOf(engine.port, 'a'), b: await buyPathOf(engine.port, 'b') };
     await pool(600, 50, (i) => request(engine.port, 'POST', i % 2 ? paths.a : paths.b, { token: signToken(2000 + i) }));
-    // Three at once, and a signal among them: one writer thread, every caller answered.
+    // Three at once, and a signal among them: one snapshot at a time, every caller answered.
     const asked = Promise.all([0, 1, 2].map(() => request(engine.port, 'POST', '/admin/snapshot', { headers })));
     engine.proc.kill('SIGUSR2');
     const answers = await asked;
