@@ -33,6 +33,8 @@ export interface EngineConfig {
   rateAddressPerSec: number;
   rateAddressBurst: number;
   shedLagMs: number;
+  /** Newest snapshot files kept in DATA/snapshots; older ones are removed after each snapshot (0: keep all). */
+  snapshotKeep: number;
   userSecret: string | null;
   ticketSecret: string | null;
   adminToken: string | null;
@@ -74,6 +76,7 @@ const FLAGS: readonly FlagSpec[] = [
   { flag: 'ws-max-per-address', env: 'FLASH_WS_MAX_PER_ADDRESS', key: 'wsMaxPerAddress', kind: 'int', min: 0, max: 1_000_000, help: 'Open WebSocket connections one client address may hold; past it an upgrade gets 429 rate_limited (0: no limit). Default 1000, since a NAT can hide many shoppers.' },
   { flag: 'ws-idle-sec', env: 'FLASH_WS_IDLE_SEC', key: 'wsIdleSec', kind: 'int', min: 8, max: 960, help: 'Seconds a WebSocket may stay silent; the engine pings it, and closes it if no pong comes. Default 120.' },
   { flag: 'max-url-bytes', env: 'FLASH_MAX_URL_BYTES', key: 'maxUrlBytes', kind: 'int', min: 0, max: 65_536, help: 'Longest request URL (path and query); longer gets 414 url_too_long (0: off). Default 2048.' },
+  { flag: 'snapshot-keep', env: 'FLASH_SNAPSHOT_KEEP', key: 'snapshotKeep', kind: 'int', min: 0, max: 10_000, help: 'Newest snapshot files kept in DATA/snapshots; after each snapshot older ones are removed (0: keep all). Default 10.' },
   { flag: 'max-header-bytes', env: 'FLASH_MAX_HEADER_BYTES', key: 'maxHeaderBytes', kind: 'int', min: 0, max: 65_536, help: 'Largest request header block (names and values); larger gets 431 headers_too_large (0: off). Default 8192.' },
 ];
 
@@ -112,6 +115,7 @@ export function defaultConfig(): EngineConfig {
     rateAddressPerSec: 2000,
     rateAddressBurst: 4000,
     shedLagMs: 200,
+    snapshotKeep: 10,
     userSecret: null,
     ticketSecret: null,
     adminToken: null,

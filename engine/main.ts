@@ -39,7 +39,7 @@ import { loadShard, type ShardSetup } from './shard-loader';
 import { FAULT_ENV } from './shard-worker';
 import { Settlement } from './settlement';
 import { loadStaticFiles } from './static-files';
-import { snapshotBuffers, snapshotJob, writeSnapshotInThread } from './snapshot';
+import { pruneSnapshots, snapshotBuffers, snapshotJob, writeSnapshotInThread } from './snapshot';
 import { CoalescedRuns } from './coalesced-runs';
 import { UserTokenVerifier } from './user-token';
 import { WorkerShards } from './worker-shards';
@@ -191,7 +191,7 @@ async function start(config: EngineConfig, log: pino.Logger): Promise<Engine> {
     inFlight, challenges: new Challenges(challengeSecretOf(ticketSecret), config.challengeThinkMs, config.challengeTtlSec * 1000),
     maxUrlBytes: config.maxUrlBytes, maxHeaderBytes: config.maxHeaderBytes,
   };
-  const snapshots = new CoalescedRuns(() => (engine === null ? Promise.reject(new Error('still starting')) : takeSnapshot(engine, config.dataDir, log)));
+  const snapshots = new CoalescedRuns(() => (engine === null ? Promise.reject(new Error('still starting')) : takeSnapshot(engine, config.dataDir, config.snapshotKeep, log)));
   const admin = config.adminToken === null ? null : {
     token: config.adminToken, catalog, shards, db, persister, log, routeCounts: ctx.routeCounts, bans: ctx.bans,
     snapshot: () => snapshots.request(),
@@ -256,12 +256,14 @@ async function stop(engine: Engine, log: pino.Logger, reason: string): Promise<v
   process.exit(process.exitCode ?? 0);
 }
 
-async function takeSnapshot(engine: Engine, dataDir: string, log: pino.Logger): Promise<{ path: string; pausedMs: number }> {
+async function takeSnapshot(engine: Engine, dataDir: string, keep: number, log: pino.Logger): Promise<{ path: string; pausedMs: number }> {
   const takenAt = Date.now();
   const started = performance.now();
   const shards = await engine.shards.snapshot();
   const job = snapshotJob(dataDir, takenAt, shards, engine.catalog.items, engine.catalog.deleted, (id) => fileDefinitionOf(engine.db, id));
   const file = await writeSnapshotInThread(job, shards.flatMap(snapshotBuffers));
+  const removed = pruneSnapshots(dataDir, keep);
+  if (removed.length > 0) log.info({ removed, keep }, 'old snapshots removed');
   const pausedMs = Math.max(...shards.map((s) => s.pausedMs));
   log.info({ path: file, pausedMs: Number(pausedMs.toFixed(3)), totalMs: Number((performance.now() - started).toFixed(1)) }, 'snapshot written');
   return { path: file, pausedMs: Number(pausedMs.toFixed(3)) };

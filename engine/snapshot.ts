@@ -163,3 +163,24 @@ export function writeSnapshotInThread(job: SnapshotJob, transfer: ArrayBuffer[])
     });
   });
 }
+
+/** A finished snapshot's name; sorting these names sorts by time. */
+const SNAPSHOT_NAME = /^snapshot-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z\.json$/;
+
+/**
+ * Removes all but the newest `keep` snapshot files (0 keeps all) and any
+ * `.tmp` left by a writer that died (kill -9 mid-write). Call it only when
+ * no writer runs. Snapshots are as large as the sale, so without a bound
+ * they would fill the disk the write-behind log needs. Returns the names
+ * removed.
+ */
+export function pruneSnapshots(dataDir: string, keep: number): string[] {
+  assert.ok(Number.isInteger(keep) && keep >= 0);
+  const dir = path.join(dataDir, 'snapshots');
+  const names = fs.readdirSync(dir);
+  const finished = names.filter((name) => SNAPSHOT_NAME.test(name)).sort();
+  const stale = names.filter((name) => name.startsWith('snapshot-') && name.endsWith('.json.tmp'));
+  const removed = [...(keep === 0 ? [] : finished.slice(0, Math.max(0, finished.length - keep))), ...stale];
+  for (const name of removed) fs.rmSync(path.join(dir, name), { force: true });
+  return removed;
+}

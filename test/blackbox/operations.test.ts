@@ -3,9 +3,10 @@
 // item and field; the demo sale runs with no sale file; one engine per data
 // directory; restarting with the same sale file keeps what was sold;
 // SIGUSR2 writes a consistent snapshot and logs its path and pause; snapshots
-// asked for at once are all answered (one writer thread) with every order as
-// SQLite has it, and a stop lets a snapshot being written finish; SIGTERM
-// flushes every acknowledged order into SQLite and exits 0.
+// asked for at once are all answered (one at a time) with every order as
+// SQLite has it, and a stop lets a snapshot being written finish;
+// --snapshot-keep bounds the files kept; SIGTERM flushes every acknowledged
+// order into SQLite and exits 0.
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -180,3 +181,19 @@ for (const workers of ['0', '2']) {
       'order-mode orders are confirmed, reserve-mode ones reserved with a pay-by after their creation');
   });
 }
+
+t.test('--snapshot-keep 2 keeps the two newest snapshot files', async (t) => {
+  const dataDir = tempDataDir('snapshot-keep');
+  const headers = { authorization: 'Bearer admin-token-for-tests-0123456789abcdef' };
+  const engine = await startEngine({ dataDir, args: ['--snapshot-keep', '2'], sale: [item('a', { stock: 10 })], env: { FLASH_ADMIN_TOKEN: headers.authorization.slice(7) } });
+  t.teardown(() => engine.stop());
+  const taken: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    const answer = await request(engine.port, 'POST', '/admin/snapshot', { headers });
+    t.equal(answer.status, 200);
+    taken.push(path.basename(answer.json.path as string));
+  }
+  t.equal(new Set(taken).size, 4, 'four snapshots were taken');
+  t.same(fs.readdirSync(path.join(dataDir, 'snapshots')).sort(), taken.slice(2).sort(), 'the last two remain');
+  t.ok(engine.lines.some((l) => l.msg === 'old snapshots removed'), 'the removal is logged');
+});

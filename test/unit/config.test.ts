@@ -46,6 +46,7 @@ const SAMPLES: Record<string, [keyof EngineConfig, string, unknown]> = {
   'ws-idle-sec': ['wsIdleSec', '60', 60],
   'max-url-bytes': ['maxUrlBytes', '4096', 4096],
   'max-header-bytes': ['maxHeaderBytes', '16384', 16384],
+  'snapshot-keep': ['snapshotKeep', '3', 3],
 };
 
 /** [flag, variable] pairs as helpText lists them. */
@@ -156,6 +157,7 @@ t.test('number flags accept both ends of their range and refuse one past either 
     ['workers', 'workers', 0, 64],
     ['demo-start-sec', 'demoStartSec', 0, 86400],
     ['ring-slots', 'ringSlots', 1, RING_SLOTS_MAX],
+    ['snapshot-keep', 'snapshotKeep', 0, 10_000],
   ];
   for (const [flag, key, min, max] of ranges) {
     t.equal(parse([`--${flag}=${min}`])[key], min, `--${flag}=${min}`);

@@ -4,14 +4,15 @@
 // (left + held != stock, or holdings != held orders) is refused and leaves
 // no file behind; an item of 300,000 orders spans many write chunks and
 // reads back whole; and the writer thread takes the copies by transfer (the
-// sender's buffers are detached) and answers with the path.
+// sender's buffers are detached) and answers with the path; pruning keeps
+// the newest N files and removes stale .tmp files.
 
 import t from 'tap';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ORDER_STATE, TWO_POW_32 } from '../../persistence/log-record';
-import { writeSnapshotFile, writeSnapshotInThread, type ItemSnapshot, type SnapshotJob } from '../../engine/snapshot';
+import { pruneSnapshots, writeSnapshotFile, writeSnapshotInThread, type ItemSnapshot, type SnapshotJob } from '../../engine/snapshot';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flash-snapshot-file-'));
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -82,4 +83,18 @@ t.test('the writer thread reports a failure instead of a path', async (t) => {
   const wrong = books(1, 5, 3, [[10, confirmed, 1000, 0]], [[10, 1]]);
   await t.rejects(writeSnapshotInThread(job('thread-wrong.json', [wrong]), []), /snapshot writer: .*does not balance/);
   t.notOk(fs.existsSync(path.join(dir, 'thread-wrong.json')));
+});
+
+t.test('pruneSnapshots keeps the newest N finished files, removes stale .tmp files, and leaves other files alone', async (t) => {
+  const dataDir = fs.mkdtempSync(path.join(dir, 'prune-'));
+  const snapshots = path.join(dataDir, 'snapshots');
+  fs.mkdirSync(snapshots);
+  const times = ['2026-12-02T03-51-42-123Z', '2026-12-02T03-51-42-124Z', '2026-12-02T04-00-00-000Z', '2026-12-03T00-00-00-000Z', '2027-01-01T00-00-00-000Z'];
+  const names = times.map((time) => `snapshot-${time}.json`);
+  for (const name of [...names, 'snapshot-2026-12-01T00-00-00-000Z.json.tmp', 'notes.txt']) fs.writeFileSync(path.join(snapshots, name), '{}');
+  t.same(pruneSnapshots(dataDir, 2).sort(), [...names.slice(0, 3), 'snapshot-2026-12-01T00-00-00-000Z.json.tmp'].sort(), 'the oldest three and the .tmp');
+  t.same(fs.readdirSync(snapshots).sort(), [...names.slice(3), 'notes.txt'].sort(), 'the newest two and the unrelated file remain');
+  t.same(pruneSnapshots(dataDir, 2), [], 'nothing more at the bound');
+  t.same(pruneSnapshots(dataDir, 0), [], '0 keeps every snapshot');
+  t.same(pruneSnapshots(dataDir, 1), [names[3]], 'keep 1: the newest stays');
 });
