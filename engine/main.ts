@@ -262,7 +262,7 @@ async function takeSnapshot(engine: Engine, dataDir: string, keep: number, log: 
   const shards = await engine.shards.snapshot();
   const job = snapshotJob(dataDir, takenAt, shards, engine.catalog.items, engine.catalog.deleted, (id) => fileDefinitionOf(engine.db, id));
   const file = await writeSnapshotInThread(job, shards.flatMap(snapshotBuffers));
-  const removed = pruneSnapshots(dataDir, keep);
+  const removed = pruneSnapshots(dataDir, keep, path.basename(file));
   if (removed.length > 0) log.info({ removed, keep }, 'old snapshots removed');
   const pausedMs = Math.max(...shards.map((s) => s.pausedMs));
   log.info({ path: file, pausedMs: Number(pausedMs.toFixed(3)), totalMs: Number((performance.now() - started).toFixed(1)) }, 'snapshot written');

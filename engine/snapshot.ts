@@ -171,16 +171,18 @@ const SNAPSHOT_NAME = /^snapshot-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z\.jso
  * Removes all but the newest `keep` snapshot files (0 keeps all) and any
  * `.tmp` left by a writer that died (kill -9 mid-write). Call it only when
  * no writer runs. Snapshots are as large as the sale, so without a bound
- * they would fill the disk the write-behind log needs. Returns the names
- * removed.
+ * they would fill the disk the write-behind log needs. `justWritten` (a
+ * name) counts as the newest. Returns the names removed.
  */
-export function pruneSnapshots(dataDir: string, keep: number): string[] {
+export function pruneSnapshots(dataDir: string, keep: number, justWritten: string | null = null): string[] {
   assert.ok(Number.isInteger(keep) && keep >= 0);
   const dir = path.join(dataDir, 'snapshots');
   const names = fs.readdirSync(dir);
-  const finished = names.filter((name) => SNAPSHOT_NAME.test(name)).sort();
+  // The file just written stays even if a clock set back made its name sort first.
+  const others = names.filter((name) => SNAPSHOT_NAME.test(name) && name !== justWritten).sort();
+  const room = keep === 0 ? Infinity : keep - (justWritten === null ? 0 : 1);
   const stale = names.filter((name) => name.startsWith('snapshot-') && name.endsWith('.json.tmp'));
-  const removed = [...(keep === 0 ? [] : finished.slice(0, Math.max(0, finished.length - keep))), ...stale];
+  const removed = [...others.slice(0, Math.max(0, others.length - room)), ...stale];
   for (const name of removed) fs.rmSync(path.join(dir, name), { force: true });
   return removed;
 }

@@ -97,4 +97,8 @@ t.test('pruneSnapshots keeps the newest N finished files, removes stale .tmp fil
   t.same(pruneSnapshots(dataDir, 2), [], 'nothing more at the bound');
   t.same(pruneSnapshots(dataDir, 0), [], '0 keeps every snapshot');
   t.same(pruneSnapshots(dataDir, 1), [names[3]], 'keep 1: the newest stays');
+  const early = 'snapshot-2020-01-01T00-00-00-000Z.json';
+  fs.writeFileSync(path.join(snapshots, early), '{}');
+  t.same(pruneSnapshots(dataDir, 1, early), [names[4]], 'the file just written counts as the newest, whatever its name (a clock set back)');
+  t.same(fs.readdirSync(snapshots).sort(), [early, 'notes.txt'].sort());
 });
