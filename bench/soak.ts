@@ -37,6 +37,7 @@ import { signUserToken } from '../engine/user-token';
 import { databaseFile } from '../persistence/database';
 import { ORDER_STATE } from '../persistence/log-record';
 import { startServer, type ServerProcess } from './server-process';
+import { median } from './result-summary';
 import { numberFlag } from './suite-flags';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -303,10 +304,7 @@ async function main(): Promise<void> {
   process.stdout.write(`RSS after warm-up (${warm.atSec} s) ${warm.rssMiB.toFixed(0)} MiB, at the end ${last.rssMiB.toFixed(0)} MiB (growth ${(last.rssMiB - warm.rssMiB).toFixed(0)} MiB), peak ${peak.toFixed(0)} MiB; ` +
     `${ordersAfterWarmUp} orders since the warm-up: ${bytesPerOrder.toFixed(0)} B of RSS per order, snapshots included; ` +
     `between snapshots ${(quietBytes / Math.max(1, quietOrders)).toFixed(0)} B per order over ${quietOrders} orders (the order arrays keep ${ORDER_BYTES} B per order)\n`);
-  const spread = (values: number[]): string => {
-    const sorted = [...values].sort((a, b) => a - b);
-    return sorted.length === 0 ? 'none' : `median ${sorted[sorted.length >> 1]!.toFixed(1)} ms, max ${sorted.at(-1)!.toFixed(1)} ms`;
-  };
+  const spread = (values: number[]): string => (values.length === 0 ? 'none' : `median ${median(values).toFixed(1)} ms, max ${Math.max(...values).toFixed(1)} ms`);
   process.stdout.write(`snapshots: ${snapshotTimes.length}; sales paused ${spread(snapshotTimes.map((t) => t.pausedMs))}; ` +
     `request to written file ${spread(snapshotTimes.map((t) => t.totalMs))}\n`);
   process.stdout.write(`orders checked in SQLite: ${orders.size}; reconcile ${failures.some((f) => f.startsWith('reconcile')) ? 'FAILED' : 'passed'}\n`);

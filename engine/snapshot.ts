@@ -38,8 +38,22 @@ export interface ShardSnapshot {
 export interface SnapshotJob {
   file: string;
   takenAt: number;
-  shards: { shard: number; pausedMs: number; log: { segment: string; records: number }; items: { head: string; books: ItemSnapshot }[] }[];
+  shards: (Omit<ShardSnapshot, 'items'> & { items: { head: string; books: ItemSnapshot }[] })[];
 }
+
+/** A snapshot's file name, from when it was taken: names sort by time. */
+export function snapshotFileName(takenAt: number): string {
+  return `snapshot-${new Date(takenAt).toISOString().replace(/[:.]/g, '-')}.json`;
+}
+
+/** When a snapshot was taken, from its file name; NaN for any other name (a .tmp among them). */
+export function snapshotTakenAt(name: string): number {
+  const match = /^snapshot-(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})-(\d{3})Z\.json$/.exec(name);
+  return match === null ? NaN : Date.parse(`${match[1]}T${match[2]}:${match[3]}:${match[4]}.${match[5]}Z`);
+}
+
+/** The name a snapshot has while its writer is still writing it. */
+const IN_PROGRESS_SUFFIX = '.tmp';
 
 export function takeShardSnapshot(shard: Shard): ShardSnapshot {
   const started = performance.now();
@@ -74,7 +88,7 @@ export function snapshotJob(dataDir: string, takenAt: number, shards: ShardSnaps
   fileDefinitionOf: (id: string) => string | null): SnapshotJob {
   const dir = path.join(dataDir, 'snapshots');
   fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `snapshot-${new Date(takenAt).toISOString().replace(/[:.]/g, '-')}.json`);
+  const file = path.join(dir, snapshotFileName(takenAt));
   return {
     file, takenAt,
     shards: shards.map((s) => ({
@@ -99,7 +113,7 @@ const WRITE_CHUNK_CHARS = 1 << 20;
  * not grow with the number of orders.
  */
 export function writeSnapshotFile(job: SnapshotJob): string {
-  const fd = fs.openSync(job.file + '.tmp', 'w');
+  const fd = fs.openSync(job.file + IN_PROGRESS_SUFFIX, 'w');
   let chunk = '';
   const put = (text: string): void => {
     chunk += text;
@@ -139,11 +153,11 @@ export function writeSnapshotFile(job: SnapshotJob): string {
     fs.fsyncSync(fd);
   } catch (error) {
     fs.closeSync(fd);
-    fs.rmSync(job.file + '.tmp', { force: true });
+    fs.rmSync(job.file + IN_PROGRESS_SUFFIX, { force: true });
     throw error;
   }
   fs.closeSync(fd);
-  fs.renameSync(job.file + '.tmp', job.file);
+  fs.renameSync(job.file + IN_PROGRESS_SUFFIX, job.file);
   return job.file;
 }
 
@@ -164,9 +178,6 @@ export function writeSnapshotInThread(job: SnapshotJob, transfer: ArrayBuffer[])
   });
 }
 
-/** A finished snapshot's name; sorting these names sorts by time. */
-const SNAPSHOT_NAME = /^snapshot-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z\.json$/;
-
 /**
  * Removes all but the newest `keep` snapshot files (0 keeps all) and any
  * `.tmp` left by a writer that died (kill -9 mid-write). Call it only when
@@ -179,9 +190,9 @@ export function pruneSnapshots(dataDir: string, keep: number, justWritten: strin
   const dir = path.join(dataDir, 'snapshots');
   const names = fs.readdirSync(dir);
   // The file just written stays even if a clock set back made its name sort first.
-  const others = names.filter((name) => SNAPSHOT_NAME.test(name) && name !== justWritten).sort();
+  const others = names.filter((name) => !Number.isNaN(snapshotTakenAt(name)) && name !== justWritten).sort();
   const room = keep === 0 ? Infinity : keep - (justWritten === null ? 0 : 1);
-  const stale = names.filter((name) => name.startsWith('snapshot-') && name.endsWith('.json.tmp'));
+  const stale = names.filter((name) => name.endsWith(IN_PROGRESS_SUFFIX) && !Number.isNaN(snapshotTakenAt(name.slice(0, -IN_PROGRESS_SUFFIX.length))));
   const removed = [...others.slice(0, Math.max(0, others.length - room)), ...stale];
   for (const name of removed) fs.rmSync(path.join(dir, name), { force: true });
   return removed;

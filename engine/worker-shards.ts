@@ -4,6 +4,7 @@
 // arrive. A shard's in-flight requests are bounded by its token pool, the
 // size of its rings: when the pool is empty the buy is refused 503 at once.
 
+import assert from 'node:assert/strict';
 import { watchAborted } from './response-abort';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -218,10 +219,14 @@ export class WorkerShards implements ShardDispatcher {
     return this.links.map((link) => !link.exited);
   }
 
+  /** One at a time (main.ts runs snapshots through CoalescedRuns): a second would take the first one's answer. */
   async snapshot(): Promise<ShardSnapshot[]> {
     return Promise.all(this.links.map((link) => new Promise<ShardSnapshot>((resolve) => {
+      assert.ok(link.onMessage === null, 'a snapshot is already pending on this shard');
       link.onMessage = (message) => {
-        if (message.type === 'snapshot') resolve(message.snapshot!);
+        if (message.type !== 'snapshot') return;
+        link.onMessage = null;
+        resolve(message.snapshot!);
       };
       this.control(link, CONTROL_OP.snapshot);
     })));

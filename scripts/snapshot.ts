@@ -7,6 +7,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { snapshotTakenAt } from '../engine/snapshot';
 import { looksLikeEngine, readEnginePid } from './engine-pid';
 import { dataDirOf, EXIT_FAILED, EXIT_OK, optionalInt, runCommand, type CommandSpec } from './script-cli';
 
@@ -15,7 +16,6 @@ const WAIT_MS_DEFAULT = 60_000;
 /** Ten minutes: a snapshot of the largest sale (10^8 orders of JSON) is written well within it. */
 const WAIT_MS_MAX = 600_000;
 const POLL_MS = 50;
-const SNAPSHOT_FILE = /^snapshot-.*\.json$/;
 
 const COMMAND: CommandSpec = {
   name: 'snapshot',
@@ -33,19 +33,13 @@ const COMMAND: CommandSpec = {
 
 function snapshotsIn(dir: string): Set<string> {
   try {
-    return new Set(fs.readdirSync(dir).filter((name) => SNAPSHOT_FILE.test(name)));
+    return new Set(fs.readdirSync(dir).filter((name) => !Number.isNaN(snapshotTakenAt(name))));
   } catch {
     return new Set();
   }
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** When a snapshot was taken, from its name (snapshot-2026-12-02T03-51-42-123Z.json); NaN if the name is not one. */
-function takenAtOf(name: string): number {
-  const match = /^snapshot-(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})-(\d{3})Z\.json$/.exec(name);
-  return match === null ? NaN : Date.parse(`${match[1]}T${match[2]}:${match[3]}:${match[4]}.${match[5]}Z`);
-}
 
 /**
  * The newest file taken at or after `sentAt`: a snapshot already being
@@ -55,7 +49,7 @@ function takenAtOf(name: string): number {
 async function waitForNewFile(dir: string, before: Set<string>, sentAt: number, waitMs: number): Promise<string | null> {
   const deadline = Date.now() + waitMs;
   for (;;) {
-    const fresh = [...snapshotsIn(dir)].filter((name) => !before.has(name) && takenAtOf(name) >= sentAt).sort();
+    const fresh = [...snapshotsIn(dir)].filter((name) => !before.has(name) && snapshotTakenAt(name) >= sentAt).sort();
     if (fresh.length > 0) return path.join(dir, fresh[fresh.length - 1]!);
     if (Date.now() >= deadline) return null;
     await sleep(Math.min(POLL_MS, Math.max(1, deadline - Date.now())));
