@@ -141,6 +141,7 @@ function writeOutputs(stamp: string, report: Record<string, unknown>, svg: strin
 function printReport(options: SuiteOptions, summaries: ReturnType<typeof summarize>, growth: GrowthRow[] | null, pinning: Pinning): void {
   console.log(`\nResults: medians over ${options.runs} run(s) of ${options.durationSeconds} s after ${options.warmupSeconds} s of warm-up; closed loop, pipelining 1.`);
   console.log('"vs bare" / "vs peer": median of each run\'s req/s ratio to the bare endpoint / the Redis peer measured in the same run with the same generator.');
+  if (options.compareRoot !== null) console.log(`"vs compare": the same, to the engine built in ${options.compareRoot}, run right after it.`);
   console.log('CPU: share of one core (generator: per generator thread; server: all its processes, redis-server included for the peer). Peak RSS: VmHWM at the end.\n');
   console.log(resultsTable(summaries));
   console.log('\nNotes:');
@@ -162,12 +163,12 @@ async function main(): Promise<void> {
   const scenarioNames = allScenarios(false).map((scenario) => scenario.name);
   const options = parseSuiteFlags(process.argv.slice(2), scenarioNames);
   if (options === null) return;
-  const selected = allScenarios(options.quick).filter((scenario) => options.scenarios === null || options.scenarios.includes(scenario.name));
+  const selected = allScenarios(options.quick, options.compareRoot).filter((scenario) => options.scenarios === null || options.scenarios.includes(scenario.name));
   const withGrowth = options.scenarios === null || options.scenarios.includes(GROWTH);
   const pinning = pinCores();
   const startedAt = new Date();
   const about = machine(pinning);
-  console.log(`bench: ${about.cpuModel as string}, nproc ${about.nproc as number}, node ${process.version}; ${options.quick ? 'quick' : 'full'} mode${options.fsync ? ', engines with --fsync' : ''}; scenarios ${[...selected.map((s) => s.name), ...(withGrowth ? [GROWTH] : [])].join(', ')}`);
+  console.log(`bench: ${about.cpuModel as string}, nproc ${about.nproc as number}, node ${process.version}; ${options.quick ? 'quick' : 'full'} mode${options.fsync ? ', engines with --fsync' : ''}${options.compareRoot === null ? '' : `, compared with ${options.compareRoot}`}; scenarios ${[...selected.map((s) => s.name), ...(withGrowth ? [GROWTH] : [])].join(', ')}`);
   if (os.loadavg()[0]! > os.availableParallelism() / 2) console.log(`warning: 1-minute load average is ${os.loadavg()[0]!.toFixed(2)}: something else is busy; ratios hold better than absolute numbers`);
   const userSecret = crypto.randomBytes(32).toString('base64url');
   const context: RunContext = {

@@ -22,18 +22,18 @@ function row(summary: VariantSummary): string[] {
   const head = [summary.scenario, summary.variant];
   if (summary.validRuns === 0) {
     const why = summary.skipped !== null ? 'skipped (notes)' : `FAILED ${summary.failedRuns} run(s)`;
-    return [...head, why, '', '', '', '', '', '', '', '', '', ''];
+    return [...head, why, '', '', '', '', '', '', '', '', '', '', ''];
   }
   return [
     ...head, integer(summary.requestsPerSecond), summary.winsPerSecond > 0 ? integer(summary.winsPerSecond) : '0',
-    fixed(summary.vsBare, 2), fixed(summary.vsPeer, 2),
+    fixed(summary.vsBare, 2), fixed(summary.vsPeer, 2), fixed(summary.vsCompare, 2),
     fixed(summary.latencyP50Ms, 2), fixed(summary.latencyP90Ms, 2), fixed(summary.latencyP99Ms, 2), fixed(summary.latencyP999Ms, 2),
     percent(summary.generatorCpuShare), percent(summary.serverCpuShare), mebibytes(summary.peakRssBytes),
   ];
 }
 
 export function resultsTable(summaries: readonly VariantSummary[]): string {
-  const header = ['scenario', 'system', 'req/s', 'wins/s', 'vs bare', 'vs peer', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'gen CPU', 'srv CPU', 'peak RSS MiB'];
+  const header = ['scenario', 'system', 'req/s', 'wins/s', 'vs bare', 'vs peer', 'vs compare', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'gen CPU', 'srv CPU', 'peak RSS MiB'];
   return formatTable(header, summaries.map(row));
 }
 

@@ -23,6 +23,8 @@ export interface VariantSummary {
   offeredRate: number | null;
   vsBare: number | null;
   vsPeer: number | null;
+  /** Against the same system built from the --compare checkout, same run. */
+  vsCompare: number | null;
   latencyP50Ms: number;
   latencyP90Ms: number;
   latencyP99Ms: number;
@@ -83,7 +85,7 @@ function summarizeVariant(scenario: Scenario, name: string, all: readonly Varian
     skipped: mine.find((result) => result.skipped !== null)?.skipped ?? null,
     requestsPerSecond: of((result) => result.load!.requestsPerSecondMean), winsPerSecond: of((result) => result.winsPerSecond),
     offeredRate: mine[0]?.offeredRate ?? null,
-    vsBare: ratio(good, all, variant.bare), vsPeer: ratio(good, all, variant.peer),
+    vsBare: ratio(good, all, variant.bare), vsPeer: ratio(good, all, variant.peer), vsCompare: ratio(good, all, variant.compare ?? null),
     latencyP50Ms: of((result) => result.load!.latencyP50Ms), latencyP90Ms: of((result) => result.load!.latencyP90Ms),
     latencyP99Ms: of((result) => result.load!.latencyP99Ms), latencyP999Ms: of((result) => result.load!.latencyP999Ms),
     latencyWon: middle?.load!.latencyWon ?? null, latencyRefused: middle?.load!.latencyRefused ?? null,

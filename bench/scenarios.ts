@@ -26,6 +26,8 @@ export interface Variant {
   bare: string | null;
   /** The variant this one's "vs peer" ratio is taken against, if any. */
   peer: string | null;
+  /** The same system built from another checkout (bench --compare), for the "vs compare" ratio. */
+  compare?: string;
 }
 
 export interface Scenario {
@@ -84,7 +86,26 @@ export function spreadRequests(buyPaths: Map<string, string>, tokens: readonly s
 
 const READ_REQUESTS: LoadRequest[] = [{ method: 'GET', path: '/api/items', headers: {} }, { method: 'GET', path: '/sale.js', headers: {} }];
 
-export function scenarios(quick: boolean): Scenario[] {
+/**
+ * With --compare DIR, every closed-loop engine variant gets a twin run from
+ * DIR's build right after it in each run, and its "vs compare" ratio is taken
+ * against that twin in the same run: a change measured against the commit
+ * before it on the same machine at the same moment.
+ */
+function withCompareTwins(variants: Variant[], compareRoot: string | null): Variant[] {
+  if (compareRoot === null) return variants;
+  return variants.flatMap((variant) => {
+    if (variant.spec.kind !== 'engine' || variant.rateOfCapacity !== undefined) return [variant];
+    const twin: Variant = { ...variant, name: `${variant.name} @compare`, spec: { ...variant.spec, root: compareRoot } };
+    return [{ ...variant, compare: twin.name }, twin];
+  });
+}
+
+export function scenarios(quick: boolean, compareRoot: string | null = null): Scenario[] {
+  return baseScenarios(quick).map((scenario) => ({ ...scenario, variants: withCompareTwins(scenario.variants, compareRoot) }));
+}
+
+function baseScenarios(quick: boolean): Scenario[] {
   const hotLarge = (): Sale => saleOf('hot', 1, 10_000_000, PER_USER_LIMIT_MAX);
   return [
     {

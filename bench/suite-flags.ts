@@ -2,7 +2,9 @@
 // and a bound, so that a typo cannot start a benchmark that runs for hours
 // or opens more connections than the machine has ports for.
 
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 
 export interface SuiteOptions {
   quick: boolean;
@@ -16,6 +18,8 @@ export interface SuiteOptions {
   keepData: boolean;
   /** Run the engines with --fsync (a log batch is fdatasync'ed before its answers). */
   fsync: boolean;
+  /** A checkout with a built engine to run beside this one (--compare DIR), or null. */
+  compareRoot: string | null;
 }
 
 /** Full mode: 3 runs of 4 s per system, about 14 minutes on 2 cores. */
@@ -41,6 +45,8 @@ const help = (names: readonly string[]): string => `Usage: npm run bench -- [fla
   --generator-workers N   autocannon worker threads (default 0 on < 4 cores, else 2)
   --keep-data             keep every system's temporary data directory
   --fsync                 run the engines with --fsync (group commit to disk before answering)
+  --compare DIR           also run the engine built in checkout DIR (npm ci or npm run build done there)
+                          after each engine system, and report "vs compare": this build's req/s over it
 `;
 
 class FlagError extends Error {}
@@ -58,6 +64,14 @@ function scenarioList(raw: string | undefined, names: readonly string[]): string
   const unknown = list.filter((name) => name !== GROWTH && !names.includes(name));
   if (unknown.length > 0) throw new FlagError(`--scenario: unknown ${unknown.join(', ')}; known: ${[...names, GROWTH].join(', ')}`);
   return list;
+}
+
+/** The --compare checkout, resolved; it must hold a built engine. */
+function compareRoot(raw: string | undefined): string {
+  if (raw === undefined) throw new FlagError('--compare needs the directory of another checkout');
+  const root = path.resolve(raw);
+  if (!fs.existsSync(path.join(root, 'dist', 'engine', 'main.js'))) throw new FlagError(`--compare: ${root} has no built engine (dist/engine/main.js)`);
+  return root;
 }
 
 /**
@@ -87,6 +101,7 @@ export function parseSuiteFlags(argv: readonly string[], scenarioNames: readonly
       if (flag === '--quick') quick = true;
       else if (flag === '--keep-data') given.keepData = true;
       else if (flag === '--fsync') given.fsync = true;
+      else if (flag === '--compare') given.compareRoot = compareRoot(argv[++index]);
       else if (flag === '--scenario') given.scenarios = scenarioList(argv[++index], scenarioNames);
       else if (flag in INTEGER_FLAGS) {
         const spec = INTEGER_FLAGS[flag as keyof typeof INTEGER_FLAGS];
@@ -98,6 +113,6 @@ export function parseSuiteFlags(argv: readonly string[], scenarioNames: readonly
     process.stderr.write(`bench: ${error.message}\n`);
     process.exit(2);
   }
-  const defaults = { ...(quick ? QUICK : FULL), generatorWorkers: os.availableParallelism() >= 4 ? 2 : 0, keepData: false, fsync: false, scenarios: null };
+  const defaults = { ...(quick ? QUICK : FULL), generatorWorkers: os.availableParallelism() >= 4 ? 2 : 0, keepData: false, fsync: false, scenarios: null, compareRoot: null };
   return { ...defaults, ...given, quick };
 }

@@ -29,6 +29,8 @@ export interface SystemSpec {
   fsync?: boolean;
   /** Peer only: remember sold-out items in the process (PEER_SOLD_OUT_MEMO). */
   soldOutMemo?: boolean;
+  /** Engine only: the checkout whose built engine runs (bench --compare); this one when absent. */
+  root?: string;
 }
 
 export interface RunningSystem {
@@ -59,7 +61,7 @@ async function startEngine(spec: SystemSpec, dataDir: string, saleFile: string, 
   // event-loop lag and the bounded rings stay at their defaults.
   const env = { ...cleanEnvironment(), FLASH_USER_SECRET: secrets.userSecret, FLASH_ADMIN_TOKEN: secrets.adminToken, FLASH_LOG_LEVEL: 'info', FLASH_RATE_USER_PER_SEC: '0', FLASH_RATE_ADDRESS_PER_SEC: '0' };
   const args = ['engine/start', '--port', '0', '--data', dataDir, '--sale', saleFile, '--workers', String(spec.workers ?? 0), ...(spec.fsync ? ['--fsync'] : [])];
-  const engine = await startServer({ args, env, cwd: ROOT, cpus }, (line) => (line.msg === 'listening' && typeof line.port === 'number' ? line.port : null));
+  const engine = await startServer({ args, env, cwd: spec.root ?? ROOT, cpus }, (line) => (line.msg === 'listening' && typeof line.port === 'number' ? line.port : null));
   return { port: engine.port, pids: [engine.pid], dataDir, redisPort: null, engine, stop: () => engine.stop() };
 }
 

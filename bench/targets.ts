@@ -11,6 +11,8 @@ export interface TargetVerdict { target: string; verdict: 'MET' | 'NOT MET' | 'n
 const BARE_RATIO_MIN = 0.85;
 /** engine/peer on every HTTP scenario. */
 const PEER_RATIO_MIN = 3;
+/** This build against the --compare checkout's: a change may not cost more than this of its throughput. */
+const COMPARE_RATIO_MIN = 0.97;
 /** Wins per second under overload, as a share of the best point's. */
 const OVERLOAD_WINS_SHARE_MIN = 0.8;
 
@@ -35,8 +37,15 @@ function bareRatios(summaries: readonly VariantSummary[]): TargetVerdict[] {
 
 function peerRatios(summaries: readonly VariantSummary[]): TargetVerdict[] {
   return summaries
-    .filter((s) => HTTP_SCENARIOS.includes(s.scenario) && s.variant.startsWith('engine') && !s.variant.includes('(wrk)') && !s.variant.includes('open'))
+    .filter((s) => HTTP_SCENARIOS.includes(s.scenario) && s.variant.startsWith('engine') && !s.variant.includes('(wrk)') && !s.variant.includes('open') && !s.variant.endsWith('@compare'))
     .map((s) => verdict(`${s.scenario}: ${s.variant} / peer >= ${PEER_RATIO_MIN}`, s.vsPeer === null ? null : s.vsPeer >= PEER_RATIO_MIN, s.vsPeer === null ? 'not measured' : s.vsPeer.toFixed(2)));
+}
+
+/** Every engine system run beside its --compare twin: none may lose throughput to it. */
+function compareRatios(summaries: readonly VariantSummary[]): TargetVerdict[] {
+  return summaries
+    .filter((s) => s.vsCompare !== null)
+    .map((s) => verdict(`${s.scenario}: ${s.variant} / compare >= ${COMPARE_RATIO_MIN}`, s.vsCompare! >= COMPARE_RATIO_MIN, s.vsCompare!.toFixed(2)));
 }
 
 /** Overload against the best point, measured with the same generator (autocannon, and wrk where it ran). */
@@ -58,5 +67,5 @@ function overload(summaries: readonly VariantSummary[], variant: string): Target
 }
 
 export function judgeTargets(summaries: readonly VariantSummary[]): TargetVerdict[] {
-  return [...bareRatios(summaries), ...peerRatios(summaries), ...overload(summaries, 'engine w0'), ...overload(summaries, 'engine w0 (wrk)')];
+  return [...bareRatios(summaries), ...peerRatios(summaries), ...compareRatios(summaries), ...overload(summaries, 'engine w0'), ...overload(summaries, 'engine w0 (wrk)')];
 }
