@@ -4,7 +4,7 @@
 // wrk), runs every scenario of bench/scenarios.ts for a bounded time against
 // fresh processes, stops them all (also on failure or Ctrl-C), checks every
 // run's invariants, and prints one table with the ratios to the bare
-// endpoint and to the peer measured in the same run, the targets of issue 3
+// endpoint and to the peer measured in the same run, the targets (targets.ts)
 // judged from it, and the cost-growth table. It writes everything to
 // bench/results/<time>.json and the latency chart to bench/results/<time>.svg
 // and bench/latest.svg. Exit code 1 when any run broke an invariant: its
@@ -150,7 +150,7 @@ function printReport(options: SuiteOptions, summaries: ReturnType<typeof summari
   console.log(`- Redis peer: ${REDIS_PERSISTENCE}; one Lua script per buy (per-user check, decrement, LPUSH of the order), ioredis auto-pipelining, EVALSHA.`);
   console.log('- Engines run with rate limits off (every buy comes from 127.0.0.1, which the address limit of 2,000/s would refuse) and with their default shedding (event-loop lag > 200 ms, full rings: 503 overloaded).');
   for (const line of notes(summaries)) console.log(`- ${line}`);
-  console.log('\nTargets (issue 3):');
+  console.log("\nTargets:");
   for (const target of judgeTargets(summaries)) console.log(`- ${target.verdict.padEnd(7)} ${target.target}: ${target.detail}`);
   if (growth !== null) {
     console.log('\nCost growth (engine --workers 0, one run per point, others at stock 10^7, 1 item, 1,000 users):\n');

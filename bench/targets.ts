@@ -1,4 +1,4 @@
-// The targets of issue 3, judged from this run's summaries, never assumed:
+// The performance targets, judged from this run's summaries, never assumed:
 // each is MET, NOT MET, or n/a when its scenario was not run or had no valid
 // run. They are reported, not enforced: a missed target is a finding, a
 // broken invariant is a failure (bench-suite exits 1 only for those).
