@@ -150,7 +150,7 @@ function printReport(options: SuiteOptions, summaries: ReturnType<typeof summari
   console.log(`- Redis peer: ${REDIS_PERSISTENCE}; one Lua script per buy (per-user check, decrement, LPUSH of the order), ioredis auto-pipelining, EVALSHA.`);
   console.log('- Engines run with rate limits off (every buy comes from 127.0.0.1, which the address limit of 2,000/s would refuse) and with their default shedding (event-loop lag > 200 ms, full rings: 503 overloaded).');
   for (const line of notes(summaries)) console.log(`- ${line}`);
-  console.log("\nTargets:");
+  console.log('\nTargets:');
   for (const target of judgeTargets(summaries)) console.log(`- ${target.verdict.padEnd(7)} ${target.target}: ${target.detail}`);
   if (growth !== null) {
     console.log('\nCost growth (engine --workers 0, one run per point, others at stock 10^7, 1 item, 1,000 users):\n');
