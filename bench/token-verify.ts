@@ -33,14 +33,14 @@ const tokens = Array.from({ length: 1024 }, (_, i) => signUserToken(SECRET, 1 + 
 function time(verify: (token: string) => number): { ns: number; sum: number } {
   let sum = 0;
   const start = process.hrtime.bigint();
-  for (let i = 0; i < ITERATIONS; i++) sum += verify(tokens[i & 1023]);
+  for (let i = 0; i < ITERATIONS; i++) sum += verify(tokens[i & 1023]!);
   const ns = Number(process.hrtime.bigint() - start) / ITERATIONS;
   return { ns, sum };
 }
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted[sorted.length >> 1];
+  return sorted[sorted.length >> 1]!;
 }
 
 function main(): void {

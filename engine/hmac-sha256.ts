@@ -28,38 +28,38 @@ const BLOCK = 64;
  */
 function compress(state: Int32Array, w: Int32Array): void {
   for (let i = 16; i < 64; i++) {
-    const x = w[i - 15];
-    const y = w[i - 2];
+    const x = w[i - 15]!;
+    const y = w[i - 2]!;
     const s0 = ((x >>> 7) | (x << 25)) ^ ((x >>> 18) | (x << 14)) ^ (x >>> 3);
     const s1 = ((y >>> 17) | (y << 15)) ^ ((y >>> 19) | (y << 13)) ^ (y >>> 10);
-    w[i] = (w[i - 16] + s0 + w[i - 7] + s1) | 0;
+    w[i] = (w[i - 16]! + s0 + w[i - 7]! + s1) | 0;
   }
-  let a = state[0], b = state[1], c = state[2], d = state[3];
-  let e = state[4], f = state[5], g = state[6], h = state[7];
+  let a = state[0]!, b = state[1]!, c = state[2]!, d = state[3]!;
+  let e = state[4]!, f = state[5]!, g = state[6]!, h = state[7]!;
   for (let i = 0; i < 64; i++) {
     const s1 = ((e >>> 6) | (e << 26)) ^ ((e >>> 11) | (e << 21)) ^ ((e >>> 25) | (e << 7));
     // Ch and Maj in their equivalent forms with fewer operations (about 4% faster here).
     const ch = g ^ (e & (f ^ g));
-    const t1 = (h + s1 + ch + K[i] + w[i]) | 0;
+    const t1 = (h + s1 + ch + K[i]! + w[i]!) | 0;
     const s0 = ((a >>> 2) | (a << 30)) ^ ((a >>> 13) | (a << 19)) ^ ((a >>> 22) | (a << 10));
     const maj = (a & b) | (c & (a | b));
     h = g; g = f; f = e; e = (d + t1) | 0;
     d = c; c = b; b = a; a = (t1 + s0 + maj) | 0;
   }
-  state[0] = (state[0] + a) | 0; state[1] = (state[1] + b) | 0;
-  state[2] = (state[2] + c) | 0; state[3] = (state[3] + d) | 0;
-  state[4] = (state[4] + e) | 0; state[5] = (state[5] + f) | 0;
-  state[6] = (state[6] + g) | 0; state[7] = (state[7] + h) | 0;
+  state[0] = (state[0]! + a) | 0; state[1] = (state[1]! + b) | 0;
+  state[2] = (state[2]! + c) | 0; state[3] = (state[3]! + d) | 0;
+  state[4] = (state[4]! + e) | 0; state[5] = (state[5]! + f) | 0;
+  state[6] = (state[6]! + g) | 0; state[7] = (state[7]! + h) | 0;
 }
 
 /** Loads `count` bytes (0..64) of `m` from `off` as big-endian words into w[0..15], zero-filling the rest. */
 function loadWords(m: Uint8Array, off: number, count: number, w: Int32Array): void {
   const full = count >>> 2;
   for (let q = 0; q < full; q++, off += 4) {
-    w[q] = (m[off] << 24) | (m[off + 1] << 16) | (m[off + 2] << 8) | m[off + 3];
+    w[q] = (m[off]! << 24) | (m[off + 1]! << 16) | (m[off + 2]! << 8) | m[off + 3]!;
   }
   for (let q = full; q < 16; q++) w[q] = 0;
-  for (let i = full << 2; i < count; i++) w[i >>> 2] |= m[off++] << (24 - ((i & 3) << 3));
+  for (let i = full << 2; i < count; i++) w[i >>> 2]! |= m[off++]! << (24 - ((i & 3) << 3));
 }
 
 /**
@@ -75,7 +75,7 @@ function finish(state: Int32Array, w: Int32Array, m: Uint8Array, length: number,
   }
   const rest = length - off;
   loadWords(m, off, rest, w);
-  w[rest >>> 2] |= 0x80 << (24 - ((rest & 3) << 3));
+  w[rest >>> 2]! |= 0x80 << (24 - ((rest & 3) << 3));
   if (rest > 55) {
     // The 8-byte length field does not fit behind the 0x80 marker, so it gets a block of its own.
     compress(state, w);
@@ -109,10 +109,10 @@ export class HmacSha256 {
     }
     this.inner.set(IV);
     this.outer.set(IV);
-    for (let i = 0; i < BLOCK; i++) block[i] ^= 0x36;
+    for (let i = 0; i < BLOCK; i++) block[i]! ^= 0x36;
     loadWords(block, 0, BLOCK, this.w);
     compress(this.inner, this.w);
-    for (let i = 0; i < BLOCK; i++) block[i] ^= 0x36 ^ 0x5c;
+    for (let i = 0; i < BLOCK; i++) block[i]! ^= 0x36 ^ 0x5c;
     loadWords(block, 0, BLOCK, this.w);
     compress(this.outer, this.w);
     block.fill(0);
@@ -121,13 +121,13 @@ export class HmacSha256 {
   /** Writes HMAC-SHA256(key, message[0..length)) into out[0..32). */
   digestInto(message: Uint8Array, length: number, out: Uint8Array): void {
     const st = this.state, w = this.w, inner = this.inner, outer = this.outer;
-    for (let i = 0; i < 8; i++) st[i] = inner[i];
+    for (let i = 0; i < 8; i++) st[i] = inner[i]!;
     finish(st, w, message, length, BLOCK);
     // The outer message is the 32-byte inner digest, so its single padded block is
     // built from the state words directly: digest, 0x80 marker, zeros, (64 + 32) * 8 bits.
     for (let i = 0; i < 8; i++) {
-      w[i] = st[i];
-      st[i] = outer[i];
+      w[i] = st[i]!;
+      st[i] = outer[i]!;
     }
     w[8] = 0x80000000 | 0;
     for (let i = 9; i < 15; i++) w[i] = 0;
@@ -140,7 +140,7 @@ export class HmacSha256 {
 /** Writes the eight state words to out[0..32) big-endian, as SHA-256 specifies. */
 function writeWords(state: Int32Array, out: Uint8Array): void {
   for (let i = 0, o = 0; i < 8; i++, o += 4) {
-    const v = state[i];
+    const v = state[i]!;
     out[o] = v >>> 24;
     out[o + 1] = v >>> 16;
     out[o + 2] = v >>> 8;

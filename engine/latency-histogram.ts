@@ -16,7 +16,7 @@ export class LatencyHistogram {
   record(milliseconds: number): void {
     let bucket = 0;
     while (bucket < BOUNDS_MS.length && milliseconds > BOUNDS_MS[bucket]!) bucket++;
-    this.counts[bucket]++;
+    this.counts[bucket]!++;
     this.sumSeconds += milliseconds / 1000;
     this.count++;
   }

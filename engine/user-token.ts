@@ -105,7 +105,7 @@ export class UserTokenVerifier {
     const idStart = i;
     let userId = 0;
     for (; i < len && c[i] !== DOT; i++) {
-      const d = c[i] - ZERO;
+      const d = c[i]! - ZERO;
       if (d < 0 || d > 9) return 0;
       userId = userId * 10 + d;
     }
@@ -117,7 +117,7 @@ export class UserTokenVerifier {
     const expStart = ++i;
     let expires = 0;
     for (; i < len && c[i] !== DOT; i++) {
-      const d = c[i] - ZERO;
+      const d = c[i]! - ZERO;
       if (d < 0 || d > 9) return 0;
       expires = expires * 10 + d;
     }
@@ -143,14 +143,14 @@ function decodeSignature(c: Uint8Array, from: number, out: Uint8Array): boolean 
   let o = 0;
   let p = from;
   for (let g = 0; g < 10; g++, p += 4) {
-    const a = B64URL[c[p]], b = B64URL[c[p + 1]], d = B64URL[c[p + 2]], e = B64URL[c[p + 3]];
+    const a = B64URL[c[p]!]!, b = B64URL[c[p + 1]!]!, d = B64URL[c[p + 2]!]!, e = B64URL[c[p + 3]!]!;
     bad |= a | b | d | e;
     const v = (a << 18) | (b << 12) | (d << 6) | e;
     out[o++] = v >>> 16;
     out[o++] = v >>> 8;
     out[o++] = v;
   }
-  const a = B64URL[c[p]], b = B64URL[c[p + 1]], d = B64URL[c[p + 2]];
+  const a = B64URL[c[p]!]!, b = B64URL[c[p + 1]!]!, d = B64URL[c[p + 2]!]!;
   bad |= a | b | d;
   const v = (a << 12) | (b << 6) | d;
   out[o++] = v >>> 10;
@@ -161,7 +161,7 @@ function decodeSignature(c: Uint8Array, from: number, out: Uint8Array): boolean 
 /** Compares all 32 bytes with no early exit, so timing does not reveal how many matched. */
 function constantTimeEqual(x: Uint8Array, y: Uint8Array): boolean {
   let diff = 0;
-  for (let i = 0; i < SIG_BYTES; i++) diff |= x[i] ^ y[i];
+  for (let i = 0; i < SIG_BYTES; i++) diff |= x[i]! ^ y[i]!;
   return diff === 0;
 }
 

@@ -115,7 +115,7 @@ t.test('verify returns 0 for non-canonical signatures whose last char has low bi
   const verifier = new UserTokenVerifier(SECRET);
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
   const good = signUserToken(SECRET, 5, EXP);
-  const last = alphabet.indexOf(good[good.length - 1]);
+  const last = alphabet.indexOf(good[good.length - 1]!);
   t.equal(last & 3, 0, 'node:crypto emits a canonical last character');
   for (let low = 1; low < 4; low++) {
     // Same 256 decoded bits, different string: must not verify.
@@ -129,11 +129,11 @@ t.test('verify returns 0 for forged signatures and tokens signed with another se
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
   const sigStart = good.lastIndexOf('.') + 1;
   for (let i = sigStart; i < good.length; i++) {
-    const flipped = alphabet[(alphabet.indexOf(good[i]) + 4) % 64]; // keeps the low 2 bits
+    const flipped = alphabet[(alphabet.indexOf(good[i]!) + 4) % 64]; // keeps the low 2 bits
     const forged = good.slice(0, i) + flipped + good.slice(i + 1);
     if (verifier.verify(forged, NOW) !== 0) t.fail(`flipping char ${i} was accepted`);
   }
-  const lastValue = alphabet.indexOf(good[good.length - 1]);
+  const lastValue = alphabet.indexOf(good[good.length - 1]!);
   t.equal(verifier.verify(good.slice(0, -1) + alphabet[lastValue ^ 4], NOW), 0, 'one bit flipped in the last char');
   t.equal(verifier.verify(signUserToken('another-secret', 5, EXP), NOW), 0, 'another secret');
   t.equal(verifier.verify(good.replace('v1.5.', 'v1.6.'), NOW), 0, 'a userId swapped under a valid signature');
