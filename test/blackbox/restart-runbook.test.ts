@@ -1,4 +1,4 @@
-// Proves the sale-day restart runbook (README, "Restart and upgrade"): stop
+// Proves the sale-day restart runbook (docs/operations.md, "Restart and upgrade"): stop
 // the engine with SIGTERM in the middle of a sale while buyers keep coming,
 // start it again on the same data directory and sale file, and nothing
 // acknowledged is lost, nothing is sold twice, and sales resume at once.

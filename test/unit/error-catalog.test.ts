@@ -1,7 +1,9 @@
 // Proves that the one catalog of refusals (engine/error-catalog.ts), the
-// contract (../shared/spec/API.md) and the README agree: every code of the
-// contract's buy table is in the catalog with the contract's status, every
-// catalog code is in the README's table with the same status, and the
+// contract (../shared/spec/API.md), its statement in docs/API.md and the
+// error table of docs/decisions.md agree: every code of the contract's buy
+// table is in the catalog and in docs/API.md with the contract's status,
+// every code docs/API.md names is in the catalog with the same status, every
+// catalog code is in docs/decisions.md's table with the same status, and the
 // prebuilt bodies are the JSON they claim to be.
 
 import fs from 'node:fs';
@@ -31,13 +33,32 @@ t.test('every refusal of the contract\'s buy table is in the catalog with the co
   }
 });
 
-t.test('the README lists every catalog code with the same status, and nothing else', async (t) => {
-  const rows = tableRows(fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8'));
-  const readme = new Map(rows.map(([status, code]) => [code, status]));
-  for (const [code, entry] of Object.entries(ERRORS)) {
-    t.equal(readme.get(code), Number(entry.status.slice(0, 3)), `README: ${code} is ${entry.status}`);
+t.test('docs/API.md states every refusal of the contract, each with the catalog\'s status', async (t) => {
+  const rows = tableRows(fs.readFileSync(path.join(ROOT, 'docs', 'API.md'), 'utf8'));
+  t.ok(rows.length >= 12, `docs/API.md's table was read (${rows.length} rows)`);
+  const stated = new Map(rows.map(([status, code]) => [code, status]));
+  t.equal(stated.size, rows.length, 'docs/API.md names each code once');
+  for (const [status, code] of rows) {
+    const entry = (ERRORS as Record<string, { status: string }>)[code];
+    t.ok(entry, `docs/API.md: ${code} is in the catalog`);
+    t.equal(entry && Number(entry.status.slice(0, 3)), status, `docs/API.md: ${code} is ${status}`);
   }
-  t.equal(readme.size, Object.keys(ERRORS).length, 'the README has no code the catalog lacks');
+  const contractFile = [path.join(ROOT, '..', 'shared', 'spec', 'API.md'), path.join(ROOT, 'shared', 'spec', 'API.md')]
+    .find((file) => fs.existsSync(file));
+  if (!contractFile) return;
+  for (const [status, code] of tableRows(fs.readFileSync(contractFile, 'utf8'))) {
+    t.equal(stated.get(code), status, `docs/API.md states the contract's ${code} as ${status}`);
+  }
+});
+
+t.test('docs/decisions.md lists every catalog code with the same status, and nothing else', async (t) => {
+  const rows = tableRows(fs.readFileSync(path.join(ROOT, 'docs', 'decisions.md'), 'utf8'));
+  const listed = new Map(rows.map(([status, code]) => [code, status]));
+  for (const [code, entry] of Object.entries(ERRORS)) {
+    t.equal(listed.get(code), Number(entry.status.slice(0, 3)), `docs/decisions.md: ${code} is ${entry.status}`);
+  }
+  t.equal(listed.size, Object.keys(ERRORS).length, 'docs/decisions.md has no code the catalog lacks');
+  t.equal(rows.length, listed.size, 'docs/decisions.md lists each code once');
 });
 
 t.test('prebuilt bodies are {"error": code} and every shard outcome maps to a catalog code', async (t) => {
