@@ -10,18 +10,17 @@ import crypto from 'node:crypto';
 import { hasBearerScheme } from './user-token';
 import type pino from 'pino';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import { addBan, addStock, deleteItem, readAdminActions, readBans, removeBan, recordAdminAction, setPaused, upsertItem, type Db, type StoredItem } from '../persistence/database';
+import { addBan, readAdminActions, readBans, removeBan, type Db } from '../persistence/database';
 import { ORDER_STATE, ORDER_STATE_NAMES, TWO_POW_32 } from '../persistence/log-record';
 import type { Persister } from '../persistence/persister';
-import { ITEMS_MAX, ITEM_ROW_MAX, STOCK_MAX } from './constants';
-import { writeSettings } from './item-book';
+import { audit, type Caller } from './admin-audit';
 import { BanError, type BanList } from './ban-list';
-import { checkAgainstSales } from './sale-rules';
 import { ERRORS, type ErrorCode } from './error-catalog';
 import { checkItem, SaleDefinitionError, type ItemDefinition } from './sale-definition';
 import { counted, countHandWritten, countRouteResponse, readBody, sendError, sendJson } from './http-server';
-import { REFUSAL, REFUSAL_FIELDS, type ItemCatalog } from './item-catalog';
-import { COUNTER, COUNTER_FIELDS, OP } from './shard';
+import type { ItemCatalog } from './item-catalog';
+import { ItemCounters } from './item-counters';
+import { ItemRefusal, type ItemsService } from './items-service';
 import type { ShardDispatcher } from './shard-dispatcher';
 
 export interface AdminContext {
@@ -34,6 +33,7 @@ export interface AdminContext {
   log: pino.Logger;
   routeCounts: Float64Array;
   bans: BanList;
+  items: ItemsService;
 }
 
 const ADMIN_BODY_BYTES_MAX = 4096;
@@ -57,36 +57,20 @@ function authorizer(token: string): (req: HttpRequest) => boolean {
   };
 }
 
-interface Caller {
-  actor: string;
-  address: string;
-}
-
 function callerOf(res: HttpResponse, req: HttpRequest): Caller {
   const actor = req.getHeader('x-admin-actor').slice(0, 64) || 'admin';
   return { actor, address: Buffer.from(res.getRemoteAddressAsText()).toString() };
 }
 
-
 /** Per-item stats: stock, left, orders by state, refusals by reason. */
-export function itemStats(catalog: ItemCatalog, counters: Float64Array, nowMs: number): Record<string, unknown>[] {
+export function itemStats(catalog: ItemCatalog, counts: ItemCounters, nowMs: number): Record<string, unknown>[] {
   return catalog.liveIndexes().map((index) => {
     const item = catalog.items[index]!;
-    const c = (counter: number): number => counters[index * COUNTER_FIELDS + counter]!;
-    const r = (refusal: number): number => catalog.refusals[index * REFUSAL_FIELDS + refusal]!;
-    const won = c(COUNTER.won);
-    const ended = c(COUNTER.paid) + c(COUNTER.cancelled) + c(COUNTER.expired);
+    const { won, reserved, paid, confirmed, expired, cancelled, refused } = counts.read(index);
     return {
       id: item.id, state: catalog.state(index, nowMs), paused: catalog.paused[index] === 1, mode: item.mode,
-      stock: item.stock, left: Atomics.load(catalog.left, index), won,
-      reserved: item.mode === 'reserve' ? won - ended : 0, paid: c(COUNTER.paid), confirmed: item.mode === 'order' ? won : 0,
-      expired: c(COUNTER.expired), cancelled: c(COUNTER.cancelled),
-      refused: {
-        sold_out: c(COUNTER.soldOut) + r(REFUSAL.soldOut), limit_reached: c(COUNTER.limitReached), not_started: r(REFUSAL.notStarted),
-        ended: r(REFUSAL.ended), bad_ticket: r(REFUSAL.badTicket), paused: r(REFUSAL.paused), bad_request: r(REFUSAL.badRequest),
-        shutting_down: r(REFUSAL.shuttingDown), banned: r(REFUSAL.banned), rate_limited: r(REFUSAL.rateLimited), unauthorized: r(REFUSAL.unauthorized), overloaded: r(REFUSAL.overloaded),
-        challenge_failed: r(REFUSAL.challengeFailed),
-      },
+      stock: item.stock, left: Atomics.load(catalog.left, index),
+      won, reserved, paid, confirmed, expired, cancelled, refused,
     };
   });
 }
@@ -173,10 +157,15 @@ function itemIndexOf(ctx: AdminContext, res: HttpResponse, req: HttpRequest): nu
   return index;
 }
 
-function audit(ctx: AdminContext, caller: Caller, action: string, detail: unknown): void {
-  const entry = { at: Date.now(), ...caller, action, detail };
-  recordAdminAction(ctx.db, entry);
-  ctx.log.info({ admin: entry }, `admin ${action}`);
+/** Runs `handle` (a call to the items service, then the answer); a refusal of the service is answered instead. */
+function serve(res: HttpResponse, handle: () => void): void {
+  try {
+    handle();
+  } catch (error) {
+    if (!(error instanceof ItemRefusal)) throw error;
+    if (error.detail === null) sendError(res, error.code);
+    else sendRefusal(res, error.code, error.detail);
+  }
 }
 
 function pauseRoute(ctx: AdminContext, paused: boolean, authorized: (req: HttpRequest) => boolean) {
@@ -184,13 +173,10 @@ function pauseRoute(ctx: AdminContext, paused: boolean, authorized: (req: HttpRe
     if (!authorized(req)) return sendError(res, 'unauthorized');
     const index = itemIndexOf(ctx, res, req);
     if (index === undefined) return;
-    const item = ctx.catalog.items[index]!;
-    setPaused(ctx.db, item.row, paused, Date.now());
-    ctx.catalog.paused[index] = paused ? 1 : 0;
-    item.paused = paused;
-    ctx.catalog.invalidate();
-    audit(ctx, callerOf(res, req), paused ? 'pause' : 'resume', { item: item.id });
-    sendJson(res, JSON.stringify({ ...ctx.catalog.publicItem(index, Date.now()), paused }));
+    serve(res, () => {
+      ctx.items.setPaused(index, paused, callerOf(res, req));
+      sendJson(res, JSON.stringify({ ...ctx.catalog.publicItem(index, Date.now()), paused }));
+    });
   };
 }
 
@@ -206,14 +192,7 @@ function itemBodyRoute(ctx: AdminContext, authorized: (req: HttpRequest) => bool
   };
 }
 
-function isLive(item: StoredItem, nowMs: number): boolean {
-  return nowMs >= item.startsAt && nowMs < item.endsAt;
-}
-
-function refuseLive(res: HttpResponse, item: StoredItem): void {
-  sendRefusal(res, 'item_live', `item "${item.id}" is live until ${new Date(item.endsAt).toISOString()}`);
-}
-
+/** POST /admin/items/:id/restock {"add": units}: answered by the item's shard once it has the units. */
 function restockRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean) {
   return itemBodyRoute(ctx, authorized, (res, index, caller, body) => {
     let add: unknown;
@@ -222,28 +201,17 @@ function restockRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boole
     } catch {
       return sendError(res, 'bad_request');
     }
-    const item = ctx.catalog.items[index]!;
-    if (!Number.isSafeInteger(add) || (add as number) < 1 || item.stock + (add as number) > STOCK_MAX) return sendError(res, 'bad_request');
-    // The database first: if the process dies now, the restart loads the new stock.
-    item.stock = addStock(ctx.db, item.row, add as number, Date.now());
-    audit(ctx, caller, 'restock', { item: item.id, add, stock: item.stock });
-    ctx.shards.dispatch(res, OP.restock, index, 0, add as number, Date.now(), 0);
+    if (!Number.isSafeInteger(add) || (add as number) < 1) return sendError(res, 'bad_request');
+    serve(res, () => ctx.items.restock(index, add as number, caller, res));
   });
 }
-
-/** Fields an update may change; stock changes by restock, mode and id never. */
-const UPDATABLE = new Set(['name', 'price', 'startsAt', 'endsAt', 'perUserLimit', 'payWindowSec']);
 
 function sendRefusal(res: HttpResponse, code: ErrorCode, message: string): void {
   countHandWritten(code);
   res.writeStatus(ERRORS[code].status).writeHeader('content-type', 'application/json').end(JSON.stringify({ error: code, message }));
 }
 
-/**
- * PUT /admin/items/:id: a new round or a correction, never under a live
- * sale: refused while the item is live, and a new pay window is refused
- * while reservations made under the old one are open.
- */
+/** PUT /admin/items/:id: a JSON object of the fields to change (items-service.ts update). */
 function updateRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean) {
   return itemBodyRoute(ctx, authorized, (res, index, caller, body) => {
     let patch: Record<string, unknown>;
@@ -253,34 +221,10 @@ function updateRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolea
     } catch {
       return sendError(res, 'bad_request');
     }
-    const refused = Object.keys(patch).find((key) => !UPDATABLE.has(key));
-    if (refused !== undefined) return sendRefusal(res, 'bad_request', `field "${refused}" cannot be updated (stock: use restock)`);
-    const current = ctx.catalog.items[index]!;
-    const now = Date.now();
-    if (isLive(current, now)) return refuseLive(res, current);
-    const { row, paused, ...definition } = current;
-    let next: StoredItem;
-    try {
-      next = { ...checkItem({ ...definition, ...patch }, `item "${current.id}"`), row, paused };
-    } catch (error) {
-      if (error instanceof SaleDefinitionError) return sendRefusal(res, 'bad_request', error.message);
-      throw error;
-    }
-    try {
-      checkAgainstSales(ctx.db, current, next, `item "${current.id}"`);
-    } catch (error) {
-      if (error instanceof SaleDefinitionError) return sendRefusal(res, 'bad_request', error.message);
-      throw error;
-    }
-    const c = (field: number): number => ctx.shards.counters[index * COUNTER_FIELDS + field]!;
-    const open = c(COUNTER.won) - c(COUNTER.paid) - c(COUNTER.expired) - c(COUNTER.cancelled);
-    if (next.payWindowSec !== current.payWindowSec && current.mode === 'reserve' && open > 0) {
-      return sendRefusal(res, 'reservations_open', `${open} reservations made under the old pay window are still open`);
-    }
-    upsertItem(ctx.db, next, now);
-    ctx.catalog.update(index, next);
-    audit(ctx, caller, 'update', { item: current.id, patch });
-    sendJson(res, JSON.stringify(ctx.catalog.publicItem(index, Date.now())));
+    serve(res, () => {
+      ctx.items.update(index, patch, caller);
+      sendJson(res, JSON.stringify(ctx.catalog.publicItem(index, Date.now())));
+    });
   });
 }
 
@@ -297,23 +241,12 @@ function createRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolea
         if (error instanceof SaleDefinitionError) return sendRefusal(res, 'bad_request', error.message);
         return sendError(res, 'bad_request');
       }
-      if (ctx.catalog.byId.has(item.id)) return sendRefusal(res, 'item_exists', `item "${item.id}" exists`);
-      if (ctx.catalog.items.length >= ITEMS_MAX) return sendRefusal(res, 'bad_request', `the engine holds at most ${ITEMS_MAX} items until a restart`);
-      const row = upsertItem(ctx.db, item, Date.now());
-      if (row > ITEM_ROW_MAX) {
-        deleteItem(ctx.db, row);
-        return sendRefusal(res, 'bad_request', `item rows are exhausted (${ITEM_ROW_MAX})`);
-      }
-      const stored: StoredItem = { ...item, row, paused: false };
-      // Published before the shard has the book, so that no buy sees a stale `left` of 0.
-      const index = ctx.catalog.items.length;
-      Atomics.store(ctx.catalog.left, index, item.stock);
-      writeSettings(ctx.catalog.settings, index, stored);
-      ctx.shards.addItem(stored, index);
-      ctx.catalog.add(stored);
-      audit(ctx, caller, 'create', { item: item.id, definition: item });
-      countHandWritten('ok');
-      res.writeStatus('201 Created').writeHeader('content-type', 'application/json').end(JSON.stringify(ctx.catalog.publicItem(index, Date.now())));
+      serve(res, () => {
+        const index = ctx.items.create(item, caller);
+        countHandWritten('ok');
+        res.writeStatus('201 Created').writeHeader('content-type', 'application/json')
+          .end(JSON.stringify(ctx.catalog.publicItem(index, Date.now())));
+      });
     });
   };
 }
@@ -324,14 +257,7 @@ function deleteRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolea
     if (!authorized(req)) return sendError(res, 'unauthorized');
     const index = itemIndexOf(ctx, res, req);
     if (index === undefined) return;
-    const item = ctx.catalog.items[index]!;
-    if (isLive(item, Date.now())) return refuseLive(res, item);
-    const won = ctx.shards.counters[index * COUNTER_FIELDS + COUNTER.won]!;
-    if (won > 0) return sendRefusal(res, 'item_has_orders', `item "${item.id}" has ${won} orders; export them, it stays`);
-    deleteItem(ctx.db, item.row);
-    ctx.catalog.remove(index);
-    audit(ctx, callerOf(res, req), 'delete', { item: item.id });
-    sendJson(res, JSON.stringify({ deleted: item.id }));
+    serve(res, () => sendJson(res, JSON.stringify({ deleted: ctx.items.delete(index, callerOf(res, req)) })));
   };
 }
 
@@ -376,7 +302,8 @@ function banRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean, 
         else ctx.bans.unbanRange(request.value);
         if (!removeBan(ctx.db, request.kind, request.value)) return sendRefusal(res, 'not_found', `no ${request.kind} ban ${request.value}`);
       }
-      audit(ctx, caller, ban ? 'ban' : 'unban', { kind: request.kind, value: request.value, reason: request.reason });
+      const detail = { kind: request.kind, value: request.value, reason: request.reason };
+      audit(ctx.db, ctx.log, caller, ban ? 'ban' : 'unban', detail);
       sendJson(res, JSON.stringify({ bans: readBans(ctx.db) }));
     });
   };
@@ -384,12 +311,14 @@ function banRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean, 
 
 export function registerAdminRoutes(app: TemplatedApp, ctx: AdminContext): void {
   const authorized = authorizer(ctx.token);
+  const counts = new ItemCounters(ctx.catalog, ctx.shards.counters);
   const guarded = (handler: (res: HttpResponse, req: HttpRequest) => void) => counted(ctx, 'admin', (res: HttpResponse, req: HttpRequest): void => {
     if (!authorized(req)) return sendError(res, 'unauthorized');
     handler(res, req);
   });
   app.get('/admin/stats', guarded((res) => {
-    sendJson(res, JSON.stringify({ now: Date.now(), writeBehindLagRecords: ctx.persister.lagRecords(), items: itemStats(ctx.catalog, ctx.shards.counters, Date.now()) }));
+    const items = itemStats(ctx.catalog, counts, Date.now());
+    sendJson(res, JSON.stringify({ now: Date.now(), writeBehindLagRecords: ctx.persister.lagRecords(), items }));
   }));
   app.post('/admin/items/:id/pause', counted(ctx, 'admin', pauseRoute(ctx, true, authorized)));
   app.post('/admin/items/:id/resume', counted(ctx, 'admin', pauseRoute(ctx, false, authorized)));
@@ -416,7 +345,7 @@ export function registerAdminRoutes(app: TemplatedApp, ctx: AdminContext): void 
     const caller = callerOf(res, req);
     watchAborted(res);
     void ctx.snapshot().then((result) => {
-      audit(ctx, caller, 'snapshot', result);
+      audit(ctx.db, ctx.log, caller, 'snapshot', result);
       if (!res.aborted) res.cork(() => { countRouteResponse('admin', 'ok'); sendJson(res, JSON.stringify(result)); });
     }, (error: Error) => {
       ctx.log.error({ err: error }, 'snapshot failed');

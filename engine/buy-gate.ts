@@ -5,9 +5,10 @@
 // transport supplies what it learns differently: the client address's key
 // and range ban, and the user id of its token.
 
+import assert from 'node:assert/strict';
 import type { BanList } from './ban-list';
 import type { Challenges } from './challenge';
-import type { ErrorCode } from './error-catalog';
+import { isBuyRefusal, type ErrorCode } from './error-catalog';
 import type { InFlightUsers } from './in-flight-users';
 import { REFUSAL, type ItemCatalog } from './item-catalog';
 import type { LagMonitor } from './lag-monitor';
@@ -27,16 +28,14 @@ export interface GateContext {
   latency: LatencyHistogram;
 }
 
-/** The per-item refusal counter of each code the gates can answer. */
-export const REFUSAL_OF: Partial<Record<ErrorCode, number>> = {
-  not_started: REFUSAL.notStarted, ended: REFUSAL.ended, bad_ticket: REFUSAL.badTicket, shutting_down: REFUSAL.shuttingDown,
-  paused: REFUSAL.paused, sold_out: REFUSAL.soldOut, rate_limited: REFUSAL.rateLimited, challenge_failed: REFUSAL.challengeFailed,
-  overloaded: REFUSAL.overloaded, unauthorized: REFUSAL.unauthorized, banned: REFUSAL.banned, bad_request: REFUSAL.badRequest,
-};
-
-/** Counts a refused buy on its item (by reason) and in the latency histogram, as answered at once. */
+/**
+ * Counts a refused buy on its item (by reason) and in the latency histogram,
+ * as answered at once. Every code a gate answers is a buy refusal of the
+ * error catalog, so it has a counter; one that is not is our mistake.
+ */
 export function countBuyRefusal(ctx: GateContext, itemIndex: number, code: ErrorCode): void {
-  ctx.catalog.countRefusal(itemIndex, REFUSAL_OF[code]!);
+  assert.ok(isBuyRefusal(code), code);
+  ctx.catalog.countRefusal(itemIndex, REFUSAL[code]);
   ctx.latency.record(0);
 }
 

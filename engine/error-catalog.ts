@@ -2,42 +2,56 @@
 // contract (../shared/spec/API.md) and to a prebuilt body, so answering a
 // refusal costs no serialization. Codes marked "engine" are ours, where the
 // contract is silent; the README lists them all (a test checks it does).
+// Codes marked BUY are the refusals a buy can get: each has a per-item
+// counter (item-catalog.ts REFUSAL) that admin stats and /metrics report
+// under the code's name, so marking a code here is all it takes to count it.
 
-export interface ErrorEntry {
+export interface ErrorEntry<Buy extends boolean = boolean> {
   readonly code: string;
   readonly status: string;
   readonly retryAfter: boolean;
+  /** Whether a buy can be refused with this code (counted per item). */
+  readonly buy: Buy;
 }
 
-function entry(code: string, status: string, retryAfter = false): ErrorEntry {
-  return { code, status, retryAfter };
+interface EntryOptions<Buy extends boolean> {
+  readonly retryAfter?: boolean;
+  readonly buy?: Buy;
 }
+
+function entry<Buy extends boolean = false>(code: string, status: string,
+  options: EntryOptions<Buy> = {}): ErrorEntry<Buy> {
+  return { code, status, retryAfter: options.retryAfter ?? false, buy: (options.buy ?? false) as Buy };
+}
+
+const BUY = { buy: true } as const;
+const BUY_RETRY = { buy: true, retryAfter: true } as const;
 
 export const ERRORS = {
-  bad_request: entry('bad_request', '400 Bad Request'),
-  challenge_failed: entry('challenge_failed', '400 Bad Request'),
-  unauthorized: entry('unauthorized', '401 Unauthorized'),
-  bad_ticket: entry('bad_ticket', '403 Forbidden'),
-  banned: entry('banned', '403 Forbidden'),
-  not_started: entry('not_started', '403 Forbidden'),
+  bad_request: entry('bad_request', '400 Bad Request', BUY),
+  challenge_failed: entry('challenge_failed', '400 Bad Request', BUY),
+  unauthorized: entry('unauthorized', '401 Unauthorized', BUY),
+  bad_ticket: entry('bad_ticket', '403 Forbidden', BUY),
+  banned: entry('banned', '403 Forbidden', BUY),
+  not_started: entry('not_started', '403 Forbidden', BUY),
   unknown_item: entry('unknown_item', '404 Not Found'),
   not_found: entry('not_found', '404 Not Found'),
-  sold_out: entry('sold_out', '409 Conflict'),
-  limit_reached: entry('limit_reached', '409 Conflict'),
-  ended: entry('ended', '410 Gone'),
+  sold_out: entry('sold_out', '409 Conflict', BUY),
+  limit_reached: entry('limit_reached', '409 Conflict', BUY),
+  ended: entry('ended', '410 Gone', BUY),
   too_large: entry('too_large', '413 Payload Too Large'),
   url_too_long: entry('url_too_long', '414 URI Too Long'),
   headers_too_large: entry('headers_too_large', '431 Request Header Fields Too Large'),
-  rate_limited: entry('rate_limited', '429 Too Many Requests', true),
-  overloaded: entry('overloaded', '503 Service Unavailable', true),
+  rate_limited: entry('rate_limited', '429 Too Many Requests', BUY_RETRY),
+  overloaded: entry('overloaded', '503 Service Unavailable', BUY_RETRY),
   // Order routes (engine codes: the contract names the states, not every refusal).
   unknown_order: entry('unknown_order', '404 Not Found'),
   expired: entry('expired', '410 Gone'),
   cancelled: entry('cancelled', '409 Conflict'),
   not_reserved: entry('not_reserved', '409 Conflict'),
   already_paid: entry('already_paid', '409 Conflict'),
-  shutting_down: entry('shutting_down', '503 Service Unavailable', true),
-  paused: entry('paused', '503 Service Unavailable', true),
+  shutting_down: entry('shutting_down', '503 Service Unavailable', BUY_RETRY),
+  paused: entry('paused', '503 Service Unavailable', BUY_RETRY),
   item_live: entry('item_live', '409 Conflict'),
   reservations_open: entry('reservations_open', '409 Conflict'),
   item_exists: entry('item_exists', '409 Conflict'),
@@ -45,6 +59,17 @@ export const ERRORS = {
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
+
+/** The codes a buy can be refused with (marked BUY above). */
+export type BuyRefusal = { [Code in ErrorCode]: (typeof ERRORS)[Code]['buy'] extends true ? Code : never }[ErrorCode];
+
+/** Every buy refusal, in catalog order: the per-item refusal counters are laid out in this order. */
+export const BUY_REFUSALS: readonly BuyRefusal[] = (Object.keys(ERRORS) as ErrorCode[])
+  .filter((code): code is BuyRefusal => ERRORS[code].buy);
+
+export function isBuyRefusal(code: ErrorCode): code is BuyRefusal {
+  return ERRORS[code].buy;
+}
 
 /** Prebuilt `{"error":"<code>"}` bodies, one per code. */
 export const ERROR_BODIES: Record<ErrorCode, Buffer> = Object.fromEntries(

@@ -8,16 +8,20 @@
 import type { StoredItem } from '../persistence/database';
 import assert from 'node:assert/strict';
 import { CATALOG_CACHE_MS, ITEMS_MAX } from './constants';
+import { BUY_REFUSALS, type BuyRefusal } from './error-catalog';
 import { deriveTicket } from './ticket';
 import { writeSettings } from './item-book';
 
 export type ItemState = 'upcoming' | 'live' | 'sold_out' | 'ended';
 
-/** Per-item refusals counted by the HTTP thread. */
-export const REFUSAL = {
-  soldOut: 0, notStarted: 1, ended: 2, badTicket: 3, paused: 4, badRequest: 5, tooLarge: 6, shuttingDown: 7, overloaded: 8, unauthorized: 9, banned: 10, rateLimited: 11, challengeFailed: 12,
-} as const;
-export const REFUSAL_FIELDS = 13;
+/**
+ * Per-item refusal counters of the HTTP thread: the slot of each buy
+ * refusal of the error catalog, in catalog order. Keyed by error code, so
+ * a refusal is counted under the name it is answered with.
+ */
+export const REFUSAL = Object.fromEntries(BUY_REFUSALS.map((code, slot) => [code, slot])) as
+  Readonly<Record<BuyRefusal, number>>;
+export const REFUSAL_FIELDS = BUY_REFUSALS.length;
 
 interface CachedBody {
   body: Buffer;
@@ -32,9 +36,10 @@ export class ItemCatalog {
   /** 1 once an admin deleted the item: its index stays taken until restart, so no index moves. */
   readonly deleted = new Uint8Array(ITEMS_MAX);
   /**
-   * Refusals the HTTP thread gives itself, per item (REFUSAL fields), for
-   * stats and metrics; the shard counts its own (shard.ts COUNTER).
-   * ITEMS_MAX * 13 * 8 B = 10.4 MB, allocated once.
+   * Refusals the HTTP thread gives itself, per item (REFUSAL slots), for
+   * stats and metrics; the shard counts its own (shard.ts COUNTER), and
+   * item-counters.ts reads both. ITEMS_MAX * REFUSAL_FIELDS (13 buy
+   * refusals) * 8 B = 10.4 MB, allocated once.
    */
   readonly refusals = new Float64Array(ITEMS_MAX * REFUSAL_FIELDS);
   private listCache: CachedBody = { body: Buffer.alloc(0), validUntil: 0 };

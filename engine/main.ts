@@ -30,6 +30,7 @@ import { LatencyHistogram } from './latency-histogram';
 import { createMetrics, metricsHandler } from './metrics';
 import { InlineShards } from './inline-shards';
 import { ItemCatalog } from './item-catalog';
+import { ItemsService } from './items-service';
 import { demoSale, readSaleFile, SaleDefinitionError, type ItemDefinition } from './sale-definition';
 import { COUNTER, COUNTER_FIELDS } from './shard';
 import { loadItemBook, SETTING_FIELDS } from './item-book';
@@ -194,7 +195,7 @@ async function start(config: EngineConfig, log: pino.Logger): Promise<Engine> {
   const snapshots = new CoalescedRuns(() => (engine === null ? Promise.reject(new Error('still starting')) : takeSnapshot(engine, config.dataDir, config.snapshotKeep, log)));
   const admin = config.adminToken === null ? null : {
     token: config.adminToken, catalog, shards, db, persister, log, routeCounts: ctx.routeCounts, bans: ctx.bans,
-    snapshot: () => snapshots.request(),
+    snapshot: () => snapshots.request(), items: new ItemsService(db, catalog, shards, log),
   };
   if (admin === null) log.info('admin API disabled: FLASH_ADMIN_TOKEN is not set');
   const responseCounts = new Float64Array(ROUTE_NAMES.length * RESPONSE_OUTCOMES.length);

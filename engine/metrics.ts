@@ -7,11 +7,12 @@ import { watchAborted } from './response-abort';
 import client from 'prom-client';
 import type { HttpResponse } from 'uWebSockets.js';
 import type { Persister } from '../persistence/persister';
-import { REFUSAL, REFUSAL_FIELDS, type ItemCatalog } from './item-catalog';
+import { BUY_REFUSALS } from './error-catalog';
+import type { ItemCatalog } from './item-catalog';
+import { ItemCounters } from './item-counters';
 import { LATENCY_BOUNDS_SECONDS, type LatencyHistogram } from './latency-histogram';
 import { countRouteResponse, RESPONSE_OUTCOMES, ROUTE_NAMES } from './http-server';
 import type { LagMonitor } from './lag-monitor';
-import { COUNTER, COUNTER_FIELDS } from './shard';
 import type { ShardDispatcher } from './shard-dispatcher';
 
 export interface MetricsSources {
@@ -24,15 +25,6 @@ export interface MetricsSources {
   responseCounts: Float64Array;
   lag: LagMonitor;
 }
-
-/** Buy outcomes: [label, where it is counted]. */
-const SHARD_OUTCOMES: [string, number][] = [['won', COUNTER.won], ['sold_out', COUNTER.soldOut], ['limit_reached', COUNTER.limitReached]];
-const HTTP_OUTCOMES: [string, number][] = [
-  ['sold_out', REFUSAL.soldOut], ['not_started', REFUSAL.notStarted], ['ended', REFUSAL.ended], ['bad_ticket', REFUSAL.badTicket],
-  ['paused', REFUSAL.paused], ['bad_request', REFUSAL.badRequest], ['shutting_down', REFUSAL.shuttingDown], ['overloaded', REFUSAL.overloaded],
-  ['unauthorized', REFUSAL.unauthorized], ['banned', REFUSAL.banned], ['rate_limited', REFUSAL.rateLimited],
-  ['challenge_failed', REFUSAL.challengeFailed],
-];
 
 /** A histogram whose buckets live in our typed array; prom-client only formats it. */
 class BuyLatencyMetric {
@@ -66,7 +58,7 @@ export function createMetrics(sources: MetricsSources): client.Registry {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'flash_' });
   const perItem = (visit: (id: string, index: number) => void): void => catalog.liveIndexes().forEach((index) => visit(catalog.items[index]!.id, index));
-  const shardCount = (index: number, field: number): number => shards.counters[index * COUNTER_FIELDS + field]!;
+  const counts = new ItemCounters(catalog, shards.counters);
   counter(registry, 'flash_http_requests_total', 'Requests by route, counted on arrival.', ['route'], (c) => {
     ROUTE_NAMES.forEach((route, i) => c.inc({ route }, routeCounts[i]!));
   });
@@ -77,32 +69,26 @@ export function createMetrics(sources: MetricsSources): client.Registry {
     }));
   });
   counter(registry, 'flash_buys_total', 'Buy answers by item and outcome (refusals since start-up; won over the whole sale).', ['item', 'outcome'], (c) => perItem((item, index) => {
-    const byOutcome = new Map<string, number>();
-    for (const [outcome, field] of SHARD_OUTCOMES) byOutcome.set(outcome, shardCount(index, field));
-    for (const [outcome, field] of HTTP_OUTCOMES) byOutcome.set(outcome, (byOutcome.get(outcome) ?? 0) + catalog.refusals[index * REFUSAL_FIELDS + field]!);
-    for (const [outcome, value] of byOutcome) c.inc({ item, outcome }, value);
+    c.inc({ item, outcome: 'won' }, counts.won(index));
+    for (const outcome of BUY_REFUSALS) c.inc({ item, outcome }, counts.refused(index, outcome));
   }));
   counter(registry, 'flash_shed_total', 'Buys refused 503 overloaded: a shard ring was full, or the event loop lagged past --shed-lag-ms.', [], (c) => {
     let shed = 0;
-    perItem((_, index) => (shed += catalog.refusals[index * REFUSAL_FIELDS + REFUSAL.overloaded]!));
+    perItem((_, index) => (shed += counts.refused(index, 'overloaded')));
     c.inc(shed);
   });
   counter(registry, 'flash_rate_limited_total', 'Buys refused 429 rate_limited (per user or per address).', [], (c) => {
     let limited = 0;
-    perItem((_, index) => (limited += catalog.refusals[index * REFUSAL_FIELDS + REFUSAL.rateLimited]!));
+    perItem((_, index) => (limited += counts.refused(index, 'rate_limited')));
     c.inc(limited);
   });
   gauge(registry, 'flash_item_stock', 'Stock of each item.', ['item'], (g) => perItem((item, index) => g.set({ item }, catalog.items[index]!.stock)));
   gauge(registry, 'flash_item_left', 'Units left of each item.', ['item'], (g) => perItem((item, index) => g.set({ item }, Atomics.load(catalog.left, index))));
   gauge(registry, 'flash_orders', 'Orders by item and state.', ['item', 'state'], (g) => perItem((item, index) => {
-    const won = shardCount(index, COUNTER.won);
-    const paid = shardCount(index, COUNTER.paid);
-    const cancelled = shardCount(index, COUNTER.cancelled);
-    const expired = shardCount(index, COUNTER.expired);
-    const reserve = catalog.items[index]!.mode === 'reserve';
-    g.set({ item, state: 'reserved' }, reserve ? won - paid - cancelled - expired : 0);
+    const { reserved, paid, confirmed, expired, cancelled } = counts.read(index);
+    g.set({ item, state: 'reserved' }, reserved);
     g.set({ item, state: 'paid' }, paid);
-    g.set({ item, state: 'confirmed' }, reserve ? 0 : won);
+    g.set({ item, state: 'confirmed' }, confirmed);
     g.set({ item, state: 'expired' }, expired);
     g.set({ item, state: 'cancelled' }, cancelled);
   }));

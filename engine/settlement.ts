@@ -12,7 +12,7 @@ import type { Db } from '../persistence/database';
 import { ORDER_STATE, ORDER_STATE_NAMES, TWO_POW_32 } from '../persistence/log-record';
 import type { Persister } from '../persistence/persister';
 import type { ItemCatalog } from './item-catalog';
-import { COUNTER, COUNTER_FIELDS } from './shard';
+import { ItemCounters } from './item-counters';
 
 /** How often the engine looks for items to settle. */
 export const SETTLEMENT_CHECK_MS = 1000;
@@ -34,12 +34,14 @@ export interface SettlementReport {
 
 export class Settlement {
   private readonly dir: string;
+  private readonly counts: ItemCounters;
   private timer: NodeJS.Timeout | null = null;
   private busy = false;
 
-  constructor(dataDir: string, private readonly db: Db, private readonly catalog: ItemCatalog, private readonly counters: Float64Array,
+  constructor(dataDir: string, private readonly db: Db, private readonly catalog: ItemCatalog, counters: Float64Array,
     private readonly persister: Persister, private readonly log: pino.Logger) {
     this.dir = path.join(dataDir, 'settlement');
+    this.counts = new ItemCounters(catalog, counters);
   }
 
   start(): void {
@@ -58,9 +60,7 @@ export class Settlement {
     this.catalog.liveIndexes().forEach((index) => {
       const item = this.catalog.items[index]!;
       if (nowMs < item.endsAt) return;
-      const c = (field: number): number => this.counters[index * COUNTER_FIELDS + field]!;
-      const open = item.mode === 'reserve' ? c(COUNTER.won) - c(COUNTER.paid) - c(COUNTER.expired) - c(COUNTER.cancelled) : 0;
-      if (open > 0) return;
+      if (this.counts.openReservations(index) > 0) return;
       if (settled.get(item.row, item.endsAt) === undefined) due.push(index);
     });
     return due;
