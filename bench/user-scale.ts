@@ -7,7 +7,7 @@
 // grows with users.
 //
 // Each pass builds the engine's real shard for one item (stock 10^7 + 1,
-// per-user limit 1, order mode) the way main.ts does with --workers 0: a
+// per-user limit 1, order mode) the way engine.ts does with --workers 0: a
 // fresh SQLite database and write-behind log in a temporary directory,
 // loadShard() (loadItemBook, HoldingsTable, WriteBehindLog, Shard). Then
 // every one of N distinct users buys once (each a win), in groups of
@@ -132,7 +132,10 @@ function openItemDatabase(dir: string, nowMs: number): { db: Db; item: StoredIte
   return { db, item: item! };
 }
 
-/** The shard engine.ts builds for --workers 0 (loadShard: books, holdings tables, write-behind log), with its log in `dir`. */
+/**
+ * The shard engine.ts builds for --workers 0 (loadShard: books, holdings
+ * tables, write-behind log), with its log in `dir`.
+ */
 function buildShard(dir: string, db: Db, item: StoredItem, nowMs: number): Shard {
   return loadShard({
     index: 0, logDir: path.join(dir, 'log'), bootId: nowMs, fsync: false, items: [{ item, globalIndex: 0 }],

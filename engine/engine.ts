@@ -28,7 +28,9 @@ import { Challenges, challengeSecretOf } from './challenge';
 import { CoalescedRuns } from './coalesced-runs';
 import type { EngineConfig } from './config';
 import { checkLimits, ITEMS_MAX, ITEM_ROW_MAX } from './constants';
-import { countResponsesInto, createHttpApp, HttpAnswerer, RESPONSE_OUTCOMES, ROUTE_NAMES, type HttpContext } from './http-server';
+import {
+  countResponsesInto, createHttpApp, HttpAnswerer, RESPONSE_OUTCOMES, ROUTE_NAMES, type HttpContext,
+} from './http-server';
 import { InFlightUsers } from './in-flight-users';
 import { InlineShards } from './inline-shards';
 import { loadItemBook } from './item-book';
@@ -110,8 +112,8 @@ export class Engine {
   async start(): Promise<void> {
     const config = this.config;
     const store = openStore(config, this.log);
-    const shardCount = Math.max(1, config.workers);
-    const shared = new SharedState(shardCount, config.workers, config.ringSlots);
+    const shared = new SharedState(config.workers, config.ringSlots);
+    const shardCount = shared.shardCount;
     const catalog = new ItemCatalog(store.items, store.ticketSecret, shared.left, shared.settings);
     const latency = new LatencyHistogram();
     const bootId = Date.now();
@@ -127,14 +129,17 @@ export class Engine {
     const shards: ShardDispatcher = config.workers === 0
       ? new InlineShards(loadShard(setups[0]!, store.db), answerer, shared.left, config.ringSlots,
         (item, index) => loadItemBook(store.db, item, index, shared.settings), inFlight)
-      : await WorkerShards.start(setups, config.dataDir, { answerer, shared, log: this.log, inFlight, onFatal: this.onFatal });
+      : await WorkerShards.start(setups, config.dataDir,
+        { answerer, shared, log: this.log, inFlight, onFatal: this.onFatal });
     const threadsAlive = (): boolean => persister.alive && shards.shardsAlive().every(Boolean);
     const ctx = this.httpContext(store, catalog, latency, inFlight, threadsAlive);
     const { pushes, listenSocket } = await this.listen(ctx, store, shards, persister);
     ctx.lag.start();
     const settlement = new Settlement(config.dataDir, store.db, catalog, shards.counters, persister, this.log);
     settlement.start();
-    this.running = { db: store.db, pidFile: store.pidFile, catalog, persister, shards, ctx, pushes, settlement, listenSocket };
+    this.running = {
+      db: store.db, pidFile: store.pidFile, catalog, persister, shards, ctx, pushes, settlement, listenSocket,
+    };
     const port = uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket);
     this.log.info({
       host: config.host, port, workers: config.workers, items: store.items.length, fsync: config.fsync,
@@ -153,9 +158,13 @@ export class Engine {
       bans: loadBans(store.db), trustedProxyHeader: config.trustedProxyHeader,
       lag: new LagMonitor(config.shedLagMs),
       rateUser: config.rateUserPerSec === 0 ? null : new TokenBucketTable(config.rateUserPerSec, config.rateUserBurst),
-      rateAddress: config.rateAddressPerSec === 0 ? null : new TokenBucketTable(config.rateAddressPerSec, config.rateAddressBurst),
-      rateExempt: config.rateExempt === null ? [] : config.rateExempt.split(',').map((range) => parseRange(range.trim())),
-      inFlight, challenges: new Challenges(challengeSecretOf(store.ticketSecret), config.challengeThinkMs, config.challengeTtlSec * 1000),
+      rateAddress: config.rateAddressPerSec === 0
+        ? null
+        : new TokenBucketTable(config.rateAddressPerSec, config.rateAddressBurst),
+      rateExempt: config.rateExempt === null ? [] : config.rateExempt.split(',').map((r) => parseRange(r.trim())),
+      inFlight,
+      challenges: new Challenges(
+        challengeSecretOf(store.ticketSecret), config.challengeThinkMs, config.challengeTtlSec * 1000),
       maxUrlBytes: config.maxUrlBytes, maxHeaderBytes: config.maxHeaderBytes,
     };
   }
@@ -167,8 +176,8 @@ export class Engine {
     const log = this.log;
     const catalog = ctx.catalog;
     const admin = config.adminToken === null ? null : {
-      token: config.adminToken, catalog, shards, db: store.db, persister, log, routeCounts: ctx.routeCounts, bans: ctx.bans,
-      snapshot: () => this.snapshots.request(),
+      token: config.adminToken, catalog, shards, db: store.db, persister, log,
+      routeCounts: ctx.routeCounts, bans: ctx.bans, snapshot: () => this.snapshots.request(),
     };
     if (admin === null) log.info('admin API disabled: FLASH_ADMIN_TOKEN is not set');
     const responseCounts = new Float64Array(ROUTE_NAMES.length * RESPONSE_OUTCOMES.length);
@@ -236,7 +245,8 @@ export class Engine {
     const removed = pruneSnapshots(this.config.dataDir, this.config.snapshotKeep, path.basename(file));
     if (removed.length > 0) this.log.info({ removed, keep: this.config.snapshotKeep }, 'old snapshots removed');
     const pausedMs = Number(Math.max(...shards.map((s) => s.pausedMs)).toFixed(3));
-    this.log.info({ path: file, pausedMs, totalMs: Number((performance.now() - started).toFixed(1)) }, 'snapshot written');
+    const totalMs = Number((performance.now() - started).toFixed(1));
+    this.log.info({ path: file, pausedMs, totalMs }, 'snapshot written');
     return { path: file, pausedMs };
   }
 }
@@ -253,7 +263,8 @@ function openStore(config: EngineConfig, log: pino.Logger): Store {
   const ticketSecret = secretOf(db, config.ticketSecret, 'ticket_secret');
   const demoUserSecret = config.userSecret === null ? crypto.randomBytes(32).toString('base64url') : null;
   if (process.env[FAULT_ENV]) {
-    log.warn({ [FAULT_ENV]: process.env[FAULT_ENV] }, 'FAULT INJECTION is set: a shard worker will throw on purpose (tests only)');
+    log.warn({ [FAULT_ENV]: process.env[FAULT_ENV] },
+      'FAULT INJECTION is set: a shard worker will throw on purpose (tests only)');
   }
   if (demoUserSecret !== null) {
     log.warn('DEMO MODE: FLASH_USER_SECRET is not set; tokens are signed with a random per-boot secret and '
@@ -330,7 +341,9 @@ function loadItems(db: Db, config: EngineConfig, log: pino.Logger): StoredItem[]
       'DEMO SALE: no --sale file and an empty database, so the embedded demo sale runs');
   }
   const items = readItems(db);
-  if (items.length > ITEMS_MAX) throw new StartupError(`${items.length} items is more than the ${ITEMS_MAX} the engine holds`);
+  if (items.length > ITEMS_MAX) {
+    throw new StartupError(`${items.length} items is more than the ${ITEMS_MAX} the engine holds`);
+  }
   for (const item of items) {
     if (item.row > ITEM_ROW_MAX) throw new StartupError(`item ${item.id}: row ${item.row} is past ${ITEM_ROW_MAX}`);
   }

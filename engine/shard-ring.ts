@@ -25,7 +25,9 @@
 //             -1 for control requests, which get no answer in the ring
 //   item      the item's index local to the shard
 //   user      the user asking
-//   argument  what the op needs beyond item and user (REQUEST_ARGUMENT)
+//   argument  what the op needs beyond item and user: the order's sequence
+//             within its item for getOrder, pay and cancel; the units to add
+//             for restock; 0 for buy, which makes a new order
 //   nowMs     the HTTP thread's clock when the request arrived
 //
 // An addItem control request carries the new item instead (ADD_ITEM): its
@@ -52,16 +54,9 @@ export const TAIL = 1;
 export const SLEEPING = 2;
 const HEADER_FIELDS = 4;
 
-/** Field offsets inside a request slot. */
+/** Field offsets inside a request slot; `argument` means what the layout above says for each op. */
 export const REQUEST = { op: 0, token: 1, item: 2, user: 3, argument: 4, nowMs: 5 } as const;
 export const REQUEST_FIELDS = 6;
-
-/**
- * What `argument` holds, per op (shard.ts OP): the order's sequence within
- * its item for getOrder, pay and cancel; the units to add for restock; 0 for
- * buy, which makes a new order.
- */
-export const REQUEST_ARGUMENT = { getOrder: 'orderSequence', pay: 'orderSequence', cancel: 'orderSequence', restock: 'units', buy: 'none' } as const;
 
 /** Field offsets of an addItem control request, which carries the item instead of a user's request. */
 export const ADD_ITEM = { op: REQUEST.op, token: REQUEST.token, itemIndex: 2, reserve: 3, row: 4, stock: 5 } as const;
@@ -260,7 +255,8 @@ export function nextOp(ring: Ring): number {
  * HTTP thread: an addItem control request (op `op`); row, mode and stock
  * travel here, the rest in the shared settings. Published like writeRequest.
  */
-export function writeAddItem(ring: Ring, op: number, itemIndex: number, reserve: boolean, row: number, stock: number): void {
+export function writeAddItem(ring: Ring, op: number, itemIndex: number, reserve: boolean, row: number,
+  stock: number): void {
   assert.ok(ring.fields === REQUEST_FIELDS);
   assert.ok(ring.space() > 0, 'request ring full: control requests use the half of it that tokens leave free');
   const at = ring.producerSlot();

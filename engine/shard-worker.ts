@@ -13,7 +13,8 @@ import { EXPIRY_SWEEP_MS } from './constants';
 import { emptyOrderView } from './shard';
 import { loadShard, type ShardSetup } from './shard-loader';
 import {
-  ANSWER_FIELDS, emptyRequest, HEAD, nextOp, readAddItem, readRequest, Ring, writeAnswer, type RingAddedItem, type RingViews,
+  ANSWER_FIELDS, emptyRequest, HEAD, nextOp, readAddItem, readRequest, Ring, writeAnswer,
+  type RingAddedItem, type RingViews,
 } from './shard-ring';
 import { snapshotBuffers, takeShardSnapshot } from './snapshot';
 

@@ -80,7 +80,7 @@ export class Shard {
 
   /**
    * Decides `op` on the item with local index `local`. `argument` is what the
-   * op needs beyond item and user (shard-ring.ts REQUEST_ARGUMENT): the
+   * op needs beyond item and user (shard-ring.ts draws the slot): the
    * order's sequence for getOrder, pay and cancel, the units for restock,
    * unused for buy.
    */

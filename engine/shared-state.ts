@@ -21,6 +21,8 @@ export interface ShardRings {
   answers: RingViews;
 }
 
+const FLOAT64_BYTES = Float64Array.BYTES_PER_ELEMENT;
+
 export class SharedState {
   /**
    * Units left per global item index, Int32Array(ITEMS_MAX), 400 kB. The
@@ -35,14 +37,14 @@ export class SharedState {
    * Float64Array(ITEMS_MAX * SETTING_FIELDS), 3.2 MB. The HTTP thread writes;
    * the shards read on each decision.
    */
-  readonly settings = new Float64Array(new SharedArrayBuffer(ITEMS_MAX * SETTING_FIELDS * Float64Array.BYTES_PER_ELEMENT));
+  readonly settings = new Float64Array(new SharedArrayBuffer(ITEMS_MAX * SETTING_FIELDS * FLOAT64_BYTES));
 
   /**
    * Per-item decision counters (shard.ts COUNTER), Float64Array(ITEMS_MAX *
    * COUNTER_FIELDS), 6.4 MB. Each shard writes its own items' slots; stats,
    * metrics and settlement read them.
    */
-  readonly counters = new Float64Array(new SharedArrayBuffer(ITEMS_MAX * COUNTER_FIELDS * Float64Array.BYTES_PER_ELEMENT));
+  readonly counters = new Float64Array(new SharedArrayBuffer(ITEMS_MAX * COUNTER_FIELDS * FLOAT64_BYTES));
 
   /**
    * Where each shard's write-behind log stands (write-behind-log.ts
@@ -68,7 +70,12 @@ export class SharedState {
   /** One pair of rings per shard worker; none with --workers 0, where the shard runs on the main thread. */
   readonly rings: readonly ShardRings[];
 
-  constructor(readonly shardCount: number, workers: number, ringSlots: number) {
+  /** Shards: one per worker thread, or the one inline shard with --workers 0. */
+  readonly shardCount: number;
+
+  constructor(workers: number, ringSlots: number) {
+    const shardCount = Math.max(1, workers);
+    this.shardCount = shardCount;
     this.progress = new Int32Array(new SharedArrayBuffer(shardCount * PROGRESS_FIELDS * Int32Array.BYTES_PER_ELEMENT));
     this.rings = Array.from({ length: workers }, () => ({
       requests: createRing(ringSlots * 2, REQUEST_FIELDS),

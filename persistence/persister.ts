@@ -21,7 +21,8 @@ export class Persister {
     private readonly onFatal: (reason: string) => void) {}
 
   start(): Promise<void> {
-    const worker = new Worker(path.join(__dirname, 'persister-worker.js'), { workerData: this.setup, name: 'persister' });
+    const file = path.join(__dirname, 'persister-worker.js');
+    const worker = new Worker(file, { workerData: this.setup, name: 'persister' });
     this.worker = worker;
     return new Promise((resolve, reject) => {
       worker.once('error', reject);

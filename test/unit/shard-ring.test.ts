@@ -16,10 +16,10 @@ import { AssertionError } from 'node:assert';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Outcome } from '../../engine/error-catalog';
-import { emptyOrderView, OP } from '../../engine/shard';
+import { emptyOrderView, OP, type OrderView } from '../../engine/shard';
 import {
-  ANSWER_FIELDS, createRing, emptyRequest, HEAD, nextOp, readAddItem, readAnswer, readRequest, REQUEST_FIELDS, Ring, TAIL,
-  writeAddItem, writeAnswer, writeRequest, type RingAnswer, type RingViews,
+  ANSWER_FIELDS, createRing, emptyRequest, HEAD, nextOp, readAddItem, readAnswer, readRequest, REQUEST_FIELDS,
+  Ring, TAIL, writeAddItem, writeAnswer, writeRequest, type RingAnswer, type RingViews,
 } from '../../engine/shard-ring';
 import { ECHO_STOP_OP } from '../helpers/ring-echo-worker';
 
@@ -38,12 +38,21 @@ function requestFields(index: number): { op: number; item: number; user: number;
   };
 }
 
+/** The order view answered as the `index`th. */
+function answerView(index: number): OrderView {
+  return {
+    orderId: 2 ** 45 + index, userId: Number.MAX_SAFE_INTEGER - index, state: index % 4,
+    createdAt: 1.7e12 + index, payBy: 1.8e12 + index,
+  };
+}
+
 function startAt(views: RingViews, position: number): void {
   Atomics.store(views.header, HEAD, position);
   Atomics.store(views.header, TAIL, position);
 }
 
-t.test('a request ring takes capacity - 1 and capacity requests, refuses capacity + 1, and returns each field in order', async (t) => {
+t.test('a request ring takes capacity - 1 and capacity requests, refuses capacity + 1, returns each field in order',
+  async (t) => {
   const views = createRing(CAPACITY, REQUEST_FIELDS);
   startAt(views, NEAR_WRAP);
   const ring = new Ring(views);
@@ -67,13 +76,14 @@ t.test('a request ring takes capacity - 1 and capacity requests, refuses capacit
   t.ok(Atomics.load(views.header, HEAD) < NEAR_WRAP, 'head wrapped past 2^31 on the way');
 });
 
-t.test('an answer ring takes capacity answers in one batch, refuses one more, and returns each field in order', async (t) => {
+t.test('an answer ring takes capacity answers in one batch, refuses one more, and returns each field in order',
+  async (t) => {
   const views = createRing(CAPACITY, ANSWER_FIELDS);
   startAt(views, NEAR_WRAP);
   const ring = new Ring(views);
   const view = emptyOrderView();
   for (let ahead = 0; ahead < CAPACITY; ahead++) {
-    Object.assign(view, { orderId: 2 ** 45 + ahead, userId: Number.MAX_SAFE_INTEGER - ahead, state: ahead % 4, createdAt: 1.7e12 + ahead, payBy: 1.8e12 + ahead });
+    Object.assign(view, answerView(ahead));
     writeAnswer(ring, ahead, 100 + ahead, (ahead % 3) as Outcome, view);
   }
   t.throws(() => writeAnswer(ring, CAPACITY, 0, 0, view), AssertionError, 'an answer past capacity is refused');
@@ -83,10 +93,8 @@ t.test('an answer ring takes capacity answers in one batch, refuses one more, an
   const answer: RingAnswer = { token: 0, outcome: 0, view: emptyOrderView() };
   for (let index = 0; index < CAPACITY; index++) {
     readAnswer(ring, answer);
-    t.same(answer, {
-      token: 100 + index, outcome: index % 3,
-      view: { orderId: 2 ** 45 + index, userId: Number.MAX_SAFE_INTEGER - index, state: index % 4, createdAt: 1.7e12 + index, payBy: 1.8e12 + index },
-    }, `answer ${index} reads back whole`);
+    const expected = { token: 100 + index, outcome: index % 3, view: answerView(index) };
+    t.same(answer, expected, `answer ${index} reads back whole`);
   }
   t.equal(ring.available(), 0, 'the ring is empty after reading them all');
 });
@@ -106,14 +114,22 @@ t.test('an addItem request reads back by its own names', async (t) => {
 });
 
 /** The main thread's side, as worker-shards.ts runs it: a token per answer slot, sent and awaited. */
-async function echoThroughWorker(total: number): Promise<{ answered: number; mismatches: string[]; requests: Ring; answers: Ring }> {
+interface EchoResult {
+  answered: number;
+  mismatches: string[];
+  requests: Ring;
+  answers: Ring;
+}
+
+async function echoThroughWorker(total: number): Promise<EchoResult> {
   const requestViews = createRing(CAPACITY * 2, REQUEST_FIELDS);
   const answerViews = createRing(CAPACITY, ANSWER_FIELDS);
   startAt(requestViews, NEAR_WRAP);
   startAt(answerViews, NEAR_WRAP);
   const requests = new Ring(requestViews);
   const answers = new Ring(answerViews);
-  const worker = new Worker(path.join(__dirname, '..', 'helpers', 'ring-echo-worker.js'), { workerData: { requests: requestViews, answers: answerViews } });
+  const worker = new Worker(path.join(__dirname, '..', 'helpers', 'ring-echo-worker.js'),
+    { workerData: { requests: requestViews, answers: answerViews } });
   const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
   const sentIndex = new Int32Array(CAPACITY).fill(-1);
   const freeTokens = Array.from({ length: CAPACITY }, (_, token) => token);
@@ -137,8 +153,13 @@ async function echoThroughWorker(total: number): Promise<{ answered: number; mis
     readAnswer(answers, answer);
     const r = requestFields(sentIndex[answer.token]!);
     const expected = { op: r.op, user: r.user, item: r.item, argument: r.argument, nowMs: r.nowMs, payBy: -r.nowMs };
-    const got = { op: answer.outcome, user: answer.view.userId, item: answer.view.state, argument: answer.view.orderId, nowMs: answer.view.createdAt, payBy: answer.view.payBy };
-    if (JSON.stringify(got) !== JSON.stringify(expected)) mismatches.push(`token ${answer.token}: ${JSON.stringify(got)} != ${JSON.stringify(expected)}`);
+    const view = answer.view;
+    const got = {
+      op: answer.outcome, user: view.userId, item: view.state, argument: view.orderId,
+      nowMs: view.createdAt, payBy: view.payBy,
+    };
+    const [gotText, expectedText] = [JSON.stringify(got), JSON.stringify(expected)];
+    if (gotText !== expectedText) mismatches.push(`token ${answer.token}: ${gotText} != ${expectedText}`);
     freeTokens.push(answer.token);
     answered++;
   }
@@ -148,7 +169,8 @@ async function echoThroughWorker(total: number): Promise<{ answered: number; mis
   return { answered, mismatches, requests, answers };
 }
 
-t.test('across two threads, every field of many requests and answers survives, through wrap-around and full rings', async (t) => {
+t.test('across two threads, every field of many requests and answers survives, through wrap-around and full rings',
+  async (t) => {
   const total = CAPACITY * 5_000;
   const result = await echoThroughWorker(total);
   t.equal(result.answered, total, `all ${total} requests were answered`);
