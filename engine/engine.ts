@@ -228,8 +228,10 @@ export class Engine {
     const applied = await running.persister.drain();
     running.db.close();
     fs.rmSync(running.pidFile, { force: true });
-    this.log.info({ ordersWon: totalOf(running.shards.counters, COUNTER.won), recordsApplied: applied },
-      'stopped: every acknowledged order is in SQLite');
+    const stopped = running.persister.alive
+      ? 'stopped: every acknowledged order is in SQLite'
+      : 'stopped: the persistence worker died, so the log keeps what SQLite lacks until the next start replays it';
+    this.log.info({ ordersWon: totalOf(running.shards.counters, COUNTER.won), recordsApplied: applied }, stopped);
     this.resolveStopped(this.exitCode);
   }
 

@@ -95,10 +95,14 @@ export class Persister {
     return true;
   }
 
-  /** Applies everything still in the log and stops the worker; call after the shards closed. */
+  /**
+   * Applies everything still in the log and stops the worker; call after the
+   * shards closed. A dead worker applies nothing: the log keeps the rest for
+   * the next start to replay.
+   */
   drain(): Promise<number> {
     const worker = this.worker;
-    if (!worker) return Promise.resolve(0);
+    if (!worker || this.dead) return Promise.resolve(0);
     this.draining = true;
     return new Promise((resolve, reject) => {
       worker.once('error', reject);
