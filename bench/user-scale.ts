@@ -7,7 +7,7 @@
 // grows with users.
 //
 // Each pass builds the engine's real shard for one item (stock 10^7 + 1,
-// per-user limit 1, order mode) the way main.ts does with --workers 0: a
+// per-user limit 1, order mode) the way engine.ts does with --workers 0: a
 // fresh SQLite database and write-behind log in a temporary directory,
 // loadShard() (loadItemBook, HoldingsTable, WriteBehindLog, Shard). Then
 // every one of N distinct users buys once (each a win), in groups of
@@ -121,7 +121,7 @@ interface PassResult {
   passSeconds: number;
 }
 
-/** A fresh database in `dir` holding the one item, as main.ts leaves it before it builds the shards. */
+/** A fresh database in `dir` holding the one item, as engine.ts leaves it before it builds the shards. */
 function openItemDatabase(dir: string, nowMs: number): { db: Db; item: StoredItem } {
   const db = openDatabase(dir, { fsync: false });
   upsertItem(db, {
@@ -132,12 +132,15 @@ function openItemDatabase(dir: string, nowMs: number): { db: Db; item: StoredIte
   return { db, item: item! };
 }
 
-/** The shard main.ts builds for --workers 0 (loadShard: books, holdings tables, write-behind log), with its log in `dir`. */
+/**
+ * The shard engine.ts builds for --workers 0 (loadShard: books, holdings
+ * tables, write-behind log), with its log in `dir`.
+ */
 function buildShard(dir: string, db: Db, item: StoredItem, nowMs: number): Shard {
   return loadShard({
     index: 0, logDir: path.join(dir, 'log'), bootId: nowMs, fsync: false, items: [{ item, globalIndex: 0 }],
-    left: new SharedArrayBuffer(4), progress: new SharedArrayBuffer(PROGRESS_FIELDS * 4),
-    counters: new SharedArrayBuffer(COUNTER_FIELDS * 8), settings: new SharedArrayBuffer(SETTING_FIELDS * 8),
+    left: new Int32Array(1), progress: new Int32Array(PROGRESS_FIELDS),
+    counters: new Float64Array(COUNTER_FIELDS), settings: new Float64Array(SETTING_FIELDS),
   }, db);
 }
 

@@ -14,17 +14,15 @@ export interface ShardSetup {
   fsync: boolean;
   /** The shard's items, in local index order, with their global indexes. */
   items: { item: StoredItem; globalIndex: number }[];
-  left: SharedArrayBuffer;
-  progress: SharedArrayBuffer;
-  /** Per-item counters of all shards (COUNTER_FIELDS per global item index). */
-  counters: SharedArrayBuffer;
-  /** Item settings (item-book.ts SETTING), written by the HTTP thread. */
-  settings: SharedArrayBuffer;
+  /** Views from shared-state.ts, which says what each holds. */
+  left: Int32Array;
+  progress: Int32Array;
+  counters: Float64Array;
+  settings: Float64Array;
 }
 
 export function loadShard(setup: ShardSetup, db: Db): Shard {
-  const settings = new Float64Array(setup.settings);
-  const books = setup.items.map(({ item, globalIndex }) => loadItemBook(db, item, globalIndex, settings));
-  const log = new WriteBehindLog(setup.logDir, setup.bootId, setup.index, setup.fsync, new Int32Array(setup.progress));
-  return new Shard(setup.index, books, log, new Int32Array(setup.left), new Float64Array(setup.counters));
+  const books = setup.items.map(({ item, globalIndex }) => loadItemBook(db, item, globalIndex, setup.settings));
+  const log = new WriteBehindLog(setup.logDir, setup.bootId, setup.index, setup.fsync, setup.progress);
+  return new Shard(setup.index, books, log, setup.left, setup.counters);
 }

@@ -12,7 +12,10 @@ import type { Shard } from './shard';
 import { EXPIRY_SWEEP_MS } from './constants';
 import { emptyOrderView } from './shard';
 import { loadShard, type ShardSetup } from './shard-loader';
-import { ANSWER_FIELDS, HEAD, Ring, type RingBuffers } from './shard-ring';
+import {
+  ANSWER_FIELDS, emptyRequest, HEAD, nextOp, readAddItem, readRequest, Ring, writeAnswer,
+  type RingAddedItem, type RingViews,
+} from './shard-ring';
 import { snapshotBuffers, takeShardSnapshot } from './snapshot';
 
 export const CONTROL_OP = { snapshot: 100, shutdown: 101, addItem: 102 } as const;
@@ -33,8 +36,8 @@ export function faultCountdown(index: number, value = process.env[FAULT_ENV]): n
 
 export interface WorkerSetup extends ShardSetup {
   dataDir: string;
-  requests: RingBuffers;
-  answers: RingBuffers;
+  requests: RingViews;
+  answers: RingViews;
 }
 
 /**
@@ -44,13 +47,14 @@ export interface WorkerSetup extends ShardSetup {
  * sending it. The database is not read: an admin may already have deleted
  * the item again, and then its book is simply never used.
  */
-function addItem(shard: Shard, settings: Float64Array, globalIndex: number, row: number, reserve: boolean, stock: number): void {
-  const at = globalIndex * SETTING_FIELDS;
+function addItem(shard: Shard, settings: Float64Array, added: RingAddedItem): void {
+  const at = added.itemIndex * SETTING_FIELDS;
   const item: StoredItem = {
-    row, id: `row-${row}`, name: '', price: 0, stock, startsAt: 0, challenge: false, mode: reserve ? 'reserve' : 'order',
-    endsAt: settings[at + SETTING.endsAt]!, perUserLimit: settings[at + SETTING.perUserLimit]!, payWindowSec: settings[at + SETTING.payWindowMs]! / 1000,
+    row: added.row, id: `row-${added.row}`, name: '', price: 0, stock: added.stock, startsAt: 0, challenge: false,
+    mode: added.reserve ? 'reserve' : 'order', endsAt: settings[at + SETTING.endsAt]!,
+    perUserLimit: settings[at + SETTING.perUserLimit]!, payWindowSec: settings[at + SETTING.payWindowMs]! / 1000,
   };
-  shard.addBook(new ItemBook(item, globalIndex, stock, settings));
+  shard.addBook(new ItemBook(item, added.itemIndex, added.stock, settings));
 }
 
 function main(): void {
@@ -60,11 +64,12 @@ function main(): void {
   const db = openDatabase(setup.dataDir, { fsync: setup.fsync, readonly: true });
   const shard = loadShard(setup, db);
   db.close();
-  const settings = new Float64Array(setup.settings);
   const requests = new Ring(setup.requests);
   const answers = new Ring(setup.answers);
   assert.equal(answers.fields, ANSWER_FIELDS);
   const view = emptyOrderView();
+  const request = emptyRequest();
+  const added: RingAddedItem = { itemIndex: 0, reserve: false, row: 0, stock: 0 };
   port.postMessage({ type: 'ready' });
 
   let nextSweepAt = Date.now() + EXPIRY_SWEEP_MS;
@@ -73,26 +78,19 @@ function main(): void {
     let staged = 0;
     let control = 0;
     while (control === 0 && requests.available() > 0) {
-      const at = requests.consumerSlot();
-      const r = requests.slots;
-      const op = r[at]!;
-      const token = r[at + 1]!;
-      if (op === CONTROL_OP.addItem) addItem(shard, settings, r[at + 2]!, r[at + 4]!, r[at + 3] === 1, r[at + 5]!);
-      else if (op >= CONTROL_OP.snapshot) control = op;
-      else {
-        if (faultIn > 0 && --faultIn === 0) throw new Error(`${FAULT_ENV}: shard ${setup.index} throws on purpose`);
-        const outcome = shard.run(op, r[at + 2]!, r[at + 3]!, r[at + 4]!, r[at + 5]!, view);
-        const out = answers.producerSlotAhead(staged++);
-        const a = answers.slots;
-        a[out] = token;
-        a[out + 1] = outcome;
-        a[out + 2] = view.orderId;
-        a[out + 3] = view.userId;
-        a[out + 4] = view.state;
-        a[out + 5] = view.createdAt;
-        a[out + 6] = view.payBy;
+      if (nextOp(requests) === CONTROL_OP.addItem) {
+        readAddItem(requests, added);
+        addItem(shard, setup.settings, added);
+        continue;
       }
-      requests.release();
+      readRequest(requests, request);
+      if (request.op >= CONTROL_OP.snapshot) {
+        control = request.op;
+        continue;
+      }
+      if (faultIn > 0 && --faultIn === 0) throw new Error(`${FAULT_ENV}: shard ${setup.index} throws on purpose`);
+      const outcome = shard.run(request.op, request.item, request.user, request.argument, request.nowMs, view);
+      writeAnswer(answers, staged++, request.token, outcome, view);
     }
     const now = Date.now();
     if (now >= nextSweepAt) {

@@ -78,15 +78,21 @@ export class Shard {
     this.counters[book.globalIndex * COUNTER_FIELDS + counter]++;
   }
 
-  run(op: number, local: number, userId: number, sequence: number, nowMs: number, out: OrderView): Outcome {
+  /**
+   * Decides `op` on the item with local index `local`. `argument` is what the
+   * op needs beyond item and user (shard-ring.ts draws the slot): the
+   * order's sequence for getOrder, pay and cancel, the units for restock,
+   * unused for buy.
+   */
+  run(op: number, local: number, userId: number, argument: number, nowMs: number, out: OrderView): Outcome {
     const book = this.books[local];
     assert.ok(book !== undefined, 'request for an item this shard does not own');
     switch (op) {
       case OP.buy: return this.buy(book, userId, nowMs, out);
-      case OP.getOrder: return this.readOrder(book, sequence, userId, out);
-      case OP.pay: return this.pay(book, sequence, userId, nowMs, out);
-      case OP.cancel: return this.cancel(book, sequence, userId, nowMs, out);
-      case OP.restock: return this.restock(book, sequence);
+      case OP.getOrder: return this.readOrder(book, argument, userId, out);
+      case OP.pay: return this.pay(book, argument, userId, nowMs, out);
+      case OP.cancel: return this.cancel(book, argument, userId, nowMs, out);
+      case OP.restock: return this.restock(book, argument);
       default: throw new Error(`unknown shard op ${op}`);
     }
   }

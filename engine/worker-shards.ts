@@ -16,7 +16,8 @@ import type { InFlightUsers } from './in-flight-users';
 import { emptyOrderView, OP } from './shard';
 import type { Answerer, ShardDispatcher } from './shard-dispatcher';
 import { localIndexOf, shardOf } from './shard-dispatcher';
-import { ANSWER_FIELDS, createRing, HEAD, REQUEST_FIELDS, Ring } from './shard-ring';
+import { HEAD, readAnswer, Ring, writeAddItem, writeRequest, type RingAnswer } from './shard-ring';
+import type { SharedState } from './shared-state';
 import type { ShardSetup } from './shard-loader';
 import { CONTROL_OP, type WorkerSetup } from './shard-worker';
 import type { ShardSnapshot } from './snapshot';
@@ -50,19 +51,43 @@ class ShardLink {
   }
 }
 
+/** What the worker shards need from the engine besides their setups. */
+export interface WorkerShardsContext {
+  answerer: Answerer;
+  /** Where the rings, `left` and the counters live. */
+  shared: SharedState;
+  log: pino.Logger;
+  inFlight: InFlightUsers;
+  /** Told when a worker dies: the engine stops, since the dead shard's items cannot be sold elsewhere. */
+  onFatal: (reason: string) => void;
+}
+
 export class WorkerShards implements ShardDispatcher {
   private readonly links: ShardLink[] = [];
   private readonly view = emptyOrderView();
+  /** The answer being read from a ring; its view is `view`, which the answerer reads. */
+  private readonly answer: RingAnswer = { token: 0, outcome: OUTCOME.ok, view: this.view };
   private closing = false;
+  readonly left: Int32Array;
+  readonly counters: Float64Array;
+  private readonly answerer: Answerer;
+  private readonly log: pino.Logger;
+  private readonly inFlight: InFlightUsers;
 
-  private constructor(private readonly answerer: Answerer, readonly left: Int32Array, readonly counters: Float64Array, private readonly log: pino.Logger,
-    private readonly inFlight: InFlightUsers) {}
+  private constructor(private readonly context: WorkerShardsContext) {
+    this.answerer = context.answerer;
+    this.left = context.shared.left;
+    this.counters = context.shared.counters;
+    this.log = context.log;
+    this.inFlight = context.inFlight;
+  }
 
-  static async start(setups: ShardSetup[], dataDir: string, ringSlots: number, answerer: Answerer, left: Int32Array, log: pino.Logger, inFlight: InFlightUsers): Promise<WorkerShards> {
-    const shards = new WorkerShards(answerer, left, new Float64Array(setups[0]!.counters), log, inFlight);
-    await Promise.all(setups.map((setup) => shards.startOne({
-      ...setup, dataDir, requests: createRing(ringSlots * 2, REQUEST_FIELDS), answers: createRing(ringSlots, ANSWER_FIELDS),
-    })));
+  /** Starts one worker per setup, each on the rings SharedState made for its index. */
+  static async start(setups: ShardSetup[], dataDir: string, context: WorkerShardsContext): Promise<WorkerShards> {
+    const rings = context.shared.rings;
+    assert.equal(rings.length, setups.length);
+    const shards = new WorkerShards(context);
+    await Promise.all(setups.map((setup) => shards.startOne({ ...setup, dataDir, ...rings[setup.index]! })));
     shards.links.sort((a, b) => a.worker.threadId - b.worker.threadId);
     return shards;
   }
@@ -98,8 +123,7 @@ export class WorkerShards implements ShardDispatcher {
       if (res && !res.aborted) res.cork(() => this.answerer.answer(res, link.pendingOp[token]!, link.pendingItem[token]!, OUTCOME.overloaded, this.view, 0));
       link.pendingRes[token] = null;
     }
-    process.exitCode = 1;
-    process.kill(process.pid, 'SIGTERM');
+    this.context.onFatal('shard worker died');
   }
 
   dispatch(res: HttpResponse, op: number, itemIndex: number, userId: number, sequence: number, nowMs: number, startedAt: number): void {
@@ -120,15 +144,7 @@ export class WorkerShards implements ShardDispatcher {
     link.pendingStartedAt[token] = startedAt;
     link.pendingUser[token] = userId;
     if (op === OP.buy) this.inFlight.add(userId);
-    const at = link.requests.producerSlot();
-    const slots = link.requests.slots;
-    slots[at] = op;
-    slots[at + 1] = token;
-    slots[at + 2] = localIndexOf(itemIndex, this.links.length);
-    slots[at + 3] = userId;
-    slots[at + 4] = sequence;
-    slots[at + 5] = nowMs;
-    link.requests.publish();
+    writeRequest(link.requests, op, token, localIndexOf(itemIndex, this.links.length), userId, sequence, nowMs);
     link.requests.wake();
   }
 
@@ -147,29 +163,23 @@ export class WorkerShards implements ShardDispatcher {
 
   private drain(link: ShardLink): void {
     const answers = link.answers;
-    const view = this.view;
+    const answer = this.answer;
     // One clock read for the whole drain: every answer in it leaves now.
     const answeredAt = answers.available() > 0 ? performance.now() : 0;
     while (answers.available() > 0) {
-      const at = answers.consumerSlot();
-      const a = answers.slots;
-      const token = a[at]!;
-      const outcome = a[at + 1]! as Outcome;
-      view.orderId = a[at + 2]!;
-      view.userId = a[at + 3]!;
-      view.state = a[at + 4]!;
-      view.createdAt = a[at + 5]!;
-      view.payBy = a[at + 6]!;
-      answers.release();
-      const res = link.pendingRes[token]!;
-      link.pendingRes[token] = null;
+      readAnswer(answers, answer);
+      const token = answer.token;
+      const res = link.pendingRes[token];
       link.freeTokens[link.freeCount++] = token;
+      // A worker that died had its requests answered 503 already (workerDied).
+      if (res === null) continue;
+      link.pendingRes[token] = null;
       if (link.pendingOp[token] === OP.buy) this.inFlight.remove(link.pendingUser[token]!);
       if (!res.aborted) {
         this.currentRes = res;
         this.currentOp = link.pendingOp[token]!;
         this.currentItem = link.pendingItem[token]!;
-        this.currentOutcome = outcome;
+        this.currentOutcome = answer.outcome;
         this.currentWaited = answeredAt - link.pendingStartedAt[token]!;
         res.cork(this.answerCurrent);
       }
@@ -192,10 +202,7 @@ export class WorkerShards implements ShardDispatcher {
    * control requests (one snapshot or shutdown at a time) always fit.
    */
   private control(link: ShardLink, op: number): void {
-    const at = link.requests.producerSlot();
-    link.requests.slots[at] = op;
-    link.requests.slots[at + 1] = -1;
-    link.requests.publish();
+    writeRequest(link.requests, op, -1, 0, 0, 0, 0);
     link.requests.wake();
   }
 
@@ -203,15 +210,7 @@ export class WorkerShards implements ShardDispatcher {
     const link = this.links[shardOf(itemIndex, this.links.length)]!;
     // A ring slot holds numbers only: row, mode and stock travel here, the
     // rest in the shared settings (shard-worker.ts addItem).
-    const at = link.requests.producerSlot();
-    const slots = link.requests.slots;
-    slots[at] = CONTROL_OP.addItem;
-    slots[at + 1] = -1;
-    slots[at + 2] = itemIndex;
-    slots[at + 3] = item.mode === 'reserve' ? 1 : 0;
-    slots[at + 4] = item.row;
-    slots[at + 5] = item.stock;
-    link.requests.publish();
+    writeAddItem(link.requests, CONTROL_OP.addItem, itemIndex, item.mode === 'reserve', item.row, item.stock);
     link.requests.wake();
   }
 

@@ -22,11 +22,16 @@ export interface PersisterSetup {
   bootId: number;
   shardCount: number;
   fsync: boolean;
-  progress: SharedArrayBuffer;
-  /** Int32Array(2): [0] wake counter, [1] command (1 = drain and exit). */
-  control: SharedArrayBuffer;
-  /** Float64Array(1): event time of the newest record in SQLite, for the lag in ms. */
-  appliedTime: SharedArrayBuffer;
+  /**
+   * Shared views, allocated by the engine's SharedState: each shard's log
+   * progress (PROGRESS_*), the control words ([CONTROL_WAKE] wake counter,
+   * [CONTROL_COMMAND] command), and the event time of the newest record in
+   * SQLite. Typed arrays over SharedArrayBuffers reach the worker as views on
+   * the same memory.
+   */
+  progress: Int32Array;
+  control: Int32Array;
+  appliedTime: Float64Array;
 }
 
 export const CONTROL_WAKE = 0;
@@ -50,9 +55,9 @@ class Persister {
   constructor(private readonly setup: PersisterSetup) {
     this.db = openDatabase(setup.dataDir, { fsync: setup.fsync });
     this.applier = new LogApplier(this.db);
-    this.progress = new Int32Array(setup.progress);
+    this.progress = setup.progress;
     this.cursors = Array.from({ length: setup.shardCount }, () => ({ segment: 1, applied: 0, fd: -1 }));
-    this.appliedTime = new Float64Array(setup.appliedTime);
+    this.appliedTime = setup.appliedTime;
   }
 
   private fileOf(shard: number, segment: number): string {
@@ -127,7 +132,7 @@ class Persister {
 function main(): void {
   assert.ok(parentPort, 'persister-worker runs only as a worker thread');
   const setup = workerData as PersisterSetup;
-  const control = new Int32Array(setup.control);
+  const control = setup.control;
   const persister = new Persister(setup);
   parentPort.postMessage({ type: 'ready' });
   for (;;) {

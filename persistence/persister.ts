@@ -10,19 +10,19 @@ import { COMMAND_DRAIN, CONTROL_COMMAND, CONTROL_WAKE, type PersisterSetup } fro
 import { PROGRESS_APPLIED_RECORDS, PROGRESS_APPLIED_SEGMENT, PROGRESS_FIELDS, PROGRESS_RECORDS, PROGRESS_SEGMENT } from './write-behind-log';
 
 export class Persister {
-  private readonly control = new Int32Array(new SharedArrayBuffer(8));
-  /** Written by the worker; starts at boot so that a lag before the first apply is measured from there. */
-  private readonly appliedTime = new Float64Array(new SharedArrayBuffer(8)).fill(Date.now());
-  private readonly progress: Int32Array;
   private worker: Worker | null = null;
   private draining = false;
 
-  constructor(private readonly setup: Omit<PersisterSetup, 'control' | 'appliedTime'>, private readonly log: pino.Logger, private readonly onDeath: () => void) {
-    this.progress = new Int32Array(setup.progress);
-  }
+  /**
+   * `setup` carries the shared views the worker uses too; `onFatal` is told
+   * when the worker dies (perhaps twice: error, then exit) and stops the engine.
+   */
+  constructor(private readonly setup: PersisterSetup, private readonly log: pino.Logger,
+    private readonly onFatal: (reason: string) => void) {}
 
   start(): Promise<void> {
-    const worker = new Worker(path.join(__dirname, 'persister-worker.js'), { workerData: { ...this.setup, control: this.control.buffer, appliedTime: this.appliedTime.buffer }, name: 'persister' });
+    const file = path.join(__dirname, 'persister-worker.js');
+    const worker = new Worker(file, { workerData: this.setup, name: 'persister' });
     this.worker = worker;
     return new Promise((resolve, reject) => {
       worker.once('error', reject);
@@ -44,17 +44,19 @@ export class Persister {
   private died(error: Error): void {
     this.dead = true;
     this.log.fatal({ err: error }, 'persistence worker died; stopping (the write-behind log keeps every acknowledged order)');
-    this.onDeath();
+    this.onFatal('persister died');
   }
 
   /** Records written to the log but not yet in SQLite, over all shards. */
   lagRecords(): number {
+    const progress = this.setup.progress;
     let lag = 0;
     for (let shard = 0; shard < this.setup.shardCount; shard++) {
       const base = shard * PROGRESS_FIELDS;
-      const written = Atomics.load(this.progress, base + PROGRESS_RECORDS);
-      const sameSegment = Atomics.load(this.progress, base + PROGRESS_SEGMENT) === Atomics.load(this.progress, base + PROGRESS_APPLIED_SEGMENT);
-      lag += sameSegment ? written - Atomics.load(this.progress, base + PROGRESS_APPLIED_RECORDS) : written;
+      const written = Atomics.load(progress, base + PROGRESS_RECORDS);
+      const segment = Atomics.load(progress, base + PROGRESS_SEGMENT);
+      const sameSegment = segment === Atomics.load(progress, base + PROGRESS_APPLIED_SEGMENT);
+      lag += sameSegment ? written - Atomics.load(progress, base + PROGRESS_APPLIED_RECORDS) : written;
     }
     return lag;
   }
@@ -65,7 +67,7 @@ export class Persister {
    * record still waiting).
    */
   lagMs(nowMs: number): number {
-    return this.lagRecords() === 0 ? 0 : Math.max(0, nowMs - this.appliedTime[0]!);
+    return this.lagRecords() === 0 ? 0 : Math.max(0, nowMs - this.setup.appliedTime[0]!);
   }
 
   /** Where each shard's log stands now: [segment, records] per shard. */
@@ -73,7 +75,8 @@ export class Persister {
     const positions: number[] = [];
     for (let shard = 0; shard < this.setup.shardCount; shard++) {
       const base = shard * PROGRESS_FIELDS;
-      positions.push(Atomics.load(this.progress, base + PROGRESS_SEGMENT), Atomics.load(this.progress, base + PROGRESS_RECORDS));
+      const progress = this.setup.progress;
+      positions.push(Atomics.load(progress, base + PROGRESS_SEGMENT), Atomics.load(progress, base + PROGRESS_RECORDS));
     }
     return positions;
   }
@@ -82,8 +85,8 @@ export class Persister {
   hasApplied(positions: readonly number[]): boolean {
     for (let shard = 0; shard < this.setup.shardCount; shard++) {
       const base = shard * PROGRESS_FIELDS;
-      const segment = Atomics.load(this.progress, base + PROGRESS_APPLIED_SEGMENT);
-      const records = Atomics.load(this.progress, base + PROGRESS_APPLIED_RECORDS);
+      const segment = Atomics.load(this.setup.progress, base + PROGRESS_APPLIED_SEGMENT);
+      const records = Atomics.load(this.setup.progress, base + PROGRESS_APPLIED_RECORDS);
       const wantSegment = positions[shard * 2]!;
       const wantRecords = positions[shard * 2 + 1]!;
       if (wantRecords === 0 && wantSegment <= 1) continue;
@@ -92,19 +95,23 @@ export class Persister {
     return true;
   }
 
-  /** Applies everything still in the log and stops the worker; call after the shards closed. */
+  /**
+   * Applies everything still in the log and stops the worker; call after the
+   * shards closed. A dead worker applies nothing: the log keeps the rest for
+   * the next start to replay.
+   */
   drain(): Promise<number> {
     const worker = this.worker;
-    if (!worker) return Promise.resolve(0);
+    if (!worker || this.dead) return Promise.resolve(0);
     this.draining = true;
     return new Promise((resolve, reject) => {
       worker.once('error', reject);
       worker.on('message', (message: { type: string; records: number }) => {
         if (message.type === 'drained') resolve(message.records);
       });
-      Atomics.store(this.control, CONTROL_COMMAND, COMMAND_DRAIN);
-      Atomics.add(this.control, CONTROL_WAKE, 1);
-      Atomics.notify(this.control, CONTROL_WAKE);
+      Atomics.store(this.setup.control, CONTROL_COMMAND, COMMAND_DRAIN);
+      Atomics.add(this.setup.control, CONTROL_WAKE, 1);
+      Atomics.notify(this.setup.control, CONTROL_WAKE);
     });
   }
 }

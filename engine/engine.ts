@@ -1,0 +1,376 @@
+// The engine's lifecycle: what starts, in which order, and how it stops.
+//
+// start(): check the limits, take the data directory's pid lock, replay the
+// write-behind log into SQLite, merge the sale file (keeping what is already
+// sold), allocate the shared state, start the persistence worker, load the
+// shards, build the HTTP app and listen.
+//
+// stop(reason): stop accepting, answer and flush everything in flight, drain
+// the log into SQLite, then resolve `stopped` with the exit code. Every
+// component that can fail for good (the persistence worker, a shard worker)
+// reports it through onFatal, which stops the engine with exit code 1: every
+// acknowledged order is in the log, so the next start recovers it.
+
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type pino from 'pino';
+import uWS from 'uWebSockets.js';
+import {
+  databaseFile, fileDefinitionOf, openDatabase, readBans, readItems, readMeta, setFileDefinition, upsertItem, writeMeta,
+  type Db, type StoredItem,
+} from '../persistence/database';
+import { Persister } from '../persistence/persister';
+import { catchUpLog, logDirectory } from '../persistence/recovery';
+import { BanList, parseRange } from './ban-list';
+import { Challenges, challengeSecretOf } from './challenge';
+import { CoalescedRuns } from './coalesced-runs';
+import type { EngineConfig } from './config';
+import { checkLimits, ITEMS_MAX, ITEM_ROW_MAX } from './constants';
+import {
+  countResponsesInto, createHttpApp, HttpAnswerer, RESPONSE_OUTCOMES, ROUTE_NAMES, type HttpContext,
+} from './http-server';
+import { InFlightUsers } from './in-flight-users';
+import { InlineShards } from './inline-shards';
+import { loadItemBook } from './item-book';
+import { ItemCatalog } from './item-catalog';
+import { ItemCounters } from './item-counters';
+import { ItemsService } from './items-service';
+import { LagMonitor } from './lag-monitor';
+import { LatencyHistogram } from './latency-histogram';
+import { createMetrics, metricsHandler } from './metrics';
+import { TokenBucketTable } from './rate-limiter';
+import { demoSale, readSaleFile, type ItemDefinition } from './sale-definition';
+import { SalePushes } from './sale-pushes';
+import { checkAgainstSales } from './sale-rules';
+import { Settlement } from './settlement';
+import type { ShardDispatcher } from './shard-dispatcher';
+import { localIndexOf, shardOf } from './shard-dispatcher';
+import { loadShard, type ShardSetup } from './shard-loader';
+import { FAULT_ENV } from './shard-worker';
+import { SharedState } from './shared-state';
+import { pruneSnapshots, snapshotBuffers, snapshotJob, writeSnapshotInThread } from './snapshot';
+import { loadStaticFiles } from './static-files';
+import { UserTokenVerifier } from './user-token';
+import { WorkerShards } from './worker-shards';
+
+/** A start-up refusal the operator can fix (exit code 2), not a bug. */
+export class StartupError extends Error {}
+
+export interface SnapshotResult {
+  path: string;
+  pausedMs: number;
+}
+
+/** What start() built; stop() takes it apart. */
+interface Running {
+  db: Db;
+  pidFile: string;
+  catalog: ItemCatalog;
+  persister: Persister;
+  shards: ShardDispatcher;
+  ctx: HttpContext;
+  pushes: SalePushes;
+  settlement: Settlement;
+  listenSocket: uWS.us_listen_socket | null;
+}
+
+/** What start-up reads from the data directory before any thread starts. */
+interface Store {
+  db: Db;
+  pidFile: string;
+  items: StoredItem[];
+  ticketSecret: string;
+  /** Signs demo tokens when no FLASH_USER_SECRET is set; a fresh one per boot. */
+  demoUserSecret: string | null;
+}
+
+export class Engine {
+  private running: Running | null = null;
+  private stopping: Promise<void> | null = null;
+  private exitCode = 0;
+  private resolveStopped: (exitCode: number) => void = () => undefined;
+  /** Resolves with the process's exit code once the engine has stopped. */
+  readonly stopped = new Promise<number>((resolve) => {
+    this.resolveStopped = resolve;
+  });
+  /** SIGUSR2 and POST /admin/snapshot: one at a time, each caller served by a run begun after its request. */
+  readonly snapshots = new CoalescedRuns<SnapshotResult>(() => this.takeSnapshot());
+
+  constructor(private readonly config: EngineConfig, private readonly log: pino.Logger) {}
+
+  /**
+   * The one way a component reports that the engine cannot go on (it has
+   * logged why): stop with exit code 1. Before the engine listens nothing
+   * was acknowledged, so it stops at once.
+   */
+  readonly onFatal = (reason: string): void => {
+    this.exitCode = 1;
+    void this.stop(reason);
+  };
+
+  async start(): Promise<void> {
+    const config = this.config;
+    const store = openStore(config, this.log);
+    const shared = new SharedState(config.workers, config.ringSlots);
+    const shardCount = shared.shardCount;
+    const catalog = new ItemCatalog(store.items, store.ticketSecret, shared.left, shared.settings);
+    const latency = new LatencyHistogram();
+    const bootId = Date.now();
+    const persister = new Persister({
+      dataDir: config.dataDir, logDir: logDirectory(config.dataDir), bootId, shardCount, fsync: config.fsync,
+      progress: shared.progress, control: shared.persisterControl, appliedTime: shared.appliedTime,
+    }, this.log, this.onFatal);
+    await persister.start();
+    // Every buy in flight holds a ring slot (workers) or a deferred-answer slot (inline): that bounds the set.
+    const inFlight = new InFlightUsers(shardCount * config.ringSlots);
+    const answerer = new HttpAnswerer(catalog, latency);
+    const setups = shardSetups(config, store.items, bootId, shared);
+    const shards: ShardDispatcher = config.workers === 0
+      ? new InlineShards(loadShard(setups[0]!, store.db), answerer, shared.left, config.ringSlots,
+        (item, index) => loadItemBook(store.db, item, index, shared.settings), inFlight)
+      : await WorkerShards.start(setups, config.dataDir,
+        { answerer, shared, log: this.log, inFlight, onFatal: this.onFatal });
+    const threadsAlive = (): boolean => persister.alive && shards.shardsAlive().every(Boolean);
+    const ctx = this.httpContext(store, catalog, latency, inFlight, threadsAlive);
+    const { pushes, listenSocket } = await this.listen(ctx, store, shards, persister);
+    ctx.lag.start();
+    const settlement = new Settlement(config.dataDir, store.db, catalog, shards.counters, persister, this.log);
+    settlement.start();
+    this.running = {
+      db: store.db, pidFile: store.pidFile, catalog, persister, shards, ctx, pushes, settlement, listenSocket,
+    };
+    const port = uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket);
+    this.log.info({
+      host: config.host, port, workers: config.workers, items: store.items.length, fsync: config.fsync,
+      dataDir: config.dataDir, cpus: os.availableParallelism(),
+    }, 'listening');
+  }
+
+  private httpContext(store: Store, catalog: ItemCatalog, latency: LatencyHistogram, inFlight: InFlightUsers,
+    threadsAlive: () => boolean): HttpContext {
+    const config = this.config;
+    const demoUserSecret = store.demoUserSecret;
+    return {
+      catalog, verifier: new UserTokenVerifier(config.userSecret ?? demoUserSecret!),
+      staticFiles: loadStaticFiles(path.join(__dirname, '..', '..', 'static')), demoUserSecret, closing: false,
+      latency, routeCounts: new Float64Array(ROUTE_NAMES.length), threadsAlive,
+      bans: loadBans(store.db), trustedProxyHeader: config.trustedProxyHeader,
+      lag: new LagMonitor(config.shedLagMs),
+      rateUser: config.rateUserPerSec === 0 ? null : new TokenBucketTable(config.rateUserPerSec, config.rateUserBurst),
+      rateAddress: config.rateAddressPerSec === 0
+        ? null
+        : new TokenBucketTable(config.rateAddressPerSec, config.rateAddressBurst),
+      rateExempt: config.rateExempt === null ? [] : config.rateExempt.split(',').map((r) => parseRange(r.trim())),
+      inFlight,
+      challenges: new Challenges(
+        challengeSecretOf(store.ticketSecret), config.challengeThinkMs, config.challengeTtlSec * 1000),
+      maxUrlBytes: config.maxUrlBytes, maxHeaderBytes: config.maxHeaderBytes,
+    };
+  }
+
+  /** Builds the HTTP app with its admin API, metrics and pushes, and listens. */
+  private async listen(ctx: HttpContext, store: Store, shards: ShardDispatcher, persister: Persister):
+    Promise<{ pushes: SalePushes; listenSocket: uWS.us_listen_socket }> {
+    const config = this.config;
+    const log = this.log;
+    const catalog = ctx.catalog;
+    const admin = config.adminToken === null ? null : {
+      token: config.adminToken, catalog, shards, db: store.db, persister, log,
+      routeCounts: ctx.routeCounts, bans: ctx.bans, snapshot: () => this.snapshots.request(),
+      items: new ItemsService(store.db, catalog, shards, log),
+    };
+    if (admin === null) log.info('admin API disabled: FLASH_ADMIN_TOKEN is not set');
+    const responseCounts = new Float64Array(ROUTE_NAMES.length * RESPONSE_OUTCOMES.length);
+    countResponsesInto(responseCounts);
+    const metrics = metricsHandler(createMetrics({
+      catalog, shards, persister, latency: ctx.latency, routeCounts: ctx.routeCounts, responseCounts, lag: ctx.lag,
+    }));
+    // No connection opens before listen(), and `pushes` exists by then.
+    const { app, channel } = createHttpApp(ctx, shards, admin, metrics, {
+      connectionsMax: config.wsMaxConnections, perAddressMax: config.wsMaxPerAddress, idleSeconds: config.wsIdleSec,
+      onOpen: (ws) => pushes.subscribe(ws),
+    });
+    const pushes = new SalePushes(app, catalog, channel.sockets, (item, delayMs, clients, publishMs) =>
+      log.info({ item, delayMs, clients, publishMs: Number(publishMs.toFixed(2)) }, 'start pushed'));
+    const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
+      app.listen(config.host, config.port, (socket) => (socket
+        ? resolve(socket)
+        : reject(new StartupError(`cannot listen on ${config.host}:${config.port}`))));
+    });
+    return { pushes, listenSocket };
+  }
+
+  /**
+   * Stops once, whoever asks first (a signal, or onFatal); later calls share
+   * that stop. Resolves `stopped` with the exit code when done.
+   */
+  stop(reason: string): Promise<void> {
+    if (this.stopping !== null) return this.stopping;
+    this.log.info({ reason }, 'stopping: no new connections; answering and flushing what is in flight');
+    const running = this.running;
+    // Still starting (only onFatal stops then): nothing was acknowledged, so
+    // there is nothing to flush; the next start takes over the stale pid lock.
+    if (running === null) this.resolveStopped(this.exitCode);
+    this.stopping = running === null ? Promise.resolve() : this.stopRunning(running);
+    return this.stopping;
+  }
+
+  private async stopRunning(running: Running): Promise<void> {
+    running.ctx.closing = true;
+    if (running.listenSocket) uWS.us_listen_socket_close(running.listenSocket);
+    running.listenSocket = null;
+    running.settlement.stop();
+    running.pushes.stop();
+    running.ctx.lag.stop();
+    // A snapshot being written is finished, not left as a .tmp file; none starts after this.
+    await this.snapshots.close();
+    await running.shards.close();
+    const applied = await running.persister.drain();
+    running.db.close();
+    fs.rmSync(running.pidFile, { force: true });
+    const stopped = running.persister.alive
+      ? 'stopped: every acknowledged order is in SQLite'
+      : 'stopped: the persistence worker died, so the log keeps what SQLite lacks until the next start replays it';
+    const ordersWon = new ItemCounters(running.catalog, running.shards.counters).wonTotal();
+    this.log.info({ ordersWon, recordsApplied: applied }, stopped);
+    this.resolveStopped(this.exitCode);
+  }
+
+  private async takeSnapshot(): Promise<SnapshotResult> {
+    const running = this.running;
+    if (running === null) throw new Error('still starting');
+    const takenAt = Date.now();
+    const started = performance.now();
+    const shards = await running.shards.snapshot();
+    const job = snapshotJob(this.config.dataDir, takenAt, shards, running.catalog.items, running.catalog.deleted,
+      (id) => fileDefinitionOf(running.db, id));
+    const file = await writeSnapshotInThread(job, shards.flatMap(snapshotBuffers));
+    const removed = pruneSnapshots(this.config.dataDir, this.config.snapshotKeep, path.basename(file));
+    if (removed.length > 0) this.log.info({ removed, keep: this.config.snapshotKeep }, 'old snapshots removed');
+    const pausedMs = Number(Math.max(...shards.map((s) => s.pausedMs)).toFixed(3));
+    const totalMs = Number((performance.now() - started).toFixed(1));
+    this.log.info({ path: file, pausedMs, totalMs }, 'snapshot written');
+    return { path: file, pausedMs };
+  }
+}
+
+/** Everything before the threads: limits, the pid lock, the log replay, the items and the ticket secret. */
+function openStore(config: EngineConfig, log: pino.Logger): Store {
+  checkLimits(config.ringSlots);
+  fs.mkdirSync(config.dataDir, { recursive: true });
+  const pidFile = takePidLock(config.dataDir);
+  const db = openDatabase(config.dataDir, { fsync: config.fsync });
+  const replay = catchUpLog(db, logDirectory(config.dataDir), config.fsync);
+  log.info({ ...replay, database: databaseFile(config.dataDir) }, 'write-behind log replayed into SQLite');
+  const items = loadItems(db, config, log);
+  const ticketSecret = secretOf(db, config.ticketSecret, 'ticket_secret');
+  const demoUserSecret = config.userSecret === null ? crypto.randomBytes(32).toString('base64url') : null;
+  if (process.env[FAULT_ENV]) {
+    log.warn({ [FAULT_ENV]: process.env[FAULT_ENV] },
+      'FAULT INJECTION is set: a shard worker will throw on purpose (tests only)');
+  }
+  if (demoUserSecret !== null) {
+    log.warn('DEMO MODE: FLASH_USER_SECRET is not set; tokens are signed with a random per-boot secret and '
+      + 'GET /api/demo/token hands them out');
+  }
+  return { db, pidFile, items, ticketSecret, demoUserSecret };
+}
+
+/** One setup per shard, each with its items in local index order. */
+function shardSetups(config: EngineConfig, items: StoredItem[], bootId: number, shared: SharedState): ShardSetup[] {
+  const shardCount = shared.shardCount;
+  const setups: ShardSetup[] = Array.from({ length: shardCount }, (_, index) => ({
+    index, logDir: logDirectory(config.dataDir), bootId, fsync: config.fsync, items: [],
+    left: shared.left, progress: shared.progress, counters: shared.counters, settings: shared.settings,
+  }));
+  items.forEach((item, globalIndex) => {
+    const setup = setups[shardOf(globalIndex, shardCount)]!;
+    if (setup.items.length !== localIndexOf(globalIndex, shardCount)) throw new Error('shard item order broken');
+    setup.items.push({ item, globalIndex });
+  });
+  return setups;
+}
+
+/** One engine per data directory: a second one would write the same log and database. */
+function takePidLock(dataDir: string): string {
+  const file = path.join(dataDir, 'engine.pid');
+  try {
+    const pid = Number(fs.readFileSync(file, 'utf8'));
+    if (pid > 0 && pid !== process.pid) {
+      try {
+        process.kill(pid, 0);
+        throw new StartupError(`another engine (pid ${pid}) is using ${dataDir}`);
+      } catch (error) {
+        if (error instanceof StartupError) throw error;
+      }
+    }
+  } catch (error) {
+    if (error instanceof StartupError) throw error;
+  }
+  fs.writeFileSync(file, `${process.pid}\n`);
+  return file;
+}
+
+/**
+ * Merges sale items into the database; an item's stock may not drop below
+ * the units already held. An item the file describes exactly as the last
+ * time it was loaded is left alone, so a restart with the same file keeps
+ * what admins changed since (restock, pause); an edited item takes the
+ * file's definition.
+ */
+function applySale(db: Db, items: ItemDefinition[], source: string, nowMs: number): void {
+  const existing = new Map(readItems(db).map((item) => [item.id, item]));
+  db.transaction(() => {
+    items.forEach((item, index) => {
+      const definition = JSON.stringify(item);
+      if (fileDefinitionOf(db, item.id) === definition) return;
+      const stored = existing.get(item.id);
+      if (stored) checkAgainstSales(db, stored, item, `${source}: item "${item.id}" (items[${index}])`);
+      upsertItem(db, item, nowMs);
+      setFileDefinition(db, item.id, definition);
+    });
+  })();
+}
+
+function loadItems(db: Db, config: EngineConfig, log: pino.Logger): StoredItem[] {
+  const now = Date.now();
+  if (config.saleFile !== null) {
+    applySale(db, readSaleFile(config.saleFile), config.saleFile, now);
+    log.info({ saleFile: config.saleFile }, 'sale file loaded');
+  } else if (readItems(db).length === 0) {
+    const demo = demoSale(now, config.demoStartSec);
+    applySale(db, demo, 'demo sale', now);
+    log.warn({ items: demo.map((i) => i.id), startsAt: new Date(demo[0]!.startsAt).toISOString() },
+      'DEMO SALE: no --sale file and an empty database, so the embedded demo sale runs');
+  }
+  const items = readItems(db);
+  if (items.length > ITEMS_MAX) {
+    throw new StartupError(`${items.length} items is more than the ${ITEMS_MAX} the engine holds`);
+  }
+  for (const item of items) {
+    if (item.row > ITEM_ROW_MAX) throw new StartupError(`item ${item.id}: row ${item.row} is past ${ITEM_ROW_MAX}`);
+  }
+  return items;
+}
+
+function secretOf(db: Db, configured: string | null, key: string): string {
+  if (configured !== null) return configured;
+  const stored = readMeta(db, key);
+  if (stored !== null) return stored;
+  const fresh = crypto.randomBytes(32).toString('base64url');
+  writeMeta(db, key, fresh);
+  return fresh;
+}
+
+/** The bans kept in the database, as the buy path checks them. */
+function loadBans(db: Db): BanList {
+  const bans = new BanList();
+  for (const ban of readBans(db)) {
+    if (ban.kind === 'user') bans.banUser(Number(ban.value));
+    else bans.banRange(ban.value);
+  }
+  return bans;
+}
+

@@ -1,0 +1,85 @@
+// Every SharedArrayBuffer the engine's threads share, allocated once at
+// start-up and handed out as typed views. Other modules receive these views
+// and never wrap a buffer themselves, so each layout is defined here and in
+// the module whose constants it names. A typed array over a
+// SharedArrayBuffer crosses postMessage and workerData as a view on the same
+// memory, so workers receive the views as they are.
+//
+// Each buffer has one writer per slot; the comment on each says which.
+
+import { ITEMS_MAX } from './constants';
+import { SETTING_FIELDS } from './item-book';
+import { COUNTER_FIELDS } from './shard';
+import { ANSWER_FIELDS, createRing, REQUEST_FIELDS, type RingViews } from './shard-ring';
+import { PROGRESS_FIELDS } from '../persistence/write-behind-log';
+
+/** A shard worker's two rings (shard-ring.ts draws their slots). */
+export interface ShardRings {
+  /** HTTP thread to worker: 2 * ringSlots slots of 6 float64 (48 B each), so control requests always fit. */
+  requests: RingViews;
+  /** Worker to HTTP thread: ringSlots slots of 8 float64 (64 B each), one per token. */
+  answers: RingViews;
+}
+
+const FLOAT64_BYTES = Float64Array.BYTES_PER_ELEMENT;
+
+export class SharedState {
+  /**
+   * Units left per global item index, Int32Array(ITEMS_MAX), 400 kB. The
+   * owning shard writes its items' slots; the HTTP thread reads them to
+   * refuse sold-out buys without a round trip, and writes a new item's
+   * stock before the shard learns of it.
+   */
+  readonly left = new Int32Array(new SharedArrayBuffer(ITEMS_MAX * Int32Array.BYTES_PER_ELEMENT));
+
+  /**
+   * Item settings admins may change between rounds (item-book.ts SETTING),
+   * Float64Array(ITEMS_MAX * SETTING_FIELDS), 3.2 MB. The HTTP thread writes;
+   * the shards read on each decision.
+   */
+  readonly settings = new Float64Array(new SharedArrayBuffer(ITEMS_MAX * SETTING_FIELDS * FLOAT64_BYTES));
+
+  /**
+   * Per-item decision counters (shard.ts COUNTER), Float64Array(ITEMS_MAX *
+   * COUNTER_FIELDS), 6.4 MB. Each shard writes its own items' slots; stats,
+   * metrics and settlement read them.
+   */
+  readonly counters = new Float64Array(new SharedArrayBuffer(ITEMS_MAX * COUNTER_FIELDS * FLOAT64_BYTES));
+
+  /**
+   * Where each shard's write-behind log stands (write-behind-log.ts
+   * PROGRESS_*), Int32Array(shardCount * PROGRESS_FIELDS), 16 B per shard.
+   * The shard writes its segment and record count; the persistence worker
+   * writes how far it applied them.
+   */
+  readonly progress: Int32Array;
+
+  /**
+   * The persistence worker's control words (persister-worker.ts CONTROL_*),
+   * Int32Array(2): [0] wake counter, [1] command. The main thread writes.
+   */
+  readonly persisterControl = new Int32Array(new SharedArrayBuffer(2 * Int32Array.BYTES_PER_ELEMENT));
+
+  /**
+   * Event time (ms) of the newest record in SQLite, Float64Array(1), for the
+   * lag in ms. The persistence worker writes; it starts at boot so that a
+   * lag before the first apply is measured from there.
+   */
+  readonly appliedTime = new Float64Array(new SharedArrayBuffer(Float64Array.BYTES_PER_ELEMENT)).fill(Date.now());
+
+  /** One pair of rings per shard worker; none with --workers 0, where the shard runs on the main thread. */
+  readonly rings: readonly ShardRings[];
+
+  /** Shards: one per worker thread, or the one inline shard with --workers 0. */
+  readonly shardCount: number;
+
+  constructor(workers: number, ringSlots: number) {
+    const shardCount = Math.max(1, workers);
+    this.shardCount = shardCount;
+    this.progress = new Int32Array(new SharedArrayBuffer(shardCount * PROGRESS_FIELDS * Int32Array.BYTES_PER_ELEMENT));
+    this.rings = Array.from({ length: workers }, () => ({
+      requests: createRing(ringSlots * 2, REQUEST_FIELDS),
+      answers: createRing(ringSlots, ANSWER_FIELDS),
+    }));
+  }
+}
