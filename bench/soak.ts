@@ -34,7 +34,7 @@ import Database from 'better-sqlite3';
 import { pack, unpack } from 'msgpackr';
 import WebSocket from 'ws';
 import { signUserToken } from '../engine/user-token';
-import { databaseFile } from '../persistence/database';
+import { databaseFile } from '../persistence/data-directory';
 import { ORDER_STATE } from '../persistence/log-record';
 import { startServer, type ServerProcess } from './server-process';
 import { median } from './result-summary';

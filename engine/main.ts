@@ -12,7 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import uWS from 'uWebSockets.js';
-import { databaseFile, fileDefinitionOf, openDatabase, readBans, readItems, readMeta, setFileDefinition, upsertItem, writeMeta, type Db, type StoredItem } from '../persistence/database';
+import { databaseFile, logDirectory, pidFile } from '../persistence/data-directory';
+import { fileDefinitionOf, openDatabase, readBans, readItems, readMeta, setFileDefinition, upsertItem, writeMeta, type Db, type StoredItem } from '../persistence/database';
 import { checkAgainstSales } from './sale-rules';
 import { Challenges, challengeSecretOf } from './challenge';
 import { InFlightUsers } from './in-flight-users';
@@ -21,7 +22,7 @@ import { BanList, parseRange } from './ban-list';
 import { TokenBucketTable } from './rate-limiter';
 import { LagMonitor } from './lag-monitor';
 import { Persister } from '../persistence/persister';
-import { catchUpLog, logDirectory } from '../persistence/recovery';
+import { catchUpLog } from '../persistence/recovery';
 import { PROGRESS_FIELDS } from '../persistence/write-behind-log';
 import { checkLimits, ITEMS_MAX, ITEM_ROW_MAX } from './constants';
 import { ConfigError, helpText, parseConfig, type EngineConfig } from './config';
@@ -30,7 +31,8 @@ import { LatencyHistogram } from './latency-histogram';
 import { createMetrics, metricsHandler } from './metrics';
 import { InlineShards } from './inline-shards';
 import { ItemCatalog } from './item-catalog';
-import { demoSale, readSaleFile, SaleDefinitionError, type ItemDefinition } from './sale-definition';
+import type { ItemDefinition } from '../persistence/item-definition';
+import { demoSale, readSaleFile, SaleDefinitionError } from './sale-definition';
 import { COUNTER, COUNTER_FIELDS } from './shard';
 import { loadItemBook, SETTING_FIELDS } from './item-book';
 import type { ShardDispatcher } from './shard-dispatcher';
@@ -52,7 +54,7 @@ function shardCountOf(config: EngineConfig): number {
 
 /** One engine per data directory: a second one would write the same log and database. */
 function takePidLock(dataDir: string): string {
-  const file = path.join(dataDir, 'engine.pid');
+  const file = pidFile(dataDir);
   try {
     const pid = Number(fs.readFileSync(file, 'utf8'));
     if (pid > 0 && pid !== process.pid) {

@@ -7,9 +7,10 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import type Database from 'better-sqlite3';
-import { LOG_BATCH_RECORDS_MAX, LOG_RECORD_BYTES } from '../engine/constants';
 import type { Db } from './database';
-import { decodeRecord, emptyRecord, itemRowOf, RECORD_TYPE } from './log-record';
+import { LOG_BATCH_RECORDS_MAX, LOG_RECORD_BYTES } from './log-constants';
+import { decodeRecord, emptyRecord, RECORD_TYPE } from './log-record';
+import { itemRowOf } from './order-id';
 
 /**
  * Won orders are inserted this many rows per statement: one call into SQLite

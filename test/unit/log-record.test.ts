@@ -8,11 +8,12 @@
 
 import t from 'tap';
 import { AssertionError } from 'node:assert';
-import { ITEM_ROW_MAX, LOG_RECORD_BYTES, ORDERS_PER_ITEM_MAX } from '../../engine/constants';
+import { ITEM_ROW_MAX, ORDERS_PER_ITEM_MAX } from '../../engine/constants';
+import { LOG_RECORD_BYTES } from '../../persistence/log-constants';
 import {
-  crc32, decodeRecord, emptyRecord, encodeRecord, holdsUnit, itemRowOf, ORDER_STATE, orderIdOf, RECORD_TYPE, sequenceOf,
-  type LogRecord,
+  crc32, decodeRecord, emptyRecord, encodeRecord, holdsUnit, ORDER_STATE, RECORD_TYPE, type LogRecord,
 } from '../../persistence/log-record';
+import { itemRowOf, orderIdOf, sequenceOf } from '../../persistence/order-id';
 
 function sampleRecord(): LogRecord {
   return {

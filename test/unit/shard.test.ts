@@ -17,12 +17,13 @@ import { AssertionError } from 'node:assert';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { LOG_RECORD_BYTES } from '../../engine/constants';
+import { LOG_RECORD_BYTES } from '../../persistence/log-constants';
 import { OUTCOME } from '../../engine/error-catalog';
 import { ItemBook } from '../../engine/item-book';
 import { COUNTER, COUNTER_FIELDS, emptyOrderView, OP, Shard, type OrderView } from '../../engine/shard';
 import type { StoredItem } from '../../persistence/database';
-import { decodeRecord, emptyRecord, ORDER_STATE, orderIdOf, RECORD_TYPE, type LogRecord } from '../../persistence/log-record';
+import { decodeRecord, emptyRecord, ORDER_STATE, RECORD_TYPE, type LogRecord } from '../../persistence/log-record';
+import { orderIdOf } from '../../persistence/order-id';
 import { PROGRESS_FIELDS, segmentFileName, WriteBehindLog } from '../../persistence/write-behind-log';
 
 const T0 = 1_900_000_000_000;
