@@ -25,6 +25,7 @@ const FLAGS: Record<string, string[]> = {
   snapshot: ['--data', '--wait-ms'],
   restore: ['--snapshot', '--data'],
   reconcile: ['--data', '--json'],
+  'flag-table': ['--docs', '--check'],
 };
 
 /** A value a flag of each script refuses, to see exit 2 naming that flag. */
@@ -34,6 +35,7 @@ const BAD_VALUES: Record<string, string[]> = {
   snapshot: ['--wait-ms', '-5'],
   restore: ['--snapshot'],
   reconcile: ['--json=yes'],
+  'flag-table': ['--docs'],
 };
 
 t.test('every script answers --help naming its flags, and refuses an unknown flag or a bad value with exit 2 naming the flag', async (t) => {
