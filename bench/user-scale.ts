@@ -32,6 +32,7 @@
 // the shard is still held, plus the highest RSS sampled after each group.
 // The 10^7 point is one pass by default, that child pass, timings included.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -47,6 +48,7 @@ import { signUserToken, UserTokenVerifier } from '../engine/user-token';
 import { openDatabase, readItems, upsertItem, type Db, type StoredItem } from '../persistence/database';
 import { PROGRESS_FIELDS } from '../persistence/write-behind-log';
 import { fixed, formatTable, integer, mebibytes } from './report-table';
+import { median } from './result-summary';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
@@ -91,7 +93,7 @@ async function memoryNow(): Promise<Memory> {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc !== undefined) {
     gc();
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
     gc();
   }
   const { rss, heapUsed, heapTotal, arrayBuffers } = process.memoryUsage();
@@ -218,11 +220,6 @@ async function measurePass(users: number, measureMemory: boolean): Promise<PassR
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[sorted.length >> 1]!;
 }
 
 interface Point { users: number; timedPasses: number; timed: PassResult[]; memoryPass: PassResult; summary: PassResult }

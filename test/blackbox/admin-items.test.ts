@@ -4,10 +4,10 @@
 // refused naming the field; an item is deleted only when it is not live and
 // never sold, and a deleted item is gone from every route and stays gone.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { buyPathOf, item, pool, request, signToken, startEngine, tempDataDir } from '../helpers/engine-process';
+import { ADMIN_TOKEN, buyPathOf, item, pool, request, signToken, startEngine, tempDataDir } from '../helpers/engine-process';
 
-const ADMIN_TOKEN = 'admin-token-for-tests-0123456789abcdef';
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
 for (const workers of ['0', '2']) {
@@ -53,7 +53,7 @@ for (const workers of ['0', '2']) {
     t.equal(await engine.stop(), 0);
     engine = await startEngine({ dataDir, args: ['--workers', workers], sale, env: { FLASH_ADMIN_TOKEN: ADMIN_TOKEN } });
     t.teardown(() => engine.stop());
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await sleep(300);
     t.match((await request(engine.port, 'GET', '/api/items/fresh')).json, { stock: 4, left: 0 }, 'the created item and its sales survive a restart');
     t.equal((await request(engine.port, 'GET', '/api/items/future')).status, 404, 'the deleted item stays deleted');
     const order = await request(engine.port, 'GET', `/api/orders/${wins[0]!.order}`, { token: signToken(wins[0]!.user) });

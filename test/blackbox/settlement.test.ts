@@ -5,14 +5,13 @@
 // round (new times, restock), which gets a new ticket, sells, and settles
 // again under its own end. Updates of a live item are refused.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { item, pool, request, signToken, startEngine, tempDataDir } from '../helpers/engine-process';
+import { ADMIN_TOKEN, item, pool, request, signToken, startEngine, tempDataDir } from '../helpers/engine-process';
 
-const ADMIN_TOKEN = 'admin-token-for-tests-0123456789abcdef';
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function waitForFile(file: string, timeoutMs: number): Promise<boolean> {
   for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(100)) if (fs.existsSync(file)) return true;
