@@ -101,6 +101,23 @@ export function decodeRecord(view: DataView, bytes: Uint8Array, offset: number, 
   return isValidRecord(out.type, out.state, out.orderId, out.userId);
 }
 
+/**
+ * Decodes the good records at the start of `bytes` (a segment's contents),
+ * stopping at the first that does not decode or is cut short, and returns how
+ * many there were. `visit`, if given, sees each in turn in one reused object.
+ */
+export function decodeLeadingRecords(bytes: Uint8Array, visit?: (record: LogRecord, index: number) => void): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const record = emptyRecord();
+  const whole = Math.floor(bytes.length / LOG_RECORD_BYTES);
+  let valid = 0;
+  while (valid < whole && decodeRecord(view, bytes, valid * LOG_RECORD_BYTES, record)) {
+    visit?.(record, valid);
+    valid++;
+  }
+  return valid;
+}
+
 export function emptyRecord(): LogRecord {
   return { type: 0, state: 0, orderId: 0, userId: 0, timeMs: 0, payBy: 0, createdAt: 0 };
 }

@@ -75,7 +75,7 @@ import path from 'node:path';
 import type { Db } from '../persistence/database';
 import { scanSegment } from '../persistence/log-applier';
 import { LOG_RECORD_BYTES } from '../persistence/log-constants';
-import { decodeRecord, emptyRecord, holdsUnit, ORDER_STATE_NAMES, RECORD_TYPE, type LogRecord } from '../persistence/log-record';
+import { decodeLeadingRecords, decodeRecord, emptyRecord, holdsUnit, ORDER_STATE_NAMES, RECORD_TYPE, type LogRecord } from '../persistence/log-record';
 import { itemRowOf, itemRowSql, orderIdRange, sequenceSql } from '../persistence/order-id';
 import { SEGMENT_FILE } from '../persistence/write-behind-log';
 
@@ -161,16 +161,6 @@ function stateName(state: number): string {
 }
 
 const TYPE_NAMES = ['', 'won', 'paid', 'cancelled', 'expired'];
-
-/** Counts leading good records when scanSegment refuses a segment as corrupt. */
-function leadingValidRecords(bytes: Buffer): number {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const record = emptyRecord();
-  const whole = Math.floor(bytes.length / LOG_RECORD_BYTES);
-  let valid = 0;
-  while (valid < whole && decodeRecord(view, bytes, valid * LOG_RECORD_BYTES, record)) valid++;
-  return valid;
-}
 
 class Reconciler {
   readonly findings: Finding[] = [];
@@ -276,7 +266,7 @@ class Reconciler {
       validRecords = scanSegment(bytes).validRecords;
     } catch (error) {
       corrupt = true;
-      validRecords = leadingValidRecords(bytes);
+      validRecords = decodeLeadingRecords(bytes);
       this.add({ severity: 'error', check: 'corrupt_segment', segment: name, record: validRecords,
         message: `log ${name}: ${(error as Error).message}; start-up would refuse it. Only its first ${validRecords} records are checked` });
     }

@@ -10,8 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { databaseFile, logDirectory } from '../../persistence/data-directory';
-import { LOG_RECORD_BYTES } from '../../persistence/log-constants';
-import { decodeRecord, emptyRecord, RECORD_TYPE, type LogRecord } from '../../persistence/log-record';
+import { decodeLeadingRecords, RECORD_TYPE, type LogRecord } from '../../persistence/log-record';
 import { ROOT, tempDataDir } from './engine-process';
 
 export interface ScriptResult {
@@ -66,14 +65,8 @@ export function readSegments(dataDir: string): SegmentRecords[] {
   const logDir = logDirectory(dataDir);
   if (!fs.existsSync(logDir)) return [];
   return fs.readdirSync(logDir).filter((name) => name.endsWith('.wal')).sort().map((name) => {
-    const bytes = fs.readFileSync(path.join(logDir, name));
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const records: LogRecord[] = [];
-    for (let offset = 0; offset + LOG_RECORD_BYTES <= bytes.length; offset += LOG_RECORD_BYTES) {
-      const record = emptyRecord();
-      if (!decodeRecord(view, bytes, offset, record)) break;
-      records.push(record);
-    }
+    decodeLeadingRecords(fs.readFileSync(path.join(logDir, name)), (record) => records.push({ ...record }));
     return { name, records };
   });
 }
