@@ -40,6 +40,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { COUNTER_FIELDS, emptyOrderView, OP, type Shard } from '../engine/shard';
 import { RING_SLOTS_DEFAULT } from '../engine/constants';
+import { logDirectory } from '../persistence/data-directory';
 import { LOG_RECORD_BYTES } from '../persistence/log-constants';
 import { OUTCOME } from '../engine/error-catalog';
 import { SETTING_FIELDS } from '../engine/item-book';
@@ -138,7 +139,7 @@ function openItemDatabase(dir: string, nowMs: number): { db: Db; item: StoredIte
 /** The shard main.ts builds for --workers 0 (loadShard: books, holdings tables, write-behind log), with its log in `dir`. */
 function buildShard(dir: string, db: Db, item: StoredItem, nowMs: number): Shard {
   return loadShard({
-    index: 0, logDir: path.join(dir, 'log'), bootId: nowMs, fsync: false, items: [{ item, globalIndex: 0 }],
+    index: 0, logDir: logDirectory(dir), bootId: nowMs, fsync: false, items: [{ item, globalIndex: 0 }],
     left: new SharedArrayBuffer(4), progress: new SharedArrayBuffer(PROGRESS_FIELDS * 4),
     counters: new SharedArrayBuffer(COUNTER_FIELDS * 8), settings: new SharedArrayBuffer(SETTING_FIELDS * 8),
   }, db);

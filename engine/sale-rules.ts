@@ -19,7 +19,11 @@ export interface ItemSales {
 
 /** The item's sales as SQLite holds them (start-up has replayed the log by then; the admin API reads it live). */
 export function salesInDatabase(db: Db, row: number): ItemSales {
-  return { unitsHeld: unitsHeld(db, row), mostHeldByOneUser: mostHeldByOneUser(db, row), hasOrders: hasOrders(db, row) };
+  return {
+    unitsHeld: unitsHeld(db, row),
+    mostHeldByOneUser: mostHeldByOneUser(db, row),
+    hasOrders: hasOrders(db, row),
+  };
 }
 
 /**
@@ -29,13 +33,16 @@ export function salesInDatabase(db: Db, row: number): ItemSales {
  * now; `where` names the item in the message.
  */
 export function checkAgainstSold(sales: ItemSales, mode: SaleMode, next: ItemDefinition, where: string): void {
+  const refuse = (field: string, why: string): never => {
+    throw new SaleDefinitionError(`${where}: field "${field}" ${why}`);
+  };
   if (next.stock < sales.unitsHeld) {
-    throw new SaleDefinitionError(`${where}: field "stock" is ${next.stock} but ${sales.unitsHeld} units are already sold or reserved`);
+    refuse('stock', `is ${next.stock} but ${sales.unitsHeld} units are already sold or reserved`);
   }
   if (next.perUserLimit < sales.mostHeldByOneUser) {
-    throw new SaleDefinitionError(`${where}: field "perUserLimit" is ${next.perUserLimit} but a user already holds ${sales.mostHeldByOneUser} units`);
+    refuse('perUserLimit', `is ${next.perUserLimit} but a user already holds ${sales.mostHeldByOneUser} units`);
   }
-  if (next.mode !== mode && sales.hasOrders) throw new SaleDefinitionError(`${where}: field "mode" cannot change once the item has orders`);
+  if (next.mode !== mode && sales.hasOrders) refuse('mode', 'cannot change once the item has orders');
 }
 
 /** checkAgainstSold with the sales SQLite holds for `stored`. */

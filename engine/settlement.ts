@@ -38,8 +38,8 @@ export class Settlement {
   private timer: NodeJS.Timeout | null = null;
   private busy = false;
 
-  constructor(private readonly dataDir: string, private readonly db: Db, private readonly catalog: ItemCatalog, private readonly counters: Float64Array,
-    private readonly persister: Persister, private readonly log: pino.Logger) {
+  constructor(private readonly dataDir: string, private readonly db: Db, private readonly catalog: ItemCatalog,
+    private readonly counters: Float64Array, private readonly persister: Persister, private readonly log: pino.Logger) {
   }
 
   start(): void {

@@ -130,21 +130,27 @@ export function writeSnapshotFile(job: SnapshotJob): string {
 /** An item's orders and holdings as JSON arrays, after asserting that the cut balances. */
 function putItemBooks(books: ItemSnapshot, put: (text: string) => void): void {
   const count = books.orderUser.length;
-  assert.ok(books.orderState.length === count && books.orderCreatedAt.length === count && books.orderPayBy.length === count);
+  assert.ok(books.orderState.length === count);
+  assert.ok(books.orderCreatedAt.length === count);
+  assert.ok(books.orderPayBy.length === count);
   // The cut must balance, or the file would restore a wrong sale: refuse to write it.
   let held = 0;
   for (let at = 0; at < count; at++) if (holdsUnit(books.orderState[at]!)) held++;
   let units = 0;
   for (let at = 1; at < books.holders.length; at += 2) units += books.holders[at]!;
-  assert.ok(books.left + held === books.stock && units === held, `snapshot of item row ${books.row} does not balance: ` +
-    `left ${books.left} + held ${held} vs stock ${books.stock}, holdings ${units}`);
+  const balance = `left ${books.left} + held ${held} vs stock ${books.stock}, holdings ${units}`;
+  assert.ok(books.left + held === books.stock, `snapshot of item row ${books.row} does not balance: ${balance}`);
+  assert.ok(units === held, `snapshot of item row ${books.row} does not balance: ${balance}`);
   for (let at = 0; at < count; at++) {
     const payBy = books.orderPayBy[at]!;
-    put(`${at ? ',' : ''}[${orderIdOf(books.row, at + 1)},${books.orderUser[at]},"${ORDER_STATE_NAMES[books.orderState[at]!]}",` +
+    const state = ORDER_STATE_NAMES[books.orderState[at]!];
+    put(`${at ? ',' : ''}[${orderIdOf(books.row, at + 1)},${books.orderUser[at]},"${state}",` +
       `${books.orderCreatedAt[at]},${payBy === 0 ? 'null' : payBy}]`);
   }
   put('],"holdings":[');
-  for (let at = 0; at < books.holders.length; at += 2) put(`${at ? ',' : ''}[${books.holders[at]},${books.holders[at + 1]}]`);
+  for (let at = 0; at < books.holders.length; at += 2) {
+    put(`${at ? ',' : ''}[${books.holders[at]},${books.holders[at + 1]}]`);
+  }
 }
 
 /** Runs writeSnapshotFile on a snapshot-writer thread of its own, handing it `transfer` (the copies) without copying. */

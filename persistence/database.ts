@@ -144,7 +144,9 @@ export function upsertItem(db: Db, item: ItemDefinition, nowMs: number): number 
 /** Units held by live orders (reserved, paid, confirmed) of the item with this row. */
 export function unitsHeld(db: Db, row: number): number {
   const { first, last } = orderIdRange(row);
-  return (db.prepare('SELECT COUNT(*) AS n FROM orders WHERE id BETWEEN ? AND ? AND state IN (1, 2, 3)').get(first, last) as { n: number }).n;
+  const held = db.prepare('SELECT COUNT(*) AS n FROM orders WHERE id BETWEEN ? AND ? AND state IN (1, 2, 3)')
+    .get(first, last);
+  return (held as { n: number }).n;
 }
 
 /** The most units of the item (by row) any one user holds. */

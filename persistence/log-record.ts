@@ -68,8 +68,8 @@ function isValidRecord(type: number, state: number, orderId: number, userId: num
  * the same memory). The one encoder of the layout above: the shard's log
  * calls it per decision, so it takes fields rather than an object.
  */
-export function encodeFields(view: DataView, bytes: Uint8Array, offset: number, type: number, state: number, orderId: number,
-  userId: number, timeMs: number, payBy: number, createdAt: number): void {
+export function encodeFields(view: DataView, bytes: Uint8Array, offset: number, type: number, state: number,
+  orderId: number, userId: number, timeMs: number, payBy: number, createdAt: number): void {
   // Paired with the check in decodeRecord: a record that would not decode must never be written.
   assert.ok(isValidRecord(type, state, orderId, userId), 'log record to write is invalid');
   view.setUint8(offset + 4, type);
@@ -85,7 +85,8 @@ export function encodeFields(view: DataView, bytes: Uint8Array, offset: number, 
 
 /** Writes `record` at `offset` of `view`'s buffer. */
 export function encodeRecord(view: DataView, bytes: Uint8Array, offset: number, record: LogRecord): void {
-  encodeFields(view, bytes, offset, record.type, record.state, record.orderId, record.userId, record.timeMs, record.payBy, record.createdAt);
+  const { type, state, orderId, userId, timeMs, payBy, createdAt } = record;
+  encodeFields(view, bytes, offset, type, state, orderId, userId, timeMs, payBy, createdAt);
 }
 
 /** Reads the record at `offset` into `out`; false when its checksum or fields are wrong (torn or corrupt). */

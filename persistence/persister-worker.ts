@@ -14,7 +14,8 @@ import { fsyncDirectory } from './durable-file';
 import { LogApplier, readRecords } from './log-applier';
 import { LOG_RECORD_BYTES, PERSIST_BATCH_RECORDS_MAX, PERSIST_POLL_MS } from './log-constants';
 import {
-  PROGRESS_APPLIED_RECORDS, PROGRESS_APPLIED_SEGMENT, PROGRESS_FIELDS, PROGRESS_RECORDS, PROGRESS_SEGMENT, segmentFileName,
+  PROGRESS_APPLIED_RECORDS, PROGRESS_APPLIED_SEGMENT, PROGRESS_FIELDS, PROGRESS_RECORDS, PROGRESS_SEGMENT,
+  segmentFileName,
 } from './write-behind-log';
 
 export interface PersisterSetup {
@@ -40,7 +41,7 @@ interface Cursor {
   fd: number;
 }
 
-/** The worker's side of persistence: follows every shard's log and applies it (persister.ts is the main thread's handle). */
+/** The worker's side of persistence: follows every shard's log and applies it (persister.ts holds the handle). */
 class LogFollower {
   private readonly db;
   private readonly applier: LogApplier;

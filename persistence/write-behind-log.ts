@@ -66,7 +66,8 @@ export class WriteBehindLog {
 
   append(type: number, state: number, orderId: number, userId: number, timeMs: number, payBy: number, createdAt: number): void {
     if (this.batchRecords === LOG_BATCH_RECORDS_MAX) this.flush();
-    encodeFields(this.view, this.batch, this.batchRecords * LOG_RECORD_BYTES, type, state, orderId, userId, timeMs, payBy, createdAt);
+    const offset = this.batchRecords * LOG_RECORD_BYTES;
+    encodeFields(this.view, this.batch, offset, type, state, orderId, userId, timeMs, payBy, createdAt);
     this.batchRecords++;
   }
 

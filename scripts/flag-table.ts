@@ -23,7 +23,7 @@ const COMMAND: CommandSpec = {
     `FILE between the lines ${FLAGS_BEGIN} and ${FLAGS_END}; the rest of FILE is left as it is.`,
   ],
   flags: [
-    { name: 'docs', kind: 'string', value: 'FILE', help: 'The Markdown file to update. Default docs/operations.md of this checkout.' },
+    { name: 'docs', kind: 'string', value: 'FILE', help: 'The Markdown file to update. Default docs/operations.md.' },
     { name: 'check', kind: 'bool', help: 'Change nothing; exit 1 when the table in FILE differs from the flags.' },
   ],
   positionalsMax: 0,
@@ -54,7 +54,8 @@ export function main(argv: readonly string[]): Promise<number> {
     const updated = withTable(text, table);
     if (args.flags.get('check') === true) {
       if (tableIn(text) === table) return EXIT_OK;
-      process.stderr.write(`flag-table: the table in ${file} differs from the engine's flags; run \`node scripts/flag-table\`\n`);
+      process.stderr.write(`flag-table: the table in ${file} differs from the engine's flags; ` +
+        'run `node scripts/flag-table`\n');
       return EXIT_FAILED;
     }
     if (updated !== text) fs.writeFileSync(file, updated);

@@ -75,7 +75,9 @@ import path from 'node:path';
 import type { Db } from '../persistence/database';
 import { scanSegment } from '../persistence/log-applier';
 import { LOG_RECORD_BYTES } from '../persistence/log-constants';
-import { decodeLeadingRecords, decodeRecord, emptyRecord, holdsUnit, ORDER_STATE_NAMES, RECORD_TYPE, type LogRecord } from '../persistence/log-record';
+import {
+  decodeLeadingRecords, decodeRecord, emptyRecord, holdsUnit, ORDER_STATE_NAMES, RECORD_TYPE, type LogRecord,
+} from '../persistence/log-record';
 import { itemRowOf, itemRowSql, orderIdRange, sequenceSql } from '../persistence/order-id';
 import { SEGMENT_FILE } from '../persistence/write-behind-log';
 
@@ -365,7 +367,9 @@ class Reconciler {
   // ---- SQLite's orders ----
 
   checkOrderRows(): void {
-    const orphans = this.db.prepare(`SELECT id FROM orders WHERE ${itemRowSql('id')} NOT IN (SELECT row FROM items) ORDER BY id`).raw().all() as [number][];
+    const orphans = this.db.prepare(`SELECT id FROM orders
+      WHERE ${itemRowSql('id')} NOT IN (SELECT row FROM items) ORDER BY id`)
+      .raw().all() as [number][];
     const byRow = new Map<number, number[]>();
     for (const [id] of orphans) {
       const list = byRow.get(itemRowOf(id)) ?? [];
@@ -376,7 +380,8 @@ class Reconciler {
       this.add({ severity: 'error', check: 'orphan_order', orders: orderIds(ids),
         message: `${ids.length} order(s) in SQLite belong to item row ${row}, which is no item: ${listed(ids)}` });
     }
-    const misfiled = this.db.prepare(`SELECT id, item_row FROM orders WHERE item_row != ${itemRowSql('id')} OR ${sequenceSql('id')} = 0 ORDER BY id`).raw().all() as [number, number][];
+    const misfiled = this.db.prepare(`SELECT id, item_row FROM orders
+      WHERE item_row != ${itemRowSql('id')} OR ${sequenceSql('id')} = 0 ORDER BY id`).raw().all() as [number, number][];
     if (misfiled.length > 0) {
       this.add({ severity: 'error', check: 'order_row', orders: orderIds(misfiled.map(([id]) => id)),
         message: `${misfiled.length} order(s) have an item_row that disagrees with their id (id = row * 2^32 + sequence, sequence >= 1): ${misfiled.slice(0, ORDER_IDS_SHOWN_MAX).map(([id, row]) => `${id} (item_row ${row})`).join(', ')}` });

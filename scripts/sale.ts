@@ -32,8 +32,11 @@ const COMMAND: CommandSpec = {
     "the engine's message, naming the item and the field, and exits 1.",
   ],
   flags: [
-    { name: 'data', kind: 'string', value: 'DIR', help: 'Also check the file against the database in DIR (read-only), as start-up would: ' +
-      'stock not below units held, perUserLimit not below what one user holds, mode unchanged once sold.' },
+    {
+      name: 'data', kind: 'string', value: 'DIR',
+      help: 'Also check the file against the database in DIR (read-only), as start-up would: stock not below ' +
+        'units held, perUserLimit not below what one user holds, mode unchanged once sold.',
+    },
   ],
   positionalsMax: 2,
 };
@@ -45,6 +48,14 @@ function describe(item: ItemDefinition, index: number): string {
 
 interface Stored { row: number; mode: SaleMode; sales: ItemSales; fileDefinition: string | null }
 
+/** Each stored item's mode and the definition a sale file last gave it, by id (databases before that column: null). */
+function storedDefinitions(db: Database.Database): Map<string, { mode: SaleMode; fileDefinition: string | null }> {
+  const columns = (db.prepare('PRAGMA table_info(items)').all() as { name: string }[]).map((c) => c.name);
+  const fileDefinition = columns.includes('file_definition') ? 'file_definition' : 'NULL';
+  const rows = db.prepare(`SELECT id, mode, ${fileDefinition} AS fileDefinition FROM items`).all();
+  return new Map((rows as { id: string; mode: SaleMode; fileDefinition: string | null }[]).map((r) => [r.id, r]));
+}
+
 /** Each stored item's mode and sales, by id, in the database at DIR, after the unapplied log tail. */
 function readStored(dataDir: string): { items: Map<string, Stored>; consistent: boolean } {
   const file = databaseFile(dataDir);
@@ -53,14 +64,13 @@ function readStored(dataDir: string): { items: Map<string, Stored>; consistent: 
   try {
     // One read transaction: SQLite and its log_applied bookkeeping from one moment, even if an engine runs.
     return db.transaction(() => {
-      const columns = (db.prepare('PRAGMA table_info(items)').all() as { name: string }[]).map((c) => c.name);
-      const fileDefinition = columns.includes('file_definition') ? 'file_definition' : 'NULL';
-      const rows = db.prepare(`SELECT id, mode, ${fileDefinition} AS fd FROM items`).all() as { id: string; mode: SaleMode; fd: string | null }[];
-      const byId = new Map(rows.map((r) => [r.id, r]));
+      const byId = storedDefinitions(db);
       const result = reconcile(db, logDirectory(dataDir));
       const items = new Map(result.items.map((item): [string, Stored] => {
-        const sales = { unitsHeld: item.held, mostHeldByOneUser: item.mostHeldByOneUser, hasOrders: item.ordersInSqlite + item.ordersFromTail > 0 };
-        return [item.id, { row: item.row, mode: byId.get(item.id)!.mode, sales, fileDefinition: byId.get(item.id)!.fd }];
+        const { mode, fileDefinition } = byId.get(item.id)!;
+        const hasOrders = item.ordersInSqlite + item.ordersFromTail > 0;
+        const sales = { unitsHeld: item.held, mostHeldByOneUser: item.mostHeldByOneUser, hasOrders };
+        return [item.id, { row: item.row, mode, sales, fileDefinition }];
       }));
       return { items, consistent: result.consistent };
     })();
@@ -76,7 +86,8 @@ function checkAgainstDatabase(source: string, items: ItemDefinition[], stored: M
     if (!existing) return `  item "${item.id}": new, will be added`;
     const held = existing.sales.unitsHeld;
     if (existing.fileDefinition === JSON.stringify(item)) {
-      return `  item "${item.id}": unchanged since it was last loaded (row ${existing.row}, ${held} units held); left as it is`;
+      return `  item "${item.id}": unchanged since it was last loaded (row ${existing.row}, ${held} units held); ` +
+        'left as it is';
     }
     checkAgainstSold(existing.sales, existing.mode, item, `${source}: item "${item.id}" (items[${index}])`);
     return `  item "${item.id}": will be updated (row ${existing.row}): stock ${item.stock} >= ${held} units held`;

@@ -9,7 +9,9 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { ADMIN_TOKEN, buyPathOf, item, pool, request, signToken, startEngine, tempDataDir } from '../helpers/engine-process';
+import {
+  ADMIN_TOKEN, buyPathOf, item, pool, request, signToken, startEngine, tempDataDir,
+} from '../helpers/engine-process';
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
@@ -56,13 +58,15 @@ for (const workers of ['0', '2']) {
       if (remove.status === 200) {
         t.same(remove.json, { deleted: id }, `${id}: the delete that came second removed it`);
       } else {
-        t.same([remove.status, remove.json.error], [404, 'unknown_item'], `${id}: the delete that came first found no item`);
+        const answer = [remove.status, remove.json.error];
+        t.same(answer, [404, 'unknown_item'], `${id}: the delete that came first found no item`);
         const again = await request(engine.port, 'DELETE', `/admin/items/${id}`, { headers: admin });
         t.same([again.status, again.json], [200, { deleted: id }], `${id}: a second delete removes it`);
       }
       t.equal((await request(engine.port, 'GET', `/api/items/${id}`)).status, 404, `${id} is gone`);
     }
-    const listed = ((await request(engine.port, 'GET', '/api/items')).json.items as { id: string }[]).map((i) => i.id).sort();
+    const list = (await request(engine.port, 'GET', '/api/items')).json.items as { id: string }[];
+    const listed = list.map((i) => i.id).sort();
     t.same(listed, ['a', 'b', 'c', 'fresh'], 'no quick item is left in the list');
     t.equal((await request(engine.port, 'GET', '/readyz')).status, 200, 'every thread is still alive after quick creates and deletes');
     t.equal(await engine.stop(), 0);

@@ -9,7 +9,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import fs from 'node:fs';
 import t from 'tap';
-import { ADMIN_TOKEN, buyPathOf, item, pool, request, signToken, startEngine, tempDataDir } from '../helpers/engine-process';
+import {
+  ADMIN_TOKEN, buyPathOf, item, pool, request, signToken, startEngine, tempDataDir,
+} from '../helpers/engine-process';
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}`, 'x-admin-actor': 'ops-alice' };
 

@@ -10,7 +10,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import http from 'node:http';
 import t, { type Test } from 'tap';
-import { buyPathOf, item, pool, readOrders, request, signToken, startEngine, tempDataDir, type EngineHandle } from '../helpers/engine-process';
+import {
+  buyPathOf, item, pool, readOrders, request, signToken, startEngine, tempDataDir, type EngineHandle,
+} from '../helpers/engine-process';
 
 const STOCK = { big: 3000, res: 800 } as const;
 const HOLDING_STATES = new Set([1, 2, 3]);

@@ -12,7 +12,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { ADMIN_TOKEN, buyPathOf, item, pool, readOrders, request, runEngineToExit, signToken, startEngine, tempDataDir, USER_SECRET, writeSaleFile } from '../helpers/engine-process';
+import {
+  ADMIN_TOKEN, buyPathOf, item, pool, readOrders, request, runEngineToExit, signToken, startEngine, tempDataDir,
+  USER_SECRET, writeSaleFile,
+} from '../helpers/engine-process';
 
 
 t.test('--help lists every flag with its FLASH_* variable', async (t) => {

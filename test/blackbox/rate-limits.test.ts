@@ -5,7 +5,9 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { buyPathOf, item, request, runEngineToExit, signToken, startEngine, tempDataDir } from '../helpers/engine-process';
+import {
+  buyPathOf, item, request, runEngineToExit, signToken, startEngine, tempDataDir,
+} from '../helpers/engine-process';
 import { connectWs } from '../helpers/ws-client';
 
 

@@ -16,8 +16,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import fs from 'node:fs';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { buyPathOf, item, request, signToken, startEngine, tempDataDir, type EngineHandle } from '../helpers/engine-process';
-import { changeDatabase, copyDataDir, digestDataDir, readSegments, rewindPersister, runScript } from '../helpers/script-process';
+import {
+  buyPathOf, item, request, signToken, startEngine, tempDataDir, type EngineHandle,
+} from '../helpers/engine-process';
+import {
+  changeDatabase, copyDataDir, digestDataDir, readSegments, rewindPersister, runScript,
+} from '../helpers/script-process';
 
 const TWO_POW_32 = 4294967296;
 

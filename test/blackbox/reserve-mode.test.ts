@@ -7,7 +7,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import http from 'node:http';
 import t from 'tap';
-import { buyPathOf, item, pool, readOrders, request, signToken, startEngine, tempDataDir, type EngineHandle } from '../helpers/engine-process';
+import {
+  buyPathOf, item, pool, readOrders, request, signToken, startEngine, tempDataDir, type EngineHandle,
+} from '../helpers/engine-process';
 
 
 /** How many of `count` new users win one unit each, all at once. */

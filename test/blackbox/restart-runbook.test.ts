@@ -6,7 +6,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import http from 'node:http';
 import t from 'tap';
-import { buyPathOf, item, pool, readOrders, request, signToken, startEngine, tempDataDir } from '../helpers/engine-process';
+import {
+  buyPathOf, item, pool, readOrders, request, signToken, startEngine, tempDataDir,
+} from '../helpers/engine-process';
 
 t.test('SIGTERM mid-sale, then start again: every acknowledged order is kept and sales resume', async (t) => {
   const dataDir = tempDataDir('runbook');

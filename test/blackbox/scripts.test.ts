@@ -15,7 +15,10 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { ADMIN_TOKEN, buyPathOf, item, readOrders, request, signToken, startEngine, tempDataDir, USER_SECRET, writeSaleFile, type EngineHandle } from '../helpers/engine-process';
+import {
+  ADMIN_TOKEN, buyPathOf, item, readOrders, request, signToken, startEngine, tempDataDir, USER_SECRET, writeSaleFile,
+  type EngineHandle,
+} from '../helpers/engine-process';
 import { digestDataDir, readSegments, rewindPersister, runScript } from '../helpers/script-process';
 
 

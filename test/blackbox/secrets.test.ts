@@ -8,7 +8,9 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { ADMIN_TOKEN, item, request, signToken, startEngine, tempDataDir, USER_SECRET } from '../helpers/engine-process';
+import {
+  ADMIN_TOKEN, item, request, signToken, startEngine, tempDataDir, USER_SECRET,
+} from '../helpers/engine-process';
 import { connectWs } from '../helpers/ws-client';
 
 const TICKET_SECRET = 'ticket-secret-for-secret-tests-0123456789';

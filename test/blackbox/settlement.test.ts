@@ -12,9 +12,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { ADMIN_TOKEN, item, pool, request, signToken, startEngine, tempDataDir } from '../helpers/engine-process';
+import { ADMIN_TOKEN, item, pool, request, signToken, startEngine, tempDataDir, type Reply } from '../helpers/engine-process';
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
+
+/** One JSON object per line of an NDJSON file. */
+function readNdjson(file: string): Record<string, unknown>[] {
+  return fs.readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+}
 
 async function waitForFile(file: string, timeoutMs: number): Promise<boolean> {
   for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(100)) if (fs.existsSync(file)) return true;
@@ -25,15 +30,19 @@ t.test('an ended item is settled once; a second round sells and settles again', 
   const dataDir = tempDataDir('settle');
   const startsAt = Date.now() - 1000;
   const endsAt = Date.now() + 2500;
-  const engine = await startEngine({ dataDir, sale: [item('drop', { stock: 3, price: 1500, mode: 'reserve', payWindowSec: 1, startsAt, endsAt })], env: { FLASH_ADMIN_TOKEN: ADMIN_TOKEN } });
+  const sale = [item('drop', { stock: 3, price: 1500, mode: 'reserve', payWindowSec: 1, startsAt, endsAt })];
+  const engine = await startEngine({ dataDir, sale, env: { FLASH_ADMIN_TOKEN: ADMIN_TOKEN } });
   t.teardown(() => engine.stop());
   const ticket = (await request(engine.port, 'GET', '/api/items/drop/ticket')).json.buyPath as string;
   const won = (await pool(3, 3, (i) => request(engine.port, 'POST', ticket, { token: signToken(40 + i) }))).map((r, i) => ({ order: r.json.order as string, user: 40 + i }));
   t.equal(won.filter((w) => w.order).length, 3);
-  const paid = await request(engine.port, 'POST', `/api/orders/${won[0]!.order}/pay`, { token: signToken(won[0]!.user) });
-  t.same([paid.status, paid.json.order, paid.json.state], [200, won[0]!.order, 'paid'], 'the first winner pays');
-  const cancelled = await request(engine.port, 'POST', `/api/orders/${won[1]!.order}/cancel`, { token: signToken(won[1]!.user) });
-  t.same([cancelled.status, cancelled.json.order, cancelled.json.state], [200, won[1]!.order, 'cancelled'], 'the second cancels');
+  const [payer, canceller] = [won[0]!, won[1]!];
+  const answer = (reply: Reply): unknown[] => [reply.status, reply.json.order, reply.json.state];
+  const paid = await request(engine.port, 'POST', `/api/orders/${payer.order}/pay`, { token: signToken(payer.user) });
+  t.same(answer(paid), [200, payer.order, 'paid'], 'the first winner pays');
+  const cancelPath = `/api/orders/${canceller.order}/cancel`;
+  const cancelled = await request(engine.port, 'POST', cancelPath, { token: signToken(canceller.user) });
+  t.same(answer(cancelled), [200, canceller.order, 'cancelled'], 'the second cancels');
   const live = await request(engine.port, 'PUT', '/admin/items/drop', { headers: admin, body: JSON.stringify({ perUserLimit: 2 }) });
   t.equal(live.status, 409, 'a live item cannot be updated');
   t.equal(live.json.error, 'item_live');
@@ -73,10 +82,11 @@ t.test('an ended item is settled once; a second round sells and settles again', 
   const second = JSON.parse(fs.readFileSync(report2, 'utf8')) as Record<string, unknown>;
   t.ok(typeof second.settledAt === 'number' && second.settledAt >= endsAt2, 'settled after the second end');
   t.same({ ...second, settledAt: 0 }, {
-    item: 'drop', round: { startsAt: startsAt2, endsAt: endsAt2 }, settledAt: 0, stock: 5, sold: 4, paid: 4, confirmed: 0, expired: 0,
-    cancelled: 0, unsold: 0, revenue: 6000, winnersFile: path.join(dataDir, 'settlement', `drop-${endsAt2}-winners.ndjson`),
+    item: 'drop', round: { startsAt: startsAt2, endsAt: endsAt2 }, settledAt: 0, stock: 5, sold: 4, paid: 4, confirmed: 0,
+    expired: 0, cancelled: 0, unsold: 0, revenue: 6000,
+    winnersFile: path.join(dataDir, 'settlement', `drop-${endsAt2}-winners.ndjson`),
   }, 'the second report counts only the second round: four paid, nothing unsold');
-  const winners2 = fs.readFileSync(second.winnersFile as string, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  t.same(winners2.map((w) => [w.order, w.user, w.state, w.price]).sort(), round2.map((w) => [w.order, w.user, 'paid', 1500]).sort(),
+  const winners2 = readNdjson(second.winnersFile as string).map((w) => [w.order, w.user, w.state, w.price]);
+  t.same(winners2.sort(), round2.map((w) => [w.order, w.user, 'paid', 1500]).sort(),
     'the second winners file holds the four paid orders of the second round');
 });

@@ -10,7 +10,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import http from 'node:http';
 import t from 'tap';
-import { buyPathOf, item, pool, readOrders, request, signToken, startEngine, tempDataDir } from '../helpers/engine-process';
+import {
+  buyPathOf, item, pool, readOrders, request, signToken, startEngine, tempDataDir,
+} from '../helpers/engine-process';
 
 const STOCK = 5_000;
 const FAULT_AT = 300;

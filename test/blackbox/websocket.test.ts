@@ -9,7 +9,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import net from 'node:net';
 import t from 'tap';
 import { pack } from 'msgpackr';
-import { ADMIN_TOKEN, buyPathOf, item, request, signToken, startEngine, tempDataDir, type EngineHandle } from '../helpers/engine-process';
+import {
+  ADMIN_TOKEN, buyPathOf, item, request, signToken, startEngine, tempDataDir, type EngineHandle,
+} from '../helpers/engine-process';
 import { connectWs, type Frame } from '../helpers/ws-client';
 
 const ticketOf = (buyPath: string): string => buyPath.split('/').pop()!;

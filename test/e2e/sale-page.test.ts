@@ -13,7 +13,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import type { Browser } from 'playwright-core';
-import { inCard, isDisabled, launchChromium, openShopperPage, waitForEnabled, waitForText, type ShopperPage } from '../helpers/browser-page';
+import {
+  inCard, isDisabled, launchChromium, openShopperPage, waitForEnabled, waitForText, type ShopperPage,
+} from '../helpers/browser-page';
 import { challengeAnswer, challengeSecretOf } from '../../engine/challenge';
 import { item, request, ROOT, signToken, startEngine, tempDataDir, type EngineHandle } from '../helpers/engine-process';
 

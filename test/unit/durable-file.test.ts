@@ -10,8 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import {
-  databaseFile, databaseFiles, logDirectory, pidFile, settlementDirectory, settlementFiles, snapshotDirectory, snapshotFileName,
-  snapshotTakenAt,
+  databaseFile, databaseFiles, logDirectory, pidFile, settlementDirectory, settlementFiles, snapshotDirectory,
+  snapshotFileName, snapshotTakenAt,
 } from '../../persistence/data-directory';
 import { IN_PROGRESS_SUFFIX, writeFileDurably, writeTextDurably } from '../../persistence/durable-file';
 
@@ -50,13 +50,15 @@ t.test('a durable write that fails part-way removes its temporary file and keeps
 t.test('the data directory\'s files have the names the runbook gives', async (t) => {
   const dir = '/srv/flash';
   t.equal(databaseFile(dir), '/srv/flash/flash-sale.sqlite');
-  t.same(databaseFiles(dir), ['/srv/flash/flash-sale.sqlite', '/srv/flash/flash-sale.sqlite-wal', '/srv/flash/flash-sale.sqlite-shm']);
+  const database = '/srv/flash/flash-sale.sqlite';
+  t.same(databaseFiles(dir), [database, `${database}-wal`, `${database}-shm`]);
   t.equal(logDirectory(dir), '/srv/flash/log');
   t.equal(pidFile(dir), '/srv/flash/engine.pid');
   t.equal(snapshotDirectory(dir), '/srv/flash/snapshots');
   t.equal(settlementDirectory(dir), '/srv/flash/settlement');
   t.same(settlementFiles(dir, 'drop', 1_700_000_000_000), {
-    report: '/srv/flash/settlement/drop-1700000000000-report.json', winners: '/srv/flash/settlement/drop-1700000000000-winners.ndjson',
+    report: '/srv/flash/settlement/drop-1700000000000-report.json',
+    winners: '/srv/flash/settlement/drop-1700000000000-winners.ndjson',
   });
 });
 

@@ -8,7 +8,9 @@
 
 import fs from 'node:fs';
 import t from 'tap';
-import { configNames, defaultConfig, flagTableMarkdown, helpText, parseConfig, type EngineConfig } from '../../engine/config';
+import {
+  configNames, defaultConfig, flagTableMarkdown, helpText, parseConfig, type EngineConfig,
+} from '../../engine/config';
 import { FLAGS_BEGIN, FLAGS_END, OPERATIONS_DOC, tableIn, withTable } from '../../scripts/flag-table';
 
 const docs = fs.readFileSync(OPERATIONS_DOC, 'utf8');
@@ -17,14 +19,15 @@ t.test('the table in docs/operations.md is the one scripts/flag-table writes fro
   t.equal(tableIn(docs), flagTableMarkdown(), 'docs/operations.md is up to date (run `node scripts/flag-table`)');
 });
 
-t.test('--help and the docs table name every flag with its variable, and every environment-only variable', async (t) => {
+t.test('--help and the docs table name every flag with its variable, and each environment-only one', async (t) => {
   const { flags, envOnly } = configNames();
   t.ok(flags.length >= 20, `the engine has its flags (${flags.length})`);
   const help = helpText();
   const table = tableIn(docs) ?? '';
   for (const { flag, env } of flags) {
     t.match(help, new RegExp(`^  --${flag}\\b.* ${env} `, 'm'), `--help has --${flag} with ${env} on one line`);
-    t.match(table, new RegExp(`^\\| \`--${flag}\\b[^|]*\` \\| \`${env}\` \\|`, 'm'), `the docs table has --${flag} with ${env}`);
+    const row = new RegExp(`^\\| \`--${flag}\\b[^|]*\` \\| \`${env}\` \\|`, 'm');
+    t.match(table, row, `the docs table has --${flag} with ${env}`);
   }
   for (const env of envOnly) {
     t.match(help, new RegExp(`^  ${env} `, 'm'), `--help has ${env}`);
@@ -40,7 +43,8 @@ t.test('a table that differs is seen, and rewriting replaces only the text betwe
   t.not(tableIn(text), flagTableMarkdown(), 'a stale table differs');
   const rewritten = withTable(text, flagTableMarkdown());
   t.equal(tableIn(rewritten), flagTableMarkdown(), 'the rewritten table is the flags');
-  t.equal(rewritten, `# Title\n\nbefore\n${FLAGS_BEGIN}\n${flagTableMarkdown()}${FLAGS_END}\nafter\n`, 'the text around the markers is kept');
+  const expected = `# Title\n\nbefore\n${FLAGS_BEGIN}\n${flagTableMarkdown()}${FLAGS_END}\nafter\n`;
+  t.equal(rewritten, expected, 'the text around the markers is kept');
   t.equal(withTable(rewritten, flagTableMarkdown()), rewritten, 'rewriting twice changes nothing');
   t.equal(tableIn('no markers'), null);
   t.equal(tableIn(`${FLAGS_END}\n${FLAGS_BEGIN}`), null, 'markers out of order are no table');
@@ -54,7 +58,8 @@ t.test('each "Default N." in --help is the value the engine uses when the flag i
   for (const line of helpText().split('\n')) {
     const match = /^ {2}--([a-z-]+) N .* Default (\d+)[.,]/.exec(line);
     if (match === null) continue;
-    const key = (Object.keys(defaults) as (keyof EngineConfig)[]).find((k) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`) === match[1]);
+    const flagOf = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    const key = (Object.keys(defaults) as (keyof EngineConfig)[]).find((k) => flagOf(k) === match[1]);
     t.ok(key, `--${match[1]} names a configuration field`);
     t.equal(parsed[key!], Number(match[2]), `--${match[1]} defaults to ${match[2]} as its help says`);
     checked++;

@@ -13,7 +13,8 @@ import { AssertionError } from 'node:assert';
 import { ITEM_ROW_MAX, ORDERS_PER_ITEM_MAX } from '../../engine/constants';
 import { LOG_RECORD_BYTES } from '../../persistence/log-constants';
 import {
-  crc32, decodeLeadingRecords, decodeRecord, emptyRecord, encodeFields, encodeRecord, holdsUnit, ORDER_STATE, RECORD_TYPE, type LogRecord,
+  crc32, decodeLeadingRecords, decodeRecord, emptyRecord, encodeFields, encodeRecord, holdsUnit, ORDER_STATE, RECORD_TYPE,
+  type LogRecord,
 } from '../../persistence/log-record';
 import { itemRowOf, itemRowSql, orderIdOf, orderIdRange, sequenceOf, sequenceSql } from '../../persistence/order-id';
 
@@ -134,10 +135,11 @@ t.test('holdsUnit is true exactly for reserved, paid and confirmed', async (t) =
   t.same([0, 1, 2, 3, 4, 5, 6].map(holdsUnit), [false, true, true, true, false, false, false]);
 });
 
-t.test('an item\'s order id range holds exactly its orders, and the SQL of row and sequence agrees with the functions', async (t) => {
+t.test('an item\'s order id range holds exactly its orders; SQL splits ids as the functions do', async (t) => {
   for (const row of [1, 2, 12345, ITEM_ROW_MAX]) {
     const range = orderIdRange(row);
-    t.same(range, { first: orderIdOf(row, 0), last: orderIdOf(row, ORDERS_PER_ITEM_MAX) }, `row ${row}: sequence 0 to the last`);
+    const expected = { first: orderIdOf(row, 0), last: orderIdOf(row, ORDERS_PER_ITEM_MAX) };
+    t.same(range, expected, `row ${row}: sequence 0 to the last`);
     t.equal(itemRowOf(range.first), row);
     t.equal(itemRowOf(range.last), row);
     if (row > 1) t.equal(orderIdRange(row - 1).last + 1, range.first, `row ${row} starts right after row ${row - 1}`);
@@ -148,18 +150,21 @@ t.test('an item\'s order id range holds exactly its orders, and the SQL of row a
   db.exec('CREATE TABLE orders (id INTEGER PRIMARY KEY)');
   const ids = [orderIdOf(1, 1), orderIdOf(7, ORDERS_PER_ITEM_MAX), orderIdOf(ITEM_ROW_MAX, 3)];
   for (const id of ids) db.prepare('INSERT INTO orders (id) VALUES (?)').run(id);
-  const split = db.prepare(`SELECT ${itemRowSql('id')} AS row, ${sequenceSql('id')} AS sequence FROM orders ORDER BY id`).all();
-  t.same(split, ids.map((id) => ({ row: itemRowOf(id), sequence: sequenceOf(id) })), 'SQLite splits each id as the functions do');
+  const split = db.prepare(`SELECT ${itemRowSql('id')} AS row, ${sequenceSql('id')} AS sequence FROM orders ORDER BY id`);
+  const expected = ids.map((id) => ({ row: itemRowOf(id), sequence: sequenceOf(id) }));
+  t.same(split.all(), expected, 'SQLite splits each id as the functions do');
 });
 
 t.test('decodeLeadingRecords stops at the first bad or cut record and visits each good one', async (t) => {
   const bytes = Buffer.alloc(4 * LOG_RECORD_BYTES + 20);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let index = 0; index < 4; index++) {
-    encodeFields(view, bytes, index * LOG_RECORD_BYTES, RECORD_TYPE.won, ORDER_STATE.confirmed, orderIdOf(1, index + 1), 10 + index, 5, 0, 5);
+    const orderId = orderIdOf(1, index + 1);
+    encodeFields(view, bytes, index * LOG_RECORD_BYTES, RECORD_TYPE.won, ORDER_STATE.confirmed, orderId, 10 + index, 5, 0, 5);
   }
   const seen: number[] = [];
-  t.equal(decodeLeadingRecords(bytes, (record, index) => seen.push(index, record.userId)), 4, 'four whole records; the 20 bytes after are no record');
+  const count = decodeLeadingRecords(bytes, (record, index) => seen.push(index, record.userId));
+  t.equal(count, 4, 'four whole records; the 20 bytes after are no record');
   t.same(seen, [0, 10, 1, 11, 2, 12, 3, 13]);
   bytes[2 * LOG_RECORD_BYTES + 9]! ^= 1;
   t.equal(decodeLeadingRecords(bytes), 2, 'a damaged third record ends the good ones');

@@ -13,7 +13,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { ORDER_STATE } from '../../persistence/log-record';
 import { TWO_POW_32 } from '../../persistence/order-id';
-import { pruneSnapshots, writeSnapshotFile, writeSnapshotInThread, type ItemSnapshot, type SnapshotJob } from '../../engine/snapshot';
+import {
+  pruneSnapshots, writeSnapshotFile, writeSnapshotInThread, type ItemSnapshot, type SnapshotJob,
+} from '../../engine/snapshot';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flash-snapshot-file-'));
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
