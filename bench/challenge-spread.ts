@@ -14,6 +14,7 @@
 //
 //   node dist/bench/challenge-spread.js [--shoppers 2000]
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -70,7 +71,7 @@ async function runVariant(variant: Variant, shoppers: number): Promise<Record<st
   try {
     const expires = Math.floor(Date.now() / 1000) + 3600;
     const tokens = Array.from({ length: shoppers }, (_, i) => signUserToken(USER_SECRET, i + 1, expires));
-    await new Promise((resolve) => setTimeout(resolve, startsAt - Date.now()));
+    await sleep(startsAt - Date.now());
     const { text } = await call(engine.port, agent, 'GET', `/api/items/${itemId}/ticket`, tokens[0]!);
     const buyPath = (JSON.parse(text) as { buyPath: string }).buyPath;
     await Promise.all(tokens.map(async (token, i) => {
@@ -82,11 +83,11 @@ async function runVariant(variant: Variant, shoppers: number): Promise<Record<st
       const [issuedMs, nonce] = challenge.split('.');
       const answer = challengeAnswer(secret, itemId, i + 1, Number(issuedMs), nonce!);
       const readyAt = Number(issuedMs) + (variant === 'quiz-bots' ? THINK_MS : Math.max(THINK_MS, humanReadingMs(rand)));
-      await new Promise((resolve) => setTimeout(resolve, Math.max(0, readyAt - Date.now())));
+      await sleep(Math.max(0, readyAt - Date.now()));
       for (let attempt = 0; attempt < 20; attempt++) {
         const reply = await call(engine.port, agent, 'POST', buyPath, token, JSON.stringify({ challenge, answer }));
         if (reply.status === 200) return reply;
-        await new Promise((resolve) => setTimeout(resolve, 20));
+        await sleep(20);
       }
       throw new Error(`shopper ${i + 1} never bought`);
     }));

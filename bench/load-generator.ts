@@ -68,7 +68,6 @@ interface AutocannonInstance extends PromiseLike<AutocannonResult> {
 type Autocannon = (options: Record<string, unknown>) => AutocannonInstance;
 
 // autocannon ships no type declarations; the interfaces above are the part this file uses.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const autocannon = require('autocannon') as Autocannon;
 
 export interface LoadOptions {

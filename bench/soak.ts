@@ -25,6 +25,7 @@
 // most 500,000 acknowledged orders are tracked; past that, new ones are
 // only counted).
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -34,7 +35,7 @@ import Database from 'better-sqlite3';
 import { pack, unpack } from 'msgpackr';
 import WebSocket from 'ws';
 import { signUserToken } from '../engine/user-token';
-import { databaseFile } from '../persistence/database';
+import { databaseFile } from '../persistence/data-directory';
 import { ORDER_STATE } from '../persistence/log-record';
 import { startServer, type ServerProcess } from './server-process';
 import { median } from './result-summary';
@@ -173,7 +174,7 @@ async function socketChurn(port: number, buyPaths: Map<string, string>, orders: 
       // Only an open socket: closing one still connecting is the client's own error.
       if (victim.readyState === WebSocket.OPEN) victim.close();
     }
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sleep(20);
   }
   for (const ws of open) ws.terminate();
 }
@@ -268,7 +269,7 @@ async function main(): Promise<void> {
     clearInterval(sampler);
     clearInterval(snapshotter);
     // Let the last reservations expire before the books are read.
-    await new Promise((resolve) => setTimeout(resolve, (PAY_WINDOW_SEC + 2) * 1000));
+    await sleep((PAY_WINDOW_SEC + 2) * 1000);
     await sample();
     admin.destroy();
     const code = await engine.stop();

@@ -4,6 +4,7 @@
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { UserTokenVerifier, signUserToken } from '../engine/user-token';
+import { median } from './result-summary';
 
 const ITERATIONS = 1_000_000;
 const RUNS = 5;
@@ -36,11 +37,6 @@ function time(verify: (token: string) => number): { ns: number; sum: number } {
   for (let i = 0; i < ITERATIONS; i++) sum += verify(tokens[i & 1023]!);
   const ns = Number(process.hrtime.bigint() - start) / ITERATIONS;
   return { ns, sum };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[sorted.length >> 1]!;
 }
 
 function main(): void {

@@ -32,13 +32,16 @@
 // the shard is still held, plus the highest RSS sampled after each group.
 // The 10^7 point is one pass by default, that child pass, timings included.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { COUNTER_FIELDS, emptyOrderView, OP, type Shard } from '../engine/shard';
-import { LOG_RECORD_BYTES, RING_SLOTS_DEFAULT } from '../engine/constants';
+import { RING_SLOTS_DEFAULT } from '../engine/constants';
+import { logDirectory } from '../persistence/data-directory';
+import { LOG_RECORD_BYTES } from '../persistence/log-constants';
 import { OUTCOME } from '../engine/error-catalog';
 import { SETTING_FIELDS } from '../engine/item-book';
 import { loadShard } from '../engine/shard-loader';
@@ -46,6 +49,7 @@ import { signUserToken, UserTokenVerifier } from '../engine/user-token';
 import { openDatabase, readItems, upsertItem, type Db, type StoredItem } from '../persistence/database';
 import { PROGRESS_FIELDS } from '../persistence/write-behind-log';
 import { fixed, formatTable, integer, mebibytes } from './report-table';
+import { median } from './result-summary';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const RESULTS_DIR = path.join(ROOT, 'bench', 'results');
@@ -90,7 +94,7 @@ async function memoryNow(): Promise<Memory> {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc !== undefined) {
     gc();
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
     gc();
   }
   const { rss, heapUsed, heapTotal, arrayBuffers } = process.memoryUsage();
@@ -138,7 +142,7 @@ function openItemDatabase(dir: string, nowMs: number): { db: Db; item: StoredIte
  */
 function buildShard(dir: string, db: Db, item: StoredItem, nowMs: number): Shard {
   return loadShard({
-    index: 0, logDir: path.join(dir, 'log'), bootId: nowMs, fsync: false, items: [{ item, globalIndex: 0 }],
+    index: 0, logDir: logDirectory(dir), bootId: nowMs, fsync: false, items: [{ item, globalIndex: 0 }],
     left: new Int32Array(1), progress: new Int32Array(PROGRESS_FIELDS),
     counters: new Float64Array(COUNTER_FIELDS), settings: new Float64Array(SETTING_FIELDS),
   }, db);
@@ -220,11 +224,6 @@ async function measurePass(users: number, measureMemory: boolean): Promise<PassR
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[sorted.length >> 1]!;
 }
 
 interface Point { users: number; timedPasses: number; timed: PassResult[]; memoryPass: PassResult; summary: PassResult }

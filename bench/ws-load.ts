@@ -10,6 +10,7 @@
 // When the upgrade is refused (the server has no /ws yet) it reports the
 // phase as skipped with the reason instead of failing the whole suite.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pack, unpack } from 'msgpackr';
 import WebSocket from 'ws';
 import { LatencyRecorder } from './latency-recorder';
@@ -107,7 +108,7 @@ export async function runWsLoad(options: WsLoadOptions): Promise<WsLoadOutcome> 
   const deadline = wallBefore + options.durationSeconds * 1000;
   const running = (): boolean => performance.now() < deadline;
   const drained = Promise.all(sockets.map((socket) => drive(socket, options, running, counters, latency)));
-  await Promise.race([drained, new Promise((resolve) => setTimeout(resolve, options.durationSeconds * 1000 + DRAIN_TIMEOUT_MS))]);
+  await Promise.race([drained, sleep(options.durationSeconds * 1000 + DRAIN_TIMEOUT_MS)]);
   const wallMs = performance.now() - wallBefore;
   const cpu = process.cpuUsage(cpuBefore);
   for (const socket of sockets) socket.terminate();

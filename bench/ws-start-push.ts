@@ -21,6 +21,7 @@
 // the sending core (about 10 µs a send on 2 cores here), and the client
 // threads share the cores with the engine: both are in the tail.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -119,7 +120,7 @@ async function oneRun(system: System, clients: number, threads: number, leadMs: 
     const connectedAt = Date.now();
     if (connectedAt > startsAt - 200) throw new Error(`connecting ${clients} clients took too long (${connectedAt - (startsAt - leadMs)} ms); raise the lead time`);
     // Wait past the start, then collect (a thread whose clients all heard it has already reported).
-    await new Promise((resolve) => setTimeout(resolve, startsAt - Date.now() + 2000));
+    await sleep(startsAt - Date.now() + 2000);
     workers.forEach((w) => w.postMessage('report'));
     const all = (await Promise.all(arrivals)).flat().map((at) => at - startsAt).sort((a, b) => a - b);
     const pushed = engine.lines.find((l) => l.msg === 'start pushed');

@@ -11,12 +11,14 @@ import { hasBearerScheme } from './user-token';
 import type pino from 'pino';
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { addBan, readAdminActions, readBans, removeBan, type Db } from '../persistence/database';
-import { ORDER_STATE, ORDER_STATE_NAMES, TWO_POW_32 } from '../persistence/log-record';
+import { ORDER_STATE, ORDER_STATE_NAMES } from '../persistence/log-record';
+import { orderIdRange } from '../persistence/order-id';
 import type { Persister } from '../persistence/persister';
 import { audit, type Caller } from './admin-audit';
 import { BanError, type BanList } from './ban-list';
 import { ERRORS, type ErrorCode } from './error-catalog';
-import { checkItem, SaleDefinitionError, type ItemDefinition } from './sale-definition';
+import type { ItemDefinition } from '../persistence/item-definition';
+import { checkItem, SaleDefinitionError } from './sale-definition';
 import { counted, countHandWritten, countRouteResponse, readBody, sendError, sendJson } from './http-server';
 import type { ItemCatalog } from './item-catalog';
 import { ItemCounters } from './item-counters';
@@ -119,8 +121,8 @@ async function streamOrders(res: HttpResponse, ctx: AdminContext, filter: Export
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   const itemOf = new Map(ctx.catalog.items.map((item) => [item.row, item.id]));
-  const low = filter.itemRow === null ? 0 : filter.itemRow * TWO_POW_32;
-  const high = filter.itemRow === null ? Number.MAX_SAFE_INTEGER : low + TWO_POW_32 - 1;
+  const low = filter.itemRow === null ? 0 : orderIdRange(filter.itemRow).first;
+  const high = filter.itemRow === null ? Number.MAX_SAFE_INTEGER : orderIdRange(filter.itemRow).last;
   const page = ctx.db.prepare(`SELECT id, item_row, user_id, state, created_at, pay_by, updated_at FROM orders
     WHERE id > ? AND id <= ? AND (? IS NULL OR state = ?) AND created_at >= ? AND created_at < ? ORDER BY id LIMIT ?`).raw();
   if (res.aborted) return;

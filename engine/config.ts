@@ -1,7 +1,9 @@
 // Engine configuration: every flag has a FLASH_* environment variable, a
 // default and a check. A bad value stops start-up with a message naming the
-// flag; `--help` prints the table below. Secrets come only from the
-// environment, never from flags, because flags show up in `ps`.
+// flag. The table below is the one description of the flags: `--help` prints
+// it, and `node scripts/flag-table` writes it as the Markdown table of
+// docs/operations.md (a unit test fails when the two differ). Secrets come
+// only from the environment, never from flags, because flags show up in `ps`.
 
 import os from 'node:os';
 import path from 'node:path';
@@ -122,15 +124,38 @@ export function defaultConfig(): EngineConfig {
   };
 }
 
+/** A flag as it is written on the command line, with a placeholder for its value: `--port N`. */
+function flagUsage(spec: FlagSpec): string {
+  return spec.kind === 'bool' ? `--${spec.flag}` : `--${spec.flag} ${spec.kind === 'int' ? 'N' : 'VALUE'}`;
+}
+
+/** Every flag's name and environment variable, and the variables read from the environment only. */
+export function configNames(): { flags: { flag: string; env: string }[]; envOnly: string[] } {
+  return { flags: FLAGS.map(({ flag, env }) => ({ flag, env })), envOnly: ENV_ONLY.map(([env]) => env) };
+}
+
 export function helpText(): string {
   const lines = ['Usage: node engine/start [flags]', '', 'Flags (each also read from its environment variable; a flag wins):'];
-  for (const f of FLAGS) {
-    const name = f.kind === 'bool' ? `--${f.flag}` : `--${f.flag} ${f.kind === 'int' ? 'N' : 'VALUE'}`;
-    lines.push(`  ${name.padEnd(24)} ${f.env.padEnd(22)} ${f.help}`);
-  }
+  for (const f of FLAGS) lines.push(`  ${flagUsage(f).padEnd(24)} ${f.env.padEnd(22)} ${f.help}`);
   lines.push(`  ${'--help'.padEnd(24)} ${''.padEnd(22)} Print this and exit.`, '', 'Environment only (secrets never go on the command line):');
   for (const [env, help] of ENV_ONLY) lines.push(`  ${env.padEnd(47)} ${help}`);
   return lines.join('\n') + '\n';
+}
+
+/** A table cell's text: a `|` would end the cell early. */
+function cell(text: string): string {
+  return text.replace(/\|/g, '\\|');
+}
+
+/**
+ * The flags as a Markdown table, for docs/operations.md: the same rows and
+ * words as `--help`, then the variables read from the environment only.
+ */
+export function flagTableMarkdown(): string {
+  const rows = ['| Flag | Environment | What it does |', '| --- | --- | --- |'];
+  for (const f of FLAGS) rows.push(`| \`${flagUsage(f)}\` | \`${f.env}\` | ${cell(f.help)} |`);
+  for (const [env, help] of ENV_ONLY) rows.push(`| (environment only) | \`${env}\` | ${cell(help)} |`);
+  return rows.join('\n') + '\n';
 }
 
 function parseValue(spec: FlagSpec, raw: string, source: string): number | string | boolean {

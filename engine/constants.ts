@@ -1,31 +1,15 @@
 // Every bound the engine has, defined once. Each comment says why the number
 // is what it is and what memory it costs, so that a change here is a decision
 // and not an accident. `checkLimits()` asserts the relations between them at
-// start-up.
+// start-up. The write-behind log's bounds live beside the log, in
+// persistence/log-constants.ts, and are checked here with the rest.
 
 import assert from 'node:assert/strict';
+import { LOG_BATCH_RECORDS_MAX, LOG_RECORD_BYTES, LOG_SEGMENT_BYTES_MAX } from '../persistence/log-constants';
+import { TWO_POW_32 } from '../persistence/order-id';
 
 /** Items the engine can hold across all shards: sizes the shared `left` array (4 B each). */
 export const ITEMS_MAX = 100_000;
-
-/** Bytes in one write-behind log record (see persistence/log-record.ts). */
-export const LOG_RECORD_BYTES = 48;
-
-/**
- * Records one log batch buffer holds before it is written early. A busy turn
- * of the event loop rarely decides more than a few thousand orders; 16,384
- * records are 768 KiB of buffer per shard.
- */
-export const LOG_BATCH_RECORDS_MAX = 16_384;
-
-/** A log segment is closed and a new one begun past this size (64 MiB, about 1.4 M records). */
-export const LOG_SEGMENT_BYTES_MAX = 64 * 1024 * 1024;
-
-/** How often the persistence worker looks for new log records when nobody wakes it. */
-export const PERSIST_POLL_MS = 10;
-
-/** Records the persistence worker applies in one SQLite transaction, bounding its memory. */
-export const PERSIST_BATCH_RECORDS_MAX = 8_192;
 
 /**
  * Slots in each shard's request ring and in its answer ring: the bound on a
@@ -81,10 +65,13 @@ export const TICKET_CHARS = 22;
 export function checkLimits(ringSlots: number): void {
   assert.ok(ringSlots > 0 && (ringSlots & (ringSlots - 1)) === 0, 'ring slots must be a power of two');
   assert.ok(ringSlots <= RING_SLOTS_MAX);
-  assert.ok(LOG_SEGMENT_BYTES_MAX % LOG_RECORD_BYTES !== LOG_RECORD_BYTES);
+  // A segment is closed only after a whole batch is written, so one batch must fit well inside it.
   assert.ok(LOG_BATCH_RECORDS_MAX * LOG_RECORD_BYTES < LOG_SEGMENT_BYTES_MAX);
   assert.ok((HOLDINGS_SLOTS_MAX & (HOLDINGS_SLOTS_MAX - 1)) === 0);
   assert.ok((HOLDINGS_SLOTS_MIN & (HOLDINGS_SLOTS_MIN - 1)) === 0);
-  assert.ok(ITEM_ROW_MAX * 2 ** 32 + ORDERS_PER_ITEM_MAX <= Number.MAX_SAFE_INTEGER);
+  // An order's sequence is the low 32 bits of its id, and the largest id must stay an exact double.
+  assert.ok(ORDERS_PER_ITEM_MAX <= TWO_POW_32 - 1);
+  assert.ok(ITEM_ROW_MAX * TWO_POW_32 + ORDERS_PER_ITEM_MAX <= Number.MAX_SAFE_INTEGER);
+  assert.ok(STOCK_MAX <= ORDERS_PER_ITEM_MAX);
   assert.ok(STOCK_MAX < 2 ** 31);
 }

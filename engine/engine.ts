@@ -17,12 +17,13 @@ import os from 'node:os';
 import path from 'node:path';
 import type pino from 'pino';
 import uWS from 'uWebSockets.js';
+import { databaseFile, logDirectory, pidFile } from '../persistence/data-directory';
 import {
-  databaseFile, fileDefinitionOf, openDatabase, readBans, readItems, readMeta, setFileDefinition, upsertItem, writeMeta,
+  fileDefinitionOf, openDatabase, readBans, readItems, readMeta, setFileDefinition, upsertItem, writeMeta,
   type Db, type StoredItem,
 } from '../persistence/database';
 import { Persister } from '../persistence/persister';
-import { catchUpLog, logDirectory } from '../persistence/recovery';
+import { catchUpLog } from '../persistence/recovery';
 import { BanList, parseRange } from './ban-list';
 import { Challenges, challengeSecretOf } from './challenge';
 import { CoalescedRuns } from './coalesced-runs';
@@ -41,7 +42,8 @@ import { LagMonitor } from './lag-monitor';
 import { LatencyHistogram } from './latency-histogram';
 import { createMetrics, metricsHandler } from './metrics';
 import { TokenBucketTable } from './rate-limiter';
-import { demoSale, readSaleFile, type ItemDefinition } from './sale-definition';
+import type { ItemDefinition } from '../persistence/item-definition';
+import { demoSale, readSaleFile } from './sale-definition';
 import { SalePushes } from './sale-pushes';
 import { checkAgainstSales } from './sale-rules';
 import { Settlement } from './settlement';
@@ -295,7 +297,7 @@ function shardSetups(config: EngineConfig, items: StoredItem[], bootId: number, 
 
 /** One engine per data directory: a second one would write the same log and database. */
 function takePidLock(dataDir: string): string {
-  const file = path.join(dataDir, 'engine.pid');
+  const file = pidFile(dataDir);
   try {
     const pid = Number(fs.readFileSync(file, 'utf8'));
     if (pid > 0 && pid !== process.pid) {

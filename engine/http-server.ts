@@ -7,7 +7,8 @@
 import { watchAborted } from './response-abort';
 import crypto from 'node:crypto';
 import uWS, { type HttpRequest, type HttpResponse, type TemplatedApp } from 'uWebSockets.js';
-import { itemRowOf, ORDER_STATE_NAMES, sequenceOf } from '../persistence/log-record';
+import { ORDER_STATE_NAMES } from '../persistence/log-record';
+import { itemRowOf, sequenceOf } from '../persistence/order-id';
 import { registerAdminRoutes, type AdminContext } from './admin-routes';
 import { AnswerWriter, FRAGMENT } from './answer-writer';
 import { addressInRanges, headerAddressInRanges, type AddressRange, type BanList } from './ban-list';

@@ -5,7 +5,8 @@
 
 import assert from 'node:assert/strict';
 import type { Db } from '../persistence/database';
-import { holdsUnit, ORDER_STATE, orderIdOf } from '../persistence/log-record';
+import { holdsUnit, ORDER_STATE } from '../persistence/log-record';
+import { orderIdOf, orderIdRange } from '../persistence/order-id';
 import { HoldingsTable } from './holdings-table';
 import type { StoredItem } from '../persistence/database';
 
@@ -116,9 +117,9 @@ function grow<T extends Float64Array | Uint8Array>(from: T, to: T): T {
 
 /** Builds the book of `item` from the orders in the database. */
 export function loadItemBook(db: Db, item: StoredItem, globalIndex: number, settings: Float64Array): ItemBook {
-  const first = orderIdOf(item.row, 0);
+  const { first, last } = orderIdRange(item.row);
   const rows = db.prepare('SELECT id, user_id, state, created_at, pay_by FROM orders WHERE id BETWEEN ? AND ? ORDER BY id')
-    .raw().all(first, first + 4294967295) as [number, number, number, number, number | null][];
+    .raw().all(first, last) as [number, number, number, number, number | null][];
   const book = new ItemBook(item, globalIndex, Math.min(ORDER_SLOTS_INITIAL_MAX, Math.max(item.stock, rows.length)), settings);
   for (const [id, userId, state, createdAt, payBy] of rows) book.restoreOrder(id - first, userId, state, createdAt, payBy ?? 0);
   // The sale file may have lowered stock below what is already held; start-up checks that first.

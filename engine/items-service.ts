@@ -38,7 +38,8 @@ import { writeSettings } from './item-book';
 import type { ItemCatalog } from './item-catalog';
 import { ItemCounters } from './item-counters';
 import { checkAgainstSales } from './sale-rules';
-import { checkItem, SaleDefinitionError, type ItemDefinition } from './sale-definition';
+import type { ItemDefinition } from '../persistence/item-definition';
+import { checkItem, SaleDefinitionError } from './sale-definition';
 import { OP } from './shard';
 import type { ShardDispatcher } from './shard-dispatcher';
 

@@ -4,22 +4,8 @@
 // definition"). Also holds the embedded demo sale.
 
 import fs from 'node:fs';
+import type { ItemDefinition, SaleMode } from '../persistence/item-definition';
 import { PER_USER_LIMIT_MAX, STOCK_MAX } from './constants';
-
-export type SaleMode = 'order' | 'reserve';
-
-export interface ItemDefinition {
-  id: string;
-  name: string;
-  price: number;
-  stock: number;
-  perUserLimit: number;
-  startsAt: number; // epoch ms
-  endsAt: number; // epoch ms
-  mode: SaleMode;
-  payWindowSec: number;
-  challenge: boolean;
-}
 
 export class SaleDefinitionError extends Error {
   override name = 'SaleDefinitionError';

@@ -6,10 +6,12 @@
 // new times after the end) settles again under its own endsAt.
 
 import fs from 'node:fs';
-import path from 'node:path';
 import type pino from 'pino';
+import { settlementDirectory, settlementFiles } from '../persistence/data-directory';
 import type { Db } from '../persistence/database';
-import { ORDER_STATE, ORDER_STATE_NAMES, TWO_POW_32 } from '../persistence/log-record';
+import { writeTextDurably } from '../persistence/durable-file';
+import { ORDER_STATE, ORDER_STATE_NAMES } from '../persistence/log-record';
+import { orderIdRange } from '../persistence/order-id';
 import type { Persister } from '../persistence/persister';
 import type { ItemCatalog } from './item-catalog';
 import { ItemCounters } from './item-counters';
@@ -33,14 +35,12 @@ export interface SettlementReport {
 }
 
 export class Settlement {
-  private readonly dir: string;
   private readonly counts: ItemCounters;
   private timer: NodeJS.Timeout | null = null;
   private busy = false;
 
-  constructor(dataDir: string, private readonly db: Db, private readonly catalog: ItemCatalog, counters: Float64Array,
-    private readonly persister: Persister, private readonly log: pino.Logger) {
-    this.dir = path.join(dataDir, 'settlement');
+  constructor(private readonly dataDir: string, private readonly db: Db, private readonly catalog: ItemCatalog,
+    counters: Float64Array, private readonly persister: Persister, private readonly log: pino.Logger) {
     this.counts = new ItemCounters(catalog, counters);
   }
 
@@ -85,37 +85,26 @@ export class Settlement {
 
   private settle(index: number, nowMs: number): SettlementReport {
     const item = this.catalog.items[index]!;
-    fs.mkdirSync(this.dir, { recursive: true });
-    const first = item.row * TWO_POW_32;
+    fs.mkdirSync(settlementDirectory(this.dataDir), { recursive: true });
+    const { first, last } = orderIdRange(item.row);
     const rows = this.db.prepare('SELECT id, user_id, state, created_at, pay_by FROM orders WHERE id BETWEEN ? AND ? AND created_at >= ? AND created_at < ? ORDER BY id')
-      .raw().all(first, first + TWO_POW_32 - 1, item.startsAt, item.endsAt) as [number, number, number, number, number | null][];
+      .raw().all(first, last, item.startsAt, item.endsAt) as [number, number, number, number, number | null][];
     const count = (state: number): number => rows.filter((r) => r[2] === state).length;
-    const base = `${item.id}-${item.endsAt}`;
-    const winnersFile = path.join(this.dir, `${base}-winners.ndjson`);
+    const files = settlementFiles(this.dataDir, item.id, item.endsAt);
+    const winnersFile = files.winners;
     const winners = rows.filter((r) => r[2] === ORDER_STATE.paid || r[2] === ORDER_STATE.confirmed)
       .map(([id, user, state, createdAt]) => JSON.stringify({ order: String(id), item: item.id, user, state: ORDER_STATE_NAMES[state], createdAt, price: item.price }))
       .join('\n');
-    writeDurably(winnersFile, winners === '' ? '' : `${winners}\n`);
+    writeTextDurably(winnersFile, winners === '' ? '' : `${winners}\n`);
     const sold = count(ORDER_STATE.paid) + count(ORDER_STATE.confirmed);
     const report: SettlementReport = {
       item: item.id, round: { startsAt: item.startsAt, endsAt: item.endsAt }, settledAt: nowMs, stock: item.stock, sold,
       paid: count(ORDER_STATE.paid), confirmed: count(ORDER_STATE.confirmed), expired: count(ORDER_STATE.expired),
       cancelled: count(ORDER_STATE.cancelled), unsold: Atomics.load(this.catalog.left, index), revenue: sold * item.price, winnersFile,
     };
-    writeDurably(path.join(this.dir, `${base}-report.json`), `${JSON.stringify(report, null, 2)}\n`);
+    writeTextDurably(files.report, `${JSON.stringify(report, null, 2)}\n`);
     this.db.prepare('INSERT INTO settlements (item_row, ends_at, settled_at, report) VALUES (?, ?, ?, ?)').run(item.row, item.endsAt, nowMs, JSON.stringify(report));
     this.log.info({ settlement: report }, `item ${item.id} settled`);
     return report;
   }
-}
-
-function writeDurably(file: string, text: string): void {
-  const fd = fs.openSync(`${file}.tmp`, 'w');
-  try {
-    fs.writeSync(fd, text);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(`${file}.tmp`, file);
 }

@@ -9,8 +9,11 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { holdsUnit, ORDER_STATE_NAMES, orderIdOf } from '../persistence/log-record';
+import { snapshotDirectory, snapshotFileName, snapshotTakenAt } from '../persistence/data-directory';
 import type { StoredItem } from '../persistence/database';
+import { IN_PROGRESS_SUFFIX, writeFileDurably } from '../persistence/durable-file';
+import { holdsUnit, ORDER_STATE_NAMES } from '../persistence/log-record';
+import { orderIdOf } from '../persistence/order-id';
 import { Worker } from 'node:worker_threads';
 import type { Shard } from './shard';
 
@@ -40,20 +43,6 @@ export interface SnapshotJob {
   takenAt: number;
   shards: (Omit<ShardSnapshot, 'items'> & { items: { head: string; books: ItemSnapshot }[] })[];
 }
-
-/** A snapshot's file name, from when it was taken: names sort by time. */
-export function snapshotFileName(takenAt: number): string {
-  return `snapshot-${new Date(takenAt).toISOString().replace(/[:.]/g, '-')}.json`;
-}
-
-/** When a snapshot was taken, from its file name; NaN for any other name (a .tmp among them). */
-export function snapshotTakenAt(name: string): number {
-  const match = /^snapshot-(\d{4}-\d{2}-\d{2})T(\d{2})-(\d{2})-(\d{2})-(\d{3})Z\.json$/.exec(name);
-  return match === null ? NaN : Date.parse(`${match[1]}T${match[2]}:${match[3]}:${match[4]}.${match[5]}Z`);
-}
-
-/** The name a snapshot has while its writer is still writing it. */
-const IN_PROGRESS_SUFFIX = '.tmp';
 
 export function takeShardSnapshot(shard: Shard): ShardSnapshot {
   const started = performance.now();
@@ -86,7 +75,7 @@ export function snapshotBuffers(snapshot: ShardSnapshot): ArrayBuffer[] {
  */
 export function snapshotJob(dataDir: string, takenAt: number, shards: ShardSnapshot[], items: readonly StoredItem[], deleted: Uint8Array,
   fileDefinitionOf: (id: string) => string | null): SnapshotJob {
-  const dir = path.join(dataDir, 'snapshots');
+  const dir = snapshotDirectory(dataDir);
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, snapshotFileName(takenAt));
   return {
@@ -113,52 +102,55 @@ const WRITE_CHUNK_CHARS = 1 << 20;
  * not grow with the number of orders.
  */
 export function writeSnapshotFile(job: SnapshotJob): string {
-  const fd = fs.openSync(job.file + IN_PROGRESS_SUFFIX, 'w');
-  let chunk = '';
-  const put = (text: string): void => {
-    chunk += text;
-    if (chunk.length >= WRITE_CHUNK_CHARS) {
-      fs.writeSync(fd, chunk);
-      chunk = '';
-    }
-  };
-  try {
+  writeFileDurably(job.file, (fd) => {
+    let chunk = '';
+    const put = (text: string): void => {
+      chunk += text;
+      if (chunk.length >= WRITE_CHUNK_CHARS) {
+        fs.writeSync(fd, chunk);
+        chunk = '';
+      }
+    };
     put(`{"takenAt":${job.takenAt},"shards":[`);
     job.shards.forEach((s, i) => {
       put(`${i ? ',' : ''}{"shard":${s.shard},"pausedMs":${s.pausedMs.toFixed(3)},"log":${JSON.stringify(s.log)},"items":[`);
       s.items.forEach(({ head, books }, j) => {
         put(`${j ? ',' : ''}${head}"orders":[`);
-        const count = books.orderUser.length;
-        assert.ok(books.orderState.length === count && books.orderCreatedAt.length === count && books.orderPayBy.length === count);
-        // The cut must balance, or the file would restore a wrong sale: refuse to write it.
-        let held = 0;
-        for (let at = 0; at < count; at++) if (holdsUnit(books.orderState[at]!)) held++;
-        let units = 0;
-        for (let at = 1; at < books.holders.length; at += 2) units += books.holders[at]!;
-        assert.ok(books.left + held === books.stock && units === held, `snapshot of item row ${books.row} does not balance: ` +
-          `left ${books.left} + held ${held} vs stock ${books.stock}, holdings ${units}`);
-        for (let at = 0; at < count; at++) {
-          const payBy = books.orderPayBy[at]!;
-          put(`${at ? ',' : ''}[${orderIdOf(books.row, at + 1)},${books.orderUser[at]},"${ORDER_STATE_NAMES[books.orderState[at]!]}",` +
-            `${books.orderCreatedAt[at]},${payBy === 0 ? 'null' : payBy}]`);
-        }
-        put('],"holdings":[');
-        for (let at = 0; at < books.holders.length; at += 2) put(`${at ? ',' : ''}[${books.holders[at]},${books.holders[at + 1]}]`);
+        putItemBooks(books, put);
         put(']}');
       });
       put(']}');
     });
     put(']}\n');
     fs.writeSync(fd, chunk);
-    fs.fsyncSync(fd);
-  } catch (error) {
-    fs.closeSync(fd);
-    fs.rmSync(job.file + IN_PROGRESS_SUFFIX, { force: true });
-    throw error;
-  }
-  fs.closeSync(fd);
-  fs.renameSync(job.file + IN_PROGRESS_SUFFIX, job.file);
+  });
   return job.file;
+}
+
+/** An item's orders and holdings as JSON arrays, after asserting that the cut balances. */
+function putItemBooks(books: ItemSnapshot, put: (text: string) => void): void {
+  const count = books.orderUser.length;
+  assert.ok(books.orderState.length === count);
+  assert.ok(books.orderCreatedAt.length === count);
+  assert.ok(books.orderPayBy.length === count);
+  // The cut must balance, or the file would restore a wrong sale: refuse to write it.
+  let held = 0;
+  for (let at = 0; at < count; at++) if (holdsUnit(books.orderState[at]!)) held++;
+  let units = 0;
+  for (let at = 1; at < books.holders.length; at += 2) units += books.holders[at]!;
+  const balance = `left ${books.left} + held ${held} vs stock ${books.stock}, holdings ${units}`;
+  assert.ok(books.left + held === books.stock, `snapshot of item row ${books.row} does not balance: ${balance}`);
+  assert.ok(units === held, `snapshot of item row ${books.row} does not balance: ${balance}`);
+  for (let at = 0; at < count; at++) {
+    const payBy = books.orderPayBy[at]!;
+    const state = ORDER_STATE_NAMES[books.orderState[at]!];
+    put(`${at ? ',' : ''}[${orderIdOf(books.row, at + 1)},${books.orderUser[at]},"${state}",` +
+      `${books.orderCreatedAt[at]},${payBy === 0 ? 'null' : payBy}]`);
+  }
+  put('],"holdings":[');
+  for (let at = 0; at < books.holders.length; at += 2) {
+    put(`${at ? ',' : ''}[${books.holders[at]},${books.holders[at + 1]}]`);
+  }
 }
 
 /** Runs writeSnapshotFile on a snapshot-writer thread of its own, handing it `transfer` (the copies) without copying. */
@@ -187,7 +179,7 @@ export function writeSnapshotInThread(job: SnapshotJob, transfer: ArrayBuffer[])
  */
 export function pruneSnapshots(dataDir: string, keep: number, justWritten: string | null = null): string[] {
   assert.ok(Number.isInteger(keep) && keep >= 0);
-  const dir = path.join(dataDir, 'snapshots');
+  const dir = snapshotDirectory(dataDir);
   const names = fs.readdirSync(dir);
   // The file just written stays even if a clock set back made its name sort first.
   const others = names.filter((name) => !Number.isNaN(snapshotTakenAt(name)) && name !== justWritten).sort();

@@ -5,8 +5,9 @@
 
 import Database from 'better-sqlite3';
 import fs from 'node:fs';
-import path from 'node:path';
-import type { ItemDefinition, SaleMode } from '../engine/sale-definition';
+import { databaseFile } from './data-directory';
+import type { ItemDefinition, SaleMode } from './item-definition';
+import { orderIdRange } from './order-id';
 
 export type Db = Database.Database;
 
@@ -75,9 +76,6 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 `;
 
-export function databaseFile(dataDir: string): string {
-  return path.join(dataDir, 'flash-sale.sqlite');
-}
 
 /**
  * Opens the database. WAL with synchronous=NORMAL survives the process dying
@@ -145,22 +143,24 @@ export function upsertItem(db: Db, item: ItemDefinition, nowMs: number): number 
 
 /** Units held by live orders (reserved, paid, confirmed) of the item with this row. */
 export function unitsHeld(db: Db, row: number): number {
-  const first = row * 4294967296;
-  return (db.prepare('SELECT COUNT(*) AS n FROM orders WHERE id BETWEEN ? AND ? AND state IN (1, 2, 3)').get(first, first + 4294967295) as { n: number }).n;
+  const { first, last } = orderIdRange(row);
+  const held = db.prepare('SELECT COUNT(*) AS n FROM orders WHERE id BETWEEN ? AND ? AND state IN (1, 2, 3)')
+    .get(first, last);
+  return (held as { n: number }).n;
 }
 
 /** The most units of the item (by row) any one user holds. */
 export function mostHeldByOneUser(db: Db, row: number): number {
-  const first = row * 4294967296;
+  const { first, last } = orderIdRange(row);
   const found = db.prepare(`SELECT MAX(n) AS n FROM (SELECT COUNT(*) AS n FROM orders WHERE id BETWEEN ? AND ? AND state IN (1, 2, 3) GROUP BY user_id)`)
-    .get(first, first + 4294967295) as { n: number | null };
+    .get(first, last) as { n: number | null };
   return found.n ?? 0;
 }
 
 /** Whether the item (by row) has any order at all. */
 export function hasOrders(db: Db, row: number): boolean {
-  const first = row * 4294967296;
-  return db.prepare('SELECT 1 FROM orders WHERE id BETWEEN ? AND ? LIMIT 1').get(first, first + 4294967295) !== undefined;
+  const { first, last } = orderIdRange(row);
+  return db.prepare('SELECT 1 FROM orders WHERE id BETWEEN ? AND ? LIMIT 1').get(first, last) !== undefined;
 }
 
 export function readMeta(db: Db, key: string): string | null {

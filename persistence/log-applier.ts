@@ -7,9 +7,10 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import type Database from 'better-sqlite3';
-import { LOG_BATCH_RECORDS_MAX, LOG_RECORD_BYTES } from '../engine/constants';
 import type { Db } from './database';
-import { decodeRecord, emptyRecord, itemRowOf, RECORD_TYPE } from './log-record';
+import { LOG_BATCH_RECORDS_MAX, LOG_RECORD_BYTES } from './log-constants';
+import { decodeLeadingRecords, decodeRecord, emptyRecord, RECORD_TYPE } from './log-record';
+import { itemRowOf } from './order-id';
 
 /**
  * Won orders are inserted this many rows per statement: one call into SQLite
@@ -138,8 +139,7 @@ export function scanSegment(bytes: Buffer): SegmentScan {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const record = emptyRecord();
   const whole = Math.floor(bytes.length / LOG_RECORD_BYTES);
-  let valid = 0;
-  while (valid < whole && decodeRecord(view, bytes, valid * LOG_RECORD_BYTES, record)) valid++;
+  const valid = decodeLeadingRecords(bytes);
   // One batch is one write(); after power loss without --fsync its pages may
   // reach the disk out of order, so good records may follow a bad one inside
   // the last batch. None of that batch was acknowledged with --fsync on.

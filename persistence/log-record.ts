@@ -17,7 +17,7 @@
 // the same row, so replay is idempotent as well as exactly-once by offset.
 
 import assert from 'node:assert/strict';
-import { LOG_RECORD_BYTES } from '../engine/constants';
+import { LOG_RECORD_BYTES } from './log-constants';
 
 export const RECORD_TYPE = { won: 1, paid: 2, cancelled: 3, expired: 4 } as const;
 export type RecordType = (typeof RECORD_TYPE)[keyof typeof RECORD_TYPE];
@@ -48,20 +48,6 @@ export function crc32(bytes: Uint8Array, start: number, end: number): number {
   return (crc ^ -1) >>> 0;
 }
 
-export const TWO_POW_32 = 4294967296;
-
-export function orderIdOf(itemRow: number, sequence: number): number {
-  return itemRow * TWO_POW_32 + sequence;
-}
-
-export function itemRowOf(orderId: number): number {
-  return Math.floor(orderId / TWO_POW_32);
-}
-
-export function sequenceOf(orderId: number): number {
-  return orderId % TWO_POW_32;
-}
-
 export interface LogRecord {
   type: number;
   state: number;
@@ -77,18 +63,30 @@ function isValidRecord(type: number, state: number, orderId: number, userId: num
     Number.isSafeInteger(orderId) && orderId > 0 && Number.isSafeInteger(userId) && userId > 0;
 }
 
-/** Writes a record at `offset` of `view`'s buffer. */
-export function encodeRecord(view: DataView, bytes: Uint8Array, offset: number, record: LogRecord): void {
-  assert.ok(isValidRecord(record.type, record.state, record.orderId, record.userId), 'log record to write is invalid');
-  view.setUint8(offset + 4, record.type);
-  view.setUint8(offset + 5, record.state);
+/**
+ * Writes a record from its fields at `offset` of `view`'s buffer (`bytes` is
+ * the same memory). The one encoder of the layout above: the shard's log
+ * calls it per decision, so it takes fields rather than an object.
+ */
+export function encodeFields(view: DataView, bytes: Uint8Array, offset: number, type: number, state: number,
+  orderId: number, userId: number, timeMs: number, payBy: number, createdAt: number): void {
+  // Paired with the check in decodeRecord: a record that would not decode must never be written.
+  assert.ok(isValidRecord(type, state, orderId, userId), 'log record to write is invalid');
+  view.setUint8(offset + 4, type);
+  view.setUint8(offset + 5, state);
   view.setUint16(offset + 6, 0, true);
-  view.setFloat64(offset + 8, record.orderId, true);
-  view.setFloat64(offset + 16, record.userId, true);
-  view.setFloat64(offset + 24, record.timeMs, true);
-  view.setFloat64(offset + 32, record.payBy, true);
-  view.setFloat64(offset + 40, record.createdAt, true);
+  view.setFloat64(offset + 8, orderId, true);
+  view.setFloat64(offset + 16, userId, true);
+  view.setFloat64(offset + 24, timeMs, true);
+  view.setFloat64(offset + 32, payBy, true);
+  view.setFloat64(offset + 40, createdAt, true);
   view.setUint32(offset, crc32(bytes, offset + 4, offset + LOG_RECORD_BYTES), true);
+}
+
+/** Writes `record` at `offset` of `view`'s buffer. */
+export function encodeRecord(view: DataView, bytes: Uint8Array, offset: number, record: LogRecord): void {
+  const { type, state, orderId, userId, timeMs, payBy, createdAt } = record;
+  encodeFields(view, bytes, offset, type, state, orderId, userId, timeMs, payBy, createdAt);
 }
 
 /** Reads the record at `offset` into `out`; false when its checksum or fields are wrong (torn or corrupt). */
@@ -102,6 +100,23 @@ export function decodeRecord(view: DataView, bytes: Uint8Array, offset: number, 
   out.payBy = view.getFloat64(offset + 32, true);
   out.createdAt = view.getFloat64(offset + 40, true);
   return isValidRecord(out.type, out.state, out.orderId, out.userId);
+}
+
+/**
+ * Decodes the good records at the start of `bytes` (a segment's contents),
+ * stopping at the first that does not decode or is cut short, and returns how
+ * many there were. `visit`, if given, sees each in turn in one reused object.
+ */
+export function decodeLeadingRecords(bytes: Uint8Array, visit?: (record: LogRecord, index: number) => void): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const record = emptyRecord();
+  const whole = Math.floor(bytes.length / LOG_RECORD_BYTES);
+  let valid = 0;
+  while (valid < whole && decodeRecord(view, bytes, valid * LOG_RECORD_BYTES, record)) {
+    visit?.(record, valid);
+    valid++;
+  }
+  return valid;
 }
 
 export function emptyRecord(): LogRecord {

@@ -9,11 +9,13 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { LOG_RECORD_BYTES, PERSIST_BATCH_RECORDS_MAX, PERSIST_POLL_MS } from '../engine/constants';
 import { openDatabase } from './database';
+import { fsyncDirectory } from './durable-file';
 import { LogApplier, readRecords } from './log-applier';
+import { LOG_RECORD_BYTES, PERSIST_BATCH_RECORDS_MAX, PERSIST_POLL_MS } from './log-constants';
 import {
-  fsyncDirectory, PROGRESS_APPLIED_RECORDS, PROGRESS_APPLIED_SEGMENT, PROGRESS_FIELDS, PROGRESS_RECORDS, PROGRESS_SEGMENT, segmentFileName,
+  PROGRESS_APPLIED_RECORDS, PROGRESS_APPLIED_SEGMENT, PROGRESS_FIELDS, PROGRESS_RECORDS, PROGRESS_SEGMENT,
+  segmentFileName,
 } from './write-behind-log';
 
 export interface PersisterSetup {
@@ -44,7 +46,8 @@ interface Cursor {
   fd: number;
 }
 
-class Persister {
+/** The worker's side of persistence: follows every shard's log and applies it (persister.ts holds the handle). */
+class LogFollower {
   private readonly db;
   private readonly applier: LogApplier;
   private readonly progress: Int32Array;
@@ -133,16 +136,16 @@ function main(): void {
   assert.ok(parentPort, 'persister-worker runs only as a worker thread');
   const setup = workerData as PersisterSetup;
   const control = setup.control;
-  const persister = new Persister(setup);
+  const follower = new LogFollower(setup);
   parentPort.postMessage({ type: 'ready' });
   for (;;) {
     const wake = Atomics.load(control, CONTROL_WAKE);
     if (Atomics.load(control, CONTROL_COMMAND) === COMMAND_DRAIN) {
-      const records = persister.drain();
+      const records = follower.drain();
       parentPort.postMessage({ type: 'drained', records });
       return;
     }
-    if (!persister.pass()) Atomics.wait(control, CONTROL_WAKE, wake, PERSIST_POLL_MS);
+    if (!follower.pass()) Atomics.wait(control, CONTROL_WAKE, wake, PERSIST_POLL_MS);
   }
 }
 

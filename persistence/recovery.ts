@@ -6,10 +6,11 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { LOG_RECORD_BYTES, PERSIST_BATCH_RECORDS_MAX } from '../engine/constants';
 import type { Db } from './database';
+import { fsyncDirectory } from './durable-file';
 import { LogApplier, scanSegment } from './log-applier';
-import { fsyncDirectory, SEGMENT_FILE } from './write-behind-log';
+import { LOG_RECORD_BYTES, PERSIST_BATCH_RECORDS_MAX } from './log-constants';
+import { SEGMENT_FILE } from './write-behind-log';
 
 export interface CatchUpReport {
   segments: number;
@@ -17,9 +18,6 @@ export interface CatchUpReport {
   tornBytes: number;
 }
 
-export function logDirectory(dataDir: string): string {
-  return path.join(dataDir, 'log');
-}
 
 /** Applies and removes every log segment in `logDir`, oldest first. */
 export function catchUpLog(db: Db, logDir: string, fsync: boolean): CatchUpReport {

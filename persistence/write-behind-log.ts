@@ -13,8 +13,9 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { LOG_BATCH_RECORDS_MAX, LOG_RECORD_BYTES, LOG_SEGMENT_BYTES_MAX } from '../engine/constants';
-import { crc32, RECORD_TYPE } from './log-record';
+import { fsyncDirectory } from './durable-file';
+import { LOG_BATCH_RECORDS_MAX, LOG_RECORD_BYTES, LOG_SEGMENT_BYTES_MAX } from './log-constants';
+import { encodeFields } from './log-record';
 
 /**
  * Int32 slots per shard in the progress array: the shard writes the first
@@ -64,20 +65,9 @@ export class WriteBehindLog {
   }
 
   append(type: number, state: number, orderId: number, userId: number, timeMs: number, payBy: number, createdAt: number): void {
-    // Paired with the check at replay: a record that would not decode must never be written.
-    assert.ok(type >= RECORD_TYPE.won && type <= RECORD_TYPE.expired && state >= 1 && state <= 5 && orderId > 0 && userId > 0, 'invalid log record');
     if (this.batchRecords === LOG_BATCH_RECORDS_MAX) this.flush();
     const offset = this.batchRecords * LOG_RECORD_BYTES;
-    const view = this.view;
-    view.setUint8(offset + 4, type);
-    view.setUint8(offset + 5, state);
-    view.setUint16(offset + 6, 0, true);
-    view.setFloat64(offset + 8, orderId, true);
-    view.setFloat64(offset + 16, userId, true);
-    view.setFloat64(offset + 24, timeMs, true);
-    view.setFloat64(offset + 32, payBy, true);
-    view.setFloat64(offset + 40, createdAt, true);
-    view.setUint32(offset, crc32(this.batch, offset + 4, offset + LOG_RECORD_BYTES), true);
+    encodeFields(this.view, this.batch, offset, type, state, orderId, userId, timeMs, payBy, createdAt);
     this.batchRecords++;
   }
 
@@ -115,15 +105,5 @@ export class WriteBehindLog {
     // changes, so the count is reset first.
     Atomics.store(this.progress, this.shard * PROGRESS_FIELDS + PROGRESS_RECORDS, 0);
     Atomics.store(this.progress, this.shard * PROGRESS_FIELDS + PROGRESS_SEGMENT, segment);
-  }
-}
-
-/** Makes a new or removed directory entry durable (needed with --fsync). */
-export function fsyncDirectory(dir: string): void {
-  const fd = fs.openSync(dir, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
   }
 }

@@ -7,7 +7,7 @@
 // kills a process that does not handle it.
 
 import fs from 'node:fs';
-import path from 'node:path';
+import { pidFile } from '../persistence/data-directory';
 
 export interface EnginePid {
   file: string;
@@ -17,10 +17,6 @@ export interface EnginePid {
   alive: boolean;
   /** Its command line from /proc, or null where that cannot be read. */
   command: string | null;
-}
-
-export function pidFileOf(dataDir: string): string {
-  return path.join(dataDir, 'engine.pid');
 }
 
 function isAlive(pid: number): boolean {
@@ -42,7 +38,7 @@ function commandOf(pid: number): string | null {
 }
 
 export function readEnginePid(dataDir: string): EnginePid {
-  const file = pidFileOf(dataDir);
+  const file = pidFile(dataDir);
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');

@@ -13,8 +13,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { databaseFile } from '../persistence/database';
-import { logDirectory } from '../persistence/recovery';
+import { databaseFile, logDirectory } from '../persistence/data-directory';
 import { readEnginePid } from './engine-pid';
 import { reconcile, type Reconciliation } from './reconciliation';
 import { dataDirOf, EXIT_FAILED, EXIT_OK, runCommand, UsageError, type CommandSpec } from './script-cli';

@@ -73,9 +73,12 @@ import type { Statement } from 'better-sqlite3';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Db } from '../persistence/database';
-import { LOG_RECORD_BYTES } from '../engine/constants';
 import { scanSegment } from '../persistence/log-applier';
-import { decodeRecord, emptyRecord, holdsUnit, itemRowOf, ORDER_STATE_NAMES, RECORD_TYPE, TWO_POW_32, type LogRecord } from '../persistence/log-record';
+import { LOG_RECORD_BYTES } from '../persistence/log-constants';
+import {
+  decodeLeadingRecords, decodeRecord, emptyRecord, holdsUnit, ORDER_STATE_NAMES, RECORD_TYPE, type LogRecord,
+} from '../persistence/log-record';
+import { itemRowOf, itemRowSql, orderIdRange, sequenceSql } from '../persistence/order-id';
 import { SEGMENT_FILE } from '../persistence/write-behind-log';
 
 /** Order ids named in one message at most; the count is always given whole. */
@@ -117,6 +120,8 @@ export interface ItemBalance {
   ordersFromTail: number;
   /** Units held after the tail is replayed: what the engine would load. */
   held: number;
+  /** The most units one user holds after the tail is replayed. */
+  mostHeldByOneUser: number;
   /** stock - held: what the engine would offer. Negative means oversold. */
   left: number;
 }
@@ -158,16 +163,6 @@ function stateName(state: number): string {
 }
 
 const TYPE_NAMES = ['', 'won', 'paid', 'cancelled', 'expired'];
-
-/** Counts leading good records when scanSegment refuses a segment as corrupt. */
-function leadingValidRecords(bytes: Buffer): number {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const record = emptyRecord();
-  const whole = Math.floor(bytes.length / LOG_RECORD_BYTES);
-  let valid = 0;
-  while (valid < whole && decodeRecord(view, bytes, valid * LOG_RECORD_BYTES, record)) valid++;
-  return valid;
-}
 
 class Reconciler {
   readonly findings: Finding[] = [];
@@ -273,7 +268,7 @@ class Reconciler {
       validRecords = scanSegment(bytes).validRecords;
     } catch (error) {
       corrupt = true;
-      validRecords = leadingValidRecords(bytes);
+      validRecords = decodeLeadingRecords(bytes);
       this.add({ severity: 'error', check: 'corrupt_segment', segment: name, record: validRecords,
         message: `log ${name}: ${(error as Error).message}; start-up would refuse it. Only its first ${validRecords} records are checked` });
     }
@@ -372,7 +367,9 @@ class Reconciler {
   // ---- SQLite's orders ----
 
   checkOrderRows(): void {
-    const orphans = this.db.prepare(`SELECT id FROM orders WHERE (id / ${TWO_POW_32}) NOT IN (SELECT row FROM items) ORDER BY id`).raw().all() as [number][];
+    const orphans = this.db.prepare(`SELECT id FROM orders
+      WHERE ${itemRowSql('id')} NOT IN (SELECT row FROM items) ORDER BY id`)
+      .raw().all() as [number][];
     const byRow = new Map<number, number[]>();
     for (const [id] of orphans) {
       const list = byRow.get(itemRowOf(id)) ?? [];
@@ -383,7 +380,8 @@ class Reconciler {
       this.add({ severity: 'error', check: 'orphan_order', orders: orderIds(ids),
         message: `${ids.length} order(s) in SQLite belong to item row ${row}, which is no item: ${listed(ids)}` });
     }
-    const misfiled = this.db.prepare(`SELECT id, item_row FROM orders WHERE item_row != (id / ${TWO_POW_32}) OR (id % ${TWO_POW_32}) = 0 ORDER BY id`).raw().all() as [number, number][];
+    const misfiled = this.db.prepare(`SELECT id, item_row FROM orders
+      WHERE item_row != ${itemRowSql('id')} OR ${sequenceSql('id')} = 0 ORDER BY id`).raw().all() as [number, number][];
     if (misfiled.length > 0) {
       this.add({ severity: 'error', check: 'order_row', orders: orderIds(misfiled.map(([id]) => id)),
         message: `${misfiled.length} order(s) have an item_row that disagrees with their id (id = row * 2^32 + sequence, sequence >= 1): ${misfiled.slice(0, ORDER_IDS_SHOWN_MAX).map(([id, row]) => `${id} (item_row ${row})`).join(', ')}` });
@@ -402,10 +400,11 @@ class Reconciler {
    * with the tail's changes, merged with the orders the tail adds.
    */
   private *ordersOf(item: ItemRow): Generator<{ id: number; user: number; state: number; inSqlite: boolean; sqliteState: number }> {
-    const first = item.row * TWO_POW_32;
+    const { first, last } = orderIdRange(item.row);
     const added = [...(this.newOrdersByRow.get(item.row) ?? [])].sort((a, b) => a - b);
     let next = 0;
-    const rows = this.db.prepare('SELECT id, user_id, state FROM orders WHERE id BETWEEN ? AND ? ORDER BY id').raw().iterate(first, first + TWO_POW_32 - 1) as IterableIterator<[number, number, number]>;
+    const rows = this.db.prepare('SELECT id, user_id, state FROM orders WHERE id BETWEEN ? AND ? ORDER BY id')
+      .raw().iterate(first, last) as IterableIterator<[number, number, number]>;
     for (const [id, user, state] of rows) {
       while (next < added.length && added[next]! < id) yield this.added(added[next++]!);
       const change = this.replayed.get(id);
@@ -426,7 +425,7 @@ class Reconciler {
   private checkItem(item: ItemRow): ItemBalance {
     const balance: ItemBalance = {
       id: item.id, row: item.row, stock: item.stock, perUserLimit: item.perUserLimit, ordersInSqlite: 0, heldInSqlite: 0,
-      tailRecords: this.tailRecordsByRow.get(item.row) ?? 0, ordersFromTail: 0, held: 0, left: 0,
+      tailRecords: this.tailRecordsByRow.get(item.row) ?? 0, ordersFromTail: 0, held: 0, mostHeldByOneUser: 0, left: 0,
     };
     const unitsByUser = new Map<number, number>();
     // The latest holding orders, for naming the units past the stock.
@@ -443,6 +442,7 @@ class Reconciler {
       if (latest.length > ORDER_IDS_SHOWN_MAX) latest.shift();
     }
     balance.left = item.stock - balance.held;
+    for (const units of unitsByUser.values()) balance.mostHeldByOneUser = Math.max(balance.mostHeldByOneUser, units);
     if (balance.left < 0) {
       const extra = -balance.left;
       const named = latest.slice(-Math.min(extra, ORDER_IDS_SHOWN_MAX));

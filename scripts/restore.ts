@@ -20,10 +20,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ITEM_ROW_MAX } from '../engine/constants';
-import { checkItem, SaleDefinitionError, type ItemDefinition } from '../engine/sale-definition';
-import { databaseFile, openDatabase, recordAdminAction, setFileDefinition } from '../persistence/database';
-import { holdsUnit, itemRowOf, ORDER_STATE, sequenceOf } from '../persistence/log-record';
-import { logDirectory } from '../persistence/recovery';
+import { checkItem, SaleDefinitionError } from '../engine/sale-definition';
+import { databaseFile, databaseFiles, logDirectory } from '../persistence/data-directory';
+import { openDatabase, recordAdminAction, setFileDefinition } from '../persistence/database';
+import type { ItemDefinition } from '../persistence/item-definition';
+import { holdsUnit, ORDER_STATE } from '../persistence/log-record';
+import { itemRowOf, sequenceOf } from '../persistence/order-id';
 import { readEnginePid } from './engine-pid';
 import { EXIT_FAILED, EXIT_OK, requiredString, runCommand, UsageError, type CommandSpec } from './script-cli';
 
@@ -154,7 +156,7 @@ function writeDatabase(dataDir: string, snapshotFile: string, takenAt: number, i
 }
 
 function removeDatabase(dataDir: string): void {
-  for (const suffix of ['', '-wal', '-shm']) fs.rmSync(databaseFile(dataDir) + suffix, { force: true });
+  for (const file of databaseFiles(dataDir)) fs.rmSync(file, { force: true });
 }
 
 export function main(argv: readonly string[]): Promise<number> {

@@ -4,8 +4,10 @@
 // the engine will read it (times resolved to ISO, defaults filled in).
 //
 // With --data DIR it also checks the file against an existing database, as
-// start-up's merge does, without changing anything: an item the file changes
-// may not get a stock below the units its orders already hold. Units held are
+// start-up's merge does, without changing anything, with the engine's own
+// rule (checkAgainstSold in engine/sale-rules.ts): an item the file changes
+// may not get a stock below the units its orders hold, a perUserLimit below
+// what one user holds, or another mode once it has orders. What is sold is
 // counted after replaying the unapplied write-behind log in memory (what
 // start-up does before the merge), using the reconciliation's replay. An
 // item the file describes exactly as when it was last loaded is skipped, as
@@ -14,9 +16,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { databaseFile } from '../persistence/database';
-import { logDirectory } from '../persistence/recovery';
-import { readSaleFile, SaleDefinitionError, type ItemDefinition } from '../engine/sale-definition';
+import { readSaleFile, SaleDefinitionError } from '../engine/sale-definition';
+import { checkAgainstSold, type ItemSales } from '../engine/sale-rules';
+import { databaseFile, logDirectory } from '../persistence/data-directory';
+import type { ItemDefinition, SaleMode } from '../persistence/item-definition';
 import { reconcile } from './reconciliation';
 import { EXIT_FAILED, EXIT_OK, optionalString, runCommand, UsageError, type CommandSpec } from './script-cli';
 
@@ -29,7 +32,11 @@ const COMMAND: CommandSpec = {
     "the engine's message, naming the item and the field, and exits 1.",
   ],
   flags: [
-    { name: 'data', kind: 'string', value: 'DIR', help: 'Also check the file against the database in DIR (read-only): stock may not drop below units held.' },
+    {
+      name: 'data', kind: 'string', value: 'DIR',
+      help: 'Also check the file against the database in DIR (read-only), as start-up would: stock not below ' +
+        'units held, perUserLimit not below what one user holds, mode unchanged once sold.',
+    },
   ],
   positionalsMax: 2,
 };
@@ -39,9 +46,17 @@ function describe(item: ItemDefinition, index: number): string {
     `startsAt ${new Date(item.startsAt).toISOString()}, endsAt ${new Date(item.endsAt).toISOString()}`;
 }
 
-interface Stored { row: number; held: number; fileDefinition: string | null }
+interface Stored { row: number; mode: SaleMode; sales: ItemSales; fileDefinition: string | null }
 
-/** Units held per item id in the database at DIR, after the unapplied log tail. */
+/** Each stored item's mode and the definition a sale file last gave it, by id (databases before that column: null). */
+function storedDefinitions(db: Database.Database): Map<string, { mode: SaleMode; fileDefinition: string | null }> {
+  const columns = (db.prepare('PRAGMA table_info(items)').all() as { name: string }[]).map((c) => c.name);
+  const fileDefinition = columns.includes('file_definition') ? 'file_definition' : 'NULL';
+  const rows = db.prepare(`SELECT id, mode, ${fileDefinition} AS fileDefinition FROM items`).all();
+  return new Map((rows as { id: string; mode: SaleMode; fileDefinition: string | null }[]).map((r) => [r.id, r]));
+}
+
+/** Each stored item's mode and sales, by id, in the database at DIR, after the unapplied log tail. */
 function readStored(dataDir: string): { items: Map<string, Stored>; consistent: boolean } {
   const file = databaseFile(dataDir);
   if (!fs.existsSync(file)) throw new UsageError(`--data: ${dataDir} holds no engine database (${path.basename(file)})`);
@@ -49,10 +64,14 @@ function readStored(dataDir: string): { items: Map<string, Stored>; consistent: 
   try {
     // One read transaction: SQLite and its log_applied bookkeeping from one moment, even if an engine runs.
     return db.transaction(() => {
-      const hasFileDefinition = (db.prepare('PRAGMA table_info(items)').all() as { name: string }[]).some((c) => c.name === 'file_definition');
-      const definitions = new Map((db.prepare(`SELECT id, ${hasFileDefinition ? 'file_definition' : 'NULL'} AS fd FROM items`).all() as { id: string; fd: string | null }[]).map((r) => [r.id, r.fd]));
+      const byId = storedDefinitions(db);
       const result = reconcile(db, logDirectory(dataDir));
-      const items = new Map(result.items.map((item) => [item.id, { row: item.row, held: item.held, fileDefinition: definitions.get(item.id) ?? null }]));
+      const items = new Map(result.items.map((item): [string, Stored] => {
+        const { mode, fileDefinition } = byId.get(item.id)!;
+        const hasOrders = item.ordersInSqlite + item.ordersFromTail > 0;
+        const sales = { unitsHeld: item.held, mostHeldByOneUser: item.mostHeldByOneUser, hasOrders };
+        return [item.id, { row: item.row, mode, sales, fileDefinition }];
+      }));
       return { items, consistent: result.consistent };
     })();
   } finally {
@@ -65,11 +84,13 @@ function checkAgainstDatabase(source: string, items: ItemDefinition[], stored: M
   return items.map((item, index) => {
     const existing = stored.get(item.id);
     if (!existing) return `  item "${item.id}": new, will be added`;
-    if (existing.fileDefinition === JSON.stringify(item)) return `  item "${item.id}": unchanged since it was last loaded (row ${existing.row}, ${existing.held} units held); left as it is`;
-    if (item.stock < existing.held) {
-      throw new SaleDefinitionError(`${source}: item "${item.id}" (items[${index}]): field "stock" is ${item.stock} but ${existing.held} units are already sold or reserved`);
+    const held = existing.sales.unitsHeld;
+    if (existing.fileDefinition === JSON.stringify(item)) {
+      return `  item "${item.id}": unchanged since it was last loaded (row ${existing.row}, ${held} units held); ` +
+        'left as it is';
     }
-    return `  item "${item.id}": will be updated (row ${existing.row}): stock ${item.stock} >= ${existing.held} units held`;
+    checkAgainstSold(existing.sales, existing.mode, item, `${source}: item "${item.id}" (items[${index}])`);
+    return `  item "${item.id}": will be updated (row ${existing.row}): stock ${item.stock} >= ${held} units held`;
   });
 }
 

@@ -7,7 +7,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { snapshotTakenAt } from '../engine/snapshot';
+import { snapshotDirectory, snapshotTakenAt } from '../persistence/data-directory';
 import { looksLikeEngine, readEnginePid } from './engine-pid';
 import { dataDirOf, EXIT_FAILED, EXIT_OK, optionalInt, runCommand, type CommandSpec } from './script-cli';
 
@@ -73,7 +73,7 @@ export function main(argv: readonly string[]): Promise<number> {
       process.stderr.write(`snapshot: pid ${engine.pid} from ${engine.file} is "${engine.command}", not the engine; nothing sent\n`);
       return EXIT_FAILED;
     }
-    const dir = path.join(dataDir, 'snapshots');
+    const dir = snapshotDirectory(dataDir);
     const before = snapshotsIn(dir);
     // Whole milliseconds, as the engine names its files.
     const sentAt = Date.now();

@@ -3,11 +3,16 @@
 // that owns it and survives a restart; a duplicate or invalid item is
 // refused naming the field; an item is deleted only when it is not live and
 // never sold, and a deleted item is gone from every route and stays gone.
+// A create and a delete of the same item sent at once are each answered
+// exactly: the create 201, the delete 200 when it came second or 404
+// unknown_item when it came first (then a second delete removes the item).
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { buyPathOf, item, pool, request, signToken, startEngine, tempDataDir } from '../helpers/engine-process';
+import {
+  ADMIN_TOKEN, buyPathOf, item, pool, request, signToken, startEngine, tempDataDir,
+} from '../helpers/engine-process';
 
-const ADMIN_TOKEN = 'admin-token-for-tests-0123456789abcdef';
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
 for (const workers of ['0', '2']) {
@@ -43,17 +48,31 @@ for (const workers of ['0', '2']) {
 
     // Created and deleted at once, before a worker shard has even taken the item: nothing may break.
     for (let i = 0; i < 20; i++) {
-      const quick = { id: `quick-${i}`, name: 'Quick', price: 1, stock: 1, startsAt: Date.now() + 3_600_000 };
-      await Promise.all([
+      const id = `quick-${i}`;
+      const quick = { id, name: 'Quick', price: 1, stock: 1, startsAt: Date.now() + 3_600_000 };
+      const [create, remove] = await Promise.all([
         request(engine.port, 'POST', '/admin/items', { headers: admin, body: JSON.stringify(quick) }),
-        request(engine.port, 'DELETE', `/admin/items/quick-${i}`, { headers: admin }),
+        request(engine.port, 'DELETE', `/admin/items/${id}`, { headers: admin }),
       ]);
+      t.same([create.status, create.json.id, create.json.state], [201, id, 'upcoming'], `${id} is created`);
+      if (remove.status === 200) {
+        t.same(remove.json, { deleted: id }, `${id}: the delete that came second removed it`);
+      } else {
+        const answer = [remove.status, remove.json.error];
+        t.same(answer, [404, 'unknown_item'], `${id}: the delete that came first found no item`);
+        const again = await request(engine.port, 'DELETE', `/admin/items/${id}`, { headers: admin });
+        t.same([again.status, again.json], [200, { deleted: id }], `${id}: a second delete removes it`);
+      }
+      t.equal((await request(engine.port, 'GET', `/api/items/${id}`)).status, 404, `${id} is gone`);
     }
+    const list = (await request(engine.port, 'GET', '/api/items')).json.items as { id: string }[];
+    const listed = list.map((i) => i.id).sort();
+    t.same(listed, ['a', 'b', 'c', 'fresh'], 'no quick item is left in the list');
     t.equal((await request(engine.port, 'GET', '/readyz')).status, 200, 'every thread is still alive after quick creates and deletes');
     t.equal(await engine.stop(), 0);
     engine = await startEngine({ dataDir, args: ['--workers', workers], sale, env: { FLASH_ADMIN_TOKEN: ADMIN_TOKEN } });
     t.teardown(() => engine.stop());
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await sleep(300);
     t.match((await request(engine.port, 'GET', '/api/items/fresh')).json, { stock: 4, left: 0 }, 'the created item and its sales survive a restart');
     t.equal((await request(engine.port, 'GET', '/api/items/future')).status, 404, 'the deleted item stays deleted');
     const order = await request(engine.port, 'GET', `/api/orders/${wins[0]!.order}`, { token: signToken(wins[0]!.user) });

@@ -6,11 +6,13 @@
 // NDJSON or CSV, right after the buys; snapshots on demand; every action is
 // in the audit log with who did it.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import fs from 'node:fs';
 import t from 'tap';
-import { buyPathOf, item, pool, request, signToken, startEngine, tempDataDir } from '../helpers/engine-process';
+import {
+  ADMIN_TOKEN, buyPathOf, item, pool, request, signToken, startEngine, tempDataDir,
+} from '../helpers/engine-process';
 
-const ADMIN_TOKEN = 'admin-token-for-tests-0123456789abcdef';
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}`, 'x-admin-actor': 'ops-alice' };
 
 t.test('without FLASH_ADMIN_TOKEN the admin API does not exist', async (t) => {
@@ -83,7 +85,7 @@ for (const workers of ['0', '2']) {
     t.equal(await engine.stop(), 0);
     engine = await startEngine({ dataDir, args: ['--workers', workers], sale, env: { FLASH_ADMIN_TOKEN: ADMIN_TOKEN } });
     t.equal((await request(engine.port, 'POST', res, { token: signToken(3) })).json.error, 'paused', 'pause survives a restart');
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await sleep(300);
     t.match((await request(engine.port, 'GET', '/api/items/few')).json, { stock: 5, left: 0 }, 'restock survives a restart (same sale file)');
     await request(engine.port, 'POST', '/admin/items/res/resume', { headers: admin });
     t.equal((await request(engine.port, 'POST', res, { token: signToken(3) })).status, 200, 'resume lets buys through');

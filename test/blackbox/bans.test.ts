@@ -4,9 +4,8 @@
 // counted in stats and metrics.
 
 import t from 'tap';
-import { buyPathOf, item, request, signToken, startEngine, tempDataDir } from '../helpers/engine-process';
+import { ADMIN_TOKEN, buyPathOf, item, request, signToken, startEngine, tempDataDir } from '../helpers/engine-process';
 
-const ADMIN_TOKEN = 'admin-token-for-tests-0123456789abcdef';
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}`, 'x-admin-actor': 'ops-bob' };
 
 t.test('banned users and address ranges get 403 banned, and bans survive a restart', async (t) => {

@@ -6,6 +6,7 @@
 // think time wins once. The test knows the ticket secret (as the shop
 // would) and so can compute answers, which no shopper can.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import { challengeAnswer, challengeSecretOf } from '../../engine/challenge';
 import { buyPathOf, item, request, signToken, startEngine, tempDataDir } from '../helpers/engine-process';
@@ -13,7 +14,6 @@ import { connectWs } from '../helpers/ws-client';
 
 const TICKET_SECRET = 'challenge-test-ticket-secret-0123456789abcdef';
 const secret = challengeSecretOf(TICKET_SECRET);
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const answerOf = (itemId: string, userId: number, challenge: string): string => {
   const [issued, nonce] = challenge.split('.');
   return challengeAnswer(secret, itemId, userId, Number(issued), nonce!);

@@ -7,9 +7,12 @@
 // units left plus units held equal to stock. A second kill and a restart
 // with another number of worker threads repeat the check.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import http from 'node:http';
 import t, { type Test } from 'tap';
-import { buyPathOf, item, pool, readOrders, request, signToken, startEngine, tempDataDir, type EngineHandle } from '../helpers/engine-process';
+import {
+  buyPathOf, item, pool, readOrders, request, signToken, startEngine, tempDataDir, type EngineHandle,
+} from '../helpers/engine-process';
 
 const STOCK = { big: 3000, res: 800 } as const;
 const HOLDING_STATES = new Set([1, 2, 3]);
@@ -63,7 +66,7 @@ function checkBooks(t: Test, dataDir: string, left: Record<string, number>): voi
 
 async function leftOf(engine: EngineHandle): Promise<Record<string, number>> {
   // /api/items may be 250 ms stale; wait it out so the numbers are exact.
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  await sleep(300);
   const list = await request(engine.port, 'GET', '/api/items');
   return Object.fromEntries((list.json.items as { id: string; left: number }[]).map((i) => [i.id, i.left]));
 }

@@ -15,7 +15,7 @@ import t from 'tap';
 import { connectWs } from '../helpers/ws-client';
 import { httpRequest, int, rawStream, wsFrame, type FuzzContext } from '../helpers/fuzz-corpus';
 import { mulberry32, type Rand } from '../helpers/seeded-random';
-import { buyPathOf, item, request, signToken, startEngine, tempDataDir } from '../helpers/engine-process';
+import { ADMIN_TOKEN, buyPathOf, item, request, signToken, startEngine, tempDataDir } from '../helpers/engine-process';
 import { runScript } from '../helpers/script-process';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261123);
@@ -25,7 +25,6 @@ const HTTP_WORKERS = 24;
 const WS_WORKERS = 4;
 const ANSWER_DEADLINE_MS = 5_000;
 const UNFRAMED_DEADLINE_MS = 150;
-const ADMIN_TOKEN = 'fuzz-admin-token-0123456789abcdef-0123';
 
 interface Stats {
   statuses: Map<number, number>;

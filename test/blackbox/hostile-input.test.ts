@@ -4,6 +4,7 @@
 // shows it exactly, with two frames in one write), and slow or idle
 // connections (slowloris) closed by the server while others are served.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import net from 'node:net';
 import t from 'tap';
 import { buyPathOf, item, request, signToken, startEngine, tempDataDir } from '../helpers/engine-process';
@@ -81,7 +82,7 @@ t.test('slow and silent connections are closed by the engine while others are se
   // Meanwhile the engine answers everyone else.
   for (let i = 0; i < 5; i++) {
     t.equal((await request(engine.port, 'GET', '/api/time')).status, 200);
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await sleep(500);
   }
   const times = await Promise.race([Promise.all([...dribblers, silentClosed]), new Promise<null>((resolve) => setTimeout(() => resolve(null), 25_000))]);
   t.ok(times !== null, 'every slow or silent connection was closed');

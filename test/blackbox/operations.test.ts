@@ -8,12 +8,15 @@
 // --snapshot-keep bounds the files kept; SIGTERM flushes every acknowledged
 // order into SQLite and exits 0.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { buyPathOf, item, pool, readOrders, request, runEngineToExit, signToken, startEngine, tempDataDir, USER_SECRET, writeSaleFile } from '../helpers/engine-process';
+import {
+  ADMIN_TOKEN, buyPathOf, item, pool, readOrders, request, runEngineToExit, signToken, startEngine, tempDataDir,
+  USER_SECRET, writeSaleFile,
+} from '../helpers/engine-process';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 t.test('--help lists every flag with its FLASH_* variable', async (t) => {
   const { code, stdout } = await runEngineToExit(['--help']);
@@ -99,11 +102,11 @@ t.test('restarting with the same sale file keeps what was sold; lowering stock b
 t.test('a sale file or an admin update may not lower perUserLimit below what a user holds', async (t) => {
   const dataDir = tempDataDir('limitdown');
   const sale = [item('pair', { stock: 10, perUserLimit: 3, startsAt: Date.now() - 1000, endsAt: Date.now() + 1500 })];
-  let engine = await startEngine({ dataDir, sale, env: { FLASH_ADMIN_TOKEN: 'admin-token-for-tests-0123456789abcdef' } });
+  let engine = await startEngine({ dataDir, sale, env: { FLASH_ADMIN_TOKEN: ADMIN_TOKEN } });
   const buyPath = await buyPathOf(engine.port, 'pair');
   for (let i = 0; i < 2; i++) t.equal((await request(engine.port, 'POST', buyPath, { token: signToken(5) })).status, 200);
   await sleep(Math.max(0, (sale[0]!.endsAt as number) - Date.now() + 50));
-  const headers = { authorization: 'Bearer admin-token-for-tests-0123456789abcdef' };
+  const headers = { authorization: `Bearer ${ADMIN_TOKEN}` };
   const update = await request(engine.port, 'PUT', '/admin/items/pair', { headers, body: '{"perUserLimit":1}' });
   t.equal(update.status, 400, 'an admin update is refused');
   t.match(update.json.message, /field "perUserLimit" is 1 but a user already holds 2 units/);
@@ -151,7 +154,7 @@ for (const workers of ['0', '2']) {
 for (const workers of ['0', '2']) {
   t.test(`with --workers ${workers}, snapshots asked for at once all answer, each with every order as SQLite has it`, async (t) => {
     const dataDir = tempDataDir('snapshots');
-    const headers = { authorization: 'Bearer admin-token-for-tests-0123456789abcdef' };
+    const headers = { authorization: `Bearer ${ADMIN_TOKEN}` };
     const engine = await startEngine({
       dataDir, args: ['--workers', workers], sale: [item('a', { stock: 400 }), item('b', { stock: 400, mode: 'reserve' })],
       env: { FLASH_ADMIN_TOKEN: headers.authorization.slice(7) },
@@ -184,7 +187,7 @@ for (const workers of ['0', '2']) {
 
 t.test('--snapshot-keep 2 keeps the two newest snapshot files', async (t) => {
   const dataDir = tempDataDir('snapshot-keep');
-  const headers = { authorization: 'Bearer admin-token-for-tests-0123456789abcdef' };
+  const headers = { authorization: `Bearer ${ADMIN_TOKEN}` };
   const engine = await startEngine({ dataDir, args: ['--snapshot-keep', '2'], sale: [item('a', { stock: 10 })], env: { FLASH_ADMIN_TOKEN: headers.authorization.slice(7) } });
   t.teardown(() => engine.stop());
   const taken: string[] = [];

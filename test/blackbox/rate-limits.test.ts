@@ -3,11 +3,13 @@
 // bucket refills with time; an address over its burst is refused whoever
 // the user; and with the limits turned off (0) the same traffic is served.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { buyPathOf, item, request, runEngineToExit, signToken, startEngine, tempDataDir } from '../helpers/engine-process';
+import {
+  buyPathOf, item, request, runEngineToExit, signToken, startEngine, tempDataDir,
+} from '../helpers/engine-process';
 import { connectWs } from '../helpers/ws-client';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 t.test('the defaults limit each user to a burst of 10 then 5 buys a second', async (t) => {
   const help = await runEngineToExit(['--help']);

@@ -12,13 +12,17 @@
 // won record is applied, an order state SQLite changed contrary to the log,
 // and an order on no item; a leftover log_applied row is only a warning.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import fs from 'node:fs';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { buyPathOf, item, request, signToken, startEngine, tempDataDir, type EngineHandle } from '../helpers/engine-process';
-import { changeDatabase, copyDataDir, digestDataDir, readSegments, rewindPersister, runScript } from '../helpers/script-process';
+import {
+  buyPathOf, item, request, signToken, startEngine, tempDataDir, type EngineHandle,
+} from '../helpers/engine-process';
+import {
+  changeDatabase, copyDataDir, digestDataDir, readSegments, rewindPersister, runScript,
+} from '../helpers/script-process';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const TWO_POW_32 = 4294967296;
 
 const SALE = [

@@ -4,11 +4,13 @@
 // race at payBy, and across a kill -9 and restart. Stock coming back is
 // observed the way shoppers see it: by how many new buyers can win.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import http from 'node:http';
 import t from 'tap';
-import { buyPathOf, item, pool, readOrders, request, signToken, startEngine, tempDataDir, type EngineHandle } from '../helpers/engine-process';
+import {
+  buyPathOf, item, pool, readOrders, request, signToken, startEngine, tempDataDir, type EngineHandle,
+} from '../helpers/engine-process';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** How many of `count` new users win one unit each, all at once. */
 async function newWinners(engine: EngineHandle, buyPath: string, firstUser: number, count: number): Promise<{ order: string; user: number }[]> {

@@ -3,9 +3,12 @@
 // start it again on the same data directory and sale file, and nothing
 // acknowledged is lost, nothing is sold twice, and sales resume at once.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import http from 'node:http';
 import t from 'tap';
-import { buyPathOf, item, pool, readOrders, request, signToken, startEngine, tempDataDir } from '../helpers/engine-process';
+import {
+  buyPathOf, item, pool, readOrders, request, signToken, startEngine, tempDataDir,
+} from '../helpers/engine-process';
 
 t.test('SIGTERM mid-sale, then start again: every acknowledged order is kept and sales resume', async (t) => {
   const dataDir = tempDataDir('runbook');
@@ -38,6 +41,6 @@ t.test('SIGTERM mid-sale, then start again: every acknowledged order is kept and
   const sample = acknowledged.slice(0, 20);
   const views = await Promise.all(sample.map((a) => request(engine.port, 'GET', `/api/orders/${a.order}`, { token: signToken(a.user) })));
   t.ok(views.every((v) => v.status === 200 && v.json.state === 'confirmed'), 'orders from before the stop are there for their owners');
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  await sleep(300);
   t.equal((await request(engine.port, 'GET', '/api/items/drop')).json.left, 2000 - acknowledged.length - 20, 'left counts every unit sold before and after');
 });

@@ -10,14 +10,17 @@
 // snapshot on which the engine starts with every order for its owner and the
 // snapshot's stock left, and it never overwrites a database.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { buyPathOf, item, readOrders, request, signToken, startEngine, tempDataDir, USER_SECRET, writeSaleFile, type EngineHandle } from '../helpers/engine-process';
+import {
+  ADMIN_TOKEN, buyPathOf, item, readOrders, request, signToken, startEngine, tempDataDir, USER_SECRET, writeSaleFile,
+  type EngineHandle,
+} from '../helpers/engine-process';
 import { digestDataDir, readSegments, rewindPersister, runScript } from '../helpers/script-process';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const FLAGS: Record<string, string[]> = {
   'issue-token': ['--user', '--first-user', '--count', '--ttl-sec'],
@@ -25,6 +28,7 @@ const FLAGS: Record<string, string[]> = {
   snapshot: ['--data', '--wait-ms'],
   restore: ['--snapshot', '--data'],
   reconcile: ['--data', '--json'],
+  'flag-table': ['--docs', '--check'],
 };
 
 /** A value a flag of each script refuses, to see exit 2 naming that flag. */
@@ -34,6 +38,7 @@ const BAD_VALUES: Record<string, string[]> = {
   snapshot: ['--wait-ms', '-5'],
   restore: ['--snapshot'],
   reconcile: ['--json=yes'],
+  'flag-table': ['--docs'],
 };
 
 t.test('every script answers --help naming its flags, and refuses an unknown flag or a bad value with exit 2 naming the flag', async (t) => {
@@ -260,11 +265,10 @@ t.test('restore rebuilds a data directory from a snapshot: the engine starts on 
 });
 
 t.test('a restored directory started with the same sale file keeps what admins changed (the sale file\'s definitions travel in the snapshot)', async (t) => {
-  const adminToken = 'restore-admin-token-0123456789abcdef-0123';
   const saleItems = [item('keep', { stock: 10 })];
   const dataDir = tempDataDir('restorekeep');
-  const engine = await startEngine({ dataDir, sale: saleItems, env: { FLASH_ADMIN_TOKEN: adminToken } });
-  const restock = await request(engine.port, 'POST', '/admin/items/keep/restock', { headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: '{"add":5}' });
+  const engine = await startEngine({ dataDir, sale: saleItems, env: { FLASH_ADMIN_TOKEN: ADMIN_TOKEN } });
+  const restock = await request(engine.port, 'POST', '/admin/items/keep/restock', { headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: '{"add":5}' });
   t.equal(restock.json.stock, 15, 'an admin restocked 10 → 15');
   const taken = await runScript('snapshot', ['--data', dataDir]);
   t.equal(taken.code, 0, taken.stderr);

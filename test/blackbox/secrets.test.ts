@@ -6,13 +6,14 @@
 // engine's logs, through start-up, buys, refusals, admin actions, a
 // snapshot and shutdown.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { item, request, signToken, startEngine, tempDataDir, USER_SECRET } from '../helpers/engine-process';
+import {
+  ADMIN_TOKEN, item, request, signToken, startEngine, tempDataDir, USER_SECRET,
+} from '../helpers/engine-process';
 import { connectWs } from '../helpers/ws-client';
 
-const ADMIN_TOKEN = 'admin-token-for-secret-tests-0123456789';
 const TICKET_SECRET = 'ticket-secret-for-secret-tests-0123456789';
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 t.test('before the start nothing public holds the ticket; from the start the ticket route gives it', async (t) => {
   const startsAt = Date.now() + 3500;

@@ -7,9 +7,12 @@
 // balanced. Fails if a dead shard's requests hang, if the engine keeps
 // serving, or if an acknowledged order is missing after the restart.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import http from 'node:http';
 import t from 'tap';
-import { buyPathOf, item, pool, readOrders, request, signToken, startEngine, tempDataDir } from '../helpers/engine-process';
+import {
+  buyPathOf, item, pool, readOrders, request, signToken, startEngine, tempDataDir,
+} from '../helpers/engine-process';
 
 const STOCK = 5_000;
 const FAULT_AT = 300;
@@ -55,7 +58,7 @@ t.test('a shard worker that throws: in-flight buys get 503, the engine stops wit
     const views = await pool(acknowledged.length, 40, (i) => request(restarted.port, 'GET', `/api/orders/${acknowledged[i]!.order}`, { token: signToken(acknowledged[i]!.user) }));
     t.equal(views.filter((v) => v.status !== 200 || v.json.item !== acknowledged[views.indexOf(v)]!.item).length, 0,
       `all ${acknowledged.length} acknowledged orders are there after the restart, for their owners and items`);
-    await new Promise((resolve) => setTimeout(resolve, 300)); // /api/items may be 250 ms stale
+    await sleep(300); // /api/items may be 250 ms stale
     const list = await request(restarted.port, 'GET', '/api/items');
     const left = Object.fromEntries((list.json.items as { id: string; left: number }[]).map((i) => [i.id, i.left]));
     const orders = readOrders(dataDir);

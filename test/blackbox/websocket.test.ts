@@ -5,13 +5,15 @@
 // sender disconnected, oversized frames, and a client that stops reading
 // dropped rather than buffered without bound. Run with --workers 0 and 2.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import net from 'node:net';
 import t from 'tap';
 import { pack } from 'msgpackr';
-import { buyPathOf, item, request, signToken, startEngine, tempDataDir, type EngineHandle } from '../helpers/engine-process';
+import {
+  ADMIN_TOKEN, buyPathOf, item, request, signToken, startEngine, tempDataDir, type EngineHandle,
+} from '../helpers/engine-process';
 import { connectWs, type Frame } from '../helpers/ws-client';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const ticketOf = (buyPath: string): string => buyPath.split('/').pop()!;
 
 for (const workers of ['0', '2']) {
@@ -226,10 +228,9 @@ t.test('one address holds at most --ws-max-per-address sockets (429 at the upgra
 });
 
 t.test('pushes for items an admin adds while sockets are open, and sold_out for an item that starts empty', async (t) => {
-  const adminToken = 'ws-admin-token-for-tests-0123456789abcdef';
   const startsAt = Date.now() + 1500;
   const engine = await startEngine({
-    dataDir: tempDataDir('wsadmin'), env: { FLASH_ADMIN_TOKEN: adminToken },
+    dataDir: tempDataDir('wsadmin'), env: { FLASH_ADMIN_TOKEN: ADMIN_TOKEN },
     sale: [item('empty', { stock: 0, startsAt }), item('other', { stock: 5 }), item('brief', { stock: 5, startsAt, endsAt: startsAt + 1000 })],
   });
   t.teardown(() => engine.stop());
@@ -241,13 +242,13 @@ t.test('pushes for items an admin adds while sockets are open, and sold_out for 
   const briefStart = watcher.frames.findIndex((f) => f.op === 'start' && f.item === 'brief');
   t.ok(briefStart >= 0 && briefStart < watcher.frames.findIndex((f) => f.op === 'ended' && f.item === 'brief'), 'after its start push');
   const created = await request(engine.port, 'POST', '/admin/items', {
-    headers: { authorization: `Bearer ${adminToken}` }, body: JSON.stringify({ id: 'added', name: 'Added', price: 1, stock: 3, startsAt: Date.now() - 1000 }),
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, body: JSON.stringify({ id: 'added', name: 'Added', price: 1, stock: 3, startsAt: Date.now() - 1000 }),
   });
   t.equal(created.status, 201, 'an admin adds an item that is already live');
   const start = await watcher.next((f) => f.op === 'start' && f.item === 'added', 3000);
   t.match(start.buyPath, /^\/api\/buy\/added\/[A-Za-z0-9_-]+$/, 'open sockets get its start push with the buy path');
   const over = await request(engine.port, 'POST', '/admin/items', {
-    headers: { authorization: `Bearer ${adminToken}` }, body: JSON.stringify({ id: 'gone', name: 'Gone', price: 1, stock: 3, startsAt: Date.now() - 7_200_000, endsAt: Date.now() - 3_600_000 }),
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, body: JSON.stringify({ id: 'gone', name: 'Gone', price: 1, stock: 3, startsAt: Date.now() - 7_200_000, endsAt: Date.now() - 3_600_000 }),
   });
   t.equal(over.status, 201, 'and one that is already over');
   await sleep(1200);

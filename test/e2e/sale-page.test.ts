@@ -8,11 +8,14 @@
 // the per-user limit, sold out for a second shopper, duplicate clicks, the challenge, and
 // paying and cancelling in reserve mode.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import type { Browser } from 'playwright-core';
-import { inCard, isDisabled, launchChromium, openShopperPage, waitForEnabled, waitForText, type ShopperPage } from '../helpers/browser-page';
+import {
+  inCard, isDisabled, launchChromium, openShopperPage, waitForEnabled, waitForText, type ShopperPage,
+} from '../helpers/browser-page';
 import { challengeAnswer, challengeSecretOf } from '../../engine/challenge';
 import { item, request, ROOT, signToken, startEngine, tempDataDir, type EngineHandle } from '../helpers/engine-process';
 
@@ -204,7 +207,7 @@ t.test('a challenge item shows its question as an image, asks again after challe
 
   // The engine refuses answers given within a second of the question (a bot's speed).
   const issuedMs = Number(two.challenge.split('.')[0]);
-  await new Promise((resolve) => setTimeout(resolve, Math.max(0, issuedMs + 1_100 - Date.now())));
+  await sleep(Math.max(0, issuedMs + 1_100 - Date.now()));
   await page.fill(inCard('quiz', 'answer'), ` ${answerOf(two.challenge, 1)} `);
   await page.press(inCard('quiz', 'answer'), 'Enter');
   t.pass(await waitForText(page, inCard('quiz', 'result'), /You won! Order \d+\./));

@@ -10,9 +10,13 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import Database from 'better-sqlite3';
+import { databaseFile } from '../../persistence/data-directory';
 
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
 export const USER_SECRET = 'test-user-secret-0123456789abcdef-xyz';
+/** The FLASH_ADMIN_TOKEN of every test engine that uses the admin API (at least 32 bytes, as the engine requires). */
+export const ADMIN_TOKEN = 'admin-token-for-tests-0123456789abcdef';
 
 export interface EngineHandle {
   port: number;
@@ -174,9 +178,7 @@ export function item(id: string, fields: Record<string, unknown> = {}): Record<s
 
 /** Reads the engine's SQLite file (after it stopped) with better-sqlite3. */
 export function readOrders(dataDir: string): { id: number; item_row: number; user_id: number; state: number }[] {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const Database = require('better-sqlite3') as typeof import('better-sqlite3');
-  const db = new Database(path.join(dataDir, 'flash-sale.sqlite'), { readonly: true });
+  const db = new Database(databaseFile(dataDir), { readonly: true });
   try {
     return db.prepare('SELECT id, item_row, user_id, state FROM orders ORDER BY id').all() as { id: number; item_row: number; user_id: number; state: number }[];
   } finally {

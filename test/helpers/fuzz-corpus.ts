@@ -89,7 +89,6 @@ export function httpRequest(rand: Rand, ctx: FuzzContext): FuzzRequest {
   // Only a request whose every byte a parser can frame must be answered;
   // control characters, odd methods or our own conflicting headers may make
   // the engine close the connection instead, which is a fine answer.
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u0008\u000a-\u001f\u007f-\uffff]/.test(req.method + req.path + req.headers.join('')) || !/^[A-Z]+$/.test(req.method)) framed = false;
   if (req.headers.some((h) => /^(content-length|transfer-encoding|expect|connection|upgrade)\s*:/i.test(h) || !/^[A-Za-z0-9-]+:/.test(h))) framed = false;
   // A request target is visible ASCII only; uWebSockets.js leaves others waiting until its idle timeout.

@@ -9,8 +9,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { LOG_RECORD_BYTES } from '../../engine/constants';
-import { decodeRecord, emptyRecord, RECORD_TYPE, type LogRecord } from '../../persistence/log-record';
+import { databaseFile, logDirectory } from '../../persistence/data-directory';
+import { decodeLeadingRecords, RECORD_TYPE, type LogRecord } from '../../persistence/log-record';
 import { ROOT, tempDataDir } from './engine-process';
 
 export interface ScriptResult {
@@ -47,7 +47,7 @@ export function copyDataDir(from: string, label: string): string {
 
 /** Opens a data directory's database for writing, runs `change`, closes it. */
 export function changeDatabase(dataDir: string, change: (db: Database.Database) => void): void {
-  const db = new Database(path.join(dataDir, 'flash-sale.sqlite'));
+  const db = new Database(databaseFile(dataDir));
   try {
     change(db);
   } finally {
@@ -62,17 +62,11 @@ export interface SegmentRecords {
 
 /** Every log segment in DIR/log with its good records, in name order. */
 export function readSegments(dataDir: string): SegmentRecords[] {
-  const logDir = path.join(dataDir, 'log');
+  const logDir = logDirectory(dataDir);
   if (!fs.existsSync(logDir)) return [];
   return fs.readdirSync(logDir).filter((name) => name.endsWith('.wal')).sort().map((name) => {
-    const bytes = fs.readFileSync(path.join(logDir, name));
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const records: LogRecord[] = [];
-    for (let offset = 0; offset + LOG_RECORD_BYTES <= bytes.length; offset += LOG_RECORD_BYTES) {
-      const record = emptyRecord();
-      if (!decodeRecord(view, bytes, offset, record)) break;
-      records.push(record);
-    }
+    decodeLeadingRecords(fs.readFileSync(path.join(logDir, name)), (record) => records.push({ ...record }));
     return { name, records };
   });
 }

@@ -17,7 +17,7 @@ import { ITEMS_MAX, STOCK_MAX } from '../../engine/constants';
 import { SETTING, SETTING_FIELDS } from '../../engine/item-book';
 import { ItemCatalog } from '../../engine/item-catalog';
 import { ItemRefusal, ItemsService } from '../../engine/items-service';
-import type { ItemDefinition } from '../../engine/sale-definition';
+import type { ItemDefinition } from '../../persistence/item-definition';
 import { COUNTER, COUNTER_FIELDS, OP } from '../../engine/shard';
 import type { ShardDispatcher } from '../../engine/shard-dispatcher';
 

@@ -4,15 +4,19 @@
 // bytes makes decode fail, a record with a good checksum but impossible
 // fields is refused on decode and on encode, and the order id helpers split
 // row * 2^32 + sequence back into its parts up to the largest row and
-// sequence the constants allow.
+// sequence the constants allow, an item's id range is exactly its orders, and
+// decodeLeadingRecords stops at the first bad record.
 
+import Database from 'better-sqlite3';
 import t from 'tap';
 import { AssertionError } from 'node:assert';
-import { ITEM_ROW_MAX, LOG_RECORD_BYTES, ORDERS_PER_ITEM_MAX } from '../../engine/constants';
+import { ITEM_ROW_MAX, ORDERS_PER_ITEM_MAX } from '../../engine/constants';
+import { LOG_RECORD_BYTES } from '../../persistence/log-constants';
 import {
-  crc32, decodeRecord, emptyRecord, encodeRecord, holdsUnit, itemRowOf, ORDER_STATE, orderIdOf, RECORD_TYPE, sequenceOf,
+  crc32, decodeLeadingRecords, decodeRecord, emptyRecord, encodeFields, encodeRecord, holdsUnit, ORDER_STATE, RECORD_TYPE,
   type LogRecord,
 } from '../../persistence/log-record';
+import { itemRowOf, itemRowSql, orderIdOf, orderIdRange, sequenceOf, sequenceSql } from '../../persistence/order-id';
 
 function sampleRecord(): LogRecord {
   return {
@@ -129,4 +133,40 @@ t.test('order ids are row * 2^32 + sequence and split back into row and sequence
 
 t.test('holdsUnit is true exactly for reserved, paid and confirmed', async (t) => {
   t.same([0, 1, 2, 3, 4, 5, 6].map(holdsUnit), [false, true, true, true, false, false, false]);
+});
+
+t.test('an item\'s order id range holds exactly its orders; SQL splits ids as the functions do', async (t) => {
+  for (const row of [1, 2, 12345, ITEM_ROW_MAX]) {
+    const range = orderIdRange(row);
+    const expected = { first: orderIdOf(row, 0), last: orderIdOf(row, ORDERS_PER_ITEM_MAX) };
+    t.same(range, expected, `row ${row}: sequence 0 to the last`);
+    t.equal(itemRowOf(range.first), row);
+    t.equal(itemRowOf(range.last), row);
+    if (row > 1) t.equal(orderIdRange(row - 1).last + 1, range.first, `row ${row} starts right after row ${row - 1}`);
+  }
+  const db = new Database(':memory:');
+  t.teardown(() => db.close());
+  // As in the orders table: the id is an INTEGER PRIMARY KEY, so SQLite divides integers.
+  db.exec('CREATE TABLE orders (id INTEGER PRIMARY KEY)');
+  const ids = [orderIdOf(1, 1), orderIdOf(7, ORDERS_PER_ITEM_MAX), orderIdOf(ITEM_ROW_MAX, 3)];
+  for (const id of ids) db.prepare('INSERT INTO orders (id) VALUES (?)').run(id);
+  const split = db.prepare(`SELECT ${itemRowSql('id')} AS row, ${sequenceSql('id')} AS sequence FROM orders ORDER BY id`);
+  const expected = ids.map((id) => ({ row: itemRowOf(id), sequence: sequenceOf(id) }));
+  t.same(split.all(), expected, 'SQLite splits each id as the functions do');
+});
+
+t.test('decodeLeadingRecords stops at the first bad or cut record and visits each good one', async (t) => {
+  const bytes = Buffer.alloc(4 * LOG_RECORD_BYTES + 20);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let index = 0; index < 4; index++) {
+    const orderId = orderIdOf(1, index + 1);
+    encodeFields(view, bytes, index * LOG_RECORD_BYTES, RECORD_TYPE.won, ORDER_STATE.confirmed, orderId, 10 + index, 5, 0, 5);
+  }
+  const seen: number[] = [];
+  const count = decodeLeadingRecords(bytes, (record, index) => seen.push(index, record.userId));
+  t.equal(count, 4, 'four whole records; the 20 bytes after are no record');
+  t.same(seen, [0, 10, 1, 11, 2, 12, 3, 13]);
+  bytes[2 * LOG_RECORD_BYTES + 9]! ^= 1;
+  t.equal(decodeLeadingRecords(bytes), 2, 'a damaged third record ends the good ones');
+  t.equal(decodeLeadingRecords(Buffer.alloc(0)), 0);
 });

@@ -14,11 +14,13 @@ import { AssertionError } from 'node:assert';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { LOG_BATCH_RECORDS_MAX, LOG_RECORD_BYTES } from '../../engine/constants';
+import { LOG_BATCH_RECORDS_MAX, LOG_RECORD_BYTES } from '../../persistence/log-constants';
 import { openDatabase, type Db } from '../../persistence/database';
 import { LogApplier } from '../../persistence/log-applier';
-import { ORDER_STATE, orderIdOf, RECORD_TYPE } from '../../persistence/log-record';
-import { catchUpLog, logDirectory } from '../../persistence/recovery';
+import { logDirectory } from '../../persistence/data-directory';
+import { ORDER_STATE, RECORD_TYPE } from '../../persistence/log-record';
+import { orderIdOf } from '../../persistence/order-id';
+import { catchUpLog } from '../../persistence/recovery';
 import { PROGRESS_FIELDS, segmentFileName, WriteBehindLog } from '../../persistence/write-behind-log';
 
 const BOOT_ID = 1_600_000_000_000;

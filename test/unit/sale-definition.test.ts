@@ -13,7 +13,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PER_USER_LIMIT_MAX, STOCK_MAX } from '../../engine/constants';
-import { checkItem, checkSale, demoSale, readSaleFile, SaleDefinitionError, type ItemDefinition } from '../../engine/sale-definition';
+import { checkItem, checkSale, demoSale, readSaleFile, SaleDefinitionError } from '../../engine/sale-definition';
+import type { ItemDefinition } from '../../persistence/item-definition';
 
 const STARTS = 1_900_000_000_000;
 const HOUR_MS = 3_600_000;

@@ -17,12 +17,13 @@ import { AssertionError } from 'node:assert';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { LOG_RECORD_BYTES } from '../../engine/constants';
+import { LOG_RECORD_BYTES } from '../../persistence/log-constants';
 import { OUTCOME } from '../../engine/error-catalog';
 import { ItemBook } from '../../engine/item-book';
 import { COUNTER, COUNTER_FIELDS, emptyOrderView, OP, Shard, type OrderView } from '../../engine/shard';
 import type { StoredItem } from '../../persistence/database';
-import { decodeRecord, emptyRecord, ORDER_STATE, orderIdOf, RECORD_TYPE, type LogRecord } from '../../persistence/log-record';
+import { decodeLeadingRecords, ORDER_STATE, RECORD_TYPE, type LogRecord } from '../../persistence/log-record';
+import { orderIdOf } from '../../persistence/order-id';
 import { PROGRESS_FIELDS, segmentFileName, WriteBehindLog } from '../../persistence/write-behind-log';
 
 const T0 = 1_900_000_000_000;
@@ -87,13 +88,9 @@ function rig(t: Test, items: StoredItem[]): Rig {
     records() {
       log.flush();
       const bytes = fs.readFileSync(path.join(dir, segmentFileName(BOOT_ID, 0, 1)));
-      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       const all: LogRecord[] = [];
-      for (let offset = 0; offset < bytes.length; offset += LOG_RECORD_BYTES) {
-        const record = emptyRecord();
-        if (!decodeRecord(view, bytes, offset, record)) throw new Error(`record at ${offset} does not decode`);
-        all.push(record);
-      }
+      const count = decodeLeadingRecords(bytes, (record) => all.push({ ...record }));
+      if (count * LOG_RECORD_BYTES !== bytes.length) throw new Error(`record ${count} does not decode`);
       return all;
     },
   };

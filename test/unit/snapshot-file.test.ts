@@ -11,8 +11,11 @@ import t from 'tap';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ORDER_STATE, TWO_POW_32 } from '../../persistence/log-record';
-import { pruneSnapshots, writeSnapshotFile, writeSnapshotInThread, type ItemSnapshot, type SnapshotJob } from '../../engine/snapshot';
+import { ORDER_STATE } from '../../persistence/log-record';
+import { TWO_POW_32 } from '../../persistence/order-id';
+import {
+  pruneSnapshots, writeSnapshotFile, writeSnapshotInThread, type ItemSnapshot, type SnapshotJob,
+} from '../../engine/snapshot';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flash-snapshot-file-'));
 t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -13,9 +13,10 @@ import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { LOG_BATCH_RECORDS_MAX, LOG_RECORD_BYTES, LOG_SEGMENT_BYTES_MAX } from '../../engine/constants';
+import { LOG_BATCH_RECORDS_MAX, LOG_RECORD_BYTES, LOG_SEGMENT_BYTES_MAX } from '../../persistence/log-constants';
 import { readRecords, scanSegment } from '../../persistence/log-applier';
-import { decodeRecord, emptyRecord, encodeRecord, ORDER_STATE, orderIdOf, RECORD_TYPE } from '../../persistence/log-record';
+import { decodeRecord, emptyRecord, encodeRecord, ORDER_STATE, RECORD_TYPE } from '../../persistence/log-record';
+import { orderIdOf } from '../../persistence/order-id';
 import {
   PROGRESS_FIELDS, PROGRESS_RECORDS, PROGRESS_SEGMENT, SEGMENT_FILE, segmentFileName, WriteBehindLog,
 } from '../../persistence/write-behind-log';
