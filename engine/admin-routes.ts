@@ -5,11 +5,10 @@
 // Every action that changes something is logged with who and what, and kept
 // in the database's admin_actions table.
 
-import { watchAborted } from './response-abort';
 import crypto from 'node:crypto';
 import { hasBearerScheme } from './user-token';
 import type pino from 'pino';
-import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { addBan, addStock, deleteItem, readAdminActions, readBans, removeBan, recordAdminAction, setPaused, upsertItem, type Db, type StoredItem } from '../persistence/database';
 import { ORDER_STATE, ORDER_STATE_NAMES, TWO_POW_32 } from '../persistence/log-record';
 import type { Persister } from '../persistence/persister';
@@ -17,9 +16,10 @@ import { ITEMS_MAX, ITEM_ROW_MAX, STOCK_MAX } from './constants';
 import { writeSettings } from './item-book';
 import { BanError, type BanList } from './ban-list';
 import { checkAgainstSales } from './sale-rules';
-import { ERRORS, type ErrorCode } from './error-catalog';
 import { checkItem, SaleDefinitionError, type ItemDefinition } from './sale-definition';
-import { counted, countHandWritten, countRouteResponse, readBody, sendError, sendJson } from './http-server';
+import { readBody } from './body-reader';
+import type { HttpReply } from './http-reply';
+import type { HttpRoutes, RouteHandler } from './http-routes';
 import { REFUSAL, REFUSAL_FIELDS, type ItemCatalog } from './item-catalog';
 import { COUNTER, COUNTER_FIELDS, OP } from './shard';
 import type { ShardDispatcher } from './shard-dispatcher';
@@ -32,7 +32,6 @@ export interface AdminContext {
   persister: Persister;
   snapshot: () => Promise<{ path: string; pausedMs: number }>;
   log: pino.Logger;
-  routeCounts: Float64Array;
   bans: BanList;
 }
 
@@ -123,13 +122,14 @@ function exportFilter(req: HttpRequest, catalog: ItemCatalog): ExportFilter | st
 
 const CSV_HEADER = 'order,item,user,state,createdAt,payBy,updatedAt\n';
 
-async function streamOrders(res: HttpResponse, ctx: AdminContext, filter: ExportFilter): Promise<void> {
+async function streamOrders(reply: HttpReply, ctx: AdminContext, filter: ExportFilter): Promise<void> {
+  const { res } = reply;
   // The export reads SQLite, which trails the log by milliseconds: wait until it holds everything written so far.
   const positions = ctx.persister.writtenPositions();
   const deadline = Date.now() + EXPORT_CATCH_UP_MS;
   while (!ctx.persister.hasApplied(positions)) {
     if (Date.now() > deadline) {
-      if (!res.aborted) res.cork(() => { countRouteResponse('admin', 'overloaded'); sendError(res, 'overloaded'); });
+      if (!reply.aborted) reply.cork(() => reply.refuse('overloaded'));
       return;
     }
     await new Promise((resolve) => setTimeout(resolve, 5));
@@ -139,8 +139,8 @@ async function streamOrders(res: HttpResponse, ctx: AdminContext, filter: Export
   const high = filter.itemRow === null ? Number.MAX_SAFE_INTEGER : low + TWO_POW_32 - 1;
   const page = ctx.db.prepare(`SELECT id, item_row, user_id, state, created_at, pay_by, updated_at FROM orders
     WHERE id > ? AND id <= ? AND (? IS NULL OR state = ?) AND created_at >= ? AND created_at < ? ORDER BY id LIMIT ?`).raw();
-  if (res.aborted) return;
-  countRouteResponse('admin', 'ok');
+  if (reply.aborted) return;
+  reply.count('ok');
   res.cork(() => {
     res.writeStatus('200 OK').writeHeader('content-type', filter.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson')
       .writeHeader('cache-control', 'no-store');
@@ -167,9 +167,9 @@ async function streamOrders(res: HttpResponse, ctx: AdminContext, filter: Export
   if (!res.aborted) res.cork(() => res.end());
 }
 
-function itemIndexOf(ctx: AdminContext, res: HttpResponse, req: HttpRequest): number | undefined {
+function itemIndexOf(ctx: AdminContext, reply: HttpReply, req: HttpRequest): number | undefined {
   const index = ctx.catalog.byId.get(req.getParameter(0));
-  if (index === undefined) sendError(res, 'unknown_item');
+  if (index === undefined) reply.refuse('unknown_item');
   return index;
 }
 
@@ -179,30 +179,30 @@ function audit(ctx: AdminContext, caller: Caller, action: string, detail: unknow
   ctx.log.info({ admin: entry }, `admin ${action}`);
 }
 
-function pauseRoute(ctx: AdminContext, paused: boolean, authorized: (req: HttpRequest) => boolean) {
-  return (res: HttpResponse, req: HttpRequest): void => {
-    if (!authorized(req)) return sendError(res, 'unauthorized');
-    const index = itemIndexOf(ctx, res, req);
+function pauseRoute(ctx: AdminContext, paused: boolean, authorized: (req: HttpRequest) => boolean): RouteHandler {
+  return (reply, req) => {
+    if (!authorized(req)) return reply.refuse('unauthorized');
+    const index = itemIndexOf(ctx, reply, req);
     if (index === undefined) return;
     const item = ctx.catalog.items[index]!;
     setPaused(ctx.db, item.row, paused, Date.now());
     ctx.catalog.paused[index] = paused ? 1 : 0;
     item.paused = paused;
     ctx.catalog.invalidate();
-    audit(ctx, callerOf(res, req), paused ? 'pause' : 'resume', { item: item.id });
-    sendJson(res, JSON.stringify({ ...ctx.catalog.publicItem(index, Date.now()), paused }));
+    audit(ctx, callerOf(reply.res, req), paused ? 'pause' : 'resume', { item: item.id });
+    reply.json(JSON.stringify({ ...ctx.catalog.publicItem(index, Date.now()), paused }));
   };
 }
 
 /** A route on one item with a body: authorised, item found, body read, then `handle`. */
 function itemBodyRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean,
-  handle: (res: HttpResponse, index: number, caller: Caller, body: Buffer) => void) {
-  return (res: HttpResponse, req: HttpRequest): void => {
-    if (!authorized(req)) return sendError(res, 'unauthorized');
-    const index = itemIndexOf(ctx, res, req);
+  handle: (reply: HttpReply, index: number, caller: Caller, body: Buffer) => void): RouteHandler {
+  return (reply, req) => {
+    if (!authorized(req)) return reply.refuse('unauthorized');
+    const index = itemIndexOf(ctx, reply, req);
     if (index === undefined) return;
-    const caller = callerOf(res, req);
-    readBody(res, req, ADMIN_BODY_BYTES_MAX, (body) => handle(res, index, caller, body));
+    const caller = callerOf(reply.res, req);
+    readBody(reply, req, ADMIN_BODY_BYTES_MAX, (body) => handle(reply, index, caller, body));
   };
 }
 
@@ -210,34 +210,29 @@ function isLive(item: StoredItem, nowMs: number): boolean {
   return nowMs >= item.startsAt && nowMs < item.endsAt;
 }
 
-function refuseLive(res: HttpResponse, item: StoredItem): void {
-  sendRefusal(res, 'item_live', `item "${item.id}" is live until ${new Date(item.endsAt).toISOString()}`);
+function refuseLive(reply: HttpReply, item: StoredItem): void {
+  reply.refuseWithMessage('item_live', `item "${item.id}" is live until ${new Date(item.endsAt).toISOString()}`);
 }
 
 function restockRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean) {
-  return itemBodyRoute(ctx, authorized, (res, index, caller, body) => {
+  return itemBodyRoute(ctx, authorized, (reply, index, caller, body) => {
     let add: unknown;
     try {
       add = (JSON.parse(body.toString('utf8')) as { add?: unknown }).add;
     } catch {
-      return sendError(res, 'bad_request');
+      return reply.refuse('bad_request');
     }
     const item = ctx.catalog.items[index]!;
-    if (!Number.isSafeInteger(add) || (add as number) < 1 || item.stock + (add as number) > STOCK_MAX) return sendError(res, 'bad_request');
+    if (!Number.isSafeInteger(add) || (add as number) < 1 || item.stock + (add as number) > STOCK_MAX) return reply.refuse('bad_request');
     // The database first: if the process dies now, the restart loads the new stock.
     item.stock = addStock(ctx.db, item.row, add as number, Date.now());
     audit(ctx, caller, 'restock', { item: item.id, add, stock: item.stock });
-    ctx.shards.dispatch(res, OP.restock, index, 0, add as number, Date.now(), 0);
+    ctx.shards.dispatch(reply, OP.restock, index, 0, add as number, Date.now(), 0);
   });
 }
 
 /** Fields an update may change; stock changes by restock, mode and id never. */
 const UPDATABLE = new Set(['name', 'price', 'startsAt', 'endsAt', 'perUserLimit', 'payWindowSec']);
-
-function sendRefusal(res: HttpResponse, code: ErrorCode, message: string): void {
-  countHandWritten(code);
-  res.writeStatus(ERRORS[code].status).writeHeader('content-type', 'application/json').end(JSON.stringify({ error: code, message }));
-}
 
 /**
  * PUT /admin/items/:id: a new round or a correction, never under a live
@@ -245,64 +240,64 @@ function sendRefusal(res: HttpResponse, code: ErrorCode, message: string): void 
  * while reservations made under the old one are open.
  */
 function updateRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean) {
-  return itemBodyRoute(ctx, authorized, (res, index, caller, body) => {
+  return itemBodyRoute(ctx, authorized, (reply, index, caller, body) => {
     let patch: Record<string, unknown>;
     try {
       patch = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
       if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) throw new Error('not an object');
     } catch {
-      return sendError(res, 'bad_request');
+      return reply.refuse('bad_request');
     }
     const refused = Object.keys(patch).find((key) => !UPDATABLE.has(key));
-    if (refused !== undefined) return sendRefusal(res, 'bad_request', `field "${refused}" cannot be updated (stock: use restock)`);
+    if (refused !== undefined) return reply.refuseWithMessage('bad_request', `field "${refused}" cannot be updated (stock: use restock)`);
     const current = ctx.catalog.items[index]!;
     const now = Date.now();
-    if (isLive(current, now)) return refuseLive(res, current);
+    if (isLive(current, now)) return refuseLive(reply, current);
     const { row, paused, ...definition } = current;
     let next: StoredItem;
     try {
       next = { ...checkItem({ ...definition, ...patch }, `item "${current.id}"`), row, paused };
     } catch (error) {
-      if (error instanceof SaleDefinitionError) return sendRefusal(res, 'bad_request', error.message);
+      if (error instanceof SaleDefinitionError) return reply.refuseWithMessage('bad_request', error.message);
       throw error;
     }
     try {
       checkAgainstSales(ctx.db, current, next, `item "${current.id}"`);
     } catch (error) {
-      if (error instanceof SaleDefinitionError) return sendRefusal(res, 'bad_request', error.message);
+      if (error instanceof SaleDefinitionError) return reply.refuseWithMessage('bad_request', error.message);
       throw error;
     }
     const c = (field: number): number => ctx.shards.counters[index * COUNTER_FIELDS + field]!;
     const open = c(COUNTER.won) - c(COUNTER.paid) - c(COUNTER.expired) - c(COUNTER.cancelled);
     if (next.payWindowSec !== current.payWindowSec && current.mode === 'reserve' && open > 0) {
-      return sendRefusal(res, 'reservations_open', `${open} reservations made under the old pay window are still open`);
+      return reply.refuseWithMessage('reservations_open', `${open} reservations made under the old pay window are still open`);
     }
     upsertItem(ctx.db, next, now);
     ctx.catalog.update(index, next);
     audit(ctx, caller, 'update', { item: current.id, patch });
-    sendJson(res, JSON.stringify(ctx.catalog.publicItem(index, Date.now())));
+    reply.json(JSON.stringify(ctx.catalog.publicItem(index, Date.now())));
   });
 }
 
 /** POST /admin/items: a new item, sold from the next moment its times allow. */
-function createRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean) {
-  return (res: HttpResponse, req: HttpRequest): void => {
-    if (!authorized(req)) return sendError(res, 'unauthorized');
-    const caller = callerOf(res, req);
-    readBody(res, req, ADMIN_BODY_BYTES_MAX, (body) => {
+function createRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean): RouteHandler {
+  return (reply, req) => {
+    if (!authorized(req)) return reply.refuse('unauthorized');
+    const caller = callerOf(reply.res, req);
+    readBody(reply, req, ADMIN_BODY_BYTES_MAX, (body) => {
       let item: ItemDefinition;
       try {
         item = checkItem(JSON.parse(body.toString('utf8')) as unknown, 'item');
       } catch (error) {
-        if (error instanceof SaleDefinitionError) return sendRefusal(res, 'bad_request', error.message);
-        return sendError(res, 'bad_request');
+        if (error instanceof SaleDefinitionError) return reply.refuseWithMessage('bad_request', error.message);
+        return reply.refuse('bad_request');
       }
-      if (ctx.catalog.byId.has(item.id)) return sendRefusal(res, 'item_exists', `item "${item.id}" exists`);
-      if (ctx.catalog.items.length >= ITEMS_MAX) return sendRefusal(res, 'bad_request', `the engine holds at most ${ITEMS_MAX} items until a restart`);
+      if (ctx.catalog.byId.has(item.id)) return reply.refuseWithMessage('item_exists', `item "${item.id}" exists`);
+      if (ctx.catalog.items.length >= ITEMS_MAX) return reply.refuseWithMessage('bad_request', `the engine holds at most ${ITEMS_MAX} items until a restart`);
       const row = upsertItem(ctx.db, item, Date.now());
       if (row > ITEM_ROW_MAX) {
         deleteItem(ctx.db, row);
-        return sendRefusal(res, 'bad_request', `item rows are exhausted (${ITEM_ROW_MAX})`);
+        return reply.refuseWithMessage('bad_request', `item rows are exhausted (${ITEM_ROW_MAX})`);
       }
       const stored: StoredItem = { ...item, row, paused: false };
       // Published before the shard has the book, so that no buy sees a stale `left` of 0.
@@ -312,26 +307,26 @@ function createRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolea
       ctx.shards.addItem(stored, index);
       ctx.catalog.add(stored);
       audit(ctx, caller, 'create', { item: item.id, definition: item });
-      countHandWritten('ok');
-      res.writeStatus('201 Created').writeHeader('content-type', 'application/json').end(JSON.stringify(ctx.catalog.publicItem(index, Date.now())));
+      reply.count('ok');
+      reply.res.writeStatus('201 Created').writeHeader('content-type', 'application/json').end(JSON.stringify(ctx.catalog.publicItem(index, Date.now())));
     });
   };
 }
 
 /** DELETE /admin/items/:id: only an item that is not live and never sold a unit (orders keep their item). */
-function deleteRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean) {
-  return (res: HttpResponse, req: HttpRequest): void => {
-    if (!authorized(req)) return sendError(res, 'unauthorized');
-    const index = itemIndexOf(ctx, res, req);
+function deleteRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean): RouteHandler {
+  return (reply, req) => {
+    if (!authorized(req)) return reply.refuse('unauthorized');
+    const index = itemIndexOf(ctx, reply, req);
     if (index === undefined) return;
     const item = ctx.catalog.items[index]!;
-    if (isLive(item, Date.now())) return refuseLive(res, item);
+    if (isLive(item, Date.now())) return refuseLive(reply, item);
     const won = ctx.shards.counters[index * COUNTER_FIELDS + COUNTER.won]!;
-    if (won > 0) return sendRefusal(res, 'item_has_orders', `item "${item.id}" has ${won} orders; export them, it stays`);
+    if (won > 0) return reply.refuseWithMessage('item_has_orders', `item "${item.id}" has ${won} orders; export them, it stays`);
     deleteItem(ctx.db, item.row);
     ctx.catalog.remove(index);
-    audit(ctx, callerOf(res, req), 'delete', { item: item.id });
-    sendJson(res, JSON.stringify({ deleted: item.id }));
+    audit(ctx, callerOf(reply.res, req), 'delete', { item: item.id });
+    reply.json(JSON.stringify({ deleted: item.id }));
   };
 }
 
@@ -356,76 +351,78 @@ function banRequest(body: Buffer): BanRequest | string {
 }
 
 /** POST /admin/bans bans, DELETE /admin/bans lifts; both kept in the database. */
-function banRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean, ban: boolean) {
-  return (res: HttpResponse, req: HttpRequest): void => {
-    if (!authorized(req)) return sendError(res, 'unauthorized');
-    const caller = callerOf(res, req);
-    readBody(res, req, ADMIN_BODY_BYTES_MAX, (body) => {
+function banRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean, ban: boolean): RouteHandler {
+  return (reply, req) => {
+    if (!authorized(req)) return reply.refuse('unauthorized');
+    const caller = callerOf(reply.res, req);
+    readBody(reply, req, ADMIN_BODY_BYTES_MAX, (body) => {
       const request = banRequest(body);
-      if (typeof request === 'string') return sendRefusal(res, 'bad_request', request);
+      if (typeof request === 'string') return reply.refuseWithMessage('bad_request', request);
       try {
         if (request.kind === 'address') request.value = ban ? ctx.bans.banRange(request.value).text : request.value;
         else if (ban) ctx.bans.banUser(Number(request.value));
       } catch (error) {
-        if (error instanceof BanError) return sendRefusal(res, 'bad_request', error.message);
+        if (error instanceof BanError) return reply.refuseWithMessage('bad_request', error.message);
         throw error;
       }
       if (ban) addBan(ctx.db, { ...request, at: Date.now(), actor: caller.actor });
       else {
         if (request.kind === 'user') ctx.bans.unbanUser(Number(request.value));
         else ctx.bans.unbanRange(request.value);
-        if (!removeBan(ctx.db, request.kind, request.value)) return sendRefusal(res, 'not_found', `no ${request.kind} ban ${request.value}`);
+        if (!removeBan(ctx.db, request.kind, request.value)) return reply.refuseWithMessage('not_found', `no ${request.kind} ban ${request.value}`);
       }
       audit(ctx, caller, ban ? 'ban' : 'unban', { kind: request.kind, value: request.value, reason: request.reason });
-      sendJson(res, JSON.stringify({ bans: readBans(ctx.db) }));
+      reply.json(JSON.stringify({ bans: readBans(ctx.db) }));
     });
   };
 }
 
-export function registerAdminRoutes(app: TemplatedApp, ctx: AdminContext): void {
+export function registerAdminRoutes(routes: HttpRoutes, ctx: AdminContext): void {
   const authorized = authorizer(ctx.token);
-  const guarded = (handler: (res: HttpResponse, req: HttpRequest) => void) => counted(ctx, 'admin', (res: HttpResponse, req: HttpRequest): void => {
-    if (!authorized(req)) return sendError(res, 'unauthorized');
-    handler(res, req);
-  });
-  app.get('/admin/stats', guarded((res) => {
-    sendJson(res, JSON.stringify({ now: Date.now(), writeBehindLagRecords: ctx.persister.lagRecords(), items: itemStats(ctx.catalog, ctx.shards.counters, Date.now()) }));
+  const guarded = (handler: RouteHandler): RouteHandler => (reply, req) => {
+    if (!authorized(req)) return reply.refuse('unauthorized');
+    handler(reply, req);
+  };
+  routes.get('/admin/stats', 'admin', guarded((reply) => {
+    const stats = { now: Date.now(), writeBehindLagRecords: ctx.persister.lagRecords(), items: itemStats(ctx.catalog, ctx.shards.counters, Date.now()) };
+    reply.json(JSON.stringify(stats));
   }));
-  app.post('/admin/items/:id/pause', counted(ctx, 'admin', pauseRoute(ctx, true, authorized)));
-  app.post('/admin/items/:id/resume', counted(ctx, 'admin', pauseRoute(ctx, false, authorized)));
-  app.post('/admin/items/:id/restock', counted(ctx, 'admin', restockRoute(ctx, authorized)));
-  app.put('/admin/items/:id', counted(ctx, 'admin', updateRoute(ctx, authorized)));
-  app.post('/admin/items', counted(ctx, 'admin', createRoute(ctx, authorized)));
-  app.del('/admin/items/:id', counted(ctx, 'admin', deleteRoute(ctx, authorized)));
-  app.get('/admin/bans', guarded((res) => sendJson(res, JSON.stringify({ bans: readBans(ctx.db) }))));
-  app.post('/admin/bans', counted(ctx, 'admin', banRoute(ctx, authorized, true)));
-  app.del('/admin/bans', counted(ctx, 'admin', banRoute(ctx, authorized, false)));
-  app.get('/admin/items', guarded((res) => {
-    sendJson(res, JSON.stringify({ items: ctx.catalog.liveIndexes().map((i) => ({ ...ctx.catalog.publicItem(i, Date.now()), paused: ctx.catalog.paused[i] === 1 })) }));
+  routes.post('/admin/items/:id/pause', 'admin', pauseRoute(ctx, true, authorized));
+  routes.post('/admin/items/:id/resume', 'admin', pauseRoute(ctx, false, authorized));
+  routes.post('/admin/items/:id/restock', 'admin', restockRoute(ctx, authorized));
+  routes.put('/admin/items/:id', 'admin', updateRoute(ctx, authorized));
+  routes.post('/admin/items', 'admin', createRoute(ctx, authorized));
+  routes.del('/admin/items/:id', 'admin', deleteRoute(ctx, authorized));
+  routes.get('/admin/bans', 'admin', guarded((reply) => reply.json(JSON.stringify({ bans: readBans(ctx.db) }))));
+  routes.post('/admin/bans', 'admin', banRoute(ctx, authorized, true));
+  routes.del('/admin/bans', 'admin', banRoute(ctx, authorized, false));
+  routes.get('/admin/items', 'admin', guarded((reply) => {
+    const items = ctx.catalog.liveIndexes().map((i) => ({ ...ctx.catalog.publicItem(i, Date.now()), paused: ctx.catalog.paused[i] === 1 }));
+    reply.json(JSON.stringify({ items }));
   }));
-  app.get('/admin/orders', guarded((res, req) => {
+  routes.get('/admin/orders', 'admin', guarded((reply, req) => {
     const filter = exportFilter(req, ctx.catalog);
-    if (typeof filter === 'string') return sendRefusal(res, 'bad_request', filter);
-    watchAborted(res);
-    void streamOrders(res, ctx, filter).catch((error: Error) => {
+    if (typeof filter === 'string') return reply.refuseWithMessage('bad_request', filter);
+    reply.watch();
+    void streamOrders(reply, ctx, filter).catch((error: Error) => {
       ctx.log.error({ err: error }, 'order export failed');
-      if (!res.aborted) res.cork(() => res.close());
+      if (!reply.aborted) reply.cork(() => reply.res.close());
     });
   }));
-  app.post('/admin/snapshot', guarded((res, req) => {
-    const caller = callerOf(res, req);
-    watchAborted(res);
+  routes.post('/admin/snapshot', 'admin', guarded((reply, req) => {
+    const caller = callerOf(reply.res, req);
+    reply.watch();
     void ctx.snapshot().then((result) => {
       audit(ctx, caller, 'snapshot', result);
-      if (!res.aborted) res.cork(() => { countRouteResponse('admin', 'ok'); sendJson(res, JSON.stringify(result)); });
+      if (!reply.aborted) reply.cork(() => reply.json(JSON.stringify(result)));
     }, (error: Error) => {
       ctx.log.error({ err: error }, 'snapshot failed');
-      if (!res.aborted) res.cork(() => sendError(res, 'overloaded'));
+      if (!reply.aborted) reply.cork(() => reply.refuse('overloaded'));
     });
   }));
-  app.get('/admin/actions', guarded((res, req) => {
+  routes.get('/admin/actions', 'admin', guarded((reply, req) => {
     const limit = Math.min(ACTIONS_LIMIT_MAX, Number(req.getQuery('limit')) || 100);
-    sendJson(res, JSON.stringify({ actions: readAdminActions(ctx.db, limit) }));
+    reply.json(JSON.stringify({ actions: readAdminActions(ctx.db, limit) }));
   }));
-  app.any('/admin/*', guarded((res) => sendError(res, 'not_found')));
+  routes.any('/admin/*', 'admin', guarded((reply) => reply.refuse('not_found')));
 }

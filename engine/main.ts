@@ -25,13 +25,16 @@ import { catchUpLog, logDirectory } from '../persistence/recovery';
 import { PROGRESS_FIELDS } from '../persistence/write-behind-log';
 import { checkLimits, ITEMS_MAX, ITEM_ROW_MAX } from './constants';
 import { ConfigError, helpText, parseConfig, type EngineConfig } from './config';
-import { countResponsesInto, createHttpApp, HttpAnswerer, RESPONSE_OUTCOMES, ROUTE_NAMES, type HttpContext } from './http-server';
+import type { HttpContext } from './http-context';
+import { createHttpApp } from './http-server';
 import { LatencyHistogram } from './latency-histogram';
 import { createMetrics, metricsHandler } from './metrics';
+import { ResponseCounts } from './response-counts';
 import { InlineShards } from './inline-shards';
 import { ItemCatalog } from './item-catalog';
 import { demoSale, readSaleFile, SaleDefinitionError, type ItemDefinition } from './sale-definition';
 import { COUNTER, COUNTER_FIELDS } from './shard';
+import { ShardAnswerer } from './shard-answerer';
 import { loadItemBook, SETTING_FIELDS } from './item-book';
 import type { ShardDispatcher } from './shard-dispatcher';
 import { localIndexOf, shardOf } from './shard-dispatcher';
@@ -130,7 +133,7 @@ interface Engine {
   snapshots: CoalescedRuns<{ path: string; pausedMs: number }>;
 }
 
-async function startShards(config: EngineConfig, db: Db, items: StoredItem[], bootId: number, progress: SharedArrayBuffer, answerer: HttpAnswerer, left: SharedArrayBuffer, settings: SharedArrayBuffer,
+async function startShards(config: EngineConfig, db: Db, items: StoredItem[], bootId: number, progress: SharedArrayBuffer, answerer: ShardAnswerer, left: SharedArrayBuffer, settings: SharedArrayBuffer,
   inFlight: InFlightUsers, log: pino.Logger): Promise<ShardDispatcher> {
   const shardCount = shardCountOf(config);
   // One counters array for all shards; each writes only its own items' slots.
@@ -170,7 +173,7 @@ async function start(config: EngineConfig, log: pino.Logger): Promise<Engine> {
   const settings = new SharedArrayBuffer(ITEMS_MAX * SETTING_FIELDS * 8);
   const catalog = new ItemCatalog(items, ticketSecret, new Int32Array(left), new Float64Array(settings));
   const latency = new LatencyHistogram();
-  const answerer = new HttpAnswerer(catalog, latency);
+  const answerer = new ShardAnswerer(catalog, latency);
   let engine: Engine | null = null;
   const persister = new Persister({ dataDir: config.dataDir, logDir: logDirectory(config.dataDir), bootId, shardCount, fsync: config.fsync, progress }, log,
     () => { process.exitCode = 1; if (engine) void stop(engine, log, 'persister died'); else process.exit(1); });
@@ -181,7 +184,7 @@ async function start(config: EngineConfig, log: pino.Logger): Promise<Engine> {
   const ctx: HttpContext = {
     catalog, verifier: new UserTokenVerifier(config.userSecret ?? demoUserSecret!),
     staticFiles: loadStaticFiles(path.join(__dirname, '..', '..', 'static')), demoUserSecret, closing: false,
-    latency, routeCounts: new Float64Array(ROUTE_NAMES.length),
+    latency, counts: new ResponseCounts(),
     threadsAlive: () => persister.alive && shards.shardsAlive().every(Boolean),
     bans: loadBans(db), trustedProxyHeader: config.trustedProxyHeader,
     lag: new LagMonitor(config.shedLagMs),
@@ -193,13 +196,12 @@ async function start(config: EngineConfig, log: pino.Logger): Promise<Engine> {
   };
   const snapshots = new CoalescedRuns(() => (engine === null ? Promise.reject(new Error('still starting')) : takeSnapshot(engine, config.dataDir, config.snapshotKeep, log)));
   const admin = config.adminToken === null ? null : {
-    token: config.adminToken, catalog, shards, db, persister, log, routeCounts: ctx.routeCounts, bans: ctx.bans,
+    token: config.adminToken, catalog, shards, db, persister, log, bans: ctx.bans,
     snapshot: () => snapshots.request(),
   };
   if (admin === null) log.info('admin API disabled: FLASH_ADMIN_TOKEN is not set');
-  const responseCounts = new Float64Array(ROUTE_NAMES.length * RESPONSE_OUTCOMES.length);
-  countResponsesInto(responseCounts);
-  const metrics = metricsHandler(createMetrics({ catalog, shards, persister, latency, routeCounts: ctx.routeCounts, responseCounts, lag: ctx.lag }));
+  const { requests: routeCounts, responses: responseCounts } = ctx.counts;
+  const metrics = metricsHandler(createMetrics({ catalog, shards, persister, latency, routeCounts, responseCounts, lag: ctx.lag }));
   let pushes: SalePushes | null = null;
   const { app, channel } = createHttpApp(ctx, shards, admin, metrics, {
     connectionsMax: config.wsMaxConnections, perAddressMax: config.wsMaxPerAddress, idleSeconds: config.wsIdleSec, onOpen: (ws) => pushes?.subscribe(ws),
