@@ -5,21 +5,21 @@
 // Every action that changes something is logged with who and what, and kept
 // in the database's admin_actions table.
 
-import { watchAborted } from './response-abort';
 import crypto from 'node:crypto';
 import { hasBearerScheme } from './user-token';
 import type pino from 'pino';
-import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { addBan, readAdminActions, readBans, removeBan, type Db } from '../persistence/database';
 import { ORDER_STATE, ORDER_STATE_NAMES } from '../persistence/log-record';
 import { orderIdRange } from '../persistence/order-id';
 import type { Persister } from '../persistence/persister';
 import { audit, type Caller } from './admin-audit';
 import { BanError, type BanList } from './ban-list';
-import { ERRORS, type ErrorCode } from './error-catalog';
 import type { ItemDefinition } from '../persistence/item-definition';
 import { checkItem, SaleDefinitionError } from './sale-definition';
-import { counted, countHandWritten, countRouteResponse, readBody, sendError, sendJson } from './http-server';
+import { readBody } from './body-reader';
+import type { HttpReply } from './http-reply';
+import type { HttpRoutes, RouteHandler } from './http-routes';
 import type { ItemCatalog } from './item-catalog';
 import { ItemCounters } from './item-counters';
 import { ItemRefusal, type ItemsService } from './items-service';
@@ -33,7 +33,6 @@ export interface AdminContext {
   persister: Persister;
   snapshot: () => Promise<{ path: string; pausedMs: number }>;
   log: pino.Logger;
-  routeCounts: Float64Array;
   bans: BanList;
   items: ItemsService;
 }
@@ -109,13 +108,14 @@ function exportFilter(req: HttpRequest, catalog: ItemCatalog): ExportFilter | st
 
 const CSV_HEADER = 'order,item,user,state,createdAt,payBy,updatedAt\n';
 
-async function streamOrders(res: HttpResponse, ctx: AdminContext, filter: ExportFilter): Promise<void> {
+async function streamOrders(reply: HttpReply, ctx: AdminContext, filter: ExportFilter): Promise<void> {
+  const { res } = reply;
   // The export reads SQLite, which trails the log by milliseconds: wait until it holds everything written so far.
   const positions = ctx.persister.writtenPositions();
   const deadline = Date.now() + EXPORT_CATCH_UP_MS;
   while (!ctx.persister.hasApplied(positions)) {
     if (Date.now() > deadline) {
-      if (!res.aborted) res.cork(() => { countRouteResponse('admin', 'overloaded'); sendError(res, 'overloaded'); });
+      if (!reply.aborted) reply.cork(() => reply.refuse('overloaded'));
       return;
     }
     await new Promise((resolve) => setTimeout(resolve, 5));
@@ -125,8 +125,8 @@ async function streamOrders(res: HttpResponse, ctx: AdminContext, filter: Export
   const high = filter.itemRow === null ? Number.MAX_SAFE_INTEGER : orderIdRange(filter.itemRow).last;
   const page = ctx.db.prepare(`SELECT id, item_row, user_id, state, created_at, pay_by, updated_at FROM orders
     WHERE id > ? AND id <= ? AND (? IS NULL OR state = ?) AND created_at >= ? AND created_at < ? ORDER BY id LIMIT ?`).raw();
-  if (res.aborted) return;
-  countRouteResponse('admin', 'ok');
+  if (reply.aborted) return;
+  reply.count('ok');
   res.cork(() => {
     res.writeStatus('200 OK').writeHeader('content-type', filter.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson')
       .writeHeader('cache-control', 'no-store');
@@ -153,100 +153,95 @@ async function streamOrders(res: HttpResponse, ctx: AdminContext, filter: Export
   if (!res.aborted) res.cork(() => res.end());
 }
 
-function itemIndexOf(ctx: AdminContext, res: HttpResponse, req: HttpRequest): number | undefined {
+function itemIndexOf(ctx: AdminContext, reply: HttpReply, req: HttpRequest): number | undefined {
   const index = ctx.catalog.byId.get(req.getParameter(0));
-  if (index === undefined) sendError(res, 'unknown_item');
+  if (index === undefined) reply.refuse('unknown_item');
   return index;
 }
 
 /** Runs `handle` (a call to the items service, then the answer); a refusal of the service is answered instead. */
-function serve(res: HttpResponse, handle: () => void): void {
+function serve(reply: HttpReply, handle: () => void): void {
   try {
     handle();
   } catch (error) {
     if (!(error instanceof ItemRefusal)) throw error;
-    if (error.detail === null) sendError(res, error.code);
-    else sendRefusal(res, error.code, error.detail);
+    if (error.detail === null) reply.refuse(error.code);
+    else reply.refuseWithMessage(error.code, error.detail);
   }
 }
 
-function pauseRoute(ctx: AdminContext, paused: boolean, authorized: (req: HttpRequest) => boolean) {
-  return (res: HttpResponse, req: HttpRequest): void => {
-    if (!authorized(req)) return sendError(res, 'unauthorized');
-    const index = itemIndexOf(ctx, res, req);
+function pauseRoute(ctx: AdminContext, paused: boolean, authorized: (req: HttpRequest) => boolean): RouteHandler {
+  return (reply, req) => {
+    if (!authorized(req)) return reply.refuse('unauthorized');
+    const index = itemIndexOf(ctx, reply, req);
     if (index === undefined) return;
-    serve(res, () => {
-      ctx.items.setPaused(index, paused, callerOf(res, req));
-      sendJson(res, JSON.stringify({ ...ctx.catalog.publicItem(index, Date.now()), paused }));
+    serve(reply, () => {
+      ctx.items.setPaused(index, paused, callerOf(reply.res, req));
+      reply.json(JSON.stringify({ ...ctx.catalog.publicItem(index, Date.now()), paused }));
     });
   };
 }
 
 /** A route on one item with a body: authorised, item found, body read, then `handle`. */
 function itemBodyRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean,
-  handle: (res: HttpResponse, index: number, caller: Caller, body: Buffer) => void) {
-  return (res: HttpResponse, req: HttpRequest): void => {
-    if (!authorized(req)) return sendError(res, 'unauthorized');
-    const index = itemIndexOf(ctx, res, req);
+  handle: (reply: HttpReply, index: number, caller: Caller, body: Buffer) => void): RouteHandler {
+  return (reply, req) => {
+    if (!authorized(req)) return reply.refuse('unauthorized');
+    const index = itemIndexOf(ctx, reply, req);
     if (index === undefined) return;
-    const caller = callerOf(res, req);
-    readBody(res, req, ADMIN_BODY_BYTES_MAX, (body) => handle(res, index, caller, body));
+    const caller = callerOf(reply.res, req);
+    readBody(reply, req, ADMIN_BODY_BYTES_MAX, (body) => handle(reply, index, caller, body));
   };
 }
 
 /** POST /admin/items/:id/restock {"add": units}: answered by the item's shard once it has the units. */
 function restockRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean) {
-  return itemBodyRoute(ctx, authorized, (res, index, caller, body) => {
+  return itemBodyRoute(ctx, authorized, (reply, index, caller, body) => {
     let add: unknown;
     try {
       add = (JSON.parse(body.toString('utf8')) as { add?: unknown }).add;
     } catch {
-      return sendError(res, 'bad_request');
+      return reply.refuse('bad_request');
     }
-    if (!Number.isSafeInteger(add) || (add as number) < 1) return sendError(res, 'bad_request');
-    serve(res, () => ctx.items.restock(index, add as number, caller, res));
+    if (!Number.isSafeInteger(add) || (add as number) < 1) return reply.refuse('bad_request');
+    serve(reply, () => ctx.items.restock(index, add as number, caller, reply));
   });
-}
-
-function sendRefusal(res: HttpResponse, code: ErrorCode, message: string): void {
-  countHandWritten(code);
-  res.writeStatus(ERRORS[code].status).writeHeader('content-type', 'application/json').end(JSON.stringify({ error: code, message }));
 }
 
 /** PUT /admin/items/:id: a JSON object of the fields to change (items-service.ts update). */
 function updateRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean) {
-  return itemBodyRoute(ctx, authorized, (res, index, caller, body) => {
+  return itemBodyRoute(ctx, authorized, (reply, index, caller, body) => {
     let patch: Record<string, unknown>;
     try {
       patch = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
       if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) throw new Error('not an object');
     } catch {
-      return sendError(res, 'bad_request');
+      return reply.refuse('bad_request');
     }
-    serve(res, () => {
+    serve(reply, () => {
       ctx.items.update(index, patch, caller);
-      sendJson(res, JSON.stringify(ctx.catalog.publicItem(index, Date.now())));
+      reply.json(JSON.stringify(ctx.catalog.publicItem(index, Date.now())));
     });
   });
 }
 
 /** POST /admin/items: a new item, sold from the next moment its times allow. */
-function createRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean) {
-  return (res: HttpResponse, req: HttpRequest): void => {
-    if (!authorized(req)) return sendError(res, 'unauthorized');
-    const caller = callerOf(res, req);
-    readBody(res, req, ADMIN_BODY_BYTES_MAX, (body) => {
+function createRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean): RouteHandler {
+  return (reply, req) => {
+    if (!authorized(req)) return reply.refuse('unauthorized');
+    const caller = callerOf(reply.res, req);
+    readBody(reply, req, ADMIN_BODY_BYTES_MAX, (body) => {
       let item: ItemDefinition;
       try {
         item = checkItem(JSON.parse(body.toString('utf8')) as unknown, 'item');
       } catch (error) {
-        if (error instanceof SaleDefinitionError) return sendRefusal(res, 'bad_request', error.message);
-        return sendError(res, 'bad_request');
+        if (error instanceof SaleDefinitionError) return reply.refuseWithMessage('bad_request', error.message);
+        return reply.refuse('bad_request');
       }
-      serve(res, () => {
+      serve(reply, () => {
         const index = ctx.items.create(item, caller);
-        countHandWritten('ok');
-        res.writeStatus('201 Created').writeHeader('content-type', 'application/json')
+        reply.count('ok');
+        reply.res.writeStatus('201 Created').writeHeader('content-type', 'application/json')
           .end(JSON.stringify(ctx.catalog.publicItem(index, Date.now())));
       });
     });
@@ -254,12 +249,12 @@ function createRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolea
 }
 
 /** DELETE /admin/items/:id: only an item that is not live and never sold a unit (orders keep their item). */
-function deleteRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean) {
-  return (res: HttpResponse, req: HttpRequest): void => {
-    if (!authorized(req)) return sendError(res, 'unauthorized');
-    const index = itemIndexOf(ctx, res, req);
+function deleteRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean): RouteHandler {
+  return (reply, req) => {
+    if (!authorized(req)) return reply.refuse('unauthorized');
+    const index = itemIndexOf(ctx, reply, req);
     if (index === undefined) return;
-    serve(res, () => sendJson(res, JSON.stringify({ deleted: ctx.items.delete(index, callerOf(res, req)) })));
+    serve(reply, () => reply.json( JSON.stringify({ deleted: ctx.items.delete(index, callerOf(reply.res, req)) })));
   };
 }
 
@@ -284,79 +279,79 @@ function banRequest(body: Buffer): BanRequest | string {
 }
 
 /** POST /admin/bans bans, DELETE /admin/bans lifts; both kept in the database. */
-function banRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean, ban: boolean) {
-  return (res: HttpResponse, req: HttpRequest): void => {
-    if (!authorized(req)) return sendError(res, 'unauthorized');
-    const caller = callerOf(res, req);
-    readBody(res, req, ADMIN_BODY_BYTES_MAX, (body) => {
+function banRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean, ban: boolean): RouteHandler {
+  return (reply, req) => {
+    if (!authorized(req)) return reply.refuse('unauthorized');
+    const caller = callerOf(reply.res, req);
+    readBody(reply, req, ADMIN_BODY_BYTES_MAX, (body) => {
       const request = banRequest(body);
-      if (typeof request === 'string') return sendRefusal(res, 'bad_request', request);
+      if (typeof request === 'string') return reply.refuseWithMessage('bad_request', request);
       try {
         if (request.kind === 'address') request.value = ban ? ctx.bans.banRange(request.value).text : request.value;
         else if (ban) ctx.bans.banUser(Number(request.value));
       } catch (error) {
-        if (error instanceof BanError) return sendRefusal(res, 'bad_request', error.message);
+        if (error instanceof BanError) return reply.refuseWithMessage('bad_request', error.message);
         throw error;
       }
       if (ban) addBan(ctx.db, { ...request, at: Date.now(), actor: caller.actor });
       else {
         if (request.kind === 'user') ctx.bans.unbanUser(Number(request.value));
         else ctx.bans.unbanRange(request.value);
-        if (!removeBan(ctx.db, request.kind, request.value)) return sendRefusal(res, 'not_found', `no ${request.kind} ban ${request.value}`);
+        if (!removeBan(ctx.db, request.kind, request.value)) return reply.refuseWithMessage('not_found', `no ${request.kind} ban ${request.value}`);
       }
       const detail = { kind: request.kind, value: request.value, reason: request.reason };
       audit(ctx.db, ctx.log, caller, ban ? 'ban' : 'unban', detail);
-      sendJson(res, JSON.stringify({ bans: readBans(ctx.db) }));
+      reply.json(JSON.stringify({ bans: readBans(ctx.db) }));
     });
   };
 }
 
-export function registerAdminRoutes(app: TemplatedApp, ctx: AdminContext): void {
+export function registerAdminRoutes(routes: HttpRoutes, ctx: AdminContext): void {
   const authorized = authorizer(ctx.token);
   const counts = new ItemCounters(ctx.catalog, ctx.shards.counters);
-  const guarded = (handler: (res: HttpResponse, req: HttpRequest) => void) => counted(ctx, 'admin', (res: HttpResponse, req: HttpRequest): void => {
-    if (!authorized(req)) return sendError(res, 'unauthorized');
-    handler(res, req);
-  });
-  app.get('/admin/stats', guarded((res) => {
+  const guarded = (handler: RouteHandler): RouteHandler => (reply, req) => {
+    if (!authorized(req)) return reply.refuse('unauthorized');
+    handler(reply, req);
+  };
+  routes.get('/admin/stats', 'admin', guarded((reply) => {
     const items = itemStats(ctx.catalog, counts, Date.now());
-    sendJson(res, JSON.stringify({ now: Date.now(), writeBehindLagRecords: ctx.persister.lagRecords(), items }));
+    reply.json(JSON.stringify({ now: Date.now(), writeBehindLagRecords: ctx.persister.lagRecords(), items }));
   }));
-  app.post('/admin/items/:id/pause', counted(ctx, 'admin', pauseRoute(ctx, true, authorized)));
-  app.post('/admin/items/:id/resume', counted(ctx, 'admin', pauseRoute(ctx, false, authorized)));
-  app.post('/admin/items/:id/restock', counted(ctx, 'admin', restockRoute(ctx, authorized)));
-  app.put('/admin/items/:id', counted(ctx, 'admin', updateRoute(ctx, authorized)));
-  app.post('/admin/items', counted(ctx, 'admin', createRoute(ctx, authorized)));
-  app.del('/admin/items/:id', counted(ctx, 'admin', deleteRoute(ctx, authorized)));
-  app.get('/admin/bans', guarded((res) => sendJson(res, JSON.stringify({ bans: readBans(ctx.db) }))));
-  app.post('/admin/bans', counted(ctx, 'admin', banRoute(ctx, authorized, true)));
-  app.del('/admin/bans', counted(ctx, 'admin', banRoute(ctx, authorized, false)));
-  app.get('/admin/items', guarded((res) => {
-    sendJson(res, JSON.stringify({ items: ctx.catalog.liveIndexes().map((i) => ({ ...ctx.catalog.publicItem(i, Date.now()), paused: ctx.catalog.paused[i] === 1 })) }));
+  routes.post('/admin/items/:id/pause', 'admin', pauseRoute(ctx, true, authorized));
+  routes.post('/admin/items/:id/resume', 'admin', pauseRoute(ctx, false, authorized));
+  routes.post('/admin/items/:id/restock', 'admin', restockRoute(ctx, authorized));
+  routes.put('/admin/items/:id', 'admin', updateRoute(ctx, authorized));
+  routes.post('/admin/items', 'admin', createRoute(ctx, authorized));
+  routes.del('/admin/items/:id', 'admin', deleteRoute(ctx, authorized));
+  routes.get('/admin/bans', 'admin', guarded((reply) => reply.json(JSON.stringify({ bans: readBans(ctx.db) }))));
+  routes.post('/admin/bans', 'admin', banRoute(ctx, authorized, true));
+  routes.del('/admin/bans', 'admin', banRoute(ctx, authorized, false));
+  routes.get('/admin/items', 'admin', guarded((reply) => {
+    reply.json(JSON.stringify({ items: ctx.catalog.liveIndexes().map((i) => ({ ...ctx.catalog.publicItem(i, Date.now()), paused: ctx.catalog.paused[i] === 1 })) }));
   }));
-  app.get('/admin/orders', guarded((res, req) => {
+  routes.get('/admin/orders', 'admin', guarded((reply, req) => {
     const filter = exportFilter(req, ctx.catalog);
-    if (typeof filter === 'string') return sendRefusal(res, 'bad_request', filter);
-    watchAborted(res);
-    void streamOrders(res, ctx, filter).catch((error: Error) => {
+    if (typeof filter === 'string') return reply.refuseWithMessage('bad_request', filter);
+    reply.watch();
+    void streamOrders(reply, ctx, filter).catch((error: Error) => {
       ctx.log.error({ err: error }, 'order export failed');
-      if (!res.aborted) res.cork(() => res.close());
+      if (!reply.aborted) reply.cork(() => reply.res.close());
     });
   }));
-  app.post('/admin/snapshot', guarded((res, req) => {
-    const caller = callerOf(res, req);
-    watchAborted(res);
+  routes.post('/admin/snapshot', 'admin', guarded((reply, req) => {
+    const caller = callerOf(reply.res, req);
+    reply.watch();
     void ctx.snapshot().then((result) => {
       audit(ctx.db, ctx.log, caller, 'snapshot', result);
-      if (!res.aborted) res.cork(() => { countRouteResponse('admin', 'ok'); sendJson(res, JSON.stringify(result)); });
+      if (!reply.aborted) reply.cork(() => reply.json(JSON.stringify(result)));
     }, (error: Error) => {
       ctx.log.error({ err: error }, 'snapshot failed');
-      if (!res.aborted) res.cork(() => sendError(res, 'overloaded'));
+      if (!reply.aborted) reply.cork(() => reply.refuse('overloaded'));
     });
   }));
-  app.get('/admin/actions', guarded((res, req) => {
+  routes.get('/admin/actions', 'admin', guarded((reply, req) => {
     const limit = Math.min(ACTIONS_LIMIT_MAX, Number(req.getQuery('limit')) || 100);
-    sendJson(res, JSON.stringify({ actions: readAdminActions(ctx.db, limit) }));
+    reply.json(JSON.stringify({ actions: readAdminActions(ctx.db, limit) }));
   }));
-  app.any('/admin/*', guarded((res) => sendError(res, 'not_found')));
+  routes.any('/admin/*', 'admin', guarded((reply) => reply.refuse('not_found')));
 }

@@ -1,9 +1,10 @@
-// The checks every buy passes before it reaches a shard, shared by HTTP and
-// the WebSocket so that both transports apply exactly the same rules, in
-// the same order: load, buyer, item, challenge. Each is a cheap read of a
-// typed array or a field; the first that fails names the refusal. Each
-// transport supplies what it learns differently: the client address's key
-// and range ban, and the user id of its token.
+// The checks every buy passes before it reaches a shard: one chain, BuyGate,
+// that HTTP and the WebSocket both call, so that both transports apply
+// exactly the same rules in the same order: load, buyer, address ban, item,
+// then challenge. Each is a cheap read of a typed array or a field; the first
+// that fails names the refusal, which the gate counts and answers. Each
+// transport tells the gate what it learns its own way (Buyer): the client
+// address's rate key and range ban, and the user id of its token.
 
 import assert from 'node:assert/strict';
 import type { BanList } from './ban-list';
@@ -14,17 +15,24 @@ import { REFUSAL, type ItemCatalog } from './item-catalog';
 import type { LagMonitor } from './lag-monitor';
 import type { LatencyHistogram } from './latency-histogram';
 import type { TokenBucketTable } from './rate-limiter';
+import type { Reply } from './reply';
 import { ticketMatches } from './ticket';
 
-export interface GateContext {
+export interface BuyGateContext {
   catalog: ItemCatalog;
+  /** True once shutdown began: writes are refused 503, reads still answered. */
   closing: boolean;
+  /** Users with a buy dispatched and not yet answered: one each. */
   inFlight: InFlightUsers;
   challenges: Challenges;
+  /** Event-loop lag and whether buys are being shed for it. */
   lag: LagMonitor;
+  /** Token buckets per user and per client address; null when turned off. */
   rateUser: TokenBucketTable | null;
   rateAddress: TokenBucketTable | null;
+  /** Users and address ranges that admins banned. */
   bans: BanList;
+  /** Buy latency, arrival to answer. */
   latency: LatencyHistogram;
 }
 
@@ -33,10 +41,68 @@ export interface GateContext {
  * as answered at once. Every code a gate answers is a buy refusal of the
  * error catalog, so it has a counter; one that is not is our mistake.
  */
-export function countBuyRefusal(ctx: GateContext, itemIndex: number, code: ErrorCode): void {
+function countBuyRefusal(ctx: BuyGateContext, itemIndex: number, code: ErrorCode): void {
   assert.ok(isBuyRefusal(code), code);
   ctx.catalog.countRefusal(itemIndex, REFUSAL[code]);
   ctx.latency.record(0);
+}
+
+/**
+ * How a transport tells the gate who is buying. One object per transport,
+ * made once: its methods take the request's reply and what the transport
+ * read the request from, so a buy costs no closure.
+ */
+export interface Buyer<R extends Reply, Q> {
+  /** Key of the client address's rate bucket; 0 when no address limit applies (it is off, or the address exempt). */
+  rateKey(reply: R, request: Q): number;
+  /** The user id of the request's token, 0 for none. Asked after the load checks: it costs an HMAC. */
+  userId(reply: R, request: Q, nowMs: number): number;
+  /** Whether the client address is in a banned range; asked only while a range is banned. */
+  addressBanned(reply: R, request: Q): boolean;
+}
+
+export class BuyGate<R extends Reply, Q> {
+  constructor(private readonly ctx: BuyGateContext, private readonly buyer: Buyer<R, Q>) {}
+
+  /**
+   * Load, buyer, address ban and item, in that order, for a buy of the
+   * known item `itemIndex`: the user id when every check passes, else 0,
+   * the refusal already answered and counted.
+   */
+  admit(reply: R, request: Q, itemIndex: number, ticket: string, nowMs: number): number {
+    const { ctx, buyer } = this;
+    const overload = loadGate(ctx, buyer.rateKey(reply, request), nowMs);
+    if (overload !== null) return this.refuse(reply, itemIndex, overload);
+    const userId = buyer.userId(reply, request, nowMs);
+    const refusal = buyerGate(ctx, userId, nowMs)
+      ?? (ctx.bans.ranges.length > 0 && buyer.addressBanned(reply, request) ? 'banned' : null)
+      ?? itemGate(ctx, itemIndex, ticket, userId, nowMs);
+    if (refusal !== null) return this.refuse(reply, itemIndex, refusal);
+    return userId;
+  }
+
+  /**
+   * The checks on what a buy carries after admit(): the item once more when
+   * `recheckItem` (its state can change while a body arrives), then the
+   * challenge. The item first: a challenge is used up only by a buy that
+   * can go on to the shard. False when refused (answered and counted).
+   */
+  admitAnswer(reply: R, itemIndex: number, ticket: string, userId: number, challenge: unknown, answer: unknown,
+    nowMs: number, recheckItem: boolean): boolean {
+    const { ctx } = this;
+    const refusal = (recheckItem ? itemGate(ctx, itemIndex, ticket, userId, nowMs) : null)
+      ?? challengeGate(ctx, itemIndex, userId, challenge, answer, nowMs);
+    if (refusal === null) return true;
+    this.refuse(reply, itemIndex, refusal);
+    return false;
+  }
+
+  /** Answers a refused buy of a known item and counts it on the item. Returns 0, the user id of no buy. */
+  refuse(reply: R, itemIndex: number, code: ErrorCode): 0 {
+    countBuyRefusal(this.ctx, itemIndex, code);
+    reply.refuse(code, itemIndex);
+    return 0;
+  }
 }
 
 /**
@@ -45,7 +111,7 @@ export function countBuyRefusal(ctx: GateContext, itemIndex: number, code: Error
  * applies to this client (the limit is off, or the address is exempt);
  * addressKey() never returns 0.
  */
-export function loadGate(ctx: GateContext, addressKey: number, nowMs: number): ErrorCode | null {
+function loadGate(ctx: BuyGateContext, addressKey: number, nowMs: number): ErrorCode | null {
   if (ctx.lag.shedding) return 'overloaded';
   if (ctx.rateAddress !== null && addressKey !== 0 && !ctx.rateAddress.take(addressKey, nowMs)) return 'rate_limited';
   return null;
@@ -53,9 +119,9 @@ export function loadGate(ctx: GateContext, addressKey: number, nowMs: number): E
 
 /**
  * The buyer: a valid token (userId 0 is none), the user's rate, a user ban.
- * Address-range bans stay with the transport, which knows the address.
+ * Address-range bans are asked of the transport, which knows the address.
  */
-export function buyerGate(ctx: GateContext, userId: number, nowMs: number): ErrorCode | null {
+function buyerGate(ctx: BuyGateContext, userId: number, nowMs: number): ErrorCode | null {
   if (userId === 0) return 'unauthorized';
   if (ctx.rateUser !== null && !ctx.rateUser.take(userId, nowMs)) return 'rate_limited';
   // Bans are asked about only when an admin set one.
@@ -63,8 +129,12 @@ export function buyerGate(ctx: GateContext, userId: number, nowMs: number): Erro
   return null;
 }
 
-/** The item's own state: started, not ended, the right ticket, open, not paused, not sold out; and the user's one buy in flight. */
-export function itemGate(ctx: GateContext, itemIndex: number, ticket: string, userId: number, nowMs: number): ErrorCode | null {
+/**
+ * The item's own state: started, not ended, the right ticket, open, not
+ * paused, not sold out; and the user's one buy in flight.
+ */
+function itemGate(ctx: BuyGateContext, itemIndex: number, ticket: string, userId: number,
+  nowMs: number): ErrorCode | null {
   const { catalog } = ctx;
   const item = catalog.items[itemIndex]!;
   if (nowMs < item.startsAt) return 'not_started';
@@ -80,7 +150,8 @@ export function itemGate(ctx: GateContext, itemIndex: number, ticket: string, us
 }
 
 /** For challenge items: the answer must be right, fresh, not too quick, and used once. */
-export function challengeGate(ctx: GateContext, itemIndex: number, userId: number, challenge: unknown, answer: unknown, nowMs: number): ErrorCode | null {
+function challengeGate(ctx: BuyGateContext, itemIndex: number, userId: number, challenge: unknown, answer: unknown,
+  nowMs: number): ErrorCode | null {
   const item = ctx.catalog.items[itemIndex]!;
   if (!item.challenge) return null;
   return ctx.challenges.check(item.id, userId, challenge, answer, nowMs) === 'ok' ? null : 'challenge_failed';

@@ -29,9 +29,8 @@ import { Challenges, challengeSecretOf } from './challenge';
 import { CoalescedRuns } from './coalesced-runs';
 import type { EngineConfig } from './config';
 import { checkLimits, ITEMS_MAX, ITEM_ROW_MAX } from './constants';
-import {
-  countResponsesInto, createHttpApp, HttpAnswerer, RESPONSE_OUTCOMES, ROUTE_NAMES, type HttpContext,
-} from './http-server';
+import type { HttpContext } from './http-context';
+import { createHttpApp } from './http-server';
 import { InFlightUsers } from './in-flight-users';
 import { InlineShards } from './inline-shards';
 import { loadItemBook } from './item-book';
@@ -40,6 +39,8 @@ import { ItemCounters } from './item-counters';
 import { ItemsService } from './items-service';
 import { LagMonitor } from './lag-monitor';
 import { LatencyHistogram } from './latency-histogram';
+import { ResponseCounts } from './response-counts';
+import { ShardAnswerer } from './shard-answerer';
 import { createMetrics, metricsHandler } from './metrics';
 import { TokenBucketTable } from './rate-limiter';
 import type { ItemDefinition } from '../persistence/item-definition';
@@ -127,7 +128,7 @@ export class Engine {
     await persister.start();
     // Every buy in flight holds a ring slot (workers) or a deferred-answer slot (inline): that bounds the set.
     const inFlight = new InFlightUsers(shardCount * config.ringSlots);
-    const answerer = new HttpAnswerer(catalog, latency);
+    const answerer = new ShardAnswerer(catalog, latency);
     const setups = shardSetups(config, store.items, bootId, shared);
     const shards: ShardDispatcher = config.workers === 0
       ? new InlineShards(loadShard(setups[0]!, store.db), answerer, shared.left, config.ringSlots,
@@ -157,7 +158,7 @@ export class Engine {
     return {
       catalog, verifier: new UserTokenVerifier(config.userSecret ?? demoUserSecret!),
       staticFiles: loadStaticFiles(path.join(__dirname, '..', '..', 'static')), demoUserSecret, closing: false,
-      latency, routeCounts: new Float64Array(ROUTE_NAMES.length), threadsAlive,
+      latency, counts: new ResponseCounts(), threadsAlive,
       bans: loadBans(store.db), trustedProxyHeader: config.trustedProxyHeader,
       lag: new LagMonitor(config.shedLagMs),
       rateUser: config.rateUserPerSec === 0 ? null : new TokenBucketTable(config.rateUserPerSec, config.rateUserBurst),
@@ -180,14 +181,13 @@ export class Engine {
     const catalog = ctx.catalog;
     const admin = config.adminToken === null ? null : {
       token: config.adminToken, catalog, shards, db: store.db, persister, log,
-      routeCounts: ctx.routeCounts, bans: ctx.bans, snapshot: () => this.snapshots.request(),
+      bans: ctx.bans, snapshot: () => this.snapshots.request(),
       items: new ItemsService(store.db, catalog, shards, log),
     };
     if (admin === null) log.info('admin API disabled: FLASH_ADMIN_TOKEN is not set');
-    const responseCounts = new Float64Array(ROUTE_NAMES.length * RESPONSE_OUTCOMES.length);
-    countResponsesInto(responseCounts);
+    const { requests: routeCounts, responses: responseCounts } = ctx.counts;
     const metrics = metricsHandler(createMetrics({
-      catalog, shards, persister, latency: ctx.latency, routeCounts: ctx.routeCounts, responseCounts, lag: ctx.lag,
+      catalog, shards, persister, latency: ctx.latency, routeCounts, responseCounts, lag: ctx.lag,
     }));
     // No connection opens before listen(), and `pushes` exists by then.
     const { app, channel } = createHttpApp(ctx, shards, admin, metrics, {

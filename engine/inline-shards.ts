@@ -4,20 +4,19 @@
 // turn's records go to the log in one write() and then all their answers go
 // out, each corked. That is the group commit of the write-behind log.
 
-import { watchAborted } from './response-abort';
 import assert from 'node:assert/strict';
-import type { HttpResponse } from 'uWebSockets.js';
 import type { StoredItem } from '../persistence/database';
 import type { ItemBook } from './item-book';
 import { EXPIRY_SWEEP_MS } from './constants';
 import { OUTCOME, type Outcome } from './error-catalog';
 import type { InFlightUsers } from './in-flight-users';
 import { emptyOrderView, OP, type OrderView, type Shard } from './shard';
+import type { Reply } from './reply';
 import type { Answerer, ShardDispatcher } from './shard-dispatcher';
 import { takeShardSnapshot, type ShardSnapshot } from './snapshot';
 
 interface Deferred {
-  res: HttpResponse;
+  res: Reply;
   op: number;
   itemIndex: number;
   outcome: Outcome;
@@ -38,13 +37,13 @@ export class InlineShards implements ShardDispatcher {
 
   constructor(private readonly shard: Shard, private readonly answerer: Answerer, readonly left: Int32Array, deferredMax: number,
     private readonly loadBook: (item: StoredItem, itemIndex: number) => ItemBook, private readonly inFlight: InFlightUsers) {
-    this.deferred = Array.from({ length: deferredMax }, () => ({ res: null as unknown as HttpResponse, op: 0, itemIndex: 0, outcome: OUTCOME.ok, view: emptyOrderView(), startedAt: 0, userId: 0 }));
+    this.deferred = Array.from({ length: deferredMax }, () => ({ res: null as unknown as Reply, op: 0, itemIndex: 0, outcome: OUTCOME.ok, view: emptyOrderView(), startedAt: 0, userId: 0 }));
     this.sweepTimer = setInterval(() => {
       if (this.shard.sweep(Date.now()) > 0) this.flushAndAnswer();
     }, EXPIRY_SWEEP_MS);
   }
 
-  dispatch(res: HttpResponse, op: number, itemIndex: number, userId: number, sequence: number, nowMs: number, startedAt: number): void {
+  dispatch(res: Reply, op: number, itemIndex: number, userId: number, sequence: number, nowMs: number, startedAt: number): void {
     const outcome = this.shard.run(op, itemIndex, userId, sequence, nowMs, this.view);
     if (outcome !== OUTCOME.ok || this.shard.log.pending === 0) {
       // Called from a request handler or from a corked body callback: already corked.
@@ -53,9 +52,9 @@ export class InlineShards implements ShardDispatcher {
     }
     // The answer tells of state that is not in the log yet: it waits for the write.
     // Always attached here, even when the body reader attached one: a flag
-    // on the response object is no proof this request has a handler, and
+    // on the reply is no proof this request has a handler, and
     // answering later without one makes uWebSockets.js end the process.
-    watchAborted(res);
+    res.watch();
     const entry = this.deferred[this.deferredCount++]!;
     entry.res = res;
     entry.op = op;
@@ -87,7 +86,7 @@ export class InlineShards implements ShardDispatcher {
       this.current = entry;
       if (entry.op === OP.buy) this.inFlight.remove(entry.userId);
       if (!entry.res.aborted) entry.res.cork(this.answerCurrent);
-      entry.res = null as unknown as HttpResponse;
+      entry.res = null as unknown as Reply;
     }
     this.deferredCount = 0;
   }

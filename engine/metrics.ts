@@ -3,15 +3,15 @@
 // typed-array counters (shard counters, HTTP refusals, route counts, the
 // latency histogram), so a buy never calls into the library.
 
-import { watchAborted } from './response-abort';
 import client from 'prom-client';
-import type { HttpResponse } from 'uWebSockets.js';
 import type { Persister } from '../persistence/persister';
 import { BUY_REFUSALS } from './error-catalog';
 import type { ItemCatalog } from './item-catalog';
 import { ItemCounters } from './item-counters';
 import { LATENCY_BOUNDS_SECONDS, type LatencyHistogram } from './latency-histogram';
-import { countRouteResponse, RESPONSE_OUTCOMES, ROUTE_NAMES } from './http-server';
+import type { HttpReply } from './http-reply';
+import type { RouteHandler } from './http-routes';
+import { RESPONSE_OUTCOMES, ROUTE_NAMES } from './response-counts';
 import type { LagMonitor } from './lag-monitor';
 import type { ShardDispatcher } from './shard-dispatcher';
 
@@ -105,14 +105,15 @@ export function createMetrics(sources: MetricsSources): client.Registry {
 }
 
 
-export function metricsHandler(registry: client.Registry): (res: HttpResponse) => void {
-  return (res) => {
-    watchAborted(res);
+export function metricsHandler(registry: client.Registry): RouteHandler {
+  return (reply: HttpReply) => {
+    reply.watch();
+    const { res } = reply;
     void registry.metrics().then((text) => {
-      countRouteResponse('metrics', 'ok');
-      if (!res.aborted) res.cork(() => res.writeStatus('200 OK').writeHeader('content-type', registry.contentType).end(text));
+      reply.count('ok');
+      if (!reply.aborted) reply.cork(() => res.writeStatus('200 OK').writeHeader('content-type', registry.contentType).end(text));
     }, () => {
-      if (!res.aborted) res.cork(() => res.writeStatus('500 Internal Server Error').end());
+      if (!reply.aborted) reply.cork(() => res.writeStatus('500 Internal Server Error').end());
     });
   };
 }

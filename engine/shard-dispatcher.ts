@@ -1,33 +1,34 @@
 // What the HTTP thread needs from the shards, whichever way they run:
 // inline on the main thread (inline-shards.ts) or on worker threads fed
-// through rings (worker-shards.ts). Both answer through the same Answerer,
-// so the HTTP layer has one code path for both modes.
+// through rings (worker-shards.ts). Both answer through the same Answerer
+// and a request's Reply, so neither mode knows the transport (HTTP or
+// WebSocket) and the transports have one code path for both modes.
 
-import type { HttpResponse } from 'uWebSockets.js';
 import type { StoredItem } from '../persistence/database';
 import type { Outcome } from './error-catalog';
+import type { Reply } from './reply';
 import type { OrderView } from './shard';
 import type { ShardSnapshot } from './snapshot';
 
 export interface Answerer {
   /**
-   * Writes the answer for `op` on item `itemIndex` to `res`. Called corked,
-   * and only if `res` was not aborted; `waitedMs` is how long the request
-   * waited since it was dispatched (0 when answered at once).
+   * Writes the answer for `op` on item `itemIndex` through `reply`. Called
+   * corked, and only if `reply` was not aborted; `waitedMs` is how long the
+   * request waited since it was dispatched (0 when answered at once).
    */
-  answer(res: HttpResponse, op: number, itemIndex: number, outcome: Outcome, view: OrderView, waitedMs: number): void;
+  answer(reply: Reply, op: number, itemIndex: number, outcome: Outcome, view: OrderView, waitedMs: number): void;
 }
 
 export interface ShardDispatcher {
   /** Stock left per global item index, written by the owning shards. */
   readonly left: Int32Array;
   /**
-   * Runs `op` on the shard owning item `itemIndex` and answers `res`, at once
+   * Runs `op` on the shard owning item `itemIndex` and answers `reply`, at once
    * or after the decision is in the write-behind log; `startedAt`
    * (performance.now() at dispatch, 0 when untimed) times the wait.
-   * Registers onAborted itself (again, if the caller had) when it answers later.
+   * Watches `reply` itself (again, if the caller had) when it answers later.
    */
-  dispatch(res: HttpResponse, op: number, itemIndex: number, userId: number, sequence: number, nowMs: number, startedAt: number): void;
+  dispatch(reply: Reply, op: number, itemIndex: number, userId: number, sequence: number, nowMs: number, startedAt: number): void;
   /** A consistent copy of every shard's state, each taken between two of its decisions. */
   snapshot(): Promise<ShardSnapshot[]>;
   /** Answers what is in flight, flushes and closes the logs. */

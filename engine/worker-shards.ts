@@ -5,15 +5,14 @@
 // size of its rings: when the pool is empty the buy is refused 503 at once.
 
 import assert from 'node:assert/strict';
-import { watchAborted } from './response-abort';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { HttpResponse } from 'uWebSockets.js';
 import type pino from 'pino';
 import type { StoredItem } from '../persistence/database';
 import { OUTCOME, type Outcome } from './error-catalog';
 import type { InFlightUsers } from './in-flight-users';
 import { emptyOrderView, OP } from './shard';
+import type { Reply } from './reply';
 import type { Answerer, ShardDispatcher } from './shard-dispatcher';
 import { localIndexOf, shardOf } from './shard-dispatcher';
 import { HEAD, readAnswer, Ring, writeAddItem, writeRequest, type RingAnswer } from './shard-ring';
@@ -26,7 +25,7 @@ import type { ShardSnapshot } from './snapshot';
 class ShardLink {
   readonly requests: Ring;
   readonly answers: Ring;
-  readonly pendingRes: (HttpResponse | null)[];
+  readonly pendingRes: (Reply | null)[];
   readonly pendingOp: Uint8Array;
   readonly pendingItem: Int32Array;
   readonly pendingStartedAt: Float64Array;
@@ -41,7 +40,7 @@ class ShardLink {
     this.answers = new Ring(setup.answers);
     // One token per answer-ring slot: a shard's in-flight bound.
     const slots = setup.answers.capacity;
-    this.pendingRes = new Array<HttpResponse | null>(slots).fill(null);
+    this.pendingRes = new Array<Reply | null>(slots).fill(null);
     this.pendingOp = new Uint8Array(slots);
     this.pendingItem = new Int32Array(slots);
     this.pendingStartedAt = new Float64Array(slots);
@@ -126,7 +125,7 @@ export class WorkerShards implements ShardDispatcher {
     this.context.onFatal('shard worker died');
   }
 
-  dispatch(res: HttpResponse, op: number, itemIndex: number, userId: number, sequence: number, nowMs: number, startedAt: number): void {
+  dispatch(res: Reply, op: number, itemIndex: number, userId: number, sequence: number, nowMs: number, startedAt: number): void {
     const link = this.links[shardOf(itemIndex, this.links.length)]!;
     if (link.freeCount === 0 || this.closing) {
       // Called from a request handler or from a corked body callback: already corked.
@@ -134,9 +133,9 @@ export class WorkerShards implements ShardDispatcher {
       return;
     }
     // Always attached here, even when the body reader attached one: a flag
-    // on the response object is no proof this request has a handler, and
+    // on the reply is no proof this request has a handler, and
     // answering later without one makes uWebSockets.js end the process.
-    watchAborted(res);
+    res.watch();
     const token = link.freeTokens[--link.freeCount]!;
     link.pendingRes[token] = res;
     link.pendingOp[token] = op;
@@ -187,7 +186,7 @@ export class WorkerShards implements ShardDispatcher {
   }
 
   // The answer being sent; fields so that cork() needs no closure per answer.
-  private currentRes: HttpResponse | null = null;
+  private currentRes: Reply | null = null;
   private currentOp = 0;
   private currentItem = 0;
   private currentOutcome: Outcome = OUTCOME.ok;
