@@ -10,7 +10,7 @@
 //                  first: the queue a conventional design's order writer
 //                  would drain into its database
 //
-// Same decision order as the engine (README, "Check order"): sold_out before
+// Same decision order as the engine (docs/decisions.md, "Check order of a buy"): sold_out before
 // limit_reached, and nothing changes on a refusal.
 
 export const leftKey = (item: string): string => `left:${item}`;

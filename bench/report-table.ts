@@ -2,7 +2,7 @@
 // and system), the notes that qualify it (generator saturation, per-outcome
 // latency under overload, status codes), and a plain-text table formatter
 // that the cost-growth table shares. Markdown-compatible, so the same lines
-// can be pasted into the README.
+// can be pasted into bench/README.md.
 
 import { GENERATOR_SATURATED_SHARE, type VariantSummary } from './result-summary';
 

@@ -65,7 +65,7 @@ function callerOf(res: HttpResponse, req: HttpRequest): Caller {
 
 /** Per-item stats: stock, left, orders by state, refusals by reason. */
 export function itemStats(catalog: ItemCatalog, counts: ItemCounters, nowMs: number): Record<string, unknown>[] {
-  return catalog.liveIndexes().map((index) => {
+  return catalog.existingIndexes().map((index) => {
     const item = catalog.items[index]!;
     const { won, reserved, paid, confirmed, expired, cancelled, refused } = counts.read(index);
     return {
@@ -327,7 +327,7 @@ export function registerAdminRoutes(routes: HttpRoutes, ctx: AdminContext): void
   routes.post('/admin/bans', 'admin', banRoute(ctx, authorized, true));
   routes.del('/admin/bans', 'admin', banRoute(ctx, authorized, false));
   routes.get('/admin/items', 'admin', guarded((reply) => {
-    reply.json(JSON.stringify({ items: ctx.catalog.liveIndexes().map((i) => ({ ...ctx.catalog.publicItem(i, Date.now()), paused: ctx.catalog.paused[i] === 1 })) }));
+    reply.json(JSON.stringify({ items: ctx.catalog.existingIndexes().map((i) => ({ ...ctx.catalog.publicItem(i, Date.now()), paused: ctx.catalog.paused[i] === 1 })) }));
   }));
   routes.get('/admin/orders', 'admin', guarded((reply, req) => {
     const filter = exportFilter(req, ctx.catalog);

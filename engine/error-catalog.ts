@@ -1,7 +1,7 @@
 // The one catalog of refusals. Each code maps to the HTTP status of the
 // contract (../shared/spec/API.md) and to a prebuilt body, so answering a
 // refusal costs no serialization. Codes marked "engine" are ours, where the
-// contract is silent; the README lists them all (a test checks it does).
+// contract is silent; docs/decisions.md lists them all (a test checks it does).
 // Codes marked BUY are the refusals a buy can get: each has a per-item
 // counter (item-catalog.ts REFUSAL) that admin stats and /metrics report
 // under the code's name, so marking a code here is all it takes to count it.

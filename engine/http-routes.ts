@@ -73,7 +73,7 @@ export class HttpRoutes {
     const { answers, limits } = this;
     const requests = answers.counts.requests;
     return (res, req) => {
-      requests[index]++;
+      requests[index]!++;
       const reply = new HttpReply(res, index, answers);
       const refusal = checkSize ? sizeRefusal(req, limits) : null;
       if (refusal !== null) reply.refuse(refusal);

@@ -16,7 +16,7 @@ import type { Answerer, ShardDispatcher } from './shard-dispatcher';
 import { takeShardSnapshot, type ShardSnapshot } from './snapshot';
 
 interface Deferred {
-  res: Reply;
+  reply: Reply;
   op: number;
   itemIndex: number;
   outcome: Outcome;
@@ -37,26 +37,26 @@ export class InlineShards implements ShardDispatcher {
 
   constructor(private readonly shard: Shard, private readonly answerer: Answerer, readonly left: Int32Array, deferredMax: number,
     private readonly loadBook: (item: StoredItem, itemIndex: number) => ItemBook, private readonly inFlight: InFlightUsers) {
-    this.deferred = Array.from({ length: deferredMax }, () => ({ res: null as unknown as Reply, op: 0, itemIndex: 0, outcome: OUTCOME.ok, view: emptyOrderView(), startedAt: 0, userId: 0 }));
+    this.deferred = Array.from({ length: deferredMax }, () => ({ reply: null as unknown as Reply, op: 0, itemIndex: 0, outcome: OUTCOME.ok, view: emptyOrderView(), startedAt: 0, userId: 0 }));
     this.sweepTimer = setInterval(() => {
       if (this.shard.sweep(Date.now()) > 0) this.flushAndAnswer();
     }, EXPIRY_SWEEP_MS);
   }
 
-  dispatch(res: Reply, op: number, itemIndex: number, userId: number, sequence: number, nowMs: number, startedAt: number): void {
-    const outcome = this.shard.run(op, itemIndex, userId, sequence, nowMs, this.view);
+  dispatch(reply: Reply, op: number, itemIndex: number, userId: number, argument: number, nowMs: number, startedAt: number): void {
+    const outcome = this.shard.run(op, itemIndex, userId, argument, nowMs, this.view);
     if (outcome !== OUTCOME.ok || this.shard.log.pending === 0) {
       // Called from a request handler or from a corked body callback: already corked.
-      this.answerer.answer(res, op, itemIndex, outcome, this.view, 0);
+      this.answerer.answer(reply, op, itemIndex, outcome, this.view, 0);
       return;
     }
     // The answer tells of state that is not in the log yet: it waits for the write.
     // Always attached here, even when the body reader attached one: a flag
     // on the reply is no proof this request has a handler, and
     // answering later without one makes uWebSockets.js end the process.
-    res.watch();
+    reply.watch();
     const entry = this.deferred[this.deferredCount++]!;
-    entry.res = res;
+    entry.reply = reply;
     entry.op = op;
     entry.itemIndex = itemIndex;
     entry.outcome = outcome;
@@ -85,8 +85,8 @@ export class InlineShards implements ShardDispatcher {
       const entry = this.deferred[i]!;
       this.current = entry;
       if (entry.op === OP.buy) this.inFlight.remove(entry.userId);
-      if (!entry.res.aborted) entry.res.cork(this.answerCurrent);
-      entry.res = null as unknown as Reply;
+      if (!entry.reply.aborted) entry.reply.cork(this.answerCurrent);
+      entry.reply = null as unknown as Reply;
     }
     this.deferredCount = 0;
   }
@@ -95,7 +95,7 @@ export class InlineShards implements ShardDispatcher {
   private current: Deferred | null = null;
   private readonly answerCurrent = (): void => {
     const entry = this.current!;
-    this.answerer.answer(entry.res, entry.op, entry.itemIndex, entry.outcome, entry.view, this.answeredAt - entry.startedAt);
+    this.answerer.answer(entry.reply, entry.op, entry.itemIndex, entry.outcome, entry.view, this.answeredAt - entry.startedAt);
   };
   private answeredAt = 0;
 

@@ -84,8 +84,8 @@ export class ItemCatalog {
     this.invalidate();
   }
 
-  /** Indexes of the items that exist (not deleted). */
-  liveIndexes(): number[] {
+  /** Indexes of the items that exist: every item not deleted, whatever its sale state (upcoming, live or over). */
+  existingIndexes(): number[] {
     const indexes: number[] = [];
     for (let i = 0; i < this.items.length; i++) if (this.deleted[i] === 0) indexes.push(i);
     return indexes;
@@ -103,7 +103,7 @@ export class ItemCatalog {
   }
 
   countRefusal(index: number, refusal: number): void {
-    this.refusals[index * REFUSAL_FIELDS + refusal]++;
+    this.refusals[index * REFUSAL_FIELDS + refusal]!++;
   }
 
   /** Takes an item's new definition (admin update between rounds): times, ticket, limits. */
@@ -150,7 +150,7 @@ export class ItemCatalog {
   }
 
   listBody(nowMs: number): Buffer {
-    return this.cached(this.listCache, nowMs, () => JSON.stringify({ items: this.liveIndexes().map((i) => this.publicItem(i, nowMs)) })).body;
+    return this.cached(this.listCache, nowMs, () => JSON.stringify({ items: this.existingIndexes().map((i) => this.publicItem(i, nowMs)) })).body;
   }
 
   itemBody(index: number, nowMs: number): Buffer {
@@ -160,7 +160,7 @@ export class ItemCatalog {
   /** /sale.js: the same states, with buyPath only for items that have started and not ended. */
   saleScript(nowMs: number): Buffer {
     return this.cached(this.scriptCache, nowMs, () => {
-      const items = this.liveIndexes().map((i) => {
+      const items = this.existingIndexes().map((i) => {
         const item = this.items[i]!;
         const state = this.publicItem(i, nowMs);
         return nowMs >= item.startsAt && nowMs < item.endsAt ? { ...state, buyPath: this.buyPath(i) } : state;

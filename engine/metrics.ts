@@ -57,7 +57,7 @@ export function createMetrics(sources: MetricsSources): client.Registry {
   const { catalog, shards, persister, latency, routeCounts, responseCounts, lag } = sources;
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'flash_' });
-  const perItem = (visit: (id: string, index: number) => void): void => catalog.liveIndexes().forEach((index) => visit(catalog.items[index]!.id, index));
+  const perItem = (visit: (id: string, index: number) => void): void => catalog.existingIndexes().forEach((index) => visit(catalog.items[index]!.id, index));
   const counts = new ItemCounters(catalog, shards.counters);
   counter(registry, 'flash_http_requests_total', 'Requests by route, counted on arrival.', ['route'], (c) => {
     ROUTE_NAMES.forEach((route, i) => c.inc({ route }, routeCounts[i]!));

@@ -16,8 +16,8 @@ export type RouteName = (typeof ROUTE_NAMES)[number];
 export const ROUTE_INDEX = indexOf(ROUTE_NAMES);
 
 /** Outcomes of a response: 0 is "ok", then one per error code of the catalog. */
-export const RESPONSE_OUTCOMES = ['ok', ...Object.keys(ERRORS)] as const;
 export type ResponseOutcome = 'ok' | ErrorCode;
+export const RESPONSE_OUTCOMES: readonly ResponseOutcome[] = ['ok', ...(Object.keys(ERRORS) as ErrorCode[])];
 export const OUTCOME_INDEX = indexOf(RESPONSE_OUTCOMES);
 
 export class ResponseCounts {
@@ -28,6 +28,6 @@ export class ResponseCounts {
 
   /** Counts one answer of `route` (ROUTE_INDEX) with outcome `outcome` (OUTCOME_INDEX). */
   count(route: number, outcome: number): void {
-    this.responses[route * RESPONSE_OUTCOMES.length + outcome]++;
+    this.responses[route * RESPONSE_OUTCOMES.length + outcome]!++;
   }
 }

@@ -8,9 +8,9 @@
 import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
 import type { ItemCatalog } from './item-catalog';
 import { ITEMS_MAX } from './constants';
-import { packr, type Connection } from './ws-channel';
+import { packr, type Connection } from './ws-reply';
 
-/** Stock pushes per item at most every 100 ms: 10 a second (issue 4). */
+/** Stock pushes per item at most every 100 ms: the contract allows 10 a second. */
 export const STOCK_PUSH_MS = 100;
 /** The start/end timer never sleeps longer than this, so an admin's new times are seen soon. */
 const TIMER_MAX_MS = 1000;

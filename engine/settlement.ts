@@ -57,7 +57,7 @@ export class Settlement {
   due(nowMs: number): number[] {
     const settled = this.db.prepare('SELECT 1 FROM settlements WHERE item_row = ? AND ends_at = ?');
     const due: number[] = [];
-    this.catalog.liveIndexes().forEach((index) => {
+    this.catalog.existingIndexes().forEach((index) => {
       const item = this.catalog.items[index]!;
       if (nowMs < item.endsAt) return;
       if (this.counts.openReservations(index) > 0) return;

@@ -24,11 +24,13 @@ export interface ShardDispatcher {
   readonly left: Int32Array;
   /**
    * Runs `op` on the shard owning item `itemIndex` and answers `reply`, at once
-   * or after the decision is in the write-behind log; `startedAt`
+   * or after the decision is in the write-behind log. `argument` is the op's
+   * one number: the order's sequence for getOrder, pay and cancel, the units
+   * for restock, 0 for buy (as in the ring's request slot). `startedAt`
    * (performance.now() at dispatch, 0 when untimed) times the wait.
    * Watches `reply` itself (again, if the caller had) when it answers later.
    */
-  dispatch(reply: Reply, op: number, itemIndex: number, userId: number, sequence: number, nowMs: number, startedAt: number): void;
+  dispatch(reply: Reply, op: number, itemIndex: number, userId: number, argument: number, nowMs: number, startedAt: number): void;
   /** A consistent copy of every shard's state, each taken between two of its decisions. */
   snapshot(): Promise<ShardSnapshot[]>;
   /** Answers what is in flight, flushes and closes the logs. */

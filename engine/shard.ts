@@ -68,14 +68,14 @@ export class Shard {
     this.counters[base + COUNTER.won] = book.orderCount;
     for (let sequence = 1; sequence <= book.orderCount; sequence++) {
       const state = book.orderState[sequence];
-      if (state === ORDER_STATE.paid) this.counters[base + COUNTER.paid]++;
-      else if (state === ORDER_STATE.cancelled) this.counters[base + COUNTER.cancelled]++;
-      else if (state === ORDER_STATE.expired) this.counters[base + COUNTER.expired]++;
+      if (state === ORDER_STATE.paid) this.counters[base + COUNTER.paid]!++;
+      else if (state === ORDER_STATE.cancelled) this.counters[base + COUNTER.cancelled]!++;
+      else if (state === ORDER_STATE.expired) this.counters[base + COUNTER.expired]!++;
     }
   }
 
   private count(book: ItemBook, counter: number): void {
-    this.counters[book.globalIndex * COUNTER_FIELDS + counter]++;
+    this.counters[book.globalIndex * COUNTER_FIELDS + counter]!++;
   }
 
   /**

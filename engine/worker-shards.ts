@@ -25,7 +25,7 @@ import type { ShardSnapshot } from './snapshot';
 class ShardLink {
   readonly requests: Ring;
   readonly answers: Ring;
-  readonly pendingRes: (Reply | null)[];
+  readonly pendingReplies: (Reply | null)[];
   readonly pendingOp: Uint8Array;
   readonly pendingItem: Int32Array;
   readonly pendingStartedAt: Float64Array;
@@ -40,7 +40,7 @@ class ShardLink {
     this.answers = new Ring(setup.answers);
     // One token per answer-ring slot: a shard's in-flight bound.
     const slots = setup.answers.capacity;
-    this.pendingRes = new Array<Reply | null>(slots).fill(null);
+    this.pendingReplies = new Array<Reply | null>(slots).fill(null);
     this.pendingOp = new Uint8Array(slots);
     this.pendingItem = new Int32Array(slots);
     this.pendingStartedAt = new Float64Array(slots);
@@ -116,34 +116,34 @@ export class WorkerShards implements ShardDispatcher {
   private workerDied(index: number, error: Error): void {
     this.log.fatal({ shard: index, err: error }, 'shard worker died; failing in-flight requests and stopping');
     const link = this.links[index]!;
-    for (let token = 0; token < link.pendingRes.length; token++) {
-      const res = link.pendingRes[token];
-      if (res && link.pendingOp[token] === OP.buy) this.inFlight.remove(link.pendingUser[token]!);
-      if (res && !res.aborted) res.cork(() => this.answerer.answer(res, link.pendingOp[token]!, link.pendingItem[token]!, OUTCOME.overloaded, this.view, 0));
-      link.pendingRes[token] = null;
+    for (let token = 0; token < link.pendingReplies.length; token++) {
+      const reply = link.pendingReplies[token];
+      if (reply && link.pendingOp[token] === OP.buy) this.inFlight.remove(link.pendingUser[token]!);
+      if (reply && !reply.aborted) reply.cork(() => this.answerer.answer(reply, link.pendingOp[token]!, link.pendingItem[token]!, OUTCOME.overloaded, this.view, 0));
+      link.pendingReplies[token] = null;
     }
     this.context.onFatal('shard worker died');
   }
 
-  dispatch(res: Reply, op: number, itemIndex: number, userId: number, sequence: number, nowMs: number, startedAt: number): void {
+  dispatch(reply: Reply, op: number, itemIndex: number, userId: number, argument: number, nowMs: number, startedAt: number): void {
     const link = this.links[shardOf(itemIndex, this.links.length)]!;
     if (link.freeCount === 0 || this.closing) {
       // Called from a request handler or from a corked body callback: already corked.
-      this.answerer.answer(res, op, itemIndex, OUTCOME.overloaded, this.view, 0);
+      this.answerer.answer(reply, op, itemIndex, OUTCOME.overloaded, this.view, 0);
       return;
     }
     // Always attached here, even when the body reader attached one: a flag
     // on the reply is no proof this request has a handler, and
     // answering later without one makes uWebSockets.js end the process.
-    res.watch();
+    reply.watch();
     const token = link.freeTokens[--link.freeCount]!;
-    link.pendingRes[token] = res;
+    link.pendingReplies[token] = reply;
     link.pendingOp[token] = op;
     link.pendingItem[token] = itemIndex;
     link.pendingStartedAt[token] = startedAt;
     link.pendingUser[token] = userId;
     if (op === OP.buy) this.inFlight.add(userId);
-    writeRequest(link.requests, op, token, localIndexOf(itemIndex, this.links.length), userId, sequence, nowMs);
+    writeRequest(link.requests, op, token, localIndexOf(itemIndex, this.links.length), userId, argument, nowMs);
     link.requests.wake();
   }
 
@@ -168,31 +168,31 @@ export class WorkerShards implements ShardDispatcher {
     while (answers.available() > 0) {
       readAnswer(answers, answer);
       const token = answer.token;
-      const res = link.pendingRes[token];
+      const reply = link.pendingReplies[token] ?? null;
       link.freeTokens[link.freeCount++] = token;
       // A worker that died had its requests answered 503 already (workerDied).
-      if (res === null) continue;
-      link.pendingRes[token] = null;
+      if (reply === null) continue;
+      link.pendingReplies[token] = null;
       if (link.pendingOp[token] === OP.buy) this.inFlight.remove(link.pendingUser[token]!);
-      if (!res.aborted) {
-        this.currentRes = res;
+      if (!reply.aborted) {
+        this.currentReply = reply;
         this.currentOp = link.pendingOp[token]!;
         this.currentItem = link.pendingItem[token]!;
         this.currentOutcome = answer.outcome;
         this.currentWaited = answeredAt - link.pendingStartedAt[token]!;
-        res.cork(this.answerCurrent);
+        reply.cork(this.answerCurrent);
       }
     }
   }
 
   // The answer being sent; fields so that cork() needs no closure per answer.
-  private currentRes: Reply | null = null;
+  private currentReply: Reply | null = null;
   private currentOp = 0;
   private currentItem = 0;
   private currentOutcome: Outcome = OUTCOME.ok;
   private currentWaited = 0;
   private readonly answerCurrent = (): void => {
-    this.answerer.answer(this.currentRes!, this.currentOp, this.currentItem, this.currentOutcome, this.view, this.currentWaited);
+    this.answerer.answer(this.currentReply!, this.currentOp, this.currentItem, this.currentOutcome, this.view, this.currentWaited);
   };
 
   /**

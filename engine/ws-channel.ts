@@ -21,8 +21,6 @@ import { requestUser } from './request-user';
 import { presentsToken } from './user-token';
 import { WsAnswers, WsReply, type Connection } from './ws-reply';
 
-export { packr, type Connection } from './ws-reply';
-
 /** Largest frame a client may send: a buy with a challenge is under 200 B. */
 export const WS_PAYLOAD_BYTES_MAX = 1024;
 /** Bytes queued for one slow client before it is dropped. */
@@ -139,7 +137,7 @@ export function registerWebSocket(app: TemplatedApp, ctx: HttpContext, shards: S
     idleTimeout: settings.idleSeconds,
     sendPingsAutomatically: true,
     upgrade: (res, req, context) => {
-      ctx.counts.requests[ROUTE_INDEX.ws]++;
+      ctx.counts.requests[ROUTE_INDEX.ws]!++;
       upgrade(new HttpReply(res, ROUTE_INDEX.ws, answers), req, context);
     },
     open: (ws) => {

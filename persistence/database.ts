@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS log_applied (
   segment TEXT    PRIMARY KEY,
   records INTEGER NOT NULL
 );
--- Every admin action, with who asked and what changed (issue 6: audit).
+-- Every admin action, with who asked and what changed: the audit log.
 CREATE TABLE IF NOT EXISTS admin_actions (
   id      INTEGER PRIMARY KEY AUTOINCREMENT,
   at      INTEGER NOT NULL,
