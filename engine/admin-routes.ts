@@ -124,17 +124,20 @@ async function streamOrders(reply: HttpReply, ctx: AdminContext, filter: ExportF
   const low = filter.itemRow === null ? 0 : orderIdRange(filter.itemRow).first;
   const high = filter.itemRow === null ? Number.MAX_SAFE_INTEGER : orderIdRange(filter.itemRow).last;
   const page = ctx.db.prepare(`SELECT id, item_row, user_id, state, created_at, pay_by, updated_at FROM orders
-    WHERE id > ? AND id <= ? AND (? IS NULL OR state = ?) AND created_at >= ? AND created_at < ? ORDER BY id LIMIT ?`).raw();
+    WHERE id > ? AND id <= ? AND (? IS NULL OR state = ?) AND created_at >= ? AND created_at < ? ` +
+    'ORDER BY id LIMIT ?').raw();
   if (reply.aborted) return;
   reply.count('ok');
   res.cork(() => {
-    res.writeStatus('200 OK').writeHeader('content-type', filter.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson')
+    res.writeStatus('200 OK')
+      .writeHeader('content-type', filter.format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson')
       .writeHeader('cache-control', 'no-store');
     if (filter.format === 'csv') res.write(CSV_HEADER);
   });
   let after = low - 1;
   for (;;) {
-    const rows = page.all(after, high, filter.state, filter.state, filter.from, filter.to, EXPORT_PAGE_ROWS) as [number, number, number, number, number, number | null, number][];
+    const rows = page.all(after, high, filter.state, filter.state, filter.from, filter.to,
+      EXPORT_PAGE_ROWS) as [number, number, number, number, number, number | null, number][];
     if (res.aborted) return;
     if (rows.length === 0) break;
     after = rows[rows.length - 1]![0];
@@ -142,7 +145,9 @@ async function streamOrders(reply: HttpReply, ctx: AdminContext, filter: ExportF
       const name = ORDER_STATE_NAMES[state];
       return filter.format === 'csv'
         ? `${id},${itemOf.get(row) ?? ''},${user},${name},${createdAt},${payBy ?? ''},${updatedAt}\n`
-        : `${JSON.stringify({ order: String(id), item: itemOf.get(row) ?? null, user, state: name, createdAt, payBy, updatedAt })}\n`;
+        : JSON.stringify({
+          order: String(id), item: itemOf.get(row) ?? null, user, state: name, createdAt, payBy, updatedAt,
+        }) + '\n';
     }).join('');
     let writable = true;
     res.cork(() => { writable = res.write(lines); });
@@ -273,8 +278,12 @@ function banRequest(body: Buffer): BanRequest | string {
     return 'body must be JSON';
   }
   const reason = typeof parsed.reason === 'string' ? parsed.reason.slice(0, 200) : '';
-  if (Number.isSafeInteger(parsed.user) && (parsed.user as number) >= 1 && parsed.address === undefined) return { kind: 'user', value: String(parsed.user), reason };
-  if (typeof parsed.address === 'string' && parsed.user === undefined) return { kind: 'address', value: parsed.address, reason };
+  if (Number.isSafeInteger(parsed.user) && (parsed.user as number) >= 1 && parsed.address === undefined) {
+    return { kind: 'user', value: String(parsed.user), reason };
+  }
+  if (typeof parsed.address === 'string' && parsed.user === undefined) {
+    return { kind: 'address', value: parsed.address, reason };
+  }
   return 'give exactly one of "user" (a user id) or "address" (an IP or CIDR range)';
 }
 
@@ -297,7 +306,9 @@ function banRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean, 
       else {
         if (request.kind === 'user') ctx.bans.unbanUser(Number(request.value));
         else ctx.bans.unbanRange(request.value);
-        if (!removeBan(ctx.db, request.kind, request.value)) return reply.refuseWithMessage('not_found', `no ${request.kind} ban ${request.value}`);
+        if (!removeBan(ctx.db, request.kind, request.value)) {
+          return reply.refuseWithMessage('not_found', `no ${request.kind} ban ${request.value}`);
+        }
       }
       const detail = { kind: request.kind, value: request.value, reason: request.reason };
       audit(ctx.db, ctx.log, caller, ban ? 'ban' : 'unban', detail);
@@ -327,7 +338,10 @@ export function registerAdminRoutes(routes: HttpRoutes, ctx: AdminContext): void
   routes.post('/admin/bans', 'admin', banRoute(ctx, authorized, true));
   routes.del('/admin/bans', 'admin', banRoute(ctx, authorized, false));
   routes.get('/admin/items', 'admin', guarded((reply) => {
-    reply.json(JSON.stringify({ items: ctx.catalog.existingIndexes().map((i) => ({ ...ctx.catalog.publicItem(i, Date.now()), paused: ctx.catalog.paused[i] === 1 })) }));
+    reply.json(JSON.stringify({
+      items: ctx.catalog.existingIndexes()
+        .map((i) => ({ ...ctx.catalog.publicItem(i, Date.now()), paused: ctx.catalog.paused[i] === 1 })),
+    }));
   }));
   routes.get('/admin/orders', 'admin', guarded((reply, req) => {
     const filter = exportFilter(req, ctx.catalog);

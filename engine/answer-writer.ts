@@ -61,7 +61,8 @@ export class AnswerWriter {
     return view;
   }
 
-  private readonly views: (Buffer | undefined)[] = new Array<Buffer | undefined>(ANSWER_BUFFER_BYTES + 1).fill(undefined);
+  private readonly views: (Buffer | undefined)[] =
+    new Array<Buffer | undefined>(ANSWER_BUFFER_BYTES + 1).fill(undefined);
 }
 
 const NULL = Buffer.from('null');

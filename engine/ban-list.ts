@@ -24,7 +24,9 @@ export function parseRange(text: string): AddressRange {
   if (family === 0) throw new BanError(`not an IP address: ${address}`);
   const bytes = family === 4 ? Uint8Array.from(address.split('.').map(Number)) : ipv6Bytes(address);
   const prefixBits = prefix === undefined ? bytes.length * 8 : Number(prefix);
-  if (!/^[0-9]+$/.test(prefix ?? '0') || prefixBits > bytes.length * 8) throw new BanError(`bad prefix length in ${text}`);
+  if (!/^[0-9]+$/.test(prefix ?? '0') || prefixBits > bytes.length * 8) {
+    throw new BanError(`bad prefix length in ${text}`);
+  }
   return { text, bytes, prefixBits };
 }
 
@@ -51,7 +53,9 @@ function ipv6Bytes(address: string): Uint8Array {
 
 /** The IPv4 address inside an IPv4-mapped IPv6 address (::ffff:a.b.c.d), or the bytes as they are. */
 function canonical(bytes: Uint8Array): Uint8Array {
-  if (bytes.length === 16 && bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff) return bytes.subarray(12);
+  if (bytes.length === 16 && bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff) {
+    return bytes.subarray(12);
+  }
   return bytes;
 }
 

@@ -23,7 +23,8 @@ const CHALLENGE_FORMAT = /^([0-9]{13})\.([A-Za-z0-9_-]{16})$/;
 const ANSWER_FORMAT = /^\s*([0-9]{5})\s*$/;
 
 /** The answer to a challenge: digits from the HMAC of who, what, when and the nonce. */
-export function challengeAnswer(secret: Buffer, itemId: string, userId: number, issuedMs: number, nonce: string): string {
+export function challengeAnswer(secret: Buffer, itemId: string, userId: number, issuedMs: number,
+  nonce: string): string {
   const mac = crypto.createHmac('sha256', secret).update(`challenge.${itemId}.${userId}.${issuedMs}.${nonce}`).digest();
   let digits = '';
   for (let i = 0; i < CHALLENGE_DIGITS; i++) digits += String(mac.readUInt16BE(i * 2) % 10);
@@ -100,14 +101,20 @@ export function drawDigits(digits: string, noise: Buffer): string {
     for (const name of DIGIT_SEGMENTS[Number(digits[i])]!) {
       const [x1, y1, x2, y2] = SEGMENTS[name.charCodeAt(0) - 97]!;
       const j = (): string => ((rand() - 0.5) * 3).toFixed(1);
-      d += `M${(x1 + Number(j())).toFixed(1)} ${(y1 + Number(j())).toFixed(1)}L${(x2 + Number(j())).toFixed(1)} ${(y2 + Number(j())).toFixed(1)}`;
+      d += `M${(x1 + Number(j())).toFixed(1)} ${(y1 + Number(j())).toFixed(1)}` +
+        `L${(x2 + Number(j())).toFixed(1)} ${(y2 + Number(j())).toFixed(1)}`;
     }
-    paths.push(`<path transform="translate(${x0.toFixed(1)} ${y0.toFixed(1)}) rotate(${angle.toFixed(1)} 5 10)" d="${d}"/>`);
+    paths.push(`<path transform="translate(${x0.toFixed(1)} ${y0.toFixed(1)}) ` +
+      `rotate(${angle.toFixed(1)} 5 10)" d="${d}"/>`);
   }
   for (let k = 0; k < 4; k++) {
-    paths.push(`<path class="n" d="M${(rand() * 40).toFixed(0)} ${(rand() * 50).toFixed(0)}Q${(rand() * 150).toFixed(0)} ${(rand() * 50).toFixed(0)} ${(110 + rand() * 40).toFixed(0)} ${(rand() * 50).toFixed(0)}"/>`);
+    paths.push(`<path class="n" d="M${(rand() * 40).toFixed(0)} ${(rand() * 50).toFixed(0)}` +
+      `Q${(rand() * 150).toFixed(0)} ${(rand() * 50).toFixed(0)} ` +
+      `${(110 + rand() * 40).toFixed(0)} ${(rand() * 50).toFixed(0)}"/>`);
   }
-  return '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 150 50" width="300" height="100" role="img" aria-label="challenge">'
-    + '<rect width="150" height="50" fill="#f4f1ea"/><g fill="none" stroke="#222" stroke-width="2.2" stroke-linecap="round">'
+  return '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 150 50" width="300" height="100" '
+    + 'role="img" aria-label="challenge">'
+    + '<rect width="150" height="50" fill="#f4f1ea"/>'
+    + '<g fill="none" stroke="#222" stroke-width="2.2" stroke-linecap="round">'
     + paths.join('') + '</g><style>.n{stroke:#8a8;stroke-width:1}</style></svg>';
 }

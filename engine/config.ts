@@ -56,36 +56,79 @@ interface FlagSpec {
 }
 
 const FLAGS: readonly FlagSpec[] = [
-  { flag: 'port', env: 'FLASH_PORT', key: 'port', kind: 'int', min: 0, max: 65535, help: 'TCP port to listen on (0 picks a free one). Default 3000.' },
-  { flag: 'host', env: 'FLASH_HOST', key: 'host', kind: 'string', help: 'Address to listen on. Default 127.0.0.1; use 0.0.0.0 behind a load balancer.' },
-  { flag: 'data', env: 'FLASH_DATA', key: 'dataDir', kind: 'string', help: 'Data directory: SQLite file, write-behind log, snapshots. Default ./data.' },
-  { flag: 'sale', env: 'FLASH_SALE', key: 'saleFile', kind: 'string', help: 'Sale definition JSON to load (merged into the database; sold units are kept).' },
-  { flag: 'workers', env: 'FLASH_WORKERS', key: 'workers', kind: 'int', min: 0, max: 64, help: 'Shard worker threads; 0 runs one shard inline on the main thread. Default 0 on machines with up to 2 cores, else half the cores.' },
-  { flag: 'fsync', env: 'FLASH_FSYNC', key: 'fsync', kind: 'bool', help: 'fdatasync each log batch before answering (durable against power loss, group commit). Default off.' },
-  { flag: 'log-level', env: 'FLASH_LOG_LEVEL', key: 'logLevel', kind: 'string', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'pino log level. Default info.' },
-  { flag: 'demo-start-sec', env: 'FLASH_DEMO_START_SEC', key: 'demoStartSec', kind: 'int', min: 0, max: 86400, help: 'Seconds after boot at which the embedded demo sale starts. Default 20.' },
-  { flag: 'trusted-proxy-header', env: 'FLASH_TRUSTED_PROXY_HEADER', key: 'trustedProxyHeader', kind: 'string', help: 'Behind a proxy: the header it sets to the client address (e.g. x-forwarded-for; its last entry is used). Unset: the socket address.' },
-  { flag: 'rate-user-per-sec', env: 'FLASH_RATE_USER_PER_SEC', key: 'rateUserPerSec', kind: 'int', min: 0, max: 1_000_000, help: 'Buys per second one user may make (token bucket; 0 turns the limit off). Default 5.' },
-  { flag: 'rate-user-burst', env: 'FLASH_RATE_USER_BURST', key: 'rateUserBurst', kind: 'int', min: 1, max: 1_000_000, help: 'Buys a user may make at once before the rate applies. Default 10.' },
-  { flag: 'rate-address-per-sec', env: 'FLASH_RATE_ADDRESS_PER_SEC', key: 'rateAddressPerSec', kind: 'int', min: 0, max: 10_000_000, help: 'Buys per second from one client address (0: off). Default 2000, since a NAT can hide thousands of shoppers.' },
-  { flag: 'rate-exempt', env: 'FLASH_RATE_EXEMPT', key: 'rateExempt', kind: 'string', help: `Address ranges (CIDR, comma-separated, at most ${RATE_EXEMPT_RANGES_MAX}) exempt from the per-address limits (buys per second, WebSockets per address), e.g. a carrier's NAT; the per-user limits still apply. Default none.` },
-  { flag: 'rate-address-burst', env: 'FLASH_RATE_ADDRESS_BURST', key: 'rateAddressBurst', kind: 'int', min: 1, max: 10_000_000, help: 'Buys one address may make at once before the rate applies. Default 4000.' },
-  { flag: 'shed-lag-ms', env: 'FLASH_SHED_LAG_MS', key: 'shedLagMs', kind: 'int', min: 0, max: 60_000, help: 'Event-loop lag past which buys are refused 503 overloaded until it halves (0: off). Default 200.' },
-  { flag: 'ring-slots', env: 'FLASH_RING_SLOTS', key: 'ringSlots', kind: 'int', min: 1, max: RING_SLOTS_MAX, help: `In-flight buys per shard (power of two); past it buys get 503 overloaded. Default ${RING_SLOTS_DEFAULT}.` },
-  { flag: 'challenge-think-ms', env: 'FLASH_CHALLENGE_THINK_MS', key: 'challengeThinkMs', kind: 'int', min: 0, max: 600_000, help: 'A challenge answered sooner than this after it was issued is refused (a bot, not a human). Default 1000.' },
-  { flag: 'challenge-ttl-sec', env: 'FLASH_CHALLENGE_TTL_SEC', key: 'challengeTtlSec', kind: 'int', min: 1, max: 3600, help: 'Seconds a challenge stays answerable. Default 120.' },
-  { flag: 'ws-max-connections', env: 'FLASH_WS_MAX_CONNECTIONS', key: 'wsMaxConnections', kind: 'int', min: 0, max: 1_000_000, help: 'Open WebSocket connections at most; past it an upgrade gets 503 overloaded. Default 100000.' },
-  { flag: 'ws-max-per-address', env: 'FLASH_WS_MAX_PER_ADDRESS', key: 'wsMaxPerAddress', kind: 'int', min: 0, max: 1_000_000, help: 'Open WebSocket connections one client address may hold; past it an upgrade gets 429 rate_limited (0: no limit). Default 1000, since a NAT can hide many shoppers.' },
-  { flag: 'ws-idle-sec', env: 'FLASH_WS_IDLE_SEC', key: 'wsIdleSec', kind: 'int', min: 8, max: 960, help: 'Seconds a WebSocket may stay silent; the engine pings it, and closes it if no pong comes. Default 120.' },
-  { flag: 'max-url-bytes', env: 'FLASH_MAX_URL_BYTES', key: 'maxUrlBytes', kind: 'int', min: 0, max: 65_536, help: 'Longest request URL (path and query); longer gets 414 url_too_long (0: off). Default 2048.' },
-  { flag: 'snapshot-keep', env: 'FLASH_SNAPSHOT_KEEP', key: 'snapshotKeep', kind: 'int', min: 0, max: 10_000, help: 'Newest snapshot files kept in DATA/snapshots; after each snapshot older ones are removed (0: keep all). Default 10.' },
-  { flag: 'max-header-bytes', env: 'FLASH_MAX_HEADER_BYTES', key: 'maxHeaderBytes', kind: 'int', min: 0, max: 65_536, help: 'Largest request header block (names and values); larger gets 431 headers_too_large (0: off). Default 8192.' },
+  { flag: 'port', env: 'FLASH_PORT', key: 'port', kind: 'int', min: 0, max: 65535,
+    help: 'TCP port to listen on (0 picks a free one). Default 3000.' },
+  { flag: 'host', env: 'FLASH_HOST', key: 'host', kind: 'string',
+    help: 'Address to listen on. Default 127.0.0.1; use 0.0.0.0 behind a load balancer.' },
+  { flag: 'data', env: 'FLASH_DATA', key: 'dataDir', kind: 'string',
+    help: 'Data directory: SQLite file, write-behind log, snapshots. Default ./data.' },
+  { flag: 'sale', env: 'FLASH_SALE', key: 'saleFile', kind: 'string',
+    help: 'Sale definition JSON to load (merged into the database; sold units are kept).' },
+  { flag: 'workers', env: 'FLASH_WORKERS', key: 'workers', kind: 'int', min: 0, max: 64,
+    help: 'Shard worker threads; 0 runs one shard inline on the main thread. ' +
+      'Default 0 on machines with up to 2 cores, else half the cores.' },
+  { flag: 'fsync', env: 'FLASH_FSYNC', key: 'fsync', kind: 'bool',
+    help: 'fdatasync each log batch before answering (durable against power loss, group commit). Default off.' },
+  { flag: 'log-level', env: 'FLASH_LOG_LEVEL', key: 'logLevel', kind: 'string',
+    choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], help: 'pino log level. Default info.' },
+  { flag: 'demo-start-sec', env: 'FLASH_DEMO_START_SEC', key: 'demoStartSec', kind: 'int', min: 0, max: 86400,
+    help: 'Seconds after boot at which the embedded demo sale starts. Default 20.' },
+  { flag: 'trusted-proxy-header', env: 'FLASH_TRUSTED_PROXY_HEADER', key: 'trustedProxyHeader', kind: 'string',
+    help: 'Behind a proxy: the header it sets to the client address (e.g. x-forwarded-for; its last entry is used). ' +
+      'Unset: the socket address.' },
+  { flag: 'rate-user-per-sec', env: 'FLASH_RATE_USER_PER_SEC', key: 'rateUserPerSec', kind: 'int',
+    min: 0, max: 1_000_000,
+    help: 'Buys per second one user may make (token bucket; 0 turns the limit off). Default 5.' },
+  { flag: 'rate-user-burst', env: 'FLASH_RATE_USER_BURST', key: 'rateUserBurst', kind: 'int',
+    min: 1, max: 1_000_000,
+    help: 'Buys a user may make at once before the rate applies. Default 10.' },
+  { flag: 'rate-address-per-sec', env: 'FLASH_RATE_ADDRESS_PER_SEC', key: 'rateAddressPerSec', kind: 'int',
+    min: 0, max: 10_000_000,
+    help: 'Buys per second from one client address (0: off). ' +
+      'Default 2000, since a NAT can hide thousands of shoppers.' },
+  { flag: 'rate-exempt', env: 'FLASH_RATE_EXEMPT', key: 'rateExempt', kind: 'string',
+    help: `Address ranges (CIDR, comma-separated, at most ${RATE_EXEMPT_RANGES_MAX}) exempt from the per-address ` +
+      `limits (buys per second, WebSockets per address), e.g. a carrier's NAT; the per-user limits still apply. ` +
+      'Default none.' },
+  { flag: 'rate-address-burst', env: 'FLASH_RATE_ADDRESS_BURST', key: 'rateAddressBurst', kind: 'int',
+    min: 1, max: 10_000_000,
+    help: 'Buys one address may make at once before the rate applies. Default 4000.' },
+  { flag: 'shed-lag-ms', env: 'FLASH_SHED_LAG_MS', key: 'shedLagMs', kind: 'int', min: 0, max: 60_000,
+    help: 'Event-loop lag past which buys are refused 503 overloaded until it halves (0: off). Default 200.' },
+  { flag: 'ring-slots', env: 'FLASH_RING_SLOTS', key: 'ringSlots', kind: 'int', min: 1, max: RING_SLOTS_MAX,
+    help: 'In-flight buys per shard (power of two); past it buys get 503 overloaded. ' +
+      `Default ${RING_SLOTS_DEFAULT}.` },
+  { flag: 'challenge-think-ms', env: 'FLASH_CHALLENGE_THINK_MS', key: 'challengeThinkMs', kind: 'int',
+    min: 0, max: 600_000,
+    help: 'A challenge answered sooner than this after it was issued is refused (a bot, not a human). Default 1000.' },
+  { flag: 'challenge-ttl-sec', env: 'FLASH_CHALLENGE_TTL_SEC', key: 'challengeTtlSec', kind: 'int', min: 1, max: 3600,
+    help: 'Seconds a challenge stays answerable. Default 120.' },
+  { flag: 'ws-max-connections', env: 'FLASH_WS_MAX_CONNECTIONS', key: 'wsMaxConnections', kind: 'int',
+    min: 0, max: 1_000_000,
+    help: 'Open WebSocket connections at most; past it an upgrade gets 503 overloaded. Default 100000.' },
+  { flag: 'ws-max-per-address', env: 'FLASH_WS_MAX_PER_ADDRESS', key: 'wsMaxPerAddress', kind: 'int',
+    min: 0, max: 1_000_000,
+    help: 'Open WebSocket connections one client address may hold; past it an upgrade gets 429 rate_limited ' +
+      '(0: no limit). Default 1000, since a NAT can hide many shoppers.' },
+  { flag: 'ws-idle-sec', env: 'FLASH_WS_IDLE_SEC', key: 'wsIdleSec', kind: 'int', min: 8, max: 960,
+    help: 'Seconds a WebSocket may stay silent; the engine pings it, and closes it if no pong comes. Default 120.' },
+  { flag: 'max-url-bytes', env: 'FLASH_MAX_URL_BYTES', key: 'maxUrlBytes', kind: 'int', min: 0, max: 65_536,
+    help: 'Longest request URL (path and query); longer gets 414 url_too_long (0: off). Default 2048.' },
+  { flag: 'snapshot-keep', env: 'FLASH_SNAPSHOT_KEEP', key: 'snapshotKeep', kind: 'int', min: 0, max: 10_000,
+    help: 'Newest snapshot files kept in DATA/snapshots; after each snapshot older ones are removed (0: keep all). ' +
+      'Default 10.' },
+  { flag: 'max-header-bytes', env: 'FLASH_MAX_HEADER_BYTES', key: 'maxHeaderBytes', kind: 'int', min: 0, max: 65_536,
+    help: 'Largest request header block (names and values); larger gets 431 headers_too_large (0: off). ' +
+      'Default 8192.' },
 ];
 
 const ENV_ONLY: readonly [string, string][] = [
-  ['FLASH_USER_SECRET', 'Secret shared with the shop to sign user tokens (at least 32 bytes). Unset: demo mode with a random per-boot secret and GET /api/demo/token.'],
-  ['FLASH_TICKET_SECRET', 'Secret that derives buy tickets (at least 32 bytes). Unset: a random one kept in the database.'],
-  ['FLASH_ADMIN_TOKEN', 'Bearer token of the admin API under /admin/ (at least 32 bytes). Unset: the admin API does not exist.'],
+  ['FLASH_USER_SECRET', 'Secret shared with the shop to sign user tokens (at least 32 bytes). ' +
+    'Unset: demo mode with a random per-boot secret and GET /api/demo/token.'],
+  ['FLASH_TICKET_SECRET', 'Secret that derives buy tickets (at least 32 bytes). ' +
+    'Unset: a random one kept in the database.'],
+  ['FLASH_ADMIN_TOKEN', 'Bearer token of the admin API under /admin/ (at least 32 bytes). ' +
+    'Unset: the admin API does not exist.'],
 ];
 
 export class ConfigError extends Error {
@@ -135,9 +178,11 @@ export function configNames(): { flags: { flag: string; env: string }[]; envOnly
 }
 
 export function helpText(): string {
-  const lines = ['Usage: node engine/start [flags]', '', 'Flags (each also read from its environment variable; a flag wins):'];
+  const lines = ['Usage: node engine/start [flags]', '',
+    'Flags (each also read from its environment variable; a flag wins):'];
   for (const f of FLAGS) lines.push(`  ${flagUsage(f).padEnd(24)} ${f.env.padEnd(22)} ${f.help}`);
-  lines.push(`  ${'--help'.padEnd(24)} ${''.padEnd(22)} Print this and exit.`, '', 'Environment only (secrets never go on the command line):');
+  lines.push(`  ${'--help'.padEnd(24)} ${''.padEnd(22)} Print this and exit.`, '',
+    'Environment only (secrets never go on the command line):');
   for (const [env, help] of ENV_ONLY) lines.push(`  ${env.padEnd(47)} ${help}`);
   return lines.join('\n') + '\n';
 }
@@ -173,7 +218,9 @@ function parseValue(spec: FlagSpec, raw: string, source: string): number | strin
     return value;
   }
   if (raw === '') throw new ConfigError(`${source}: must not be empty`);
-  if (spec.choices && !spec.choices.includes(raw)) throw new ConfigError(`${source}: expected one of ${spec.choices.join(', ')}, got "${raw}"`);
+  if (spec.choices && !spec.choices.includes(raw)) {
+    throw new ConfigError(`${source}: expected one of ${spec.choices.join(', ')}, got "${raw}"`);
+  }
   return raw;
 }
 
@@ -207,12 +254,16 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): En
     assign(config, spec, parseValue(spec, raw, `--${name}`));
   }
   if (config.trustedProxyHeader !== null) {
-    if (!/^[a-z0-9-]{1,64}$/i.test(config.trustedProxyHeader)) throw new ConfigError(`--trusted-proxy-header: "${config.trustedProxyHeader}" is not a header name`);
+    if (!/^[a-z0-9-]{1,64}$/i.test(config.trustedProxyHeader)) {
+      throw new ConfigError(`--trusted-proxy-header: "${config.trustedProxyHeader}" is not a header name`);
+    }
     config.trustedProxyHeader = config.trustedProxyHeader.toLowerCase();
   }
   if (config.rateExempt !== null) {
     const ranges = config.rateExempt.split(',').map((r) => r.trim());
-    if (ranges.length > RATE_EXEMPT_RANGES_MAX) throw new ConfigError(`--rate-exempt: ${ranges.length} ranges, at most ${RATE_EXEMPT_RANGES_MAX}`);
+    if (ranges.length > RATE_EXEMPT_RANGES_MAX) {
+      throw new ConfigError(`--rate-exempt: ${ranges.length} ranges, at most ${RATE_EXEMPT_RANGES_MAX}`);
+    }
     for (const range of ranges) {
       try {
         parseRange(range);
@@ -221,7 +272,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): En
       }
     }
   }
-  if ((config.ringSlots & (config.ringSlots - 1)) !== 0) throw new ConfigError(`--ring-slots: ${config.ringSlots} is not a power of two`);
+  if ((config.ringSlots & (config.ringSlots - 1)) !== 0) {
+    throw new ConfigError(`--ring-slots: ${config.ringSlots} is not a power of two`);
+  }
   config.dataDir = path.resolve(config.dataDir);
   if (config.saleFile !== null) config.saleFile = path.resolve(config.saleFile);
   config.userSecret = readSecret(env, 'FLASH_USER_SECRET');

@@ -35,15 +35,20 @@ export class InlineShards implements ShardDispatcher {
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly flushBound = (): void => this.flushAndAnswer();
 
-  constructor(private readonly shard: Shard, private readonly answerer: Answerer, readonly left: Int32Array, deferredMax: number,
-    private readonly loadBook: (item: StoredItem, itemIndex: number) => ItemBook, private readonly inFlight: InFlightUsers) {
-    this.deferred = Array.from({ length: deferredMax }, () => ({ reply: null as unknown as Reply, op: 0, itemIndex: 0, outcome: OUTCOME.ok, view: emptyOrderView(), startedAt: 0, userId: 0 }));
+  constructor(private readonly shard: Shard, private readonly answerer: Answerer, readonly left: Int32Array,
+    deferredMax: number, private readonly loadBook: (item: StoredItem, itemIndex: number) => ItemBook,
+    private readonly inFlight: InFlightUsers) {
+    this.deferred = Array.from({ length: deferredMax }, () => ({
+      reply: null as unknown as Reply, op: 0, itemIndex: 0, outcome: OUTCOME.ok,
+      view: emptyOrderView(), startedAt: 0, userId: 0,
+    }));
     this.sweepTimer = setInterval(() => {
       if (this.shard.sweep(Date.now()) > 0) this.flushAndAnswer();
     }, EXPIRY_SWEEP_MS);
   }
 
-  dispatch(reply: Reply, op: number, itemIndex: number, userId: number, argument: number, nowMs: number, startedAt: number): void {
+  dispatch(reply: Reply, op: number, itemIndex: number, userId: number, argument: number, nowMs: number,
+    startedAt: number): void {
     const outcome = this.shard.run(op, itemIndex, userId, argument, nowMs, this.view);
     if (outcome !== OUTCOME.ok || this.shard.log.pending === 0) {
       // Called from a request handler or from a corked body callback: already corked.
@@ -95,7 +100,8 @@ export class InlineShards implements ShardDispatcher {
   private current: Deferred | null = null;
   private readonly answerCurrent = (): void => {
     const entry = this.current!;
-    this.answerer.answer(entry.reply, entry.op, entry.itemIndex, entry.outcome, entry.view, this.answeredAt - entry.startedAt);
+    this.answerer.answer(entry.reply, entry.op, entry.itemIndex, entry.outcome, entry.view,
+      this.answeredAt - entry.startedAt);
   };
   private answeredAt = 0;
 

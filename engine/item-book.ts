@@ -19,7 +19,8 @@ const ORDER_SLOTS_MIN = 16;
 export const SETTING = { endsAt: 0, perUserLimit: 1, payWindowMs: 2 } as const;
 export const SETTING_FIELDS = 4;
 
-export function writeSettings(settings: Float64Array, globalIndex: number, item: Pick<StoredItem, 'endsAt' | 'perUserLimit' | 'payWindowSec'>): void {
+export function writeSettings(settings: Float64Array, globalIndex: number,
+  item: Pick<StoredItem, 'endsAt' | 'perUserLimit' | 'payWindowSec'>): void {
   const at = globalIndex * SETTING_FIELDS;
   settings[at + SETTING.endsAt] = item.endsAt;
   settings[at + SETTING.perUserLimit] = item.perUserLimit;
@@ -96,7 +97,8 @@ export class ItemBook {
 
   /** Puts a recovered order into the book (start-up only). */
   restoreOrder(sequence: number, userId: number, state: number, createdAt: number, payBy: number): void {
-    assert.ok(sequence >= 1 && (this.orderState[sequence] === undefined || this.orderState[sequence] === 0), 'order restored twice or at sequence 0');
+    assert.ok(sequence >= 1 && (this.orderState[sequence] === undefined || this.orderState[sequence] === 0),
+      'order restored twice or at sequence 0');
     this.ensureSlot(sequence);
     this.orderUser[sequence] = userId;
     this.orderState[sequence] = state;
@@ -118,13 +120,19 @@ function grow<T extends Float64Array | Uint8Array>(from: T, to: T): T {
 /** Builds the book of `item` from the orders in the database. */
 export function loadItemBook(db: Db, item: StoredItem, globalIndex: number, settings: Float64Array): ItemBook {
   const { first, last } = orderIdRange(item.row);
-  const rows = db.prepare('SELECT id, user_id, state, created_at, pay_by FROM orders WHERE id BETWEEN ? AND ? ORDER BY id')
+  const rows = db.prepare('SELECT id, user_id, state, created_at, pay_by FROM orders ' +
+    'WHERE id BETWEEN ? AND ? ORDER BY id')
     .raw().all(first, last) as [number, number, number, number, number | null][];
-  const book = new ItemBook(item, globalIndex, Math.min(ORDER_SLOTS_INITIAL_MAX, Math.max(item.stock, rows.length)), settings);
-  for (const [id, userId, state, createdAt, payBy] of rows) book.restoreOrder(id - first, userId, state, createdAt, payBy ?? 0);
+  const book = new ItemBook(item, globalIndex, Math.min(ORDER_SLOTS_INITIAL_MAX, Math.max(item.stock, rows.length)),
+    settings);
+  for (const [id, userId, state, createdAt, payBy] of rows) {
+    book.restoreOrder(id - first, userId, state, createdAt, payBy ?? 0);
+  }
   // The sale file may have lowered stock below what is already held; start-up checks that first.
   assert.ok(book.left >= 0, `item ${item.id}: more units held than stock`);
   // Reserved orders are expired by the sweep from the oldest one on.
-  while (book.expiryCursor <= book.orderCount && book.orderState[book.expiryCursor] !== ORDER_STATE.reserved) book.expiryCursor++;
+  while (book.expiryCursor <= book.orderCount && book.orderState[book.expiryCursor] !== ORDER_STATE.reserved) {
+    book.expiryCursor++;
+  }
   return book;
 }

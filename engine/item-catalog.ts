@@ -54,7 +54,8 @@ export class ItemCatalog {
   readonly notStartedBodies: Buffer[] = [];
   private readonly itemCaches: CachedBody[] = [];
 
-  constructor(items: readonly StoredItem[], ticketSecret: string, readonly left: Int32Array, readonly settings: Float64Array) {
+  constructor(items: readonly StoredItem[], ticketSecret: string, readonly left: Int32Array,
+    readonly settings: Float64Array) {
     this.ticketSecret = ticketSecret;
     for (const item of items) this.add(item);
   }
@@ -150,7 +151,8 @@ export class ItemCatalog {
   }
 
   listBody(nowMs: number): Buffer {
-    return this.cached(this.listCache, nowMs, () => JSON.stringify({ items: this.existingIndexes().map((i) => this.publicItem(i, nowMs)) })).body;
+    return this.cached(this.listCache, nowMs,
+      () => JSON.stringify({ items: this.existingIndexes().map((i) => this.publicItem(i, nowMs)) })).body;
   }
 
   itemBody(index: number, nowMs: number): Buffer {

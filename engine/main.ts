@@ -39,5 +39,6 @@ export async function main(argv: readonly string[]): Promise<void> {
   }
   process.on('SIGTERM', () => void engine.stop('SIGTERM'));
   process.on('SIGINT', () => void engine.stop('SIGINT'));
-  process.on('SIGUSR2', () => void engine.snapshots.request().catch((error: Error) => log.error({ err: error }, 'snapshot failed')));
+  process.on('SIGUSR2', () => void engine.snapshots.request()
+    .catch((error: Error) => log.error({ err: error }, 'snapshot failed')));
 }

@@ -34,45 +34,60 @@ class BuyLatencyMetric {
   readonly aggregator = 'sum';
   constructor(private readonly latency: LatencyHistogram) {}
 
-  get(): { name: string; help: string; type: string; aggregator: string; values: { value: number; labels: Record<string, string | number>; metricName: string }[] } {
+  get(): {
+    name: string; help: string; type: string; aggregator: string;
+    values: { value: number; labels: Record<string, string | number>; metricName: string }[];
+  } {
     const cumulative = this.latency.cumulative();
-    const values: { value: number; labels: Record<string, string | number>; metricName: string }[] = cumulative.map((value, i) => ({
-      value, labels: { le: i < LATENCY_BOUNDS_SECONDS.length ? LATENCY_BOUNDS_SECONDS[i]! : '+Inf' }, metricName: `${this.name}_bucket`,
-    }));
+    const values: { value: number; labels: Record<string, string | number>; metricName: string }[] =
+      cumulative.map((value, i) => ({
+        value,
+        labels: { le: i < LATENCY_BOUNDS_SECONDS.length ? LATENCY_BOUNDS_SECONDS[i]! : '+Inf' },
+        metricName: `${this.name}_bucket`,
+      }));
     values.push({ value: this.latency.sumSeconds, labels: {}, metricName: `${this.name}_sum` });
     values.push({ value: this.latency.count, labels: {}, metricName: `${this.name}_count` });
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }
 }
 
-function gauge(registry: client.Registry, name: string, help: string, labelNames: string[], collect: (g: client.Gauge) => void): void {
-  new client.Gauge({ name, help, labelNames, registers: [registry], collect(this: client.Gauge) { this.reset(); collect(this); } });
+function gauge(registry: client.Registry, name: string, help: string, labelNames: string[],
+  collect: (g: client.Gauge) => void): void {
+  new client.Gauge({ name, help, labelNames, registers: [registry],
+    collect(this: client.Gauge) { this.reset(); collect(this); } });
 }
 
-function counter(registry: client.Registry, name: string, help: string, labelNames: string[], collect: (c: client.Counter) => void): void {
-  new client.Counter({ name, help, labelNames, registers: [registry], collect(this: client.Counter) { this.reset(); collect(this); } });
+function counter(registry: client.Registry, name: string, help: string, labelNames: string[],
+  collect: (c: client.Counter) => void): void {
+  new client.Counter({ name, help, labelNames, registers: [registry],
+    collect(this: client.Counter) { this.reset(); collect(this); } });
 }
 
 export function createMetrics(sources: MetricsSources): client.Registry {
   const { catalog, shards, persister, latency, routeCounts, responseCounts, lag } = sources;
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'flash_' });
-  const perItem = (visit: (id: string, index: number) => void): void => catalog.existingIndexes().forEach((index) => visit(catalog.items[index]!.id, index));
+  const perItem = (visit: (id: string, index: number) => void): void =>
+    catalog.existingIndexes().forEach((index) => visit(catalog.items[index]!.id, index));
   const counts = new ItemCounters(catalog, shards.counters);
   counter(registry, 'flash_http_requests_total', 'Requests by route, counted on arrival.', ['route'], (c) => {
     ROUTE_NAMES.forEach((route, i) => c.inc({ route }, routeCounts[i]!));
   });
-  counter(registry, 'flash_http_responses_total', 'Responses by route and outcome (ok, or the error code); only pairs that occurred.', ['route', 'outcome'], (c) => {
+  counter(registry, 'flash_http_responses_total',
+    'Responses by route and outcome (ok, or the error code); only pairs that occurred.', ['route', 'outcome'], (c) => {
     ROUTE_NAMES.forEach((route, r) => RESPONSE_OUTCOMES.forEach((outcome, o) => {
       const count = responseCounts[r * RESPONSE_OUTCOMES.length + o]!;
       if (count > 0) c.inc({ route, outcome }, count);
     }));
   });
-  counter(registry, 'flash_buys_total', 'Buy answers by item and outcome (refusals since start-up; won over the whole sale).', ['item', 'outcome'], (c) => perItem((item, index) => {
+  counter(registry, 'flash_buys_total',
+    'Buy answers by item and outcome (refusals since start-up; won over the whole sale).', ['item', 'outcome'],
+    (c) => perItem((item, index) => {
     c.inc({ item, outcome: 'won' }, counts.won(index));
     for (const outcome of BUY_REFUSALS) c.inc({ item, outcome }, counts.refused(index, outcome));
   }));
-  counter(registry, 'flash_shed_total', 'Buys refused 503 overloaded: a shard ring was full, or the event loop lagged past --shed-lag-ms.', [], (c) => {
+  counter(registry, 'flash_shed_total',
+    'Buys refused 503 overloaded: a shard ring was full, or the event loop lagged past --shed-lag-ms.', [], (c) => {
     let shed = 0;
     perItem((_, index) => (shed += counts.refused(index, 'overloaded')));
     c.inc(shed);
@@ -82,8 +97,10 @@ export function createMetrics(sources: MetricsSources): client.Registry {
     perItem((_, index) => (limited += counts.refused(index, 'rate_limited')));
     c.inc(limited);
   });
-  gauge(registry, 'flash_item_stock', 'Stock of each item.', ['item'], (g) => perItem((item, index) => g.set({ item }, catalog.items[index]!.stock)));
-  gauge(registry, 'flash_item_left', 'Units left of each item.', ['item'], (g) => perItem((item, index) => g.set({ item }, Atomics.load(catalog.left, index))));
+  gauge(registry, 'flash_item_stock', 'Stock of each item.', ['item'],
+    (g) => perItem((item, index) => g.set({ item }, catalog.items[index]!.stock)));
+  gauge(registry, 'flash_item_left', 'Units left of each item.', ['item'],
+    (g) => perItem((item, index) => g.set({ item }, Atomics.load(catalog.left, index))));
   gauge(registry, 'flash_orders', 'Orders by item and state.', ['item', 'state'], (g) => perItem((item, index) => {
     const { reserved, paid, confirmed, expired, cancelled } = counts.read(index);
     g.set({ item, state: 'reserved' }, reserved);
@@ -92,10 +109,14 @@ export function createMetrics(sources: MetricsSources): client.Registry {
     g.set({ item, state: 'expired' }, expired);
     g.set({ item, state: 'cancelled' }, cancelled);
   }));
-  gauge(registry, 'flash_event_loop_lag_seconds', 'Event-loop lag as the engine measures it for shedding (a 20 ms timer).', [], (g) => g.set(lag.lagMs / 1000));
-  gauge(registry, 'flash_shedding', '1 while buys are refused for event-loop lag.', [], (g) => g.set(lag.shedding ? 1 : 0));
-  gauge(registry, 'flash_write_behind_lag_records', 'Log records written but not yet in SQLite.', [], (g) => g.set(persister.lagRecords()));
-  gauge(registry, 'flash_write_behind_lag_seconds', 'How far SQLite trails the log in time (0 when caught up).', [], (g) => g.set(persister.lagMs(Date.now()) / 1000));
+  gauge(registry, 'flash_event_loop_lag_seconds',
+    'Event-loop lag as the engine measures it for shedding (a 20 ms timer).', [], (g) => g.set(lag.lagMs / 1000));
+  gauge(registry, 'flash_shedding', '1 while buys are refused for event-loop lag.', [],
+    (g) => g.set(lag.shedding ? 1 : 0));
+  gauge(registry, 'flash_write_behind_lag_records', 'Log records written but not yet in SQLite.', [],
+    (g) => g.set(persister.lagRecords()));
+  gauge(registry, 'flash_write_behind_lag_seconds', 'How far SQLite trails the log in time (0 when caught up).', [],
+    (g) => g.set(persister.lagMs(Date.now()) / 1000));
   gauge(registry, 'flash_thread_up', 'Whether each engine thread is alive (1) or not (0).', ['thread'], (g) => {
     shards.shardsAlive().forEach((alive, i) => g.set({ thread: `shard-${i}` }, alive ? 1 : 0));
     g.set({ thread: 'persister' }, persister.alive ? 1 : 0);
@@ -111,7 +132,9 @@ export function metricsHandler(registry: client.Registry): RouteHandler {
     const { res } = reply;
     void registry.metrics().then((text) => {
       reply.count('ok');
-      if (!reply.aborted) reply.cork(() => res.writeStatus('200 OK').writeHeader('content-type', registry.contentType).end(text));
+      if (!reply.aborted) {
+        reply.cork(() => res.writeStatus('200 OK').writeHeader('content-type', registry.contentType).end(text));
+      }
     }, () => {
       if (!reply.aborted) reply.cork(() => res.writeStatus('500 Internal Server Error').end());
     });

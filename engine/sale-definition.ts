@@ -13,7 +13,9 @@ export class SaleDefinitionError extends Error {
 
 const ITEM_ID = /^[a-z0-9-]{1,32}$/;
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
-const FIELDS = new Set(['id', 'name', 'price', 'stock', 'perUserLimit', 'startsAt', 'endsAt', 'mode', 'payWindowSec', 'challenge']);
+const FIELDS = new Set([
+  'id', 'name', 'price', 'stock', 'perUserLimit', 'startsAt', 'endsAt', 'mode', 'payWindowSec', 'challenge',
+]);
 const HOUR_MS = 3_600_000;
 const PAY_WINDOW_SEC_MAX = 7 * 24 * 3600;
 const NAME_CHARS_MAX = 200;
@@ -37,21 +39,33 @@ export function checkItem(raw: unknown, where: string): ItemDefinition {
   const fail = (field: string, why: string): never => {
     throw new SaleDefinitionError(`${where}: field "${field}" ${why}`);
   };
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new SaleDefinitionError(`${where}: must be an object`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new SaleDefinitionError(`${where}: must be an object`);
+  }
   const item = raw as Record<string, unknown>;
   for (const key of Object.keys(item)) if (!FIELDS.has(key)) fail(key, 'is not a known field');
   if (typeof item.id !== 'string' || !ITEM_ID.test(item.id)) fail('id', 'must match [a-z0-9-]{1,32}');
-  if (typeof item.name !== 'string' || item.name.length < 1 || item.name.length > NAME_CHARS_MAX) fail('name', `must be a string of 1..${NAME_CHARS_MAX} characters`);
-  if (!isInteger(item.price, 0, Number.MAX_SAFE_INTEGER)) fail('price', 'must be an integer >= 0 (minor currency units)');
+  if (typeof item.name !== 'string' || item.name.length < 1 || item.name.length > NAME_CHARS_MAX) {
+    fail('name', `must be a string of 1..${NAME_CHARS_MAX} characters`);
+  }
+  if (!isInteger(item.price, 0, Number.MAX_SAFE_INTEGER)) {
+    fail('price', 'must be an integer >= 0 (minor currency units)');
+  }
   if (!isInteger(item.stock, 0, STOCK_MAX)) fail('stock', `must be an integer in 0..${STOCK_MAX}`);
-  if (item.perUserLimit !== undefined && !isInteger(item.perUserLimit, 1, PER_USER_LIMIT_MAX)) fail('perUserLimit', `must be an integer in 1..${PER_USER_LIMIT_MAX}`);
+  if (item.perUserLimit !== undefined && !isInteger(item.perUserLimit, 1, PER_USER_LIMIT_MAX)) {
+    fail('perUserLimit', `must be an integer in 1..${PER_USER_LIMIT_MAX}`);
+  }
   const startsAt = parseTime(item.startsAt);
   if (startsAt === null) fail('startsAt', 'must be an ISO 8601 time with a zone or epoch milliseconds');
   const endsAt = item.endsAt === undefined ? Math.min(startsAt! + HOUR_MS, TIME_MAX_MS) : parseTime(item.endsAt);
   if (endsAt === null) fail('endsAt', 'must be an ISO 8601 time with a zone or epoch milliseconds');
   if (endsAt! <= startsAt!) fail('endsAt', 'must be after startsAt');
-  if (item.mode !== undefined && item.mode !== 'order' && item.mode !== 'reserve') fail('mode', 'must be "order" or "reserve"');
-  if (item.payWindowSec !== undefined && !isInteger(item.payWindowSec, 1, PAY_WINDOW_SEC_MAX)) fail('payWindowSec', `must be an integer in 1..${PAY_WINDOW_SEC_MAX}`);
+  if (item.mode !== undefined && item.mode !== 'order' && item.mode !== 'reserve') {
+    fail('mode', 'must be "order" or "reserve"');
+  }
+  if (item.payWindowSec !== undefined && !isInteger(item.payWindowSec, 1, PAY_WINDOW_SEC_MAX)) {
+    fail('payWindowSec', `must be an integer in 1..${PAY_WINDOW_SEC_MAX}`);
+  }
   if (item.challenge !== undefined && typeof item.challenge !== 'boolean') fail('challenge', 'must be true or false');
   return {
     id: item.id as string,
@@ -69,15 +83,23 @@ export function checkItem(raw: unknown, where: string): ItemDefinition {
 
 /** Checks a whole sale document. */
 export function checkSale(raw: unknown, source: string): ItemDefinition[] {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new SaleDefinitionError(`${source}: must be an object with "items"`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new SaleDefinitionError(`${source}: must be an object with "items"`);
+  }
   const doc = raw as Record<string, unknown>;
-  for (const key of Object.keys(doc)) if (key !== 'items') throw new SaleDefinitionError(`${source}: field "${key}" is not a known field`);
+  for (const key of Object.keys(doc)) {
+    if (key !== 'items') throw new SaleDefinitionError(`${source}: field "${key}" is not a known field`);
+  }
   if (!Array.isArray(doc.items)) throw new SaleDefinitionError(`${source}: field "items" must be an array`);
   const seen = new Set<string>();
   return doc.items.map((rawItem: unknown, index: number) => {
-    const label = typeof (rawItem as { id?: unknown })?.id === 'string' ? `item "${(rawItem as { id: string }).id}"` : 'item';
+    const label = typeof (rawItem as { id?: unknown })?.id === 'string'
+      ? `item "${(rawItem as { id: string }).id}"`
+      : 'item';
     const item = checkItem(rawItem, `${source}: ${label} (items[${index}])`);
-    if (seen.has(item.id)) throw new SaleDefinitionError(`${source}: ${label} (items[${index}]): field "id" duplicates an earlier item`);
+    if (seen.has(item.id)) {
+      throw new SaleDefinitionError(`${source}: ${label} (items[${index}]): field "id" duplicates an earlier item`);
+    }
     seen.add(item.id);
     return item;
   });
@@ -103,8 +125,11 @@ export function readSaleFile(file: string): ItemDefinition[] {
 export function demoSale(nowMs: number, startInSec: number): ItemDefinition[] {
   const startsAt = Math.ceil((nowMs + startInSec * 1000) / 1000) * 1000;
   return [
-    { id: 'demo-phone', name: 'Demo Phone X', price: 99900, stock: 100, perUserLimit: 1, startsAt, endsAt: startsAt + HOUR_MS, mode: 'order', payWindowSec: 900, challenge: false },
-    { id: 'demo-sneaker', name: 'Demo Sneaker (pay within 2 minutes)', price: 18900, stock: 50, perUserLimit: 2, startsAt, endsAt: startsAt + HOUR_MS, mode: 'reserve', payWindowSec: 120, challenge: false },
-    { id: 'demo-ticket', name: 'Demo Concert Ticket', price: 7500, stock: 1000, perUserLimit: 4, startsAt: startsAt + 60_000, endsAt: startsAt + 2 * HOUR_MS, mode: 'order', payWindowSec: 900, challenge: false },
+    { id: 'demo-phone', name: 'Demo Phone X', price: 99900, stock: 100, perUserLimit: 1,
+      startsAt, endsAt: startsAt + HOUR_MS, mode: 'order', payWindowSec: 900, challenge: false },
+    { id: 'demo-sneaker', name: 'Demo Sneaker (pay within 2 minutes)', price: 18900, stock: 50, perUserLimit: 2,
+      startsAt, endsAt: startsAt + HOUR_MS, mode: 'reserve', payWindowSec: 120, challenge: false },
+    { id: 'demo-ticket', name: 'Demo Concert Ticket', price: 7500, stock: 1000, perUserLimit: 4,
+      startsAt: startsAt + 60_000, endsAt: startsAt + 2 * HOUR_MS, mode: 'order', payWindowSec: 900, challenge: false },
   ];
 }

@@ -26,7 +26,8 @@ export class SalePushes {
   /** Items at boot; those after them were added by an admin while the engine ran. */
   private readonly bootItems: number;
 
-  constructor(private readonly app: TemplatedApp, private readonly catalog: ItemCatalog, private readonly sockets: Set<WebSocket<Connection>>,
+  constructor(private readonly app: TemplatedApp, private readonly catalog: ItemCatalog,
+    private readonly sockets: Set<WebSocket<Connection>>,
     private readonly onStart: (itemId: string, delayMs: number, clients: number, publishMs: number) => void) {
     const now = Date.now();
     // Items already live or over at boot were announced before: only changes from now on are pushed.

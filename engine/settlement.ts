@@ -87,23 +87,28 @@ export class Settlement {
     const item = this.catalog.items[index]!;
     fs.mkdirSync(settlementDirectory(this.dataDir), { recursive: true });
     const { first, last } = orderIdRange(item.row);
-    const rows = this.db.prepare('SELECT id, user_id, state, created_at, pay_by FROM orders WHERE id BETWEEN ? AND ? AND created_at >= ? AND created_at < ? ORDER BY id')
+    const rows = this.db.prepare('SELECT id, user_id, state, created_at, pay_by FROM orders ' +
+      'WHERE id BETWEEN ? AND ? AND created_at >= ? AND created_at < ? ORDER BY id')
       .raw().all(first, last, item.startsAt, item.endsAt) as [number, number, number, number, number | null][];
     const count = (state: number): number => rows.filter((r) => r[2] === state).length;
     const files = settlementFiles(this.dataDir, item.id, item.endsAt);
     const winnersFile = files.winners;
     const winners = rows.filter((r) => r[2] === ORDER_STATE.paid || r[2] === ORDER_STATE.confirmed)
-      .map(([id, user, state, createdAt]) => JSON.stringify({ order: String(id), item: item.id, user, state: ORDER_STATE_NAMES[state], createdAt, price: item.price }))
+      .map(([id, user, state, createdAt]) => JSON.stringify({
+        order: String(id), item: item.id, user, state: ORDER_STATE_NAMES[state], createdAt, price: item.price,
+      }))
       .join('\n');
     writeTextDurably(winnersFile, winners === '' ? '' : `${winners}\n`);
     const sold = count(ORDER_STATE.paid) + count(ORDER_STATE.confirmed);
     const report: SettlementReport = {
       item: item.id, round: { startsAt: item.startsAt, endsAt: item.endsAt }, settledAt: nowMs, stock: item.stock, sold,
       paid: count(ORDER_STATE.paid), confirmed: count(ORDER_STATE.confirmed), expired: count(ORDER_STATE.expired),
-      cancelled: count(ORDER_STATE.cancelled), unsold: Atomics.load(this.catalog.left, index), revenue: sold * item.price, winnersFile,
+      cancelled: count(ORDER_STATE.cancelled), unsold: Atomics.load(this.catalog.left, index),
+      revenue: sold * item.price, winnersFile,
     };
     writeTextDurably(files.report, `${JSON.stringify(report, null, 2)}\n`);
-    this.db.prepare('INSERT INTO settlements (item_row, ends_at, settled_at, report) VALUES (?, ?, ?, ?)').run(item.row, item.endsAt, nowMs, JSON.stringify(report));
+    this.db.prepare('INSERT INTO settlements (item_row, ends_at, settled_at, report) VALUES (?, ?, ?, ?)')
+      .run(item.row, item.endsAt, nowMs, JSON.stringify(report));
     this.log.info({ settlement: report }, `item ${item.id} settled`);
     return report;
   }

@@ -30,7 +30,8 @@ export interface ShardDispatcher {
    * (performance.now() at dispatch, 0 when untimed) times the wait.
    * Watches `reply` itself (again, if the caller had) when it answers later.
    */
-  dispatch(reply: Reply, op: number, itemIndex: number, userId: number, argument: number, nowMs: number, startedAt: number): void;
+  dispatch(reply: Reply, op: number, itemIndex: number, userId: number, argument: number, nowMs: number,
+    startedAt: number): void;
   /** A consistent copy of every shard's state, each taken between two of its decisions. */
   snapshot(): Promise<ShardSnapshot[]>;
   /** Answers what is in flight, flushes and closes the logs. */

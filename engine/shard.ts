@@ -194,7 +194,9 @@ export class Shard {
   }
 
   private expireIfDue(book: ItemBook, sequence: number, nowMs: number): void {
-    if (book.orderState[sequence] === ORDER_STATE.reserved && nowMs >= book.orderPayBy[sequence]!) this.expire(book, sequence, nowMs);
+    if (book.orderState[sequence] === ORDER_STATE.reserved && nowMs >= book.orderPayBy[sequence]!) {
+      this.expire(book, sequence, nowMs);
+    }
   }
 
   private expire(book: ItemBook, sequence: number, nowMs: number): void {
@@ -219,7 +221,8 @@ export class Shard {
   }
 
   private isOwner(book: ItemBook, sequence: number, userId: number): boolean {
-    return sequence >= 1 && sequence <= book.orderCount && book.orderState[sequence] !== 0 && book.orderUser[sequence] === userId;
+    return sequence >= 1 && sequence <= book.orderCount && book.orderState[sequence] !== 0
+      && book.orderUser[sequence] === userId;
   }
 
   private view(book: ItemBook, sequence: number, out: OrderView): Outcome {

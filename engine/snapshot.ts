@@ -62,8 +62,9 @@ export function takeShardSnapshot(shard: Shard): ShardSnapshot {
 
 /** The buffers a shard snapshot can hand to another thread without copying. */
 export function snapshotBuffers(snapshot: ShardSnapshot): ArrayBuffer[] {
-  return snapshot.items.flatMap((item) => [item.orderUser, item.orderState, item.orderCreatedAt, item.orderPayBy, item.holders]
-    .map((array) => array.buffer as ArrayBuffer));
+  return snapshot.items.flatMap((item) =>
+    [item.orderUser, item.orderState, item.orderCreatedAt, item.orderPayBy, item.holders]
+      .map((array) => array.buffer as ArrayBuffer));
 }
 
 /**
@@ -73,8 +74,8 @@ export function snapshotBuffers(snapshot: ShardSnapshot): ArrayBuffer[] {
  * file last set for an item (or null), so that a restored directory started
  * with the same sale file leaves the items as the snapshot had them.
  */
-export function snapshotJob(dataDir: string, takenAt: number, shards: ShardSnapshot[], items: readonly StoredItem[], deleted: Uint8Array,
-  fileDefinitionOf: (id: string) => string | null): SnapshotJob {
+export function snapshotJob(dataDir: string, takenAt: number, shards: ShardSnapshot[], items: readonly StoredItem[],
+  deleted: Uint8Array, fileDefinitionOf: (id: string) => string | null): SnapshotJob {
   const dir = snapshotDirectory(dataDir);
   fs.mkdirSync(dir, { recursive: true });
   const file = path.join(dir, snapshotFileName(takenAt));
@@ -85,8 +86,10 @@ export function snapshotJob(dataDir: string, takenAt: number, shards: ShardSnaps
       items: s.items.filter((books) => deleted[books.globalIndex] !== 1).map((books) => {
         // The item's whole definition travels with it, so a snapshot alone can rebuild a database.
         const { row: _row, ...definition } = items[books.globalIndex]!;
-        const head = `{"id":${JSON.stringify(definition.id)},"row":${books.row},"definition":${JSON.stringify(definition)},` +
-          `"fileDefinition":${JSON.stringify(fileDefinitionOf(definition.id))},"stock":${books.stock},"left":${books.left},`;
+        const head = `{"id":${JSON.stringify(definition.id)},"row":${books.row},` +
+          `"definition":${JSON.stringify(definition)},` +
+          `"fileDefinition":${JSON.stringify(fileDefinitionOf(definition.id))},` +
+          `"stock":${books.stock},"left":${books.left},`;
         return { head, books };
       }),
     })),
@@ -113,7 +116,8 @@ export function writeSnapshotFile(job: SnapshotJob): string {
     };
     put(`{"takenAt":${job.takenAt},"shards":[`);
     job.shards.forEach((s, i) => {
-      put(`${i ? ',' : ''}{"shard":${s.shard},"pausedMs":${s.pausedMs.toFixed(3)},"log":${JSON.stringify(s.log)},"items":[`);
+      put(`${i ? ',' : ''}{"shard":${s.shard},"pausedMs":${s.pausedMs.toFixed(3)},` +
+        `"log":${JSON.stringify(s.log)},"items":[`);
       s.items.forEach(({ head, books }, j) => {
         put(`${j ? ',' : ''}${head}"orders":[`);
         putItemBooks(books, put);
@@ -153,10 +157,14 @@ function putItemBooks(books: ItemSnapshot, put: (text: string) => void): void {
   }
 }
 
-/** Runs writeSnapshotFile on a snapshot-writer thread of its own, handing it `transfer` (the copies) without copying. */
+/**
+ * Runs writeSnapshotFile on a snapshot-writer thread of its own, handing it
+ * `transfer` (the copies) without copying.
+ */
 export function writeSnapshotInThread(job: SnapshotJob, transfer: ArrayBuffer[]): Promise<string> {
   return new Promise<string>((resolve, reject) => {
-    const writer = new Worker(path.join(__dirname, 'snapshot-writer.js'), { workerData: job, transferList: transfer, name: 'snapshot-writer' });
+    const writer = new Worker(path.join(__dirname, 'snapshot-writer.js'),
+      { workerData: job, transferList: transfer, name: 'snapshot-writer' });
     let answered = false;
     writer.once('message', (answer: { path?: string; error?: string }) => {
       answered = true;
@@ -184,7 +192,8 @@ export function pruneSnapshots(dataDir: string, keep: number, justWritten: strin
   // The file just written stays even if a clock set back made its name sort first.
   const others = names.filter((name) => !Number.isNaN(snapshotTakenAt(name)) && name !== justWritten).sort();
   const room = keep === 0 ? Infinity : keep - (justWritten === null ? 0 : 1);
-  const stale = names.filter((name) => name.endsWith(IN_PROGRESS_SUFFIX) && !Number.isNaN(snapshotTakenAt(name.slice(0, -IN_PROGRESS_SUFFIX.length))));
+  const stale = names.filter((name) => name.endsWith(IN_PROGRESS_SUFFIX)
+    && !Number.isNaN(snapshotTakenAt(name.slice(0, -IN_PROGRESS_SUFFIX.length))));
   const removed = [...others.slice(0, Math.max(0, others.length - room)), ...stale];
   for (const name of removed) fs.rmSync(path.join(dir, name), { force: true });
   return removed;

@@ -32,7 +32,8 @@ export interface StaticFile {
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml', '.png': 'image/png', '.ico': 'image/x-icon', '.json': 'application/json', '.txt': 'text/plain; charset=utf-8',
+  '.svg': 'image/svg+xml', '.png': 'image/png', '.ico': 'image/x-icon', '.json': 'application/json',
+  '.txt': 'text/plain; charset=utf-8',
   '.webmanifest': 'application/manifest+json', '.woff2': 'font/woff2',
 };
 const COMPRESSIBLE = new Set(['.html', '.js', '.css', '.svg', '.json', '.txt', '.webmanifest', '.ico']);
@@ -56,7 +57,9 @@ function variantsOf(body: Buffer, ext: string): StaticVariant[] {
   const tag = hashOf(body).slice(0, 27);
   const variants: StaticVariant[] = [{ body, etag: `"${tag}"`, encoding: 'identity' }];
   if (!COMPRESSIBLE.has(ext)) return variants;
-  const br = zlib.brotliCompressSync(body, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: body.length } });
+  const br = zlib.brotliCompressSync(body, {
+    params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: body.length },
+  });
   const gzip = zlib.gzipSync(body, { level: 9 });
   // Each encoding is a different representation, so its strong ETag differs.
   if (br.length < body.length) variants.push({ body: br, etag: `"${tag}-br"`, encoding: 'br' });
@@ -80,7 +83,9 @@ export function loadStaticFiles(root: string): Map<string, StaticFile> {
         if (loaded.length >= FILES_MAX) throw new Error(`static/: more than ${FILES_MAX} files`);
         const body = fs.readFileSync(full);
         if (body.length > FILE_BYTES_MAX) throw new Error(`static/${entry.name}: larger than ${FILE_BYTES_MAX} bytes`);
-        loaded.push({ urlPath: '/' + path.relative(root, full).split(path.sep).join('/'), ext: path.extname(full), body });
+        loaded.push({
+          urlPath: '/' + path.relative(root, full).split(path.sep).join('/'), ext: path.extname(full), body,
+        });
       }
     }
   };
@@ -99,7 +104,9 @@ export function loadStaticFiles(root: string): Map<string, StaticFile> {
   }
   for (const page of loaded.filter((f) => f.ext === '.html')) {
     const body = Buffer.from(rewriteReferences(page.body.toString('utf8'), renames));
-    files.set(page.urlPath, { contentType: TYPES['.html']!, cacheControl: REVALIDATE, variants: variantsOf(body, '.html') });
+    files.set(page.urlPath, {
+      contentType: TYPES['.html']!, cacheControl: REVALIDATE, variants: variantsOf(body, '.html'),
+    });
   }
   const index = files.get('/index.html');
   if (index) files.set('/', index);

@@ -7,7 +7,8 @@ import crypto from 'node:crypto';
 import { TICKET_CHARS } from './constants';
 
 export function deriveTicket(secret: string, itemId: string, startsAt: number): string {
-  return crypto.createHmac('sha256', secret).update(`ticket.${itemId}.${startsAt}`).digest('base64url').slice(0, TICKET_CHARS);
+  return crypto.createHmac('sha256', secret).update(`ticket.${itemId}.${startsAt}`).digest('base64url')
+    .slice(0, TICKET_CHARS);
 }
 
 /** Compares a presented ticket with the item's in time independent of where they differ. */

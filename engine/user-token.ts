@@ -218,7 +218,8 @@ export function extractToken(authorization: string, cookie: string): string {
  * ("Bearer <token>") or else the fs_user cookie, without slicing it out.
  * Returns the userId or 0.
  */
-export function verifyRequestToken(verifier: UserTokenVerifier, authorization: string, headers: HeaderSource, cookieKey: HeaderKey, nowMs: number): number {
+export function verifyRequestToken(verifier: UserTokenVerifier, authorization: string, headers: HeaderSource,
+  cookieKey: HeaderKey, nowMs: number): number {
   if (authorization.length > BEARER.length && hasBearerScheme(authorization)) {
     let start = BEARER.length;
     let end = authorization.length;

@@ -92,7 +92,8 @@ export class WorkerShards implements ShardDispatcher {
   }
 
   private startOne(setup: WorkerSetup): Promise<void> {
-    const worker = new Worker(path.join(__dirname, 'shard-worker.js'), { workerData: setup, name: `shard-${setup.index}` });
+    const worker = new Worker(path.join(__dirname, 'shard-worker.js'),
+      { workerData: setup, name: `shard-${setup.index}` });
     const link = new ShardLink(worker, setup);
     this.links[setup.index] = link;
     return new Promise((resolve, reject) => {
@@ -119,13 +120,17 @@ export class WorkerShards implements ShardDispatcher {
     for (let token = 0; token < link.pendingReplies.length; token++) {
       const reply = link.pendingReplies[token];
       if (reply && link.pendingOp[token] === OP.buy) this.inFlight.remove(link.pendingUser[token]!);
-      if (reply && !reply.aborted) reply.cork(() => this.answerer.answer(reply, link.pendingOp[token]!, link.pendingItem[token]!, OUTCOME.overloaded, this.view, 0));
+      if (reply && !reply.aborted) {
+        reply.cork(() => this.answerer.answer(reply, link.pendingOp[token]!, link.pendingItem[token]!,
+          OUTCOME.overloaded, this.view, 0));
+      }
       link.pendingReplies[token] = null;
     }
     this.context.onFatal('shard worker died');
   }
 
-  dispatch(reply: Reply, op: number, itemIndex: number, userId: number, argument: number, nowMs: number, startedAt: number): void {
+  dispatch(reply: Reply, op: number, itemIndex: number, userId: number, argument: number, nowMs: number,
+    startedAt: number): void {
     const link = this.links[shardOf(itemIndex, this.links.length)]!;
     if (link.freeCount === 0 || this.closing) {
       // Called from a request handler or from a corked body callback: already corked.
@@ -192,7 +197,8 @@ export class WorkerShards implements ShardDispatcher {
   private currentOutcome: Outcome = OUTCOME.ok;
   private currentWaited = 0;
   private readonly answerCurrent = (): void => {
-    this.answerer.answer(this.currentReply!, this.currentOp, this.currentItem, this.currentOutcome, this.view, this.currentWaited);
+    this.answerer.answer(this.currentReply!, this.currentOp, this.currentItem, this.currentOutcome, this.view,
+      this.currentWaited);
   };
 
   /**

@@ -84,7 +84,8 @@ CREATE TABLE IF NOT EXISTS meta (
  */
 export function openDatabase(dataDir: string, options: { fsync: boolean; readonly?: boolean }): Db {
   fs.mkdirSync(dataDir, { recursive: true });
-  const db = new Database(databaseFile(dataDir), { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+  const db = new Database(databaseFile(dataDir),
+    { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
   db.pragma('busy_timeout = 10000');
   if (!options.readonly) {
     db.pragma('journal_mode = WAL');
@@ -117,7 +118,8 @@ interface ItemRow {
 function fromRow(r: ItemRow): StoredItem {
   return {
     row: r.row, id: r.id, name: r.name, price: r.price, stock: r.stock, perUserLimit: r.per_user_limit,
-    startsAt: r.starts_at, endsAt: r.ends_at, mode: r.mode as SaleMode, payWindowSec: r.pay_window_sec, challenge: r.challenge === 1,
+    startsAt: r.starts_at, endsAt: r.ends_at, mode: r.mode as SaleMode, payWindowSec: r.pay_window_sec,
+    challenge: r.challenge === 1,
     paused: r.paused === 1,
   };
 }
@@ -132,11 +134,13 @@ export function readItems(db: Db): StoredItem[] {
 
 /** Inserts or updates an item definition by id; returns its row. */
 export function upsertItem(db: Db, item: ItemDefinition, nowMs: number): number {
-  db.prepare(`INSERT INTO items (id, name, price, stock, per_user_limit, starts_at, ends_at, mode, pay_window_sec, challenge, updated_at)
+  db.prepare(`INSERT INTO items (id, name, price, stock, per_user_limit, starts_at, ends_at, mode, ` +
+    `pay_window_sec, challenge, updated_at)
     VALUES (@id, @name, @price, @stock, @perUserLimit, @startsAt, @endsAt, @mode, @payWindowSec, @challenge, @now)
     ON CONFLICT(id) DO UPDATE SET name = excluded.name, price = excluded.price, stock = excluded.stock,
       per_user_limit = excluded.per_user_limit, starts_at = excluded.starts_at, ends_at = excluded.ends_at,
-      mode = excluded.mode, pay_window_sec = excluded.pay_window_sec, challenge = excluded.challenge, updated_at = excluded.updated_at`)
+      mode = excluded.mode, pay_window_sec = excluded.pay_window_sec, challenge = excluded.challenge, ` +
+    `updated_at = excluded.updated_at`)
     .run({ ...item, challenge: item.challenge ? 1 : 0, now: nowMs });
   return (db.prepare('SELECT row FROM items WHERE id = ?').get(item.id) as { row: number }).row;
 }
@@ -152,7 +156,8 @@ export function unitsHeld(db: Db, row: number): number {
 /** The most units of the item (by row) any one user holds. */
 export function mostHeldByOneUser(db: Db, row: number): number {
   const { first, last } = orderIdRange(row);
-  const found = db.prepare(`SELECT MAX(n) AS n FROM (SELECT COUNT(*) AS n FROM orders WHERE id BETWEEN ? AND ? AND state IN (1, 2, 3) GROUP BY user_id)`)
+  const found = db.prepare(`SELECT MAX(n) AS n FROM (SELECT COUNT(*) AS n FROM orders ` +
+    `WHERE id BETWEEN ? AND ? AND state IN (1, 2, 3) GROUP BY user_id)`)
     .get(first, last) as { n: number | null };
   return found.n ?? 0;
 }
@@ -169,12 +174,14 @@ export function readMeta(db: Db, key: string): string | null {
 }
 
 export function writeMeta(db: Db, key: string, value: string): void {
-  db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value')
+    .run(key, value);
 }
 
 /** Sets an item's paused flag; true when the item exists. */
 export function setPaused(db: Db, row: number, paused: boolean, nowMs: number): boolean {
-  return db.prepare('UPDATE items SET paused = ?, updated_at = ? WHERE row = ?').run(paused ? 1 : 0, nowMs, row).changes === 1;
+  return db.prepare('UPDATE items SET paused = ?, updated_at = ? WHERE row = ?')
+    .run(paused ? 1 : 0, nowMs, row).changes === 1;
 }
 
 /** Adds units to an item's stock and returns the new stock. */
@@ -197,13 +204,15 @@ export function recordAdminAction(db: Db, action: AdminAction): void {
 }
 
 export function readAdminActions(db: Db, limit: number): AdminAction[] {
-  return (db.prepare('SELECT at, actor, address, action, detail FROM admin_actions ORDER BY id DESC LIMIT ?').all(limit) as (Omit<AdminAction, 'detail'> & { detail: string })[])
+  return (db.prepare('SELECT at, actor, address, action, detail FROM admin_actions ORDER BY id DESC LIMIT ?')
+    .all(limit) as (Omit<AdminAction, 'detail'> & { detail: string })[])
     .map((row) => ({ ...row, detail: JSON.parse(row.detail) as unknown }));
 }
 
 /** The definition a sale file last gave the item, as JSON, or null. */
 export function fileDefinitionOf(db: Db, id: string): string | null {
-  const row = db.prepare('SELECT file_definition FROM items WHERE id = ?').get(id) as { file_definition: string | null } | undefined;
+  const row = db.prepare('SELECT file_definition FROM items WHERE id = ?')
+    .get(id) as { file_definition: string | null } | undefined;
   return row ? row.file_definition : null;
 }
 
@@ -220,7 +229,9 @@ export interface Ban {
 }
 
 export function addBan(db: Db, ban: Ban): void {
-  db.prepare('INSERT INTO bans (kind, value, at, actor, reason) VALUES (@kind, @value, @at, @actor, @reason) ON CONFLICT(kind, value) DO UPDATE SET at = excluded.at, actor = excluded.actor, reason = excluded.reason').run(ban);
+  db.prepare('INSERT INTO bans (kind, value, at, actor, reason) VALUES (@kind, @value, @at, @actor, @reason) ' +
+    'ON CONFLICT(kind, value) DO UPDATE SET at = excluded.at, actor = excluded.actor, reason = excluded.reason')
+    .run(ban);
 }
 
 export function removeBan(db: Db, kind: Ban['kind'], value: string): boolean {

@@ -42,9 +42,11 @@ export class LogApplier {
     this.insertOrder = db.prepare(`INSERT INTO orders (id, item_row, user_id, state, created_at, pay_by, updated_at)
       VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`);
     this.insertOrders = db.prepare(`INSERT INTO orders (id, item_row, user_id, state, created_at, pay_by, updated_at)
-      VALUES ${Array.from({ length: INSERT_ROWS }, () => '(?, ?, ?, ?, ?, ?, ?)').join(', ')} ON CONFLICT(id) DO NOTHING`);
+      VALUES ${Array.from({ length: INSERT_ROWS }, () => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}` +
+      ' ON CONFLICT(id) DO NOTHING');
     this.updateOrder = db.prepare('UPDATE orders SET state = ?, updated_at = ? WHERE id = ?');
-    this.setApplied = db.prepare('INSERT INTO log_applied (segment, records) VALUES (?, ?) ON CONFLICT(segment) DO UPDATE SET records = excluded.records');
+    this.setApplied = db.prepare('INSERT INTO log_applied (segment, records) VALUES (?, ?) ' +
+      'ON CONFLICT(segment) DO UPDATE SET records = excluded.records');
     this.getApplied = db.prepare('SELECT records FROM log_applied WHERE segment = ?');
     this.deleteApplied = db.prepare('DELETE FROM log_applied WHERE segment = ?');
     this.applyTransaction = db.transaction((segment: string, bytes: Buffer, count: number, firstRecord: number) => {
@@ -73,7 +75,8 @@ export class LogApplier {
     const rows = this.pendingRows;
     for (let i = 0; i < this.pendingCount; i++) {
       const at = i * ORDER_COLUMNS;
-      this.insertOrder.run(rows[at], rows[at + 1], rows[at + 2], rows[at + 3], rows[at + 4], rows[at + 5], rows[at + 6]);
+      this.insertOrder.run(rows[at], rows[at + 1], rows[at + 2], rows[at + 3], rows[at + 4], rows[at + 5],
+        rows[at + 6]);
     }
     this.pendingCount = 0;
   }
@@ -147,7 +150,8 @@ export function scanSegment(bytes: Buffer): SegmentScan {
   for (let later = valid + 1; later < whole; later++) {
     if (later >= lastBatchStart && valid >= lastBatchStart) break;
     if (decodeRecord(view, bytes, later * LOG_RECORD_BYTES, record)) {
-      throw new Error(`log segment is corrupt at record ${valid} (a valid record follows at ${later}); not a torn tail`);
+      throw new Error(`log segment is corrupt at record ${valid} (a valid record follows at ${later}); ` +
+        'not a torn tail');
     }
   }
   return { validRecords: valid, tornBytes: bytes.length - valid * LOG_RECORD_BYTES };

@@ -87,7 +87,8 @@ class LogFollower {
     const limit = finished ? Math.floor(fs.fstatSync(cursor.fd).size / LOG_RECORD_BYTES) : written;
     let moved = false;
     while (cursor.applied < limit) {
-      const count = readRecords(cursor.fd, cursor.applied, Math.min(PERSIST_BATCH_RECORDS_MAX, limit - cursor.applied), this.buffer);
+      const count = readRecords(cursor.fd, cursor.applied,
+        Math.min(PERSIST_BATCH_RECORDS_MAX, limit - cursor.applied), this.buffer);
       assert.ok(count > 0, `log segment ${name} is shorter than its writer says`);
       this.applier.apply(name, this.buffer, count, cursor.applied);
       cursor.applied += count;

@@ -7,7 +7,9 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type pino from 'pino';
 import { COMMAND_DRAIN, CONTROL_COMMAND, CONTROL_WAKE, type PersisterSetup } from './persister-worker';
-import { PROGRESS_APPLIED_RECORDS, PROGRESS_APPLIED_SEGMENT, PROGRESS_FIELDS, PROGRESS_RECORDS, PROGRESS_SEGMENT } from './write-behind-log';
+import {
+  PROGRESS_APPLIED_RECORDS, PROGRESS_APPLIED_SEGMENT, PROGRESS_FIELDS, PROGRESS_RECORDS, PROGRESS_SEGMENT,
+} from './write-behind-log';
 
 export class Persister {
   private worker: Worker | null = null;
@@ -43,7 +45,8 @@ export class Persister {
 
   private died(error: Error): void {
     this.dead = true;
-    this.log.fatal({ err: error }, 'persistence worker died; stopping (the write-behind log keeps every acknowledged order)');
+    this.log.fatal({ err: error },
+      'persistence worker died; stopping (the write-behind log keeps every acknowledged order)');
     this.onFatal('persister died');
   }
 

@@ -31,7 +31,10 @@ export function catchUpLog(db: Db, logDir: string, fsync: boolean): CatchUpRepor
     const scan = scanSegment(bytes);
     report.tornBytes += scan.tornBytes;
     let next = applier.appliedRecords(name);
-    if (next > scan.validRecords) throw new Error(`log segment ${name}: database says ${next} records applied but only ${scan.validRecords} are in the file`);
+    if (next > scan.validRecords) {
+      throw new Error(`log segment ${name}: database says ${next} records applied ` +
+        `but only ${scan.validRecords} are in the file`);
+    }
     while (next < scan.validRecords) {
       const count = Math.min(PERSIST_BATCH_RECORDS_MAX, scan.validRecords - next);
       applier.apply(name, bytes.subarray(next * LOG_RECORD_BYTES, (next + count) * LOG_RECORD_BYTES), count, next);

@@ -28,7 +28,8 @@ export const PROGRESS_APPLIED_SEGMENT = 2;
 export const PROGRESS_APPLIED_RECORDS = 3;
 
 export function segmentFileName(bootId: number, shard: number, segment: number): string {
-  return `${String(bootId).padStart(13, '0')}-${String(shard).padStart(3, '0')}-${String(segment).padStart(6, '0')}.wal`;
+  return `${String(bootId).padStart(13, '0')}-${String(shard).padStart(3, '0')}-` +
+    `${String(segment).padStart(6, '0')}.wal`;
 }
 
 export const SEGMENT_FILE = /^(\d{13})-(\d{3})-(\d{6})\.wal$/;
@@ -64,7 +65,8 @@ export class WriteBehindLog {
     return { segment: segmentFileName(this.bootId, this.shard, this.segment), records: this.segmentRecords };
   }
 
-  append(type: number, state: number, orderId: number, userId: number, timeMs: number, payBy: number, createdAt: number): void {
+  append(type: number, state: number, orderId: number, userId: number, timeMs: number, payBy: number,
+    createdAt: number): void {
     if (this.batchRecords === LOG_BATCH_RECORDS_MAX) this.flush();
     const offset = this.batchRecords * LOG_RECORD_BYTES;
     encodeFields(this.view, this.batch, offset, type, state, orderId, userId, timeMs, payBy, createdAt);

@@ -25,26 +25,34 @@ const COMMAND: CommandSpec = {
   flags: [
     { name: 'user', kind: 'int', value: 'ID', min: 1, help: 'The user id to sign a token for (1 .. 2^53-1).' },
     { name: 'first-user', kind: 'int', value: 'ID', min: 1, help: 'The first of --count consecutive user ids.' },
-    { name: 'count', kind: 'int', value: 'N', min: 1, max: COUNT_MAX, help: `How many tokens to print with --first-user (at most ${COUNT_MAX}).` },
-    { name: 'ttl-sec', kind: 'int', value: 'N', min: 1, max: TTL_SEC_MAX, help: `Seconds until the tokens expire. Default ${TTL_SEC_DEFAULT}.` },
+    { name: 'count', kind: 'int', value: 'N', min: 1, max: COUNT_MAX,
+      help: `How many tokens to print with --first-user (at most ${COUNT_MAX}).` },
+    { name: 'ttl-sec', kind: 'int', value: 'N', min: 1, max: TTL_SEC_MAX,
+      help: `Seconds until the tokens expire. Default ${TTL_SEC_DEFAULT}.` },
   ],
   positionalsMax: 0,
   notes: [
     'Environment:',
-    `  FLASH_USER_SECRET  the engine's user-token secret (at least ${SECRET_BYTES_MIN} bytes); required, never printed.`,
+    `  FLASH_USER_SECRET  the engine's user-token secret (at least ${SECRET_BYTES_MIN} bytes); ` +
+      'required, never printed.',
   ],
 };
 
 function secretFrom(env: NodeJS.ProcessEnv): string {
   const secret = env.FLASH_USER_SECRET;
-  if (secret === undefined || secret === '') throw new UsageError('FLASH_USER_SECRET is not set; tokens must be signed with the secret the engine uses');
+  if (secret === undefined || secret === '') {
+    throw new UsageError('FLASH_USER_SECRET is not set; tokens must be signed with the secret the engine uses');
+  }
   // The same rule as the engine's: a short secret can be brute-forced from one token.
-  if (Buffer.byteLength(secret) < SECRET_BYTES_MIN) throw new UsageError(`FLASH_USER_SECRET must be at least ${SECRET_BYTES_MIN} bytes long`);
+  if (Buffer.byteLength(secret) < SECRET_BYTES_MIN) {
+    throw new UsageError(`FLASH_USER_SECRET must be at least ${SECRET_BYTES_MIN} bytes long`);
+  }
   return secret;
 }
 
 /** Which user ids to sign for, from --user or --first-user with --count. */
-function usersOf(user: number | null, firstUser: number | null, count: number | null): { first: number; count: number } {
+function usersOf(user: number | null, firstUser: number | null,
+  count: number | null): { first: number; count: number } {
   if (user !== null && firstUser !== null) throw new UsageError('--user and --first-user cannot be used together');
   if (user !== null) {
     if (count !== null) throw new UsageError('--count goes with --first-user, not --user');
@@ -52,7 +60,9 @@ function usersOf(user: number | null, firstUser: number | null, count: number | 
   }
   if (firstUser === null) throw new UsageError('--user or --first-user is required (see --help)');
   const many = count ?? 1;
-  if (firstUser + many - 1 > Number.MAX_SAFE_INTEGER) throw new UsageError(`--count: users ${firstUser}..${firstUser + many - 1} go past 2^53-1`);
+  if (firstUser + many - 1 > Number.MAX_SAFE_INTEGER) {
+    throw new UsageError(`--count: users ${firstUser}..${firstUser + many - 1} go past 2^53-1`);
+  }
   return { first: firstUser, count: many };
 }
 

@@ -30,8 +30,10 @@ const COMMAND: CommandSpec = {
     'record indexes otherwise. Refuses (exit 2) while an engine runs on DIR.',
   ],
   flags: [
-    { name: 'data', kind: 'string', value: 'DIR', help: "The engine's data directory. Default FLASH_DATA, else ./data." },
-    { name: 'json', kind: 'bool', help: 'Print the report as one JSON object (items, segments, findings, consistent).' },
+    { name: 'data', kind: 'string', value: 'DIR',
+      help: "The engine's data directory. Default FLASH_DATA, else ./data." },
+    { name: 'json', kind: 'bool',
+      help: 'Print the report as one JSON object (items, segments, findings, consistent).' },
   ],
   positionalsMax: 0,
 };
@@ -39,13 +41,16 @@ const COMMAND: CommandSpec = {
 function humanReport(dataDir: string, result: Reconciliation): string {
   const lines = [`reconcile ${dataDir}`];
   for (const item of result.items) {
-    const tail = item.tailRecords > 0 ? ` + ${item.tailRecords} unapplied log record(s) (${item.ordersFromTail} new order(s))` : '';
+    const tail = item.tailRecords > 0
+      ? ` + ${item.tailRecords} unapplied log record(s) (${item.ordersFromTail} new order(s))`
+      : '';
     lines.push(`  item "${item.id}" (row ${item.row}): stock ${item.stock}, held ${item.held}, left ${item.left}` +
       ` [SQLite: ${item.ordersInSqlite} orders, ${item.heldInSqlite} held${tail}], perUserLimit ${item.perUserLimit}`);
   }
   if (result.segments.length === 0) lines.push('  log: no segments (everything is in SQLite)');
   for (const s of result.segments) {
-    lines.push(`  log ${s.name}: ${s.validRecords} records, ${s.applied} applied, ${s.tail} to replay${s.tornBytes > 0 ? `, ${s.tornBytes} torn bytes` : ''}`);
+    lines.push(`  log ${s.name}: ${s.validRecords} records, ${s.applied} applied, ${s.tail} to replay` +
+      `${s.tornBytes > 0 ? `, ${s.tornBytes} torn bytes` : ''}`);
   }
   for (const f of result.findings) lines.push(`${f.severity.toUpperCase()} ${f.check}: ${f.message}`);
   const errors = result.findings.filter((f) => f.severity === 'error').length;
@@ -57,10 +62,13 @@ export function main(argv: readonly string[]): Promise<number> {
   return runCommand(COMMAND, argv, (args) => {
     const dataDir = path.resolve(dataDirOf(args, process.env));
     const file = databaseFile(dataDir);
-    if (!fs.existsSync(file)) throw new UsageError(`--data: ${dataDir} holds no engine database (${path.basename(file)})`);
+    if (!fs.existsSync(file)) {
+      throw new UsageError(`--data: ${dataDir} holds no engine database (${path.basename(file)})`);
+    }
     const engine = readEnginePid(dataDir);
     if (engine.alive) {
-      throw new UsageError(`--data: an engine (pid ${engine.pid}${engine.command ? `, "${engine.command}"` : ''}) is running on ${dataDir}; ` +
+      throw new UsageError(`--data: an engine (pid ${engine.pid}${engine.command ? `, "${engine.command}"` : ''}) ` +
+        `is running on ${dataDir}; ` +
         `stop it first (SIGTERM), or remove ${engine.file} if that process is not the engine`);
     }
     const db = new Database(file, { readonly: true, fileMustExist: true });
@@ -71,7 +79,9 @@ export function main(argv: readonly string[]): Promise<number> {
       db.close();
     }
     if (engine.pid !== null) {
-      result.findings.push({ severity: 'info', check: 'stale_pid_file', message: `${engine.file} names pid ${engine.pid}, which is not running: the engine did not stop cleanly, and start-up will replay the log` });
+      result.findings.push({ severity: 'info', check: 'stale_pid_file',
+        message: `${engine.file} names pid ${engine.pid}, which is not running: ` +
+          'the engine did not stop cleanly, and start-up will replay the log' });
     }
     if (args.flags.get('json') === true) process.stdout.write(JSON.stringify({ dataDir, ...result }) + '\n');
     else process.stdout.write(humanReport(dataDir, result));

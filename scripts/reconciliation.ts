@@ -185,7 +185,8 @@ class Reconciler {
   private readonly newOrdersByRow = new Map<number, number[]>();
 
   constructor(private readonly db: Db, private readonly logDir: string) {
-    this.items = db.prepare('SELECT row, id, stock, per_user_limit AS perUserLimit FROM items ORDER BY row').all() as ItemRow[];
+    this.items = db.prepare('SELECT row, id, stock, per_user_limit AS perUserLimit FROM items ORDER BY row')
+      .all() as ItemRow[];
     this.itemByRow = new Map(this.items.map((item) => [item.row, item]));
     this.selectOrder = db.prepare('SELECT user_id AS user, state FROM orders WHERE id = ?');
   }
@@ -200,7 +201,8 @@ class Reconciler {
   /** One closing finding per check that had more than FINDINGS_PER_CHECK_MAX. */
   summarizeSuppressed(): void {
     for (const [check, { severity, count }] of this.suppressed) {
-      this.findings.push({ severity, check, message: `and ${count} more ${check} finding(s) like the ${FINDINGS_PER_CHECK_MAX} above` });
+      this.findings.push({ severity, check,
+        message: `and ${count} more ${check} finding(s) like the ${FINDINGS_PER_CHECK_MAX} above` });
     }
   }
 
@@ -227,9 +229,11 @@ class Reconciler {
   checkLog(): SegmentSummary[] {
     const names = fs.existsSync(this.logDir) ? fs.readdirSync(this.logDir).sort() : [];
     for (const name of names.filter((n) => !SEGMENT_FILE.test(n))) {
-      this.add({ severity: 'info', check: 'unknown_file', message: `log: ${name} is not a log segment; start-up ignores it`, segment: name });
+      this.add({ severity: 'info', check: 'unknown_file',
+        message: `log: ${name} is not a log segment; start-up ignores it`, segment: name });
     }
-    const appliedRows = new Map((this.db.prepare('SELECT segment, records FROM log_applied').all() as { segment: string; records: number }[]).map((r) => [r.segment, r.records]));
+    const appliedRows = new Map((this.db.prepare('SELECT segment, records FROM log_applied')
+      .all() as { segment: string; records: number }[]).map((r) => [r.segment, r.records]));
     const segments: SegmentSummary[] = [];
     const pending: string[] = [];
     for (const name of names.filter((n) => SEGMENT_FILE.test(n))) {
@@ -242,7 +246,8 @@ class Reconciler {
     for (const [segment, records] of appliedRows) {
       if (records === 0) continue;
       this.add({ severity: 'warning', check: 'stale_log_applied', segment,
-        message: `log_applied names segment ${segment} (${records} records applied) but the file is gone: a crash between deleting an applied segment and forgetting it; harmless, names never repeat` });
+        message: `log_applied names segment ${segment} (${records} records applied) but the file is gone: ` +
+          'a crash between deleting an applied segment and forgetting it; harmless, names never repeat' });
     }
     this.checkLastApplied();
     return segments;
@@ -255,7 +260,8 @@ class Reconciler {
       const [, earlierBoot, earlierShard] = SEGMENT_FILE.exec(earlier)!;
       if (earlierBoot! < boot! || (earlierBoot === boot && earlierShard === shard)) {
         this.add({ severity: 'error', check: 'apply_order', segment: name,
-          message: `log ${name}: has applied records although the earlier segment ${earlier} still has unapplied ones; segments are applied strictly in order` });
+          message: `log ${name}: has applied records although the earlier segment ${earlier} ` +
+            'still has unapplied ones; segments are applied strictly in order' });
       }
     }
   }
@@ -270,16 +276,19 @@ class Reconciler {
       corrupt = true;
       validRecords = decodeLeadingRecords(bytes);
       this.add({ severity: 'error', check: 'corrupt_segment', segment: name, record: validRecords,
-        message: `log ${name}: ${(error as Error).message}; start-up would refuse it. Only its first ${validRecords} records are checked` });
+        message: `log ${name}: ${(error as Error).message}; start-up would refuse it. ` +
+          `Only its first ${validRecords} records are checked` });
     }
     const tornBytes = bytes.length - validRecords * LOG_RECORD_BYTES;
     if (tornBytes > 0 && !corrupt) {
       this.add({ severity: 'info', check: 'torn_tail', segment: name, record: validRecords,
-        message: `log ${name}: ${tornBytes} bytes after record ${validRecords} are a torn last write (never acknowledged); start-up drops them` });
+        message: `log ${name}: ${tornBytes} bytes after record ${validRecords} ` +
+          'are a torn last write (never acknowledged); start-up drops them' });
     }
     if (applied > validRecords) {
       this.add({ severity: 'error', check: 'applied_beyond_file', segment: name, record: validRecords,
-        message: `log ${name}: log_applied says ${applied} records are applied but the file holds only ${validRecords} good records; start-up would refuse` });
+        message: `log ${name}: log_applied says ${applied} records are applied but the file holds only ` +
+          `${validRecords} good records; start-up would refuse` });
     }
     const appliedInFile = Math.min(applied, validRecords);
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -299,13 +308,18 @@ class Reconciler {
     if (row === null) {
       if (this.missingReported.has(orderId)) return;
       this.missingReported.add(orderId);
-      this.add({ severity: 'error', check: 'missing_order', item: this.itemIdOf(orderId), orders: [String(orderId)], user: record.userId, segment, record: index,
-        message: `order ${orderId} (${this.itemLabel(orderId)}, user ${record.userId}): its ${TYPE_NAMES[record.type]} record ${segment}#${index} is applied (log_applied = ${applied}) but the order is not in SQLite` });
+      this.add({ severity: 'error', check: 'missing_order', item: this.itemIdOf(orderId), orders: [String(orderId)],
+        user: record.userId, segment, record: index,
+        message: `order ${orderId} (${this.itemLabel(orderId)}, user ${record.userId}): ` +
+          `its ${TYPE_NAMES[record.type]} record ${segment}#${index} is applied (log_applied = ${applied}) ` +
+          'but the order is not in SQLite' });
       return;
     }
     if (row.user !== record.userId) {
-      this.add({ severity: 'error', check: 'user_mismatch', item: this.itemIdOf(orderId), orders: [String(orderId)], segment, record: index,
-        message: `order ${orderId} (${this.itemLabel(orderId)}): SQLite says user ${row.user} but its applied ${TYPE_NAMES[record.type]} record ${segment}#${index} says user ${record.userId}` });
+      this.add({ severity: 'error', check: 'user_mismatch', item: this.itemIdOf(orderId), orders: [String(orderId)],
+        segment, record: index,
+        message: `order ${orderId} (${this.itemLabel(orderId)}): SQLite says user ${row.user} ` +
+          `but its applied ${TYPE_NAMES[record.type]} record ${segment}#${index} says user ${record.userId}` });
     }
     this.lastApplied.set(orderId, { state: record.state, segment, record: index });
   }
@@ -315,8 +329,11 @@ class Reconciler {
     for (const [orderId, last] of this.lastApplied) {
       const row = this.sqliteRow(orderId)!;
       if (row.state === last.state) continue;
-      this.add({ severity: 'error', check: 'state_mismatch', item: this.itemIdOf(orderId), orders: [String(orderId)], user: row.user, segment: last.segment, record: last.record,
-        message: `order ${orderId} (${this.itemLabel(orderId)}, user ${row.user}): SQLite says "${stateName(row.state)}" but the last applied log record for it, ${last.segment}#${last.record}, says "${stateName(last.state)}"` });
+      this.add({ severity: 'error', check: 'state_mismatch', item: this.itemIdOf(orderId), orders: [String(orderId)],
+        user: row.user, segment: last.segment, record: last.record,
+        message: `order ${orderId} (${this.itemLabel(orderId)}, user ${row.user}): ` +
+          `SQLite says "${stateName(row.state)}" but the last applied log record for it, ` +
+          `${last.segment}#${last.record}, says "${stateName(last.state)}"` });
     }
   }
 
@@ -327,7 +344,8 @@ class Reconciler {
     this.tailRecordsByRow.set(row, (this.tailRecordsByRow.get(row) ?? 0) + 1);
     const at = `${segment}#${index}`;
     const sqlite = this.sqliteRow(orderId);
-    const current: Replayed | null = this.replayed.get(orderId) ?? (sqlite ? { user: sqlite.user, state: sqlite.state, fromTail: false } : null);
+    const current: Replayed | null = this.replayed.get(orderId)
+      ?? (sqlite ? { user: sqlite.user, state: sqlite.state, fromTail: false } : null);
     if (record.type === RECORD_TYPE.won) {
       if (current === null) {
         if (!this.itemByRow.has(row)) {
@@ -340,26 +358,37 @@ class Reconciler {
         list.push(orderId);
         this.newOrdersByRow.set(row, list);
       } else if (this.tailWonAt.has(orderId)) {
-        this.add({ severity: 'error', check: 'order_id_reused', item: this.itemIdOf(orderId), orders: [String(orderId)], segment, record: index,
-          message: `order ${orderId} (${this.itemLabel(orderId)}) is won twice in the unapplied log: at ${this.tailWonAt.get(orderId)} and at ${at} (user ${record.userId})` });
+        this.add({ severity: 'error', check: 'order_id_reused', item: this.itemIdOf(orderId), orders: [String(orderId)],
+          segment, record: index,
+          message: `order ${orderId} (${this.itemLabel(orderId)}) is won twice in the unapplied log: ` +
+            `at ${this.tailWonAt.get(orderId)} and at ${at} (user ${record.userId})` });
       } else if (current.user === record.userId) {
-        this.add({ severity: 'error', check: 'applied_twice', item: this.itemIdOf(orderId), orders: [String(orderId)], user: record.userId, segment, record: index,
-          message: `order ${orderId} (${this.itemLabel(orderId)}, user ${record.userId}): its won record ${at} is past the applied offset (log_applied = ${applied}) but the order is already in SQLite: the record would be applied twice` });
+        this.add({ severity: 'error', check: 'applied_twice', item: this.itemIdOf(orderId), orders: [String(orderId)],
+          user: record.userId, segment, record: index,
+          message: `order ${orderId} (${this.itemLabel(orderId)}, user ${record.userId}): ` +
+            `its won record ${at} is past the applied offset (log_applied = ${applied}) ` +
+            'but the order is already in SQLite: the record would be applied twice' });
       } else {
-        this.add({ severity: 'error', check: 'order_id_reused', item: this.itemIdOf(orderId), orders: [String(orderId)], segment, record: index,
-          message: `order ${orderId} (${this.itemLabel(orderId)}) is in SQLite for user ${current.user} but the unapplied won record ${at} gives it to user ${record.userId}` });
+        this.add({ severity: 'error', check: 'order_id_reused', item: this.itemIdOf(orderId), orders: [String(orderId)],
+          segment, record: index,
+          message: `order ${orderId} (${this.itemLabel(orderId)}) is in SQLite for user ${current.user} ` +
+            `but the unapplied won record ${at} gives it to user ${record.userId}` });
       }
       // LogApplier inserts with ON CONFLICT DO NOTHING: a won record never changes an existing row.
       return;
     }
     if (current === null) {
-      this.add({ severity: 'error', check: 'replay_unknown_order', item: this.itemIdOf(orderId), orders: [String(orderId)], segment, record: index,
-        message: `log ${at}: ${TYPE_NAMES[record.type]} record for order ${orderId} (${this.itemLabel(orderId)}), which is neither in SQLite nor won earlier in the log; start-up would stop here` });
+      this.add({ severity: 'error', check: 'replay_unknown_order', item: this.itemIdOf(orderId),
+        orders: [String(orderId)], segment, record: index,
+        message: `log ${at}: ${TYPE_NAMES[record.type]} record for order ${orderId} (${this.itemLabel(orderId)}), ` +
+          'which is neither in SQLite nor won earlier in the log; start-up would stop here' });
       return;
     }
     if (current.user !== record.userId) {
-      this.add({ severity: 'error', check: 'user_mismatch', item: this.itemIdOf(orderId), orders: [String(orderId)], segment, record: index,
-        message: `order ${orderId} (${this.itemLabel(orderId)}) belongs to user ${current.user} but its unapplied ${TYPE_NAMES[record.type]} record ${at} says user ${record.userId}` });
+      this.add({ severity: 'error', check: 'user_mismatch', item: this.itemIdOf(orderId), orders: [String(orderId)],
+        segment, record: index,
+        message: `order ${orderId} (${this.itemLabel(orderId)}) belongs to user ${current.user} ` +
+          `but its unapplied ${TYPE_NAMES[record.type]} record ${at} says user ${record.userId}` });
     }
     this.replayed.set(orderId, { user: current.user, state: record.state, fromTail: current.fromTail });
   }
@@ -384,12 +413,16 @@ class Reconciler {
       WHERE item_row != ${itemRowSql('id')} OR ${sequenceSql('id')} = 0 ORDER BY id`).raw().all() as [number, number][];
     if (misfiled.length > 0) {
       this.add({ severity: 'error', check: 'order_row', orders: orderIds(misfiled.map(([id]) => id)),
-        message: `${misfiled.length} order(s) have an item_row that disagrees with their id (id = row * 2^32 + sequence, sequence >= 1): ${misfiled.slice(0, ORDER_IDS_SHOWN_MAX).map(([id, row]) => `${id} (item_row ${row})`).join(', ')}` });
+        message: `${misfiled.length} order(s) have an item_row that disagrees with their id ` +
+          '(id = row * 2^32 + sequence, sequence >= 1): ' +
+          `${misfiled.slice(0, ORDER_IDS_SHOWN_MAX).map(([id, row]) => `${id} (item_row ${row})`).join(', ')}` });
     }
-    const badStates = this.db.prepare('SELECT id, state FROM orders WHERE state NOT IN (1, 2, 3, 4, 5) ORDER BY id').raw().all() as [number, number][];
+    const badStates = this.db.prepare('SELECT id, state FROM orders WHERE state NOT IN (1, 2, 3, 4, 5) ORDER BY id')
+      .raw().all() as [number, number][];
     if (badStates.length > 0) {
       this.add({ severity: 'error', check: 'bad_state', orders: orderIds(badStates.map(([id]) => id)),
-        message: `${badStates.length} order(s) have a state outside 1..5: ${badStates.slice(0, ORDER_IDS_SHOWN_MAX).map(([id, state]) => `${id} (state ${state})`).join(', ')}` });
+        message: `${badStates.length} order(s) have a state outside 1..5: ` +
+          `${badStates.slice(0, ORDER_IDS_SHOWN_MAX).map(([id, state]) => `${id} (state ${state})`).join(', ')}` });
     }
   }
 
@@ -399,7 +432,9 @@ class Reconciler {
    * The item's orders as the engine would load them, by id: SQLite's rows
    * with the tail's changes, merged with the orders the tail adds.
    */
-  private *ordersOf(item: ItemRow): Generator<{ id: number; user: number; state: number; inSqlite: boolean; sqliteState: number }> {
+  private *ordersOf(item: ItemRow): Generator<{
+    id: number; user: number; state: number; inSqlite: boolean; sqliteState: number;
+  }> {
     const { first, last } = orderIdRange(item.row);
     const added = [...(this.newOrdersByRow.get(item.row) ?? [])].sort((a, b) => a - b);
     let next = 0;
@@ -424,7 +459,8 @@ class Reconciler {
 
   private checkItem(item: ItemRow): ItemBalance {
     const balance: ItemBalance = {
-      id: item.id, row: item.row, stock: item.stock, perUserLimit: item.perUserLimit, ordersInSqlite: 0, heldInSqlite: 0,
+      id: item.id, row: item.row, stock: item.stock, perUserLimit: item.perUserLimit,
+      ordersInSqlite: 0, heldInSqlite: 0,
       tailRecords: this.tailRecordsByRow.get(item.row) ?? 0, ordersFromTail: 0, held: 0, mostHeldByOneUser: 0, left: 0,
     };
     const unitsByUser = new Map<number, number>();
@@ -447,7 +483,9 @@ class Reconciler {
       const extra = -balance.left;
       const named = latest.slice(-Math.min(extra, ORDER_IDS_SHOWN_MAX));
       this.add({ severity: 'error', check: 'oversold', item: item.id, orders: named.map(String),
-        message: `item "${item.id}" (row ${item.row}): ${balance.held} units held but stock is ${item.stock} (left would be ${balance.left}): ${extra} unit(s) sold twice; the latest holding order(s): ${named.join(', ')}` });
+        message: `item "${item.id}" (row ${item.row}): ${balance.held} units held but stock is ${item.stock} ` +
+          `(left would be ${balance.left}): ${extra} unit(s) sold twice; ` +
+          `the latest holding order(s): ${named.join(', ')}` });
     }
     const over = [...unitsByUser].filter(([, units]) => units > item.perUserLimit);
     if (over.length > 0) this.reportOverLimit(item, over);
@@ -466,11 +504,13 @@ class Reconciler {
     for (const [user, units] of shown) {
       const ids = ordersByUser.get(user) ?? [];
       this.add({ severity: 'error', check: 'per_user_limit', item: item.id, user, orders: orderIds(ids),
-        message: `item "${item.id}": user ${user} holds ${units} units but perUserLimit is ${item.perUserLimit}: orders ${listed(ids)}` });
+        message: `item "${item.id}": user ${user} holds ${units} units but perUserLimit is ${item.perUserLimit}: ` +
+          `orders ${listed(ids)}` });
     }
     if (over.length > USERS_SHOWN_MAX) {
       this.add({ severity: 'error', check: 'per_user_limit', item: item.id,
-        message: `item "${item.id}": ${over.length - USERS_SHOWN_MAX} more users hold more than perUserLimit (${item.perUserLimit})` });
+        message: `item "${item.id}": ${over.length - USERS_SHOWN_MAX} more users ` +
+          `hold more than perUserLimit (${item.perUserLimit})` });
     }
   }
 }

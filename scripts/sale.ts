@@ -42,7 +42,8 @@ const COMMAND: CommandSpec = {
 };
 
 function describe(item: ItemDefinition, index: number): string {
-  return `  item "${item.id}" (items[${index}]): stock ${item.stock}, mode ${item.mode}, perUserLimit ${item.perUserLimit}, ` +
+  return `  item "${item.id}" (items[${index}]): stock ${item.stock}, mode ${item.mode}, ` +
+    `perUserLimit ${item.perUserLimit}, ` +
     `startsAt ${new Date(item.startsAt).toISOString()}, endsAt ${new Date(item.endsAt).toISOString()}`;
 }
 
@@ -59,7 +60,9 @@ function storedDefinitions(db: Database.Database): Map<string, { mode: SaleMode;
 /** Each stored item's mode and sales, by id, in the database at DIR, after the unapplied log tail. */
 function readStored(dataDir: string): { items: Map<string, Stored>; consistent: boolean } {
   const file = databaseFile(dataDir);
-  if (!fs.existsSync(file)) throw new UsageError(`--data: ${dataDir} holds no engine database (${path.basename(file)})`);
+  if (!fs.existsSync(file)) {
+    throw new UsageError(`--data: ${dataDir} holds no engine database (${path.basename(file)})`);
+  }
   const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
     // One read transaction: SQLite and its log_applied bookkeeping from one moment, even if an engine runs.
@@ -106,8 +109,11 @@ export function main(argv: readonly string[]): Promise<number> {
       const items = readSaleFile(file);
       const lines = [`${file}: ${items.length} item(s)`, ...items.map(describe)];
       if (stored !== null) {
-        lines.push(`against the database in ${path.resolve(dataDir!)}:`, ...checkAgainstDatabase(file, items, stored.items));
-        if (!stored.consistent) lines.push('  note: that data directory does not reconcile; run `node scripts/reconcile` on it');
+        lines.push(`against the database in ${path.resolve(dataDir!)}:`,
+          ...checkAgainstDatabase(file, items, stored.items));
+        if (!stored.consistent) {
+          lines.push('  note: that data directory does not reconcile; run `node scripts/reconcile` on it');
+        }
       }
       lines.push(`${file}: valid${stored !== null ? ' and fits the database' : ''}`);
       process.stdout.write(lines.join('\n') + '\n');

@@ -51,9 +51,11 @@ export interface ParsedArgs {
 }
 
 export function helpText(command: CommandSpec): string {
-  const lines = command.usage.map((usage, index) => `${index === 0 ? 'Usage:' : '      '} node scripts/${command.name} ${usage}`);
+  const lines = command.usage.map((usage, index) =>
+    `${index === 0 ? 'Usage:' : '      '} node scripts/${command.name} ${usage}`);
   lines.push('', ...command.description, '', 'Flags:');
-  const named = command.flags.map((flag) => [flag.kind === 'bool' ? `--${flag.name}` : `--${flag.name} ${flag.value ?? 'VALUE'}`, flag.help] as const);
+  const named = command.flags.map((flag) =>
+    [flag.kind === 'bool' ? `--${flag.name}` : `--${flag.name} ${flag.value ?? 'VALUE'}`, flag.help] as const);
   named.push(['--help', 'Print this and exit.']);
   const width = Math.max(...named.map(([name]) => name.length)) + 2;
   for (const [name, help] of named) lines.push(`  ${name.padEnd(width)}${help}`);
@@ -65,7 +67,9 @@ export function helpText(command: CommandSpec): string {
 function parseValue(spec: FlagSpec, raw: string): FlagValue {
   const source = `--${spec.name}`;
   if (spec.kind === 'int') {
-    if (!/^[0-9]{1,16}$/.test(raw) || !Number.isSafeInteger(Number(raw))) throw new UsageError(`${source}: expected a whole number, got "${raw}"`);
+    if (!/^[0-9]{1,16}$/.test(raw) || !Number.isSafeInteger(Number(raw))) {
+      throw new UsageError(`${source}: expected a whole number, got "${raw}"`);
+    }
     const value = Number(raw);
     if ((spec.min !== undefined && value < spec.min) || (spec.max !== undefined && value > spec.max)) {
       throw new UsageError(`${source}: ${value} is outside ${spec.min ?? 0}..${spec.max ?? Number.MAX_SAFE_INTEGER}`);
@@ -84,7 +88,9 @@ export function parseArgs(command: CommandSpec, argv: readonly string[]): Parsed
     const arg = argv[index]!;
     if (arg === '--help' || arg === '-h') return null;
     if (!arg.startsWith('--')) {
-      if (positionals.length >= command.positionalsMax) throw new UsageError(`unexpected argument "${arg}" (see --help)`);
+      if (positionals.length >= command.positionalsMax) {
+        throw new UsageError(`unexpected argument "${arg}" (see --help)`);
+      }
       positionals.push(arg);
       continue;
     }
@@ -114,7 +120,8 @@ export function parseArgs(command: CommandSpec, argv: readonly string[]): Parsed
  * a UsageError prints `<name>: <message>` and exits 2. Anything else thrown
  * is a bug in the script and reaches the launcher, which prints the stack.
  */
-export async function runCommand(command: CommandSpec, argv: readonly string[], body: (args: ParsedArgs) => Promise<number> | number): Promise<number> {
+export async function runCommand(command: CommandSpec, argv: readonly string[],
+  body: (args: ParsedArgs) => Promise<number> | number): Promise<number> {
   try {
     const args = parseArgs(command, argv);
     if (args === null) {

@@ -11,7 +11,10 @@ import { snapshotDirectory, snapshotTakenAt } from '../persistence/data-director
 import { looksLikeEngine, readEnginePid } from './engine-pid';
 import { dataDirOf, EXIT_FAILED, EXIT_OK, optionalInt, runCommand, type CommandSpec } from './script-cli';
 
-/** A minute: the writer thread took up to 4.7 s for 1.4 million orders on 2 busy cores; the wait ends as soon as the file appears. */
+/**
+ * A minute: the writer thread took up to 4.7 s for 1.4 million orders on 2
+ * busy cores; the wait ends as soon as the file appears.
+ */
 const WAIT_MS_DEFAULT = 60_000;
 /** Ten minutes: a snapshot of the largest sale (10^8 orders of JSON) is written well within it. */
 const WAIT_MS_MAX = 600_000;
@@ -25,8 +28,10 @@ const COMMAND: CommandSpec = {
     'it writes to DIR/snapshots. Fails (exit 1) when no engine runs there or no file appears in time.',
   ],
   flags: [
-    { name: 'data', kind: 'string', value: 'DIR', help: "The engine's data directory. Default FLASH_DATA, else ./data." },
-    { name: 'wait-ms', kind: 'int', value: 'N', min: 1, max: WAIT_MS_MAX, help: `How long to wait for the file, in ms. Default ${WAIT_MS_DEFAULT}.` },
+    { name: 'data', kind: 'string', value: 'DIR',
+      help: "The engine's data directory. Default FLASH_DATA, else ./data." },
+    { name: 'wait-ms', kind: 'int', value: 'N', min: 1, max: WAIT_MS_MAX,
+      help: `How long to wait for the file, in ms. Default ${WAIT_MS_DEFAULT}.` },
   ],
   positionalsMax: 0,
 };
@@ -46,7 +51,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * written when the signal came is older than the request, and the engine
  * takes the asked-for one right after it.
  */
-async function waitForNewFile(dir: string, before: Set<string>, sentAt: number, waitMs: number): Promise<string | null> {
+async function waitForNewFile(dir: string, before: Set<string>, sentAt: number,
+  waitMs: number): Promise<string | null> {
   const deadline = Date.now() + waitMs;
   for (;;) {
     const fresh = [...snapshotsIn(dir)].filter((name) => !before.has(name) && snapshotTakenAt(name) >= sentAt).sort();
@@ -66,11 +72,13 @@ export function main(argv: readonly string[]): Promise<number> {
       return EXIT_FAILED;
     }
     if (!engine.alive) {
-      process.stderr.write(`snapshot: no engine: pid ${engine.pid} from ${engine.file} is not running (a stale pid file)\n`);
+      process.stderr.write(`snapshot: no engine: pid ${engine.pid} from ${engine.file} ` +
+        'is not running (a stale pid file)\n');
       return EXIT_FAILED;
     }
     if (!looksLikeEngine(engine)) {
-      process.stderr.write(`snapshot: pid ${engine.pid} from ${engine.file} is "${engine.command}", not the engine; nothing sent\n`);
+      process.stderr.write(`snapshot: pid ${engine.pid} from ${engine.file} is "${engine.command}", ` +
+        'not the engine; nothing sent\n');
       return EXIT_FAILED;
     }
     const dir = snapshotDirectory(dataDir);
@@ -80,7 +88,8 @@ export function main(argv: readonly string[]): Promise<number> {
     process.kill(engine.pid, 'SIGUSR2');
     const file = await waitForNewFile(dir, before, sentAt, waitMs);
     if (file === null) {
-      process.stderr.write(`snapshot: sent SIGUSR2 to pid ${engine.pid} but no new snapshot appeared in ${dir} within ${waitMs} ms; see the engine's log ("snapshot failed")\n`);
+      process.stderr.write(`snapshot: sent SIGUSR2 to pid ${engine.pid} but no new snapshot appeared in ${dir} ` +
+        `within ${waitMs} ms; see the engine's log ("snapshot failed")\n`);
       return EXIT_FAILED;
     }
     process.stdout.write(`${file}\n`);

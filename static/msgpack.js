@@ -82,11 +82,22 @@
       at += size;
       return start;
     };
-    const str = (length) => { const start = take(length); return utf8Decoder.decode(data.subarray(start, start + length)); };
+    const str = (length) => {
+      const start = take(length);
+      return utf8Decoder.decode(data.subarray(start, start + length));
+    };
     const bin = (length) => { const start = take(length); return data.slice(start, start + length); };
     // Each element takes at least one byte: a count larger than what is left is a lie.
-    const count = (length) => { if (length > data.length - at) throw new RangeError('msgpack: truncated'); return length; };
-    const array = (length) => { count(length); const list = new Array(length); for (let i = 0; i < length; i++) list[i] = read(); return list; };
+    const count = (length) => {
+      if (length > data.length - at) throw new RangeError('msgpack: truncated');
+      return length;
+    };
+    const array = (length) => {
+      count(length);
+      const list = new Array(length);
+      for (let i = 0; i < length; i++) list[i] = read();
+      return list;
+    };
     const map = (length) => {
       count(length);
       const object = {};

@@ -112,7 +112,9 @@
 
   async function loadItems() {
     const reply = await api('GET', '/api/items');
-    if (reply.status === 200 && Array.isArray(reply.json.items)) reply.json.items.forEach((data) => applyServerItem(data, 'list'));
+    if (reply.status === 200 && Array.isArray(reply.json.items)) {
+      reply.json.items.forEach((data) => applyServerItem(data, 'list'));
+    }
   }
 
   /** Takes an item's state from /api/items or /sale.js; `buyPath` only comes from /sale.js. */
@@ -172,7 +174,8 @@
     const delayMs = Math.max(0, item.startsAt - serverNow()) + jitter(START_JITTER_MS);
     item.startTimer = setTimeout(() => {
       // With a socket the push is coming; /sale.js only if it is late or lost.
-      if (flash.socketOpen) setTimeout(() => { if (!item.started) void loadSaleScript(0); }, PUSH_GRACE_MS + jitter(START_JITTER_MS));
+      if (flash.socketOpen) setTimeout(() => { if (!item.started) void loadSaleScript(0); },
+        PUSH_GRACE_MS + jitter(START_JITTER_MS));
       else void loadSaleScript(0);
     }, delayMs);
   }
@@ -195,7 +198,9 @@
     }).then(() => {
       saleScriptLoading = null;
       const waiting = [...items.values()].some((item) => !item.started && !item.ended && item.startsAt <= serverNow());
-      if (waiting && attempt + 1 < START_RETRIES) setTimeout(() => void loadSaleScript(attempt + 1), START_RETRY_MS + jitter(START_JITTER_MS));
+      if (waiting && attempt + 1 < START_RETRIES) {
+        setTimeout(() => void loadSaleScript(attempt + 1), START_RETRY_MS + jitter(START_JITTER_MS));
+      }
     });
     return saleScriptLoading;
   }
@@ -274,7 +279,10 @@
     already_paid: 'This order is already paid.',
     network: 'Network error: please check your connection and try again.',
   };
-  const BUSY = { rate_limited: 'Too many tries at once', overloaded: 'The shop is very busy', shutting_down: 'The shop is restarting' };
+  const BUSY = {
+    rate_limited: 'Too many tries at once', overloaded: 'The shop is very busy',
+    shutting_down: 'The shop is restarting',
+  };
 
   function say(item, text, kind) {
     item.el.result.textContent = text;
@@ -309,7 +317,9 @@
     item.phase = 'idle';
     const code = reply.json.error;
     if (reply.status === 200 && reply.json.result === 'won') {
-      item.order = { id: reply.json.order, payBy: reply.json.payBy, state: reply.json.payBy === null ? 'confirmed' : 'reserved' };
+      item.order = {
+        id: reply.json.order, payBy: reply.json.payBy, state: reply.json.payBy === null ? 'confirmed' : 'reserved',
+      };
       // Without a socket, count our own unit now (the next refresh gives the
       // exact number); with one, the stock push may already have counted it.
       if (!flash.socketOpen) item.left = Math.max(0, item.left - 1);
@@ -368,7 +378,8 @@
     else if (code === 'expired' || code === 'cancelled') order.state = code;
     else if (code === 'already_paid') order.state = 'paid';
     if (reply.status === 200 && order.state === 'paid') say(item, `Paid. Order ${order.id} is yours.`, 'ok');
-    else if (reply.status === 200 && order.state === 'cancelled') say(item, `Order ${order.id} cancelled; the unit went back on sale.`, 'warn');
+    else if (reply.status === 200 && order.state === 'cancelled') say(item,
+      `Order ${order.id} cancelled; the unit went back on sale.`, 'warn');
     else sayError(item, reply);
     render(item);
   }
@@ -437,11 +448,15 @@
     setText(el.price, money.format(item.price / 100));
     setText(el.left, `${item.left} of ${item.stock} left`);
     setText(el.limit, `Limit ${item.perUserLimit} per shopper`);
-    if (state === 'upcoming') setText(el.countdown, now < item.startsAt ? 'Starts in ' + formatDuration(item.startsAt - now) : 'Starting…');
+    if (state === 'upcoming') setText(el.countdown, now < item.startsAt
+      ? 'Starts in ' + formatDuration(item.startsAt - now)
+      : 'Starting…');
     else setText(el.countdown, state === 'live' ? 'On sale now' : '');
     const canBuy = state === 'live' && !!item.buyPath && item.phase === 'idle';
     el.buy.disabled = !canBuy;
-    setText(el.buy, item.phase === 'buying' ? 'Buying…' : state === 'live' || state === 'upcoming' ? 'Buy' : STATE_LABELS[state]);
+    setText(el.buy, item.phase === 'buying'
+      ? 'Buying…'
+      : state === 'live' || state === 'upcoming' ? 'Buy' : STATE_LABELS[state]);
     renderOrder(item, now);
   }
 
@@ -453,7 +468,9 @@
     // The server expires the reservation at payBy; show it then without asking.
     if (order.state === 'reserved' && now >= order.payBy) order.state = 'expired';
     const reserved = order.state === 'reserved';
-    const words = { reserved: 'Reserved: pay to keep it', paid: 'Paid', cancelled: 'Cancelled', expired: 'Expired: not paid in time' };
+    const words = {
+      reserved: 'Reserved: pay to keep it', paid: 'Paid', cancelled: 'Cancelled', expired: 'Expired: not paid in time',
+    };
     setText(el.orderState, `Order ${order.id}: ${words[order.state] || order.state}`);
     setText(el.payBy, reserved ? 'Pay within ' + formatDuration(order.payBy - now) : '');
     el.pay.disabled = el.cancel.disabled = !reserved || !!order.busy;
