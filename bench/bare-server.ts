@@ -40,11 +40,14 @@ const START_TOPIC = 'start';
 function readRoutes(app: uWS.TemplatedApp, items: readonly SaleItem[]): void {
   const left = items.map((item) => item.stock);
   const itemsBody = Buffer.from(publicItemsBody(items, left, null));
-  const scriptBody = Buffer.from(publicItemsBody(items, left, items.map((item) => `/api/buy/${item.id}/${BARE_TICKET}`)));
+  const scriptBody = Buffer.from(publicItemsBody(items, left,
+    items.map((item) => `/api/buy/${item.id}/${BARE_TICKET}`)));
   app.get('/api/items', (res) => void res.writeStatus('200 OK').writeHeader('content-type', JSON_TYPE).end(itemsBody));
-  app.get('/sale.js', (res) => void res.writeStatus('200 OK').writeHeader('content-type', 'text/javascript').writeHeader('cache-control', 'no-store').end(scriptBody));
+  app.get('/sale.js', (res) => void res.writeStatus('200 OK').writeHeader('content-type', 'text/javascript')
+    .writeHeader('cache-control', 'no-store').end(scriptBody));
   app.get('/api/items/:id/ticket', (res, req) => {
-    res.writeStatus('200 OK').writeHeader('content-type', JSON_TYPE).end(`{"buyPath":"/api/buy/${req.getParameter(0)}/${BARE_TICKET}"}`);
+    res.writeStatus('200 OK').writeHeader('content-type', JSON_TYPE)
+      .end(`{"buyPath":"/api/buy/${req.getParameter(0)}/${BARE_TICKET}"}`);
   });
 }
 
@@ -77,7 +80,8 @@ function buildApp(): uWS.TemplatedApp {
   return app;
 }
 
-function listenOrExit(app: uWS.TemplatedApp, port: number, listening: (listenSocket: uWS.us_listen_socket) => void): void {
+function listenOrExit(app: uWS.TemplatedApp, port: number,
+  listening: (listenSocket: uWS.us_listen_socket) => void): void {
   app.listen('127.0.0.1', port, (listenSocket) => {
     if (!listenSocket) {
       process.stderr.write(`bare-server: cannot listen on 127.0.0.1:${port}\n`);
@@ -96,7 +100,9 @@ function listenOrExit(app: uWS.TemplatedApp, port: number, listening: (listenSoc
 function main(): void {
   const threads = Number(process.env.BARE_THREADS ?? 1);
   const fixedPort = Number(process.env.BARE_PORT ?? 0);
-  if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw new Error(`BARE_THREADS: ${process.env.BARE_THREADS} is not 1 to 64`);
+  if (!Number.isInteger(threads) || threads < 1 || threads > 64) {
+    throw new Error(`BARE_THREADS: ${process.env.BARE_THREADS} is not 1 to 64`);
+  }
   if (threads > 1 && fixedPort === 0) throw new Error('BARE_THREADS > 1 needs BARE_PORT: the threads share one port');
   if (!isMainThread) {
     listenOrExit(buildApp(), fixedPort, () => parentPort!.postMessage('listening'));

@@ -29,7 +29,8 @@ const TOKEN_LIFETIME_SECONDS = 24 * 3600;
 export function saleOf(prefix: string, count: number, stock: number, perUserLimit: number): Sale {
   const startsAt = Date.now() - 1000;
   const items = Array.from({ length: count }, (_, index): SaleItem => ({
-    id: count === 1 ? prefix : `${prefix}-${index}`, name: `Item ${index}`, price: 1000, stock, perUserLimit, startsAt, mode: 'order',
+    id: count === 1 ? prefix : `${prefix}-${index}`, name: `Item ${index}`, price: 1000, stock, perUserLimit, startsAt,
+    mode: 'order',
   }));
   return { items };
 }
@@ -55,11 +56,15 @@ export function signTokens(secret: string, count: number, firstUser = 1): string
  * buyPaths as the /sale.js script: what the peer and the bare endpoint answer
  * to the read-storm scenario, so that all three send bodies of one size.
  */
-export function publicItemsBody(items: readonly SaleItem[], left: readonly number[], buyPaths: readonly string[] | null): string {
+export function publicItemsBody(items: readonly SaleItem[], left: readonly number[],
+  buyPaths: readonly string[] | null): string {
   const states = items.map((item, index) => {
-    const state = { id: item.id, name: item.name, price: item.price, stock: item.stock, left: left[index]!, perUserLimit: item.perUserLimit,
-      startsAt: item.startsAt, endsAt: item.startsAt + 3_600_000, mode: item.mode, challenge: false, state: left[index]! > 0 ? 'live' : 'sold_out' };
+    const state = { id: item.id, name: item.name, price: item.price, stock: item.stock, left: left[index]!,
+      perUserLimit: item.perUserLimit, startsAt: item.startsAt, endsAt: item.startsAt + 3_600_000, mode: item.mode,
+      challenge: false, state: left[index]! > 0 ? 'live' : 'sold_out' };
     return buyPaths === null ? state : { ...state, buyPath: buyPaths[index] };
   });
-  return buyPaths === null ? JSON.stringify({ items: states }) : `window.FLASH_SALE = ${JSON.stringify({ now: Date.now(), items: states })};\n`;
+  return buyPaths === null
+    ? JSON.stringify({ items: states })
+    : `window.FLASH_SALE = ${JSON.stringify({ now: Date.now(), items: states })};\n`;
 }

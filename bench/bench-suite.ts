@@ -43,7 +43,13 @@ interface Pinning { serverCpus: string | null; generatorCpus: string | null; not
  */
 function pinCores(): Pinning {
   const cores = os.availableParallelism();
-  if (cores < 4) return { serverCpus: null, generatorCpus: null, note: `${cores} cores: generator and servers share the cores (not pinned: nproc < 4), so every server's numbers include competing with its generator` };
+  if (cores < 4) {
+    return {
+      serverCpus: null, generatorCpus: null,
+      note: `${cores} cores: generator and servers share the cores (not pinned: nproc < 4), ` +
+        `so every server's numbers include competing with its generator`,
+    };
+  }
   const half = Math.floor(cores / 2);
   const serverCpus = `0-${half - 1}`;
   const generatorCpus = `${half}-${cores - 1}`;
@@ -52,7 +58,10 @@ function pinCores(): Pinning {
   } catch {
     return { serverCpus: null, generatorCpus: null, note: `${cores} cores but taskset failed: not pinned` };
   }
-  return { serverCpus, generatorCpus, note: `${cores} cores: servers pinned to CPUs ${serverCpus}, generators to ${generatorCpus} (taskset)` };
+  return {
+    serverCpus, generatorCpus,
+    note: `${cores} cores: servers pinned to CPUs ${serverCpus}, generators to ${generatorCpus} (taskset)`,
+  };
 }
 
 function tokenPool(secret: string): (count: number) => string[] {
@@ -69,8 +78,10 @@ function describeRun(result: VariantResult): string {
   if (result.load === null) return `${result.variant}: FAILED: ${result.failures.join('; ')}`;
   const load = result.load;
   const check = result.failures.length === 0 ? 'invariants held' : `INVARIANT FAILED: ${result.failures.join('; ')}`;
-  return `${result.variant}: ${integer(load.requestsPerSecondMean)} req/s, ${integer(result.winsPerSecond)} wins/s, p50 ${load.latencyP50Ms.toFixed(2)} p99 ${load.latencyP99Ms.toFixed(2)} ms;`
-    + ` generator ${percent(load.generatorCpuShare)}, server ${percent(result.serverCpuShare)}, peak RSS ${mebibytes(result.peakRssBytes)} MiB; ${check}`;
+  return `${result.variant}: ${integer(load.requestsPerSecondMean)} req/s, ${integer(result.winsPerSecond)} wins/s, `
+    + `p50 ${load.latencyP50Ms.toFixed(2)} p99 ${load.latencyP99Ms.toFixed(2)} ms;`
+    + ` generator ${percent(load.generatorCpuShare)}, server ${percent(result.serverCpuShare)}, `
+    + `peak RSS ${mebibytes(result.peakRssBytes)} MiB; ${check}`;
 }
 
 /** Why a variant cannot run on this machine, or null. */
@@ -80,15 +91,23 @@ function unavailable(variant: Variant): string | null {
   return null;
 }
 
-/** The engine's closed-loop capacity for the open-loop runs: hot-large's median so far, else this run's overload point. */
+/**
+ * The engine's closed-loop capacity for the open-loop runs: hot-large's median
+ * so far, else this run's overload point.
+ */
 function capacity(results: readonly VariantResult[], scenario: string, run: number): number | null {
-  const rates = (pick: (result: VariantResult) => boolean): number[] => results.filter((result) => pick(result) && result.load !== null && result.failures.length === 0).map((result) => result.load!.requestsPerSecondMean);
-  const best = rates((result) => result.scenario === 'hot-large' && result.variant === 'engine w0').sort((a, b) => a - b);
+  const rates = (pick: (result: VariantResult) => boolean): number[] => results
+    .filter((result) => pick(result) && result.load !== null && result.failures.length === 0)
+    .map((result) => result.load!.requestsPerSecondMean);
+  const best = rates((result) => result.scenario === 'hot-large' && result.variant === 'engine w0')
+    .sort((a, b) => a - b);
   if (best.length > 0) return best[(best.length - 1) >> 1]!;
-  return rates((result) => result.scenario === scenario && result.variant === 'engine w0' && result.run === run)[0] ?? null;
+  return rates((result) => result.scenario === scenario && result.variant === 'engine w0' && result.run === run)[0]
+    ?? null;
 }
 
-async function runScenario(scenario: Scenario, options: SuiteOptions, context: RunContext, results: VariantResult[]): Promise<void> {
+async function runScenario(scenario: Scenario, options: SuiteOptions, context: RunContext,
+  results: VariantResult[]): Promise<void> {
   console.log(`\n${scenario.name}: ${scenario.summary}; ${scenario.connections} connections`);
   const closed = scenario.variants.filter((variant) => variant.rateOfCapacity === undefined);
   const open = scenario.variants.filter((variant) => variant.rateOfCapacity !== undefined);
@@ -102,9 +121,14 @@ async function runScenario(scenario: Scenario, options: SuiteOptions, context: R
       const rate = variant.rateOfCapacity === undefined ? null : capacity(results, scenario.name, run);
       let result: VariantResult;
       if (reason !== null || (variant.rateOfCapacity !== undefined && rate === null)) {
-        result = { scenario: scenario.name, variant: variant.name, run, skipped: reason ?? 'skipped: no capacity measured', warmup: null, load: null, offeredRate: null, winsPerSecond: 0, serverCpuShare: null, peakRssBytes: null, exitCode: null, invariants: null, failures: [] };
+        result = {
+          scenario: scenario.name, variant: variant.name, run, skipped: reason ?? 'skipped: no capacity measured',
+          warmup: null, load: null, offeredRate: null, winsPerSecond: 0, serverCpuShare: null, peakRssBytes: null,
+          exitCode: null, invariants: null, failures: [],
+        };
       } else {
-        result = await measureVariant(scenario, variant, context, run, rate === null ? null : Math.round(rate * variant.rateOfCapacity!));
+        result = await measureVariant(scenario, variant, context, run,
+          rate === null ? null : Math.round(rate * variant.rateOfCapacity!));
       }
       results.push(result);
       console.log(`  run ${run}/${options.runs} ${describeRun(result)}`);
@@ -124,7 +148,8 @@ function machine(pinning: Pinning): Record<string, unknown> {
   return {
     commit: gitCommit(),
     cpuModel: os.cpus()[0]?.model ?? 'unknown', nproc: os.availableParallelism(), totalMemoryBytes: os.totalmem(),
-    platform: `${os.platform()} ${os.release()}`, node: process.version, loadAverageAtStart: os.loadavg(), pinning: pinning.note,
+    platform: `${os.platform()} ${os.release()}`, node: process.version, loadAverageAtStart: os.loadavg(),
+    pinning: pinning.note,
   };
 }
 
@@ -138,24 +163,39 @@ function writeOutputs(stamp: string, report: Record<string, unknown>, svg: strin
   return { json, svg: chart };
 }
 
-function printReport(options: SuiteOptions, summaries: ReturnType<typeof summarize>, growth: GrowthRow[] | null, pinning: Pinning): void {
-  console.log(`\nResults: medians over ${options.runs} run(s) of ${options.durationSeconds} s after ${options.warmupSeconds} s of warm-up; closed loop, pipelining 1.`);
-  console.log('"vs bare" / "vs peer": median of each run\'s req/s ratio to the bare endpoint / the Redis peer measured in the same run with the same generator.');
-  if (options.compareRoot !== null) console.log(`"vs compare": the same, to the engine built in ${options.compareRoot}, run right after it.`);
-  console.log('CPU: share of one core (generator: per generator thread; server: all its processes, redis-server included for the peer). Peak RSS: VmHWM at the end.\n');
+function printReport(options: SuiteOptions, summaries: ReturnType<typeof summarize>, growth: GrowthRow[] | null,
+  pinning: Pinning): void {
+  console.log(`\nResults: medians over ${options.runs} run(s) of ${options.durationSeconds} s ` +
+    `after ${options.warmupSeconds} s of warm-up; closed loop, pipelining 1.`);
+  console.log('"vs bare" / "vs peer": median of each run\'s req/s ratio to the bare endpoint / the Redis peer ' +
+    'measured in the same run with the same generator.');
+  if (options.compareRoot !== null) {
+    console.log(`"vs compare": the same, to the engine built in ${options.compareRoot}, run right after it.`);
+  }
+  console.log('CPU: share of one core (generator: per generator thread; server: all its processes, ' +
+    'redis-server included for the peer). Peak RSS: VmHWM at the end.\n');
   console.log(resultsTable(summaries));
   console.log('\nNotes:');
   console.log(`- ${pinning.note}.`);
-  console.log('- Closed loop: each connection waits for its answer before sending again, so latency grows with connections by construction; the "open" rows offer a fixed arrival rate (autocannon overallRate) instead, which autocannon can only approximate: it still waits for an answer per connection, so past capacity it offers less than asked.');
-  console.log(`- Redis peer: ${REDIS_PERSISTENCE}; one Lua script per buy (per-user check, decrement, LPUSH of the order), ioredis auto-pipelining, EVALSHA.`);
-  console.log('- Engines run with rate limits off (every buy comes from 127.0.0.1, which the address limit of 2,000/s would refuse) and with their default shedding (event-loop lag > 200 ms, full rings: 503 overloaded).');
+  console.log('- Closed loop: each connection waits for its answer before sending again, so latency grows with ' +
+    'connections by construction; the "open" rows offer a fixed arrival rate (autocannon overallRate) instead, ' +
+    'which autocannon can only approximate: it still waits for an answer per connection, so past capacity it ' +
+    'offers less than asked.');
+  console.log(`- Redis peer: ${REDIS_PERSISTENCE}; one Lua script per buy (per-user check, decrement, ` +
+    `LPUSH of the order), ioredis auto-pipelining, EVALSHA.`);
+  console.log('- Engines run with rate limits off (every buy comes from 127.0.0.1, which the address limit of ' +
+    '2,000/s would refuse) and with their default shedding (event-loop lag > 200 ms, full rings: 503 overloaded).');
   for (const line of notes(summaries)) console.log(`- ${line}`);
   console.log('\nTargets:');
-  for (const target of judgeTargets(summaries)) console.log(`- ${target.verdict.padEnd(7)} ${target.target}: ${target.detail}`);
+  for (const target of judgeTargets(summaries)) {
+    console.log(`- ${target.verdict.padEnd(7)} ${target.target}: ${target.detail}`);
+  }
   if (growth !== null) {
     console.log('\nCost growth (engine --workers 0, one run per point, others at stock 10^7, 1 item, 1,000 users):\n');
     console.log(growthTable(growth));
-    console.log(`\n- ${integer(USERS_NOT_MEASURED)} distinct users: not measured (needs ${integer(USERS_NOT_MEASURED)} buys and as many prebuilt requests; past the suite's time bound). "distinct buyers" is how many users of the pool actually won in the run.`);
+    console.log(`\n- ${integer(USERS_NOT_MEASURED)} distinct users: not measured ` +
+      `(needs ${integer(USERS_NOT_MEASURED)} buys and as many prebuilt requests; past the suite's time bound). ` +
+      `"distinct buyers" is how many users of the pool actually won in the run.`);
   }
 }
 
@@ -163,17 +203,26 @@ async function main(): Promise<void> {
   const scenarioNames = allScenarios(false).map((scenario) => scenario.name);
   const options = parseSuiteFlags(process.argv.slice(2), scenarioNames);
   if (options === null) return;
-  const selected = allScenarios(options.quick, options.compareRoot).filter((scenario) => options.scenarios === null || options.scenarios.includes(scenario.name));
+  const selected = allScenarios(options.quick, options.compareRoot)
+    .filter((scenario) => options.scenarios === null || options.scenarios.includes(scenario.name));
   const withGrowth = options.scenarios === null || options.scenarios.includes(GROWTH);
   const pinning = pinCores();
   const startedAt = new Date();
   const about = machine(pinning);
-  console.log(`bench: ${about.cpuModel as string}, nproc ${about.nproc as number}, node ${process.version}; ${options.quick ? 'quick' : 'full'} mode${options.fsync ? ', engines with --fsync' : ''}${options.compareRoot === null ? '' : `, compared with ${options.compareRoot}`}; scenarios ${[...selected.map((s) => s.name), ...(withGrowth ? [GROWTH] : [])].join(', ')}`);
-  if (os.loadavg()[0]! > os.availableParallelism() / 2) console.log(`warning: 1-minute load average is ${os.loadavg()[0]!.toFixed(2)}: something else is busy; ratios hold better than absolute numbers`);
+  console.log(`bench: ${about.cpuModel as string}, nproc ${about.nproc as number}, node ${process.version}; ` +
+    `${options.quick ? 'quick' : 'full'} mode${options.fsync ? ', engines with --fsync' : ''}` +
+    `${options.compareRoot === null ? '' : `, compared with ${options.compareRoot}`}; ` +
+    `scenarios ${[...selected.map((s) => s.name), ...(withGrowth ? [GROWTH] : [])].join(', ')}`);
+  if (os.loadavg()[0]! > os.availableParallelism() / 2) {
+    console.log(`warning: 1-minute load average is ${os.loadavg()[0]!.toFixed(2)}: something else is busy; ` +
+      `ratios hold better than absolute numbers`);
+  }
   const userSecret = crypto.randomBytes(32).toString('base64url');
   const context: RunContext = {
-    durationSeconds: options.durationSeconds, warmupSeconds: options.warmupSeconds, secrets: { userSecret, adminToken: crypto.randomBytes(32).toString('base64url') },
-    tokens: tokenPool(userSecret), serverCpus: pinning.serverCpus, generatorWorkers: options.generatorWorkers, keepData: options.keepData, fsync: options.fsync,
+    durationSeconds: options.durationSeconds, warmupSeconds: options.warmupSeconds,
+    secrets: { userSecret, adminToken: crypto.randomBytes(32).toString('base64url') },
+    tokens: tokenPool(userSecret), serverCpus: pinning.serverCpus, generatorWorkers: options.generatorWorkers,
+    keepData: options.keepData, fsync: options.fsync,
   };
   const results: VariantResult[] = [];
   for (const scenario of selected) await runScenario(scenario, options, context, results);
@@ -184,21 +233,27 @@ async function main(): Promise<void> {
   }
   const summaries = summarize(selected, results);
   printReport(options, summaries, growth, pinning);
-  const failures = [...results, ...(growth ?? []).map((row) => row.result)].flatMap((result) => result.failures.map((why) => `${result.scenario} / ${result.variant}, run ${result.run}: ${why}`));
+  const failures = [...results, ...(growth ?? []).map((row) => row.result)].flatMap((result) =>
+    result.failures.map((why) => `${result.scenario} / ${result.variant}, run ${result.run}: ${why}`));
   const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
-  const title = `flash-sale bench ${startedAt.toISOString().slice(0, 16)}Z, ${about.cpuModel as string}, nproc ${about.nproc as number}${options.quick ? ', quick' : ''}`;
+  const title = `flash-sale bench ${startedAt.toISOString().slice(0, 16)}Z, ${about.cpuModel as string}, ` +
+    `nproc ${about.nproc as number}${options.quick ? ', quick' : ''}`;
   const files = writeOutputs(stamp, {
-    startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(), command: process.argv.slice(2).join(' '), machine: about, options,
-    scenarios: selected.map(({ name, summary, users, connections }) => ({ name, summary, users, connections })), summaries, targets: judgeTargets(summaries),
+    startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(), command: process.argv.slice(2).join(' '),
+    machine: about, options,
+    scenarios: selected.map(({ name, summary, users, connections }) => ({ name, summary, users, connections })),
+    summaries, targets: judgeTargets(summaries),
     growth, results, invariantFailures: failures,
   }, latencyChart(summaries, title));
-  console.log(`\nfull results: ${path.relative(process.cwd(), files.json)}; chart: ${path.relative(process.cwd(), files.svg)} (copied to bench/latest.svg)`);
+  console.log(`\nfull results: ${path.relative(process.cwd(), files.json)}; ` +
+    `chart: ${path.relative(process.cwd(), files.svg)} (copied to bench/latest.svg)`);
   if (failures.length > 0) {
     console.error(`\nINVARIANT FAILED (${failures.length}): these runs are not reported as results.`);
     for (const why of failures) console.error(`  ${why}`);
     process.exitCode = 1;
   } else {
-    console.log('invariants held in every run: no oversell, no user over the limit, every acknowledged order in SQLite (or in the peer\'s Redis queue).');
+    console.log('invariants held in every run: no oversell, no user over the limit, every acknowledged order ' +
+      'in SQLite (or in the peer\'s Redis queue).');
   }
 }
 

@@ -32,9 +32,12 @@ const THINK_MS = 1000;
 
 type Variant = 'plain' | 'quiz-bots' | 'quiz-humans';
 
-function call(port: number, agent: http.Agent, method: string, urlPath: string, token: string, body?: string): Promise<{ status: number; text: string }> {
+function call(port: number, agent: http.Agent, method: string, urlPath: string, token: string,
+  body?: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = { authorization: `Bearer ${token}`, 'content-length': String(body === undefined ? 0 : Buffer.byteLength(body)) };
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${token}`, 'content-length': String(body === undefined ? 0 : Buffer.byteLength(body)),
+    };
     const req = http.request({ host: '127.0.0.1', port, method, path: urlPath, agent, headers }, (res) => {
       let text = '';
       res.on('data', (chunk: Buffer) => (text += chunk.toString()));
@@ -57,10 +60,17 @@ async function runVariant(variant: Variant, shoppers: number): Promise<Record<st
   const startsAt = Date.now() + 3000;
   const itemId = variant === 'plain' ? 'plain' : 'quiz';
   const saleFile = path.join(dataDir, 'sale.json');
-  fs.writeFileSync(saleFile, JSON.stringify({ items: [{ id: itemId, name: itemId, price: 100, stock: shoppers, perUserLimit: 1, startsAt, challenge: variant !== 'plain' }] }));
+  fs.writeFileSync(saleFile, JSON.stringify({
+    items: [{
+      id: itemId, name: itemId, price: 100, stock: shoppers, perUserLimit: 1, startsAt, challenge: variant !== 'plain',
+    }],
+  }));
   const engine = await startServer({
     args: ['engine/start', '--port', '0', '--data', dataDir, '--sale', saleFile, '--workers', '0'],
-    env: { ...process.env, FLASH_USER_SECRET: USER_SECRET, FLASH_TICKET_SECRET: TICKET_SECRET, FLASH_RATE_USER_PER_SEC: '0', FLASH_RATE_ADDRESS_PER_SEC: '0', FLASH_CHALLENGE_THINK_MS: String(THINK_MS) },
+    env: {
+      ...process.env, FLASH_USER_SECRET: USER_SECRET, FLASH_TICKET_SECRET: TICKET_SECRET, FLASH_RATE_USER_PER_SEC: '0',
+      FLASH_RATE_ADDRESS_PER_SEC: '0', FLASH_CHALLENGE_THINK_MS: String(THINK_MS),
+    },
     cwd: ROOT,
   }, (line) => (line.msg === 'listening' ? (line.port as number) : null));
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
@@ -82,7 +92,8 @@ async function runVariant(variant: Variant, shoppers: number): Promise<Record<st
       const { challenge } = JSON.parse(issued.text) as { challenge: string };
       const [issuedMs, nonce] = challenge.split('.');
       const answer = challengeAnswer(secret, itemId, i + 1, Number(issuedMs), nonce!);
-      const readyAt = Number(issuedMs) + (variant === 'quiz-bots' ? THINK_MS : Math.max(THINK_MS, humanReadingMs(rand)));
+      const readyAt = Number(issuedMs) +
+        (variant === 'quiz-bots' ? THINK_MS : Math.max(THINK_MS, humanReadingMs(rand)));
       await sleep(Math.max(0, readyAt - Date.now()));
       for (let attempt = 0; attempt < 20; attempt++) {
         const reply = await call(engine.port, agent, 'POST', buyPath, token, JSON.stringify({ challenge, answer }));
@@ -96,24 +107,29 @@ async function runVariant(variant: Variant, shoppers: number): Promise<Record<st
     await engine.stop();
   }
   const db = new Database(path.join(dataDir, 'flash-sale.sqlite'), { readonly: true });
-  const created = (db.prepare('SELECT created_at AS at FROM orders ORDER BY created_at').all() as { at: number }[]).map((r) => r.at - startsAt);
+  const created = (db.prepare('SELECT created_at AS at FROM orders ORDER BY created_at').all() as { at: number }[])
+    .map((r) => r.at - startsAt);
   db.close();
   fs.rmSync(dataDir, { recursive: true, force: true });
   const buckets = new Map<number, number>();
   for (const at of created) buckets.set(Math.floor(at / 100), (buckets.get(Math.floor(at / 100)) ?? 0) + 1);
   const at = (q: number): number => created[Math.min(created.length - 1, Math.floor(q * created.length))]!;
   return {
-    orders: created.length, busiest100ms: Math.max(...buckets.values()), firstMs: created[0]!, p50Ms: at(0.5), p90Ms: at(0.9), lastMs: created.at(-1)!,
+    orders: created.length, busiest100ms: Math.max(...buckets.values()), firstMs: created[0]!, p50Ms: at(0.5),
+    p90Ms: at(0.9), lastMs: created.at(-1)!,
     challengeRequests,
   };
 }
 
 async function main(): Promise<void> {
   const shoppers = numberFlag(process.argv, 'shoppers', 2000);
-  process.stdout.write(`| variant | orders | busiest 100 ms | first | median | 90th pct | last | challenge requests |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n`);
+  process.stdout.write(
+    `| variant | orders | busiest 100 ms | first | median | 90th pct | last | challenge requests |\n` +
+    `| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n`);
   for (const variant of ['plain', 'quiz-bots', 'quiz-humans'] as const) {
     const r = await runVariant(variant, shoppers);
-    process.stdout.write(`| ${variant} | ${r.orders} | ${r.busiest100ms} | ${r.firstMs} ms | ${r.p50Ms} ms | ${r.p90Ms} ms | ${r.lastMs} ms | ${r.challengeRequests} |\n`);
+    process.stdout.write(`| ${variant} | ${r.orders} | ${r.busiest100ms} | ${r.firstMs} ms | ${r.p50Ms} ms | ` +
+      `${r.p90Ms} ms | ${r.lastMs} ms | ${r.challengeRequests} |\n`);
   }
 }
 

@@ -33,14 +33,17 @@ interface Point { stock: number; items: number; users: number }
 
 export interface GrowthRow { axis: Axis; value: number; point: Point; result: VariantResult }
 
-const ENGINE: Variant = { name: 'engine w0', spec: { kind: 'engine', workers: 0 }, generator: 'autocannon', bare: null, peer: null };
+const ENGINE: Variant = {
+  name: 'engine w0', spec: { kind: 'engine', workers: 0 }, generator: 'autocannon', bare: null, peer: null,
+};
 
 function scenarioAt(point: Point): Scenario {
   const stockPerItem = Math.floor(point.stock / point.items);
   return {
     name: `growth stock=${point.stock} items=${point.items} users=${point.users}`, summary: 'cost growth point',
     sale: () => saleOf(point.items === 1 ? 'hot' : 'item', point.items, stockPerItem, PER_USER_LIMIT_MAX),
-    users: point.users, connections: BEST_POINT_CONNECTIONS, requests: spreadRequests, variants: [ENGINE], latencyByOutcome: false, buys: true,
+    users: point.users, connections: BEST_POINT_CONNECTIONS, requests: spreadRequests, variants: [ENGINE],
+    latencyByOutcome: false, buys: true,
   };
 }
 
@@ -66,9 +69,12 @@ export async function measureGrowth(context: RunContext, quick: boolean): Promis
 export function growthTable(rows: readonly GrowthRow[]): string {
   const header = ['axis', 'value', 'req/s', 'wins/s', 'p99 ms', 'peak RSS MiB', 'distinct buyers'];
   const body = rows.map(({ axis, value, result }) => {
-    if (result.failures.length > 0 || result.load === null) return [axis, integer(value), 'FAILED', '', '', '', result.failures.join('; ').slice(0, 60)];
-    return [axis, integer(value), integer(result.load.requestsPerSecondMean), integer(result.winsPerSecond), result.load.latencyP99Ms.toFixed(2),
-      mebibytes(result.peakRssBytes), integer(result.invariants?.distinctUsers ?? NaN)];
+    if (result.failures.length > 0 || result.load === null) {
+      return [axis, integer(value), 'FAILED', '', '', '', result.failures.join('; ').slice(0, 60)];
+    }
+    return [axis, integer(value), integer(result.load.requestsPerSecondMean), integer(result.winsPerSecond),
+      result.load.latencyP99Ms.toFixed(2), mebibytes(result.peakRssBytes),
+      integer(result.invariants?.distinctUsers ?? NaN)];
   });
   return formatTable(header, body);
 }

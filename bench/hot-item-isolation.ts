@@ -49,7 +49,10 @@ async function probe(port: number, buyPath: string, firstUser: number, seconds: 
     const token = signUserToken(USER_SECRET, user++, Math.floor(Date.now() / 1000) + 3600);
     const started = performance.now();
     const status = await new Promise<number>((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: buyPath, agent, headers: { authorization: `Bearer ${token}`, 'content-length': '0' } }, (res) => {
+      const req = http.request({
+        host: '127.0.0.1', port, method: 'POST', path: buyPath, agent,
+        headers: { authorization: `Bearer ${token}`, 'content-length': '0' },
+      }, (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode!));
       });
@@ -67,16 +70,21 @@ async function probe(port: number, buyPath: string, firstUser: number, seconds: 
 /** What runs under the flood: the engine in a mode, or the bare uWebSockets.js baseline. */
 type System = { kind: 'engine'; workers: number } | { kind: 'bare' };
 
-const systemName = (system: System): string => (system.kind === 'bare' ? 'bare uWebSockets.js' : `--workers ${system.workers}`);
+const systemName = (system: System): string =>
+  (system.kind === 'bare' ? 'bare uWebSockets.js' : `--workers ${system.workers}`);
 
 async function startSystem(system: System, saleFile: string, dataDir: string): Promise<ServerProcess> {
   if (system.kind === 'bare') {
-    return startServer({ args: [path.join(__dirname, 'bare-server.js')], env: { ...process.env, BARE_SALE_FILE: saleFile }, cwd: ROOT },
-      (line) => (typeof line.port === 'number' ? line.port : null));
+    return startServer({
+      args: [path.join(__dirname, 'bare-server.js')], env: { ...process.env, BARE_SALE_FILE: saleFile }, cwd: ROOT,
+    }, (line) => (typeof line.port === 'number' ? line.port : null));
   }
   return startServer({
     args: ['engine/start', '--port', '0', '--data', dataDir, '--sale', saleFile, '--workers', String(system.workers)],
-    env: { ...process.env, FLASH_USER_SECRET: USER_SECRET, FLASH_RATE_USER_PER_SEC: '0', FLASH_RATE_ADDRESS_PER_SEC: '0' }, cwd: ROOT,
+    env: {
+      ...process.env, FLASH_USER_SECRET: USER_SECRET, FLASH_RATE_USER_PER_SEC: '0', FLASH_RATE_ADDRESS_PER_SEC: '0',
+    },
+    cwd: ROOT,
   }, (line) => (line.msg === 'listening' ? (line.port as number) : null));
 }
 
@@ -94,7 +102,8 @@ async function oneRun(system: System, seconds: number, connections: number): Pro
   const server = await startSystem(system, saleFile, dataDir);
   try {
     const ticket = async (id: string): Promise<string> => {
-      const body = await (await fetch(`http://127.0.0.1:${server.port}/api/items/${id}/ticket`)).json() as { buyPath: string };
+      const response = await fetch(`http://127.0.0.1:${server.port}/api/items/${id}/ticket`);
+      const body = await response.json() as { buyPath: string };
       return body.buyPath;
     };
     const hotPath = await ticket('hot');
@@ -102,12 +111,16 @@ async function oneRun(system: System, seconds: number, connections: number): Pro
     await probe(server.port, coldPath, 10_000_000, 1); // warm-up
     const alone = await probe(server.port, coldPath, 20_000_000, seconds);
     const [flood, loaded] = await Promise.all([
-      runWrkLoad({ port: server.port, requests: buyRequests(hotPath, tokens), connections, durationSeconds: seconds + 2 }),
-      new Promise<number[]>((resolve, reject) => setTimeout(() => probe(server.port, coldPath, 30_000_000, seconds).then(resolve, reject), 1000)),
+      runWrkLoad({
+        port: server.port, requests: buyRequests(hotPath, tokens), connections, durationSeconds: seconds + 2,
+      }),
+      new Promise<number[]>((resolve, reject) => setTimeout(() =>
+        probe(server.port, coldPath, 30_000_000, seconds).then(resolve, reject), 1000)),
     ]);
     return {
       floodPerSec: Math.round(flood.requestsPerSecondMean), floodP99Ms: flood.latencyP99Ms,
-      aloneP50Ms: quantile(alone, 0.5), aloneP99Ms: quantile(alone, 0.99), loadedP50Ms: quantile(loaded, 0.5), loadedP99Ms: quantile(loaded, 0.99),
+      aloneP50Ms: quantile(alone, 0.5), aloneP99Ms: quantile(alone, 0.99), loadedP50Ms: quantile(loaded, 0.5),
+      loadedP99Ms: quantile(loaded, 0.99),
       p99Ratio: quantile(loaded, 0.99) / quantile(alone, 0.99), probeBuys: loaded.length,
     };
   } finally {
@@ -130,16 +143,21 @@ async function main(): Promise<void> {
     for (let run = 0; run < runs; run++) {
       const result = await oneRun(system, seconds, connections);
       results.push(result);
-      process.stdout.write(`${name} run ${run + 1}: ${JSON.stringify(result, (_, v: unknown) => (typeof v === 'number' ? Number(v.toFixed(3)) : v))}\n`);
+      process.stdout.write(`${name} run ${run + 1}: ` +
+        `${JSON.stringify(result, (_, v: unknown) => (typeof v === 'number' ? Number(v.toFixed(3)) : v))}\n`);
     }
     const median = (key: string): number => medianOf(results.map((r) => r[key]!));
     medians.set(name, median('p99Ratio'));
-    process.stdout.write(`${name}, median of ${runs}: cold item p99 alone ${median('aloneP99Ms').toFixed(2)} ms, during the flood ${median('loadedP99Ms').toFixed(2)} ms ` +
-      `(ratio ${median('p99Ratio').toFixed(2)}; p50 ${median('aloneP50Ms').toFixed(2)} → ${median('loadedP50Ms').toFixed(2)} ms); flood ${median('floodPerSec')}/s on 'hot'\n`);
+    process.stdout.write(`${name}, median of ${runs}: cold item p99 alone ${median('aloneP99Ms').toFixed(2)} ms, ` +
+      `during the flood ${median('loadedP99Ms').toFixed(2)} ms ` +
+      `(ratio ${median('p99Ratio').toFixed(2)}; p50 ${median('aloneP50Ms').toFixed(2)} → ` +
+      `${median('loadedP50Ms').toFixed(2)} ms); flood ${median('floodPerSec')}/s on 'hot'\n`);
   }
   const bare = medians.get(systemName({ kind: 'bare' }))!;
-  process.stdout.write(`p99 growth under the flood, the engine's over the bare endpoint's (1 = no worse than an endpoint that does nothing): ` +
-    `${[...medians].filter(([name]) => name !== systemName({ kind: 'bare' })).map(([name, ratio]) => `${name} ${(ratio / bare).toFixed(2)}`).join(', ')}\n`);
+  const ratios = [...medians].filter(([name]) => name !== systemName({ kind: 'bare' }))
+    .map(([name, ratio]) => `${name} ${(ratio / bare).toFixed(2)}`).join(', ');
+  process.stdout.write(`p99 growth under the flood, the engine's over the bare endpoint's ` +
+    `(1 = no worse than an endpoint that does nothing): ${ratios}\n`);
 }
 
 main().catch((error: Error) => {

@@ -37,7 +37,8 @@ function axis(height: number): string[] {
   for (const ms of [0.1, 1, 10, 100, 1000]) {
     const x = latencyX(ms).toFixed(1);
     parts.push(`<line x1="${x}" y1="${TOP - 8}" x2="${x}" y2="${height - 20}" stroke="#ddd"/>`);
-    parts.push(`<text x="${x}" y="${TOP - 12}" text-anchor="middle" font-size="11">${ms >= 1000 ? `${ms / 1000} s` : `${ms} ms`}</text>`);
+    const label = ms >= 1000 ? `${ms / 1000} s` : `${ms} ms`;
+    parts.push(`<text x="${x}" y="${TOP - 12}" text-anchor="middle" font-size="11">${label}</text>`);
   }
   parts.push(`<text x="${BAR_X}" y="${TOP - 12}" font-size="11">requests per second (bar scaled per scenario)</text>`);
   return parts;
@@ -46,22 +47,27 @@ function axis(height: number): string[] {
 function legend(): string {
   return MARKS.map((mark, index) => {
     const x = AXIS_X + index * 90;
-    return `<circle cx="${x}" cy="40" r="4" fill="${mark.color}"/><text x="${x + 8}" y="44" font-size="12">${mark.label}</text>`;
+    return `<circle cx="${x}" cy="40" r="4" fill="${mark.color}"/>` +
+      `<text x="${x + 8}" y="44" font-size="12">${mark.label}</text>`;
   }).join('');
 }
 
 function variantRow(summary: VariantSummary, y: number, maxRate: number): string {
   const parts = [`<text x="${LABEL_X + 12}" y="${y + 12}" font-size="12">${escape(summary.variant)}</text>`];
   if (summary.validRuns === 0) {
-    parts.push(`<text x="${BAR_X}" y="${y + 12}" font-size="12" fill="#999">${escape(summary.skipped ?? 'no valid run')}</text>`);
+    const skipped = escape(summary.skipped ?? 'no valid run');
+    parts.push(`<text x="${BAR_X}" y="${y + 12}" font-size="12" fill="#999">${skipped}</text>`);
     return parts.join('');
   }
   const width = maxRate > 0 ? (summary.requestsPerSecond / maxRate) * BAR_WIDTH : 0;
   parts.push(`<rect x="${BAR_X}" y="${y + 3}" width="${width.toFixed(1)}" height="${ROW_HEIGHT - 6}" fill="#4a7fb5"/>`);
-  parts.push(`<text x="${BAR_X + width + 4}" y="${y + 12}" font-size="11">${Math.round(summary.requestsPerSecond).toLocaleString('en-US')}</text>`);
+  const rate = Math.round(summary.requestsPerSecond).toLocaleString('en-US');
+  parts.push(`<text x="${BAR_X + width + 4}" y="${y + 12}" font-size="11">${rate}</text>`);
   const xs = MARKS.map((mark) => latencyX(summary[mark.key]));
   parts.push(`<line x1="${xs[0]!.toFixed(1)}" y1="${y + 9}" x2="${xs[3]!.toFixed(1)}" y2="${y + 9}" stroke="#999"/>`);
-  MARKS.forEach((mark, index) => parts.push(`<circle cx="${xs[index]!.toFixed(1)}" cy="${y + 9}" r="4" fill="${mark.color}"><title>${mark.label} ${summary[mark.key]} ms</title></circle>`));
+  MARKS.forEach((mark, index) => parts.push(
+    `<circle cx="${xs[index]!.toFixed(1)}" cy="${y + 9}" r="4" fill="${mark.color}">` +
+    `<title>${mark.label} ${summary[mark.key]} ms</title></circle>`));
   return parts.join('');
 }
 
@@ -82,7 +88,8 @@ export function latencyChart(summaries: readonly VariantSummary[], title: string
   }
   const height = y + 30;
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" ` +
+      `viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif">`,
     `<rect width="${WIDTH}" height="${height}" fill="white"/>`,
     `<text x="${LABEL_X}" y="22" font-size="15" font-weight="bold">${escape(title)}</text>`,
     `<text x="${LABEL_X}" y="44" font-size="11">medians over the runs; latency axis logarithmic</text>`,

@@ -38,7 +38,8 @@ export class LatencyRecorder {
 
   percentiles(): LatencyPercentiles {
     return {
-      count: this.total, p50Ms: this.at(0.5), p90Ms: this.at(0.9), p99Ms: this.at(0.99), p999Ms: this.at(0.999), maxMs: this.maxUs / 1000,
+      count: this.total, p50Ms: this.at(0.5), p90Ms: this.at(0.9), p99Ms: this.at(0.99), p999Ms: this.at(0.999),
+      maxMs: this.maxUs / 1000,
     };
   }
 

@@ -62,7 +62,8 @@ interface AutocannonResult {
 /** An event emitter with `then` bound to the run's result (not a full Promise). */
 interface AutocannonInstance extends PromiseLike<AutocannonResult> {
   stop(): void;
-  on(event: 'response', listener: (client: unknown, statusCode: number, bytes: number, responseTimeMs: number) => void): void;
+  on(event: 'response',
+    listener: (client: unknown, statusCode: number, bytes: number, responseTimeMs: number) => void): void;
 }
 
 type Autocannon = (options: Record<string, unknown>) => AutocannonInstance;
@@ -114,11 +115,14 @@ export interface LoadResult {
 
 /** One prebuilt buy per user token, all to `path`. */
 export function buyRequests(path: string, tokens: readonly string[]): LoadRequest[] {
-  return tokens.map((token) => ({ method: 'POST', path, headers: { authorization: `Bearer ${token}`, 'content-length': '0' } }));
+  return tokens.map((token) => ({
+    method: 'POST', path, headers: { authorization: `Bearer ${token}`, 'content-length': '0' },
+  }));
 }
 
 const prebuilt = (requests: readonly LoadRequest[], connections: number): boolean =>
-  requests.every((request) => request.headers.authorization === undefined) && requests.length * connections <= PREBUILT_BUFFERS_MAX;
+  requests.every((request) => request.headers.authorization === undefined)
+  && requests.length * connections <= PREBUILT_BUFFERS_MAX;
 
 /** The list as autocannon gets it: prebuilt, or one request that becomes the next of the list each time. */
 function autocannonRequests(requests: readonly LoadRequest[], connections: number): AutocannonRequest[] {
@@ -138,7 +142,9 @@ function autocannonRequests(requests: readonly LoadRequest[], connections: numbe
 /** Loads the server for `durationSeconds` and reports the phase. */
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   // Worker threads cannot share a setupRequest closure or per-answer events.
-  const workers = options.latencyByOutcome || !prebuilt(options.requests, options.connections) ? 0 : options.workers ?? 0;
+  const workers = options.latencyByOutcome || !prebuilt(options.requests, options.connections)
+    ? 0
+    : options.workers ?? 0;
   const cpuBefore = process.cpuUsage();
   const wallBefore = performance.now();
   const instance = autocannon({
@@ -154,7 +160,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const won = options.latencyByOutcome ? new LatencyRecorder() : null;
   const refused = options.latencyByOutcome ? new LatencyRecorder() : null;
   if (won !== null && refused !== null) {
-    instance.on('response', (_client, statusCode, _bytes, responseTimeMs) => (statusCode < 300 ? won : refused).record(responseTimeMs));
+    instance.on('response', (_client, statusCode, _bytes, responseTimeMs) =>
+      (statusCode < 300 ? won : refused).record(responseTimeMs));
   }
   let overran = false;
   const guard = setTimeout(() => {

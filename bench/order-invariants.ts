@@ -44,14 +44,19 @@ interface ItemRow { id: string; row: number; stock: number; per_user_limit: numb
 interface OrderCounts { item_row: number; orders: number; distinct_ids: number; user_min: number; user_max: number }
 interface Totals { orders: number; distinct_users: number }
 
-function readDatabase(dataDir: string): { items: ItemRow[]; counts: OrderCounts[]; perUserMax: Map<number, number>; totals: Totals } {
+function readDatabase(dataDir: string):
+  { items: ItemRow[]; counts: OrderCounts[]; perUserMax: Map<number, number>; totals: Totals } {
   const db = new Database(path.join(dataDir, 'flash-sale.sqlite'), { readonly: true, fileMustExist: true });
   try {
     const items = db.prepare('SELECT id, row, stock, per_user_limit FROM items').all() as ItemRow[];
-    const counts = db.prepare(`SELECT item_row, COUNT(*) AS orders, COUNT(DISTINCT id) AS distinct_ids, MIN(user_id) AS user_min, MAX(user_id) AS user_max
+    const counts = db.prepare(`SELECT item_row, COUNT(*) AS orders, COUNT(DISTINCT id) AS distinct_ids, ` +
+      `MIN(user_id) AS user_min, MAX(user_id) AS user_max
       FROM orders GROUP BY item_row`).all() as OrderCounts[];
-    const perUser = db.prepare('SELECT item_row, MAX(held) AS held FROM (SELECT item_row, COUNT(*) AS held FROM orders GROUP BY item_row, user_id) GROUP BY item_row').all() as { item_row: number; held: number }[];
-    const totals = db.prepare('SELECT COUNT(*) AS orders, COUNT(DISTINCT user_id) AS distinct_users FROM orders').get() as Totals;
+    const perUser = db.prepare('SELECT item_row, MAX(held) AS held FROM ' +
+      '(SELECT item_row, COUNT(*) AS held FROM orders GROUP BY item_row, user_id) GROUP BY item_row')
+      .all() as { item_row: number; held: number }[];
+    const totals = db.prepare('SELECT COUNT(*) AS orders, COUNT(DISTINCT user_id) AS distinct_users FROM orders')
+      .get() as Totals;
     return { items, counts, perUserMax: new Map(perUser.map((row) => [row.item_row, row.held])), totals };
   } finally {
     db.close();
@@ -73,8 +78,12 @@ function checkStats(input: InvariantInput, fail: (why: string) => void): number 
       continue;
     }
     won += stats.won;
-    if (stats.won > item.stock) fail(`item "${item.id}": the engine says ${stats.won} won for a stock of ${item.stock}: oversold`);
-    if (stats.left + stats.won !== item.stock) fail(`item "${item.id}": left ${stats.left} + won ${stats.won} is not the stock ${item.stock}`);
+    if (stats.won > item.stock) {
+      fail(`item "${item.id}": the engine says ${stats.won} won for a stock of ${item.stock}: oversold`);
+    }
+    if (stats.left + stats.won !== item.stock) {
+      fail(`item "${item.id}": left ${stats.left} + won ${stats.won} is not the stock ${item.stock}`);
+    }
   }
   return won;
 }
@@ -93,21 +102,41 @@ export function checkOrderInvariants(input: InvariantInput): InvariantReport {
       fail(`item "${item.id}" is not in the database`);
       continue;
     }
-    if (row.stock !== item.stock) fail(`item "${item.id}": stock ${row.stock} in the database, the sale said ${item.stock}`);
+    if (row.stock !== item.stock) {
+      fail(`item "${item.id}": stock ${row.stock} in the database, the sale said ${item.stock}`);
+    }
     const counts = countsByRow.get(row.row);
     if (counts === undefined) continue;
     const held = database.perUserMax.get(row.row) ?? 0;
     ordersPerUserMax = Math.max(ordersPerUserMax, held);
-    if (counts.orders > item.stock) fail(`item "${item.id}": ${counts.orders} orders for a stock of ${item.stock}: oversold`);
-    if (counts.distinct_ids !== counts.orders) fail(`item "${item.id}": ${counts.orders} orders but ${counts.distinct_ids} distinct order ids`);
-    if (held > item.perUserLimit) fail(`item "${item.id}": a user holds ${held} units, over the per-user limit of ${item.perUserLimit}`);
-    if (counts.user_min < 1 || counts.user_max > input.userCount) fail(`item "${item.id}": order user ids span ${counts.user_min}..${counts.user_max}, outside the token pool 1..${input.userCount}`);
+    if (counts.orders > item.stock) {
+      fail(`item "${item.id}": ${counts.orders} orders for a stock of ${item.stock}: oversold`);
+    }
+    if (counts.distinct_ids !== counts.orders) {
+      fail(`item "${item.id}": ${counts.orders} orders but ${counts.distinct_ids} distinct order ids`);
+    }
+    if (held > item.perUserLimit) {
+      fail(`item "${item.id}": a user holds ${held} units, over the per-user limit of ${item.perUserLimit}`);
+    }
+    if (counts.user_min < 1 || counts.user_max > input.userCount) {
+      fail(`item "${item.id}": order user ids span ${counts.user_min}..${counts.user_max}, ` +
+        `outside the token pool 1..${input.userCount}`);
+    }
   }
   const orders = database.totals.orders;
-  if (orders < input.wonAnswers) fail(`${input.wonAnswers} won answers but only ${orders} orders in SQLite: acknowledged orders lost`);
-  if (orders > input.wonAnswers + input.inFlightMax) fail(`${orders} orders but only ${input.wonAnswers} won answers (+ at most ${input.inFlightMax} abandoned in flight)`);
-  if (input.engineStats !== null && statsWon > orders) fail(`the engine reported ${statsWon} won after the load but SQLite holds ${orders} orders`);
+  if (orders < input.wonAnswers) {
+    fail(`${input.wonAnswers} won answers but only ${orders} orders in SQLite: acknowledged orders lost`);
+  }
+  if (orders > input.wonAnswers + input.inFlightMax) {
+    fail(`${orders} orders but only ${input.wonAnswers} won answers ` +
+      `(+ at most ${input.inFlightMax} abandoned in flight)`);
+  }
+  if (input.engineStats !== null && statsWon > orders) {
+    fail(`the engine reported ${statsWon} won after the load but SQLite holds ${orders} orders`);
+  }
   if (input.engineOrdersWon === null) fail('the engine did not log its "stopped" line with ordersWon');
-  else if (input.engineOrdersWon !== orders) fail(`the engine logged ${input.engineOrdersWon} orders won but SQLite holds ${orders}`);
+  else if (input.engineOrdersWon !== orders) {
+    fail(`the engine logged ${input.engineOrdersWon} orders won but SQLite holds ${orders}`);
+  }
   return { orders, distinctUsers: database.totals.distinct_users, ordersPerUserMax, failures };
 }

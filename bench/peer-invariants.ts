@@ -22,21 +22,34 @@ export async function checkPeerInvariants(input: PeerInvariantInput): Promise<In
   let ordersPerUserMax = 0;
   try {
     for (const item of input.items) {
-      const [left, queued, held] = await Promise.all([redis.get(leftKey(item.id)), redis.llen(ordersKey(item.id)), redis.hvals(heldKey(item.id))]);
+      const [left, queued, held] = await Promise.all([
+        redis.get(leftKey(item.id)), redis.llen(ordersKey(item.id)), redis.hvals(heldKey(item.id)),
+      ]);
       const units = held.map(Number);
       const heldTotal = units.reduce((sum, count) => sum + count, 0);
       const heldMax = units.reduce((max, count) => Math.max(max, count), 0);
       orders += queued;
       ordersPerUserMax = Math.max(ordersPerUserMax, heldMax);
       if (Number(left) < 0) fail(`peer item "${item.id}": ${left} left: oversold`);
-      if (Number(left) + queued !== item.stock) fail(`peer item "${item.id}": left ${left} + queued orders ${queued} is not the stock ${item.stock}`);
-      if (heldTotal !== queued) fail(`peer item "${item.id}": users hold ${heldTotal} units but ${queued} orders are queued`);
-      if (heldMax > item.perUserLimit) fail(`peer item "${item.id}": a user holds ${heldMax}, over the limit of ${item.perUserLimit}`);
+      if (Number(left) + queued !== item.stock) {
+        fail(`peer item "${item.id}": left ${left} + queued orders ${queued} is not the stock ${item.stock}`);
+      }
+      if (heldTotal !== queued) {
+        fail(`peer item "${item.id}": users hold ${heldTotal} units but ${queued} orders are queued`);
+      }
+      if (heldMax > item.perUserLimit) {
+        fail(`peer item "${item.id}": a user holds ${heldMax}, over the limit of ${item.perUserLimit}`);
+      }
     }
   } finally {
     redis.disconnect();
   }
-  if (orders < input.wonAnswers) fail(`peer: ${input.wonAnswers} won answers but only ${orders} orders queued: acknowledged orders lost`);
-  if (orders > input.wonAnswers + input.inFlightMax) fail(`peer: ${orders} orders queued but only ${input.wonAnswers} won answers (+ at most ${input.inFlightMax} in flight)`);
+  if (orders < input.wonAnswers) {
+    fail(`peer: ${input.wonAnswers} won answers but only ${orders} orders queued: acknowledged orders lost`);
+  }
+  if (orders > input.wonAnswers + input.inFlightMax) {
+    fail(`peer: ${orders} orders queued but only ${input.wonAnswers} won answers ` +
+      `(+ at most ${input.inFlightMax} in flight)`);
+  }
   return { orders, distinctUsers: -1, ordersPerUserMax, failures };
 }

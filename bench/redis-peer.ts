@@ -44,7 +44,8 @@ const WS_PAYLOAD_BYTES_MAX = 1024;
 const WS_BACKPRESSURE_BYTES_MAX = 64 * 1024;
 const WS_IDLE_TIMEOUT_SECONDS = 120;
 
-type BuyCommand = (left: string, held: string, orders: string, user: number, limit: number, stock: number, nowMs: number) => Promise<number>;
+type BuyCommand = (left: string, held: string, orders: string, user: number, limit: number, stock: number,
+  nowMs: number) => Promise<number>;
 
 /** What every route needs: the items, their tickets, the Redis client. */
 interface Peer {
@@ -65,7 +66,8 @@ const UNAUTHORIZED = refusal('401 Unauthorized', 'unauthorized');
 const BAD_TICKET = refusal('403 Forbidden', 'bad_ticket');
 const SOLD_OUT = refusal('409 Conflict', 'sold_out');
 const LIMIT_REACHED = refusal('409 Conflict', 'limit_reached');
-const ERROR_BODIES = new Map(['unknown_item', 'unauthorized', 'bad_ticket', 'sold_out', 'limit_reached', 'overloaded'].map((code) => [code, Buffer.from(`{"error":"${code}"}`)]));
+const ERROR_BODIES = new Map(['unknown_item', 'unauthorized', 'bad_ticket', 'sold_out', 'limit_reached', 'overloaded']
+  .map((code) => [code, Buffer.from(`{"error":"${code}"}`)]));
 const OVERLOADED = refusal('503 Service Unavailable', 'overloaded');
 
 /** The checks before Redis; null when the buy goes to the script. */
@@ -79,7 +81,8 @@ function precheck(peer: Peer, index: number | undefined, ticket: string, user: n
 
 async function decide(peer: Peer, index: number, user: number): Promise<Outcome> {
   const item = peer.items[index]!;
-  const result = await peer.redis.flashBuy(leftKey(item.id), heldKey(item.id), ordersKey(item.id), user, item.perUserLimit, item.stock, Date.now());
+  const result = await peer.redis.flashBuy(leftKey(item.id), heldKey(item.id), ordersKey(item.id),
+    user, item.perUserLimit, item.stock, Date.now());
   if (result === BUY_SOLD_OUT) {
     peer.soldOut[index] = 1;
     return SOLD_OUT;
@@ -92,8 +95,12 @@ async function decide(peer: Peer, index: number, user: number): Promise<Outcome>
 }
 
 function answerHttp(res: uWS.HttpResponse, outcome: Outcome): void {
-  if (outcome.won) res.writeStatus('200 OK').writeHeader('content-type', JSON_TYPE).end(`{"result":"won","order":"${outcome.order}","item":"${outcome.item}","payBy":null}`);
-  else res.writeStatus(outcome.status).writeHeader('content-type', JSON_TYPE).end(ERROR_BODIES.get(outcome.code)!);
+  if (outcome.won) {
+    res.writeStatus('200 OK').writeHeader('content-type', JSON_TYPE)
+      .end(`{"result":"won","order":"${outcome.order}","item":"${outcome.item}","payBy":null}`);
+  } else {
+    res.writeStatus(outcome.status).writeHeader('content-type', JSON_TYPE).end(ERROR_BODIES.get(outcome.code)!);
+  }
 }
 
 function buyRoute(peer: Peer): (res: uWS.HttpResponse, req: uWS.HttpRequest) => void {
@@ -116,12 +123,14 @@ interface Socket { user: number; closed: boolean }
 /** /ws: {op:"buy", id, item, ticket} -> {id, result:"won", order, item, payBy} or {id, error}. */
 function wsBehavior(peer: Peer): uWS.WebSocketBehavior<Socket> {
   return {
-    maxPayloadLength: WS_PAYLOAD_BYTES_MAX, maxBackpressure: WS_BACKPRESSURE_BYTES_MAX, idleTimeout: WS_IDLE_TIMEOUT_SECONDS,
+    maxPayloadLength: WS_PAYLOAD_BYTES_MAX, maxBackpressure: WS_BACKPRESSURE_BYTES_MAX,
+    idleTimeout: WS_IDLE_TIMEOUT_SECONDS,
     upgrade: (res, req, context) => {
       const token = req.getQuery('token') || extractToken(req.getHeader('authorization'), req.getHeader('cookie'));
       const user = peer.verifier.verify(token, Date.now());
       if (user === 0) return void res.writeStatus('401 Unauthorized').end(ERROR_BODIES.get('unauthorized')!);
-      res.upgrade<Socket>({ user, closed: false }, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
+      res.upgrade<Socket>({ user, closed: false }, req.getHeader('sec-websocket-key'),
+        req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
     },
     message: (ws, message) => {
       let frame: { op?: unknown; id?: unknown; item?: unknown; ticket?: unknown };
@@ -130,14 +139,19 @@ function wsBehavior(peer: Peer): uWS.WebSocketBehavior<Socket> {
       } catch {
         return void ws.send(pack({ error: 'bad_request' }), true);
       }
-      if (frame.op !== 'buy' || typeof frame.item !== 'string' || typeof frame.ticket !== 'string') return void ws.send(pack({ id: frame.id, error: 'bad_request' }), true);
+      if (frame.op !== 'buy' || typeof frame.item !== 'string' || typeof frame.ticket !== 'string') {
+        return void ws.send(pack({ id: frame.id, error: 'bad_request' }), true);
+      }
       const { id } = frame;
       const state = ws.getUserData();
       const index = peer.byId.get(frame.item);
       const send = (outcome: Outcome): void => {
         if (state.closed) return;
-        if (outcome.won) ws.send(pack({ id, result: 'won', order: outcome.order, item: outcome.item, payBy: null }), true);
-        else ws.send(pack({ id, error: outcome.code }), true);
+        if (outcome.won) {
+          ws.send(pack({ id, result: 'won', order: outcome.order, item: outcome.item, payBy: null }), true);
+        } else {
+          ws.send(pack({ id, error: outcome.code }), true);
+        }
       };
       const early = precheck(peer, index, frame.ticket, state.user);
       if (early !== null) return send(early);
@@ -154,21 +168,26 @@ async function readRoutes(app: uWS.TemplatedApp, peer: Peer): Promise<void> {
   const refresh = async (): Promise<void> => {
     const left = (await peer.redis.mget(peer.items.map((item) => leftKey(item.id)))).map(Number);
     items = Buffer.from(publicItemsBody(peer.items, left, null));
-    script = Buffer.from(publicItemsBody(peer.items, left, peer.items.map((item, index) => `/api/buy/${item.id}/${peer.tickets[index]}`)));
+    script = Buffer.from(publicItemsBody(peer.items, left,
+      peer.items.map((item, index) => `/api/buy/${item.id}/${peer.tickets[index]}`)));
   };
   setInterval(() => void refresh().catch(() => undefined), ITEMS_REFRESH_MS).unref();
   await refresh();
   app.get('/api/items', (res) => void res.writeStatus('200 OK').writeHeader('content-type', JSON_TYPE).end(items));
-  app.get('/sale.js', (res) => void res.writeStatus('200 OK').writeHeader('content-type', 'text/javascript').writeHeader('cache-control', 'no-store').end(script));
+  app.get('/sale.js', (res) => void res.writeStatus('200 OK').writeHeader('content-type', 'text/javascript')
+    .writeHeader('cache-control', 'no-store').end(script));
   app.get('/api/items/:id/ticket', (res, req) => {
     const index = peer.byId.get(req.getParameter(0) ?? '');
     if (index === undefined) return answerHttp(res, UNKNOWN_ITEM);
-    res.writeStatus('200 OK').writeHeader('content-type', JSON_TYPE).end(JSON.stringify({ buyPath: `/api/buy/${peer.items[index]!.id}/${peer.tickets[index]}` }));
+    res.writeStatus('200 OK').writeHeader('content-type', JSON_TYPE)
+      .end(JSON.stringify({ buyPath: `/api/buy/${peer.items[index]!.id}/${peer.tickets[index]}` }));
   });
 }
 
 async function connect(items: SaleItem[]): Promise<Peer['redis']> {
-  const redis = new Redis({ host: '127.0.0.1', port: Number(process.env.PEER_REDIS_PORT), enableAutoPipelining: true, maxRetriesPerRequest: 1 }) as Peer['redis'];
+  const redis = new Redis({
+    host: '127.0.0.1', port: Number(process.env.PEER_REDIS_PORT), enableAutoPipelining: true, maxRetriesPerRequest: 1,
+  }) as Peer['redis'];
   redis.defineCommand('flashBuy', { numberOfKeys: 3, lua: BUY_SCRIPT });
   // Stock goes in once, before the first buy, in pipelined batches.
   const batch = 10_000;
@@ -184,20 +203,24 @@ async function main(): Promise<void> {
   const { items } = readSale(process.env.PEER_SALE_FILE ?? '');
   const ticketSecret = process.env.FLASH_USER_SECRET! + '.tickets';
   const peer: Peer = {
-    items, byId: new Map(items.map((item, index) => [item.id, index])), tickets: items.map((item) => deriveTicket(ticketSecret, item.id, item.startsAt)),
-    soldOut: new Uint8Array(items.length), redis: await connect(items), verifier: new UserTokenVerifier(process.env.FLASH_USER_SECRET!),
+    items, byId: new Map(items.map((item, index) => [item.id, index])),
+    tickets: items.map((item) => deriveTicket(ticketSecret, item.id, item.startsAt)),
+    soldOut: new Uint8Array(items.length), redis: await connect(items),
+    verifier: new UserTokenVerifier(process.env.FLASH_USER_SECRET!),
   };
   const app = uWS.App();
   app.post('/api/buy/:id/:ticket', buyRoute(peer));
   app.ws('/ws', wsBehavior(peer));
   await readRoutes(app, peer);
-  app.any('/*', (res) => void res.writeStatus('404 Not Found').writeHeader('content-type', JSON_TYPE).end('{"error":"not_found"}'));
+  app.any('/*', (res) =>
+    void res.writeStatus('404 Not Found').writeHeader('content-type', JSON_TYPE).end('{"error":"not_found"}'));
   app.listen('127.0.0.1', 0, (listenSocket) => {
     if (!listenSocket) {
       process.stderr.write('redis-peer: cannot listen on 127.0.0.1\n');
       process.exit(1);
     }
-    process.stdout.write(`${JSON.stringify({ port: uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket) })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ port: uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket) })}\n`);
     const close = (): void => {
       uWS.us_listen_socket_close(listenSocket);
       void peer.redis.quit().finally(() => process.exit(0));

@@ -44,8 +44,10 @@ export async function startRedisServer(cpus: string | null): Promise<RedisServer
   if (program === null) throw new Error('redis-server is not installed: the Redis peer cannot run');
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'flash-bench-redis-'));
   const port = await freePort();
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', directory, '--loglevel', 'notice', '--protected-mode', 'yes'];
-  const server = await startServer({ command: program, args, env: process.env, cwd: directory, cpus }, (line) => (String(line.msg).includes('Ready to accept connections') ? port : null));
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', directory,
+    '--loglevel', 'notice', '--protected-mode', 'yes'];
+  const server = await startServer({ command: program, args, env: process.env, cwd: directory, cpus },
+    (line) => (String(line.msg).includes('Ready to accept connections') ? port : null));
   return {
     process: server,
     directory,

@@ -31,7 +31,10 @@ export interface VariantSummary {
   latencyP999Ms: number;
   latencyWon: LatencyPercentiles | null;
   latencyRefused: LatencyPercentiles | null;
-  /** Per generator thread: a share above GENERATOR_SATURATED_SHARE means the generator, not the server, may be the limit. */
+  /**
+   * Per generator thread: a share above GENERATOR_SATURATED_SHARE means the generator,
+   * not the server, may be the limit.
+   */
   generatorCpuShare: number;
   generatorName: string;
   serverCpuShare: number | null;
@@ -48,21 +51,28 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
-const valid = (result: VariantResult): boolean => result.failures.length === 0 && result.skipped === null && result.load !== null;
+const valid = (result: VariantResult): boolean =>
+  result.failures.length === 0 && result.skipped === null && result.load !== null;
 
 /** The median over runs of this variant's req/s over the baseline's in the same run. */
-function ratio(results: readonly VariantResult[], all: readonly VariantResult[], baseline: string | null): number | null {
+function ratio(results: readonly VariantResult[], all: readonly VariantResult[],
+  baseline: string | null): number | null {
   if (baseline === null) return null;
   const ratios = results.flatMap((result) => {
-    const base = all.find((other) => other.scenario === result.scenario && other.variant === baseline && other.run === result.run);
-    return base !== undefined && valid(base) ? [result.load!.requestsPerSecondMean / base.load!.requestsPerSecondMean] : [];
+    const base = all.find((other) =>
+      other.scenario === result.scenario && other.variant === baseline && other.run === result.run);
+    return base !== undefined && valid(base)
+      ? [result.load!.requestsPerSecondMean / base.load!.requestsPerSecondMean]
+      : [];
   });
   return ratios.length === 0 ? null : median(ratios);
 }
 
 function sumCounts(results: readonly VariantResult[]): Record<string, number> {
   const counts: Record<string, number> = {};
-  for (const result of results) for (const [code, count] of Object.entries(result.load!.statusCounts)) counts[code] = (counts[code] ?? 0) + count;
+  for (const result of results) {
+    for (const [code, count] of Object.entries(result.load!.statusCounts)) counts[code] = (counts[code] ?? 0) + count;
+  }
   return counts;
 }
 
@@ -81,21 +91,27 @@ function summarizeVariant(scenario: Scenario, name: string, all: readonly Varian
   const rss = good.map((result) => result.peakRssBytes).filter((bytes): bytes is number => bytes !== null);
   const middle = good.length > 0 ? medianRun(good) : null;
   return {
-    scenario: scenario.name, variant: name, validRuns: good.length, failedRuns: mine.filter((result) => result.failures.length > 0).length,
+    scenario: scenario.name, variant: name, validRuns: good.length,
+    failedRuns: mine.filter((result) => result.failures.length > 0).length,
     skipped: mine.find((result) => result.skipped !== null)?.skipped ?? null,
-    requestsPerSecond: of((result) => result.load!.requestsPerSecondMean), winsPerSecond: of((result) => result.winsPerSecond),
+    requestsPerSecond: of((result) => result.load!.requestsPerSecondMean),
+    winsPerSecond: of((result) => result.winsPerSecond),
     offeredRate: mine[0]?.offeredRate ?? null,
-    vsBare: ratio(good, all, variant.bare), vsPeer: ratio(good, all, variant.peer), vsCompare: ratio(good, all, variant.compare ?? null),
+    vsBare: ratio(good, all, variant.bare), vsPeer: ratio(good, all, variant.peer),
+    vsCompare: ratio(good, all, variant.compare ?? null),
     latencyP50Ms: of((result) => result.load!.latencyP50Ms), latencyP90Ms: of((result) => result.load!.latencyP90Ms),
     latencyP99Ms: of((result) => result.load!.latencyP99Ms), latencyP999Ms: of((result) => result.load!.latencyP999Ms),
     latencyWon: middle?.load!.latencyWon ?? null, latencyRefused: middle?.load!.latencyRefused ?? null,
-    generatorCpuShare: of((result) => result.load!.generatorCpuShare / result.load!.generatorThreads), generatorName: variant.generator,
+    generatorCpuShare: of((result) => result.load!.generatorCpuShare / result.load!.generatorThreads),
+    generatorName: variant.generator,
     serverCpuShare: serverShares.length === good.length && good.length > 0 ? median(serverShares) : null,
     peakRssBytes: rss.length > 0 ? Math.max(...rss) : null,
-    statusCounts: sumCounts(good), errors: good.reduce((sum, result) => sum + result.load!.errors, 0), timeouts: good.reduce((sum, result) => sum + result.load!.timeouts, 0),
+    statusCounts: sumCounts(good), errors: good.reduce((sum, result) => sum + result.load!.errors, 0),
+    timeouts: good.reduce((sum, result) => sum + result.load!.timeouts, 0),
   };
 }
 
 export function summarize(scenarios: readonly Scenario[], results: readonly VariantResult[]): VariantSummary[] {
-  return scenarios.flatMap((scenario) => scenario.variants.map((variant) => summarizeVariant(scenario, variant.name, results)));
+  return scenarios.flatMap((scenario) =>
+    scenario.variants.map((variant) => summarizeVariant(scenario, variant.name, results)));
 }

@@ -54,12 +54,14 @@ export const BEST_POINT_CONNECTIONS = 100;
 export const SHARDED_WORKERS = Math.max(2, Math.floor(os.availableParallelism() / 2));
 const MANY_ITEMS = 1_000;
 
-const variant = (name: string, spec: SystemSpec, generator: GeneratorName, bare: string | null, peer: string | null): Variant => ({ name, spec, generator, bare, peer });
+const variant = (name: string, spec: SystemSpec, generator: GeneratorName, bare: string | null,
+  peer: string | null): Variant => ({ name, spec, generator, bare, peer });
 const BARE = variant('bare', { kind: 'bare' }, 'autocannon', null, null);
 const PEER = variant('peer', { kind: 'peer' }, 'autocannon', 'bare', null);
 /** The peer that also refuses a sold-out item without Redis, as the engine does (bench/redis-peer.ts). */
 const PEER_MEMO = variant('peer memo', { kind: 'peer', soldOutMemo: true }, 'autocannon', 'bare', null);
-const engine = (workers: number): Variant => variant(`engine w${workers}`, { kind: 'engine', workers }, 'autocannon', 'bare', 'peer');
+const engine = (workers: number): Variant =>
+  variant(`engine w${workers}`, { kind: 'engine', workers }, 'autocannon', 'bare', 'peer');
 const WRK_TRIO: Variant[] = [
   variant('bare (wrk)', { kind: 'bare' }, 'wrk', null, null),
   variant('peer (wrk)', { kind: 'peer' }, 'wrk', 'bare (wrk)', null),
@@ -81,10 +83,13 @@ function hotItemRequests(buyPaths: Map<string, string>, tokens: readonly string[
 export function spreadRequests(buyPaths: Map<string, string>, tokens: readonly string[]): LoadRequest[] {
   const paths = [...buyPaths.values()];
   const count = Math.max(paths.length, tokens.length);
-  return Array.from({ length: count }, (_, k) => buyRequests(paths[(k * 7) % paths.length]!, [tokens[k % tokens.length]!])[0]!);
+  return Array.from({ length: count },
+    (_, k) => buyRequests(paths[(k * 7) % paths.length]!, [tokens[k % tokens.length]!])[0]!);
 }
 
-const READ_REQUESTS: LoadRequest[] = [{ method: 'GET', path: '/api/items', headers: {} }, { method: 'GET', path: '/sale.js', headers: {} }];
+const READ_REQUESTS: LoadRequest[] = [
+  { method: 'GET', path: '/api/items', headers: {} }, { method: 'GET', path: '/sale.js', headers: {} },
+];
 
 /**
  * With --compare DIR, every closed-loop engine variant gets a twin run from
@@ -96,49 +101,72 @@ function withCompareTwins(variants: Variant[], compareRoot: string | null): Vari
   if (compareRoot === null) return variants;
   return variants.flatMap((variant) => {
     if (variant.spec.kind !== 'engine' || variant.rateOfCapacity !== undefined) return [variant];
-    const twin: Variant = { ...variant, name: `${variant.name} @compare`, spec: { ...variant.spec, root: compareRoot } };
+    const twin: Variant = {
+      ...variant, name: `${variant.name} @compare`, spec: { ...variant.spec, root: compareRoot },
+    };
     return [{ ...variant, compare: twin.name }, twin];
   });
 }
 
 export function scenarios(quick: boolean, compareRoot: string | null = null): Scenario[] {
-  return baseScenarios(quick).map((scenario) => ({ ...scenario, variants: withCompareTwins(scenario.variants, compareRoot) }));
+  return baseScenarios(quick).map((scenario) =>
+    ({ ...scenario, variants: withCompareTwins(scenario.variants, compareRoot) }));
 }
 
 function baseScenarios(quick: boolean): Scenario[] {
   const hotLarge = (): Sale => saleOf('hot', 1, 10_000_000, PER_USER_LIMIT_MAX);
   return [
     {
-      name: 'hot-small', summary: 'one hot item, stock 100, limit 1, 100,000 distinct users: all but 100 buys are fast sold_out refusals',
-      sale: () => saleOf('hot', 1, 100, 1), users: 100_000, connections: BEST_POINT_CONNECTIONS, requests: hotItemRequests,
-      variants: [BARE, PEER, engine(0), ...(quick ? [] : [PEER_MEMO, ...WRK_TRIO])], latencyByOutcome: false, buys: true,
+      name: 'hot-small',
+      summary: 'one hot item, stock 100, limit 1, 100,000 distinct users: all but 100 buys are fast sold_out refusals',
+      sale: () => saleOf('hot', 1, 100, 1), users: 100_000, connections: BEST_POINT_CONNECTIONS,
+      requests: hotItemRequests,
+      variants: [BARE, PEER, engine(0), ...(quick ? [] : [PEER_MEMO, ...WRK_TRIO])], latencyByOutcome: false,
+      buys: true,
     },
     {
-      name: 'hot-large', summary: 'one hot item, stock 10^7, limit 65,535, 1,000 users: nearly every buy wins, log and SQLite in the path',
+      name: 'hot-large',
+      summary: 'one hot item, stock 10^7, limit 65,535, 1,000 users: nearly every buy wins, log and SQLite in the path',
       sale: hotLarge, users: 1_000, connections: BEST_POINT_CONNECTIONS, requests: hotItemRequests,
       variants: [BARE, PEER, engine(0), ...WRK_TRIO], latencyByOutcome: false, buys: true,
     },
     {
-      name: 'many-items', summary: `${MANY_ITEMS.toLocaleString('en-US')} items, stock 10,000 each, 20,000 users spread over them, --workers 0 and ${SHARDED_WORKERS}`,
-      sale: () => saleOf('item', MANY_ITEMS, 10_000, PER_USER_LIMIT_MAX), users: 20_000, connections: BEST_POINT_CONNECTIONS, requests: spreadRequests,
+      name: 'many-items',
+      summary: `${MANY_ITEMS.toLocaleString('en-US')} items, stock 10,000 each, 20,000 users spread over them, ` +
+        `--workers 0 and ${SHARDED_WORKERS}`,
+      sale: () => saleOf('item', MANY_ITEMS, 10_000, PER_USER_LIMIT_MAX), users: 20_000,
+      connections: BEST_POINT_CONNECTIONS, requests: spreadRequests,
       variants: [BARE, PEER, engine(0), engine(SHARDED_WORKERS)], latencyByOutcome: false, buys: true,
     },
     {
-      name: 'ws', summary: 'hot-large over /ws: MessagePack buy frames, one user per socket, one frame in flight per socket',
+      name: 'ws',
+      summary: 'hot-large over /ws: MessagePack buy frames, one user per socket, one frame in flight per socket',
       sale: hotLarge, users: BEST_POINT_CONNECTIONS, connections: BEST_POINT_CONNECTIONS, requests: () => [],
-      variants: [variant('bare', { kind: 'bare' }, 'ws', null, null), variant('peer', { kind: 'peer' }, 'ws', 'bare', null), variant('engine w0', { kind: 'engine', workers: 0 }, 'ws', 'bare', 'peer')],
+      variants: [
+        variant('bare', { kind: 'bare' }, 'ws', null, null), variant('peer', { kind: 'peer' }, 'ws', 'bare', null),
+        variant('engine w0', { kind: 'engine', workers: 0 }, 'ws', 'bare', 'peer'),
+      ],
       latencyByOutcome: false, buys: true,
     },
     {
-      name: 'overload', summary: `hot-large at ${10 * BEST_POINT_CONNECTIONS} connections (10x the best point), then a fixed arrival rate at 50/90/110 % of capacity; wins and refusals timed apart`,
+      name: 'overload',
+      summary: `hot-large at ${10 * BEST_POINT_CONNECTIONS} connections (10x the best point), ` +
+        `then a fixed arrival rate at 50/90/110 % of capacity; wins and refusals timed apart`,
       sale: hotLarge, users: 1_000, connections: 10 * BEST_POINT_CONNECTIONS, requests: hotItemRequests,
       // wrk too: at 1,000 connections autocannon's one thread is the limit for every system.
-      variants: [BARE, PEER, engine(0), ...(quick ? [] : [WRK_TRIO[0]!, WRK_TRIO[2]!]), ...[0.5, 0.9, 1.1].map((fraction) => ({ ...engine(0), name: `engine w0 open ${Math.round(fraction * 100)}%`, rateOfCapacity: fraction, bare: null, peer: null }))],
+      variants: [
+        BARE, PEER, engine(0), ...(quick ? [] : [WRK_TRIO[0]!, WRK_TRIO[2]!]),
+        ...[0.5, 0.9, 1.1].map((fraction) => ({
+          ...engine(0), name: `engine w0 open ${Math.round(fraction * 100)}%`, rateOfCapacity: fraction,
+          bare: null, peer: null,
+        })),
+      ],
       latencyByOutcome: true, buys: true,
     },
     {
       name: 'read-storm', summary: 'GET /api/items and GET /sale.js alternately (10 items), no buys',
-      sale: () => saleOf('item', 10, 1_000, 1), users: 1, connections: BEST_POINT_CONNECTIONS, requests: () => READ_REQUESTS,
+      sale: () => saleOf('item', 10, 1_000, 1), users: 1, connections: BEST_POINT_CONNECTIONS,
+      requests: () => READ_REQUESTS,
       variants: [BARE, PEER, engine(0)], latencyByOutcome: false, buys: false,
     },
   ];

@@ -117,7 +117,8 @@ function stopper(proc: ChildProcess, exited: Promise<number | null>): () => Prom
  * Spawns the server and resolves once `portOf` finds the port in a stdout
  * line; rejects (after killing the process) if that takes too long or it exits.
  */
-export function startServer(server: ServerCommand, portOf: (line: Record<string, unknown>) => number | null): Promise<ServerProcess> {
+export function startServer(server: ServerCommand,
+  portOf: (line: Record<string, unknown>) => number | null): Promise<ServerProcess> {
   const { env, cwd } = server;
   const program = server.command ?? process.execPath;
   // taskset execs the program, so the child's pid is the server's own.

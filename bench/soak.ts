@@ -67,9 +67,12 @@ interface Reply { status: number; json: Record<string, unknown> }
 const counts = new Map<string, number>();
 const count = (key: string): void => void counts.set(key, (counts.get(key) ?? 0) + 1);
 
-function call(port: number, agent: http.Agent, method: string, urlPath: string, headers: Record<string, string> = {}): Promise<Reply> {
+function call(port: number, agent: http.Agent, method: string, urlPath: string,
+  headers: Record<string, string> = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path: urlPath, agent, headers: { 'content-length': '0', ...headers } }, (res) => {
+    const req = http.request({
+      host: '127.0.0.1', port, method, path: urlPath, agent, headers: { 'content-length': '0', ...headers },
+    }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => {
@@ -100,7 +103,8 @@ function noteStatus(what: string, status: number): void {
 }
 
 /** One HTTP shopper loop until `until`. */
-async function shopper(port: number, buyPaths: Map<string, string>, reserve: Set<string>, orders: Map<string, Tracked>, until: number): Promise<void> {
+async function shopper(port: number, buyPaths: Map<string, string>, reserve: Set<string>, orders: Map<string, Tracked>,
+  until: number): Promise<void> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const items = [...buyPaths.keys()];
   while (Date.now() < until) {
@@ -141,7 +145,8 @@ async function shopper(port: number, buyPaths: Map<string, string>, reserve: Set
 }
 
 /** Opens and closes sockets all the time, about WS_OPEN_TARGET open; some buy over the socket. */
-async function socketChurn(port: number, buyPaths: Map<string, string>, orders: Map<string, Tracked>, until: number): Promise<void> {
+async function socketChurn(port: number, buyPaths: Map<string, string>, orders: Map<string, Tracked>,
+  until: number): Promise<void> {
   const open = new Set<WebSocket>();
   const items = [...buyPaths.keys()];
   let frameId = 0;
@@ -179,7 +184,8 @@ async function socketChurn(port: number, buyPaths: Map<string, string>, orders: 
   for (const ws of open) ws.terminate();
 }
 
-function checkOrders(dataDir: string, orders: Map<string, Tracked>, reserve: Set<string>, rows: Map<string, number>): string[] {
+function checkOrders(dataDir: string, orders: Map<string, Tracked>, reserve: Set<string>,
+  rows: Map<string, number>): string[] {
   const failures: string[] = [];
   const db = new Database(databaseFile(dataDir), { readonly: true });
   try {
@@ -224,14 +230,16 @@ async function main(): Promise<void> {
   const saleFile = path.join(dataDir, 'sale.json');
   const startsAt = Date.now() - 1000;
   const items = Array.from({ length: 20 }, (_, i) => ({
-    id: `${i < 10 ? 'order' : 'reserve'}-${i % 10}`, name: `Item ${i}`, price: 1000, stock: STOCK, perUserLimit: 2, startsAt, endsAt: startsAt + 7_200_000,
+    id: `${i < 10 ? 'order' : 'reserve'}-${i % 10}`, name: `Item ${i}`, price: 1000, stock: STOCK, perUserLimit: 2,
+    startsAt, endsAt: startsAt + 7_200_000,
     ...(i < 10 ? {} : { mode: 'reserve', payWindowSec: PAY_WINDOW_SEC }),
   }));
   fs.writeFileSync(saleFile, JSON.stringify({ items }));
   const reserve = new Set(items.filter((item) => item.mode === 'reserve').map((item) => item.id));
   const rows = new Map(items.map((item, i) => [item.id, i + 1]));
   let engine: ServerProcess | null = await startServer({
-    args: ['engine/start', '--port', '0', '--data', dataDir, '--sale', saleFile, '--workers', String(workers), '--rate-exempt', '127.0.0.0/8'],
+    args: ['engine/start', '--port', '0', '--data', dataDir, '--sale', saleFile, '--workers', String(workers),
+      '--rate-exempt', '127.0.0.0/8'],
     env: { ...process.env, FLASH_USER_SECRET: USER_SECRET, FLASH_ADMIN_TOKEN: ADMIN_TOKEN }, cwd: ROOT,
   }, (line) => (line.msg === 'listening' ? (line.port as number) : null));
   const failures: string[] = [];
@@ -244,13 +252,18 @@ async function main(): Promise<void> {
     const admin = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const adminHeaders = { authorization: `Bearer ${ADMIN_TOKEN}` };
     const buyPaths = new Map<string, string>();
-    for (const item of items) buyPaths.set(item.id, (await call(port, admin, 'GET', `/api/items/${item.id}/ticket`)).json.buyPath as string);
+    for (const item of items) {
+      buyPaths.set(item.id, (await call(port, admin, 'GET', `/api/items/${item.id}/ticket`)).json.buyPath as string);
+    }
     const started = Date.now();
     const until = started + seconds * 1000;
     const sample = async (): Promise<void> => {
       const stats = await call(port, admin, 'GET', '/admin/stats', adminHeaders);
       const won = (stats.json.items as { won: number }[] | undefined)?.reduce((sum, item) => sum + item.won, 0) ?? NaN;
-      samples.push({ atSec: Math.round((Date.now() - started) / 1000), rssMiB: rssMiB(pid), lagRecords: Number(stats.json.writeBehindLagRecords ?? NaN), orders: won });
+      samples.push({
+        atSec: Math.round((Date.now() - started) / 1000), rssMiB: rssMiB(pid),
+        lagRecords: Number(stats.json.writeBehindLagRecords ?? NaN), orders: won,
+      });
     };
     await sample();
     const sampler = setInterval(() => void sample().catch(() => count('sample failed')), SAMPLE_EVERY_MS);
@@ -259,7 +272,9 @@ async function main(): Promise<void> {
       const asked = performance.now();
       void call(port, admin, 'POST', '/admin/snapshot', adminHeaders).then((r) => {
         noteStatus('snapshot', r.status);
-        if (r.status === 200) snapshotTimes.push({ pausedMs: Number(r.json.pausedMs), totalMs: performance.now() - asked });
+        if (r.status === 200) {
+          snapshotTimes.push({ pausedMs: Number(r.json.pausedMs), totalMs: performance.now() - asked });
+        }
       }, () => count('snapshot failed'));
     }, SNAPSHOT_EVERY_MS);
     await Promise.all([
@@ -275,7 +290,8 @@ async function main(): Promise<void> {
     const code = await engine.stop();
     engine = null;
     if (code !== 0) failures.push(`the engine exited with code ${code} on SIGTERM`);
-    const reconcile = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'reconcile'), '--data', dataDir], { encoding: 'utf8' });
+    const reconcile = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'reconcile'), '--data', dataDir],
+      { encoding: 'utf8' });
     if (reconcile.status !== 0) failures.push(`reconcile failed: ${reconcile.stdout}${reconcile.stderr}`);
     failures.push(...checkOrders(dataDir, orders, reserve, rows));
   } finally {
@@ -299,16 +315,24 @@ async function main(): Promise<void> {
     quietBytes += (b.rssMiB - a.rssMiB) * 1024 * 1024;
     quietOrders += b.orders - a.orders;
   }
-  process.stdout.write(`soak ${seconds} s, --workers ${workers}, ${connections} HTTP shoppers + WebSocket churn, on ${os.cpus()[0]?.model} x${os.availableParallelism()}\n`);
+  process.stdout.write(`soak ${seconds} s, --workers ${workers}, ${connections} HTTP shoppers + WebSocket churn, ` +
+    `on ${os.cpus()[0]?.model} x${os.availableParallelism()}\n`);
   process.stdout.write(`answers: ${JSON.stringify(Object.fromEntries([...counts].sort()))}\n`);
-  process.stdout.write(`RSS MiB over time (s: MiB, write-behind lag records): ${samples.map((s) => `${s.atSec}: ${s.rssMiB.toFixed(0)} (${s.lagRecords})`).join(', ')}\n`);
-  process.stdout.write(`RSS after warm-up (${warm.atSec} s) ${warm.rssMiB.toFixed(0)} MiB, at the end ${last.rssMiB.toFixed(0)} MiB (growth ${(last.rssMiB - warm.rssMiB).toFixed(0)} MiB), peak ${peak.toFixed(0)} MiB; ` +
-    `${ordersAfterWarmUp} orders since the warm-up: ${bytesPerOrder.toFixed(0)} B of RSS per order, snapshots included; ` +
-    `between snapshots ${(quietBytes / Math.max(1, quietOrders)).toFixed(0)} B per order over ${quietOrders} orders (the order arrays keep ${ORDER_BYTES} B per order)\n`);
-  const spread = (values: number[]): string => (values.length === 0 ? 'none' : `median ${median(values).toFixed(1)} ms, max ${Math.max(...values).toFixed(1)} ms`);
-  process.stdout.write(`snapshots: ${snapshotTimes.length}; sales paused ${spread(snapshotTimes.map((t) => t.pausedMs))}; ` +
+  process.stdout.write(`RSS MiB over time (s: MiB, write-behind lag records): ` +
+    `${samples.map((s) => `${s.atSec}: ${s.rssMiB.toFixed(0)} (${s.lagRecords})`).join(', ')}\n`);
+  process.stdout.write(`RSS after warm-up (${warm.atSec} s) ${warm.rssMiB.toFixed(0)} MiB, ` +
+    `at the end ${last.rssMiB.toFixed(0)} MiB (growth ${(last.rssMiB - warm.rssMiB).toFixed(0)} MiB), ` +
+    `peak ${peak.toFixed(0)} MiB; ${ordersAfterWarmUp} orders since the warm-up: ` +
+    `${bytesPerOrder.toFixed(0)} B of RSS per order, snapshots included; ` +
+    `between snapshots ${(quietBytes / Math.max(1, quietOrders)).toFixed(0)} B per order over ${quietOrders} orders ` +
+    `(the order arrays keep ${ORDER_BYTES} B per order)\n`);
+  const spread = (values: number[]): string =>
+    (values.length === 0 ? 'none' : `median ${median(values).toFixed(1)} ms, max ${Math.max(...values).toFixed(1)} ms`);
+  process.stdout.write(`snapshots: ${snapshotTimes.length}; ` +
+    `sales paused ${spread(snapshotTimes.map((t) => t.pausedMs))}; ` +
     `request to written file ${spread(snapshotTimes.map((t) => t.totalMs))}\n`);
-  process.stdout.write(`orders checked in SQLite: ${orders.size}; reconcile ${failures.some((f) => f.startsWith('reconcile')) ? 'FAILED' : 'passed'}\n`);
+  process.stdout.write(`orders checked in SQLite: ${orders.size}; ` +
+    `reconcile ${failures.some((f) => f.startsWith('reconcile')) ? 'FAILED' : 'passed'}\n`);
   if (failures.length > 0) {
     process.stdout.write(`FAILED:\n- ${failures.join('\n- ')}\n`);
     process.exitCode = 1;

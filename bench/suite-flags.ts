@@ -36,7 +36,8 @@ const INTEGER_FLAGS = {
 
 export const GROWTH = 'growth';
 
-const help = (names: readonly string[]): string => `Usage: npm run bench -- [flags]    (or node dist/bench/bench-suite.js [flags])
+const help = (names: readonly string[]): string =>
+  `Usage: npm run bench -- [flags]    (or node dist/bench/bench-suite.js [flags])
   --quick                 1 run of 2 s per system, few growth points (under 2 minutes)
   --scenario A,B          run only these: ${[...names, GROWTH].join(', ')}
   --runs K                runs per system (default 3, quick 1); medians are reported
@@ -62,7 +63,9 @@ function scenarioList(raw: string | undefined, names: readonly string[]): string
   if (raw === undefined) throw new FlagError('--scenario needs a list like hot-small,read-storm');
   const list = raw.split(',').map((name) => name.trim()).filter((name) => name !== '');
   const unknown = list.filter((name) => name !== GROWTH && !names.includes(name));
-  if (unknown.length > 0) throw new FlagError(`--scenario: unknown ${unknown.join(', ')}; known: ${[...names, GROWTH].join(', ')}`);
+  if (unknown.length > 0) {
+    throw new FlagError(`--scenario: unknown ${unknown.join(', ')}; known: ${[...names, GROWTH].join(', ')}`);
+  }
   return list;
 }
 
@@ -70,7 +73,9 @@ function scenarioList(raw: string | undefined, names: readonly string[]): string
 function compareRoot(raw: string | undefined): string {
   if (raw === undefined) throw new FlagError('--compare needs the directory of another checkout');
   const root = path.resolve(raw);
-  if (!fs.existsSync(path.join(root, 'dist', 'engine', 'main.js'))) throw new FlagError(`--compare: ${root} has no built engine (dist/engine/main.js)`);
+  if (!fs.existsSync(path.join(root, 'dist', 'engine', 'main.js'))) {
+    throw new FlagError(`--compare: ${root} has no built engine (dist/engine/main.js)`);
+  }
   return root;
 }
 
@@ -113,6 +118,9 @@ export function parseSuiteFlags(argv: readonly string[], scenarioNames: readonly
     process.stderr.write(`bench: ${error.message}\n`);
     process.exit(2);
   }
-  const defaults = { ...(quick ? QUICK : FULL), generatorWorkers: os.availableParallelism() >= 4 ? 2 : 0, keepData: false, fsync: false, scenarios: null, compareRoot: null };
+  const defaults = {
+    ...(quick ? QUICK : FULL), generatorWorkers: os.availableParallelism() >= 4 ? 2 : 0, keepData: false, fsync: false,
+    scenarios: null, compareRoot: null,
+  };
   return { ...defaults, ...given, quick };
 }

@@ -53,23 +53,34 @@ function cleanEnvironment(): NodeJS.ProcessEnv {
   return env;
 }
 
-const portFromJson = (line: Record<string, unknown>): number | null => (typeof line.port === 'number' && line.msg === undefined ? line.port : null);
+const portFromJson = (line: Record<string, unknown>): number | null =>
+  (typeof line.port === 'number' && line.msg === undefined ? line.port : null);
 
-async function startEngine(spec: SystemSpec, dataDir: string, saleFile: string, secrets: Secrets, cpus: string | null): Promise<RunningSystem> {
+async function startEngine(spec: SystemSpec, dataDir: string, saleFile: string, secrets: Secrets,
+  cpus: string | null): Promise<RunningSystem> {
   // Rate limits off: the generators send thousands of buys per second per
   // user from one address, which the limits exist to refuse. Shedding on
   // event-loop lag and the bounded rings stay at their defaults.
-  const env = { ...cleanEnvironment(), FLASH_USER_SECRET: secrets.userSecret, FLASH_ADMIN_TOKEN: secrets.adminToken, FLASH_LOG_LEVEL: 'info', FLASH_RATE_USER_PER_SEC: '0', FLASH_RATE_ADDRESS_PER_SEC: '0' };
-  const args = ['engine/start', '--port', '0', '--data', dataDir, '--sale', saleFile, '--workers', String(spec.workers ?? 0), ...(spec.fsync ? ['--fsync'] : [])];
-  const engine = await startServer({ args, env, cwd: spec.root ?? ROOT, cpus }, (line) => (line.msg === 'listening' && typeof line.port === 'number' ? line.port : null));
+  const env = {
+    ...cleanEnvironment(), FLASH_USER_SECRET: secrets.userSecret, FLASH_ADMIN_TOKEN: secrets.adminToken,
+    FLASH_LOG_LEVEL: 'info', FLASH_RATE_USER_PER_SEC: '0', FLASH_RATE_ADDRESS_PER_SEC: '0',
+  };
+  const args = ['engine/start', '--port', '0', '--data', dataDir, '--sale', saleFile,
+    '--workers', String(spec.workers ?? 0), ...(spec.fsync ? ['--fsync'] : [])];
+  const engine = await startServer({ args, env, cwd: spec.root ?? ROOT, cpus },
+    (line) => (line.msg === 'listening' && typeof line.port === 'number' ? line.port : null));
   return { port: engine.port, pids: [engine.pid], dataDir, redisPort: null, engine, stop: () => engine.stop() };
 }
 
-async function startPeer(spec: SystemSpec, dataDir: string, saleFile: string, secrets: Secrets, cpus: string | null): Promise<RunningSystem> {
+async function startPeer(spec: SystemSpec, dataDir: string, saleFile: string, secrets: Secrets,
+  cpus: string | null): Promise<RunningSystem> {
   const redis: RedisServer = await startRedisServer(cpus);
   let peer: ServerProcess;
   try {
-    const env = { ...cleanEnvironment(), FLASH_USER_SECRET: secrets.userSecret, PEER_REDIS_PORT: String(redis.process.port), PEER_SALE_FILE: saleFile, PEER_SOLD_OUT_MEMO: spec.soldOutMemo ? '1' : '0' };
+    const env = {
+      ...cleanEnvironment(), FLASH_USER_SECRET: secrets.userSecret, PEER_REDIS_PORT: String(redis.process.port),
+      PEER_SALE_FILE: saleFile, PEER_SOLD_OUT_MEMO: spec.soldOutMemo ? '1' : '0',
+    };
     peer = await startServer({ args: [path.join(__dirname, 'redis-peer.js')], env, cwd: ROOT, cpus }, portFromJson);
   } catch (error) {
     await redis.stop();
@@ -83,17 +94,25 @@ async function startPeer(spec: SystemSpec, dataDir: string, saleFile: string, se
     }
     return 0;
   };
-  return { port: peer.port, pids: [peer.pid, redis.process.pid], dataDir, redisPort: redis.process.port, engine: null, stop };
+  return {
+    port: peer.port, pids: [peer.pid, redis.process.pid], dataDir, redisPort: redis.process.port, engine: null, stop,
+  };
 }
 
 async function startBare(dataDir: string, saleFile: string, cpus: string | null): Promise<RunningSystem> {
-  const bare = await startServer({ args: [path.join(__dirname, 'bare-server.js')], env: { ...cleanEnvironment(), BARE_SALE_FILE: saleFile }, cwd: ROOT, cpus }, portFromJson);
+  const bare = await startServer({
+    args: [path.join(__dirname, 'bare-server.js')], env: { ...cleanEnvironment(), BARE_SALE_FILE: saleFile },
+    cwd: ROOT, cpus,
+  }, portFromJson);
   // The bare server exits on SIGTERM without anything to flush; its code is not a finding.
-  return { port: bare.port, pids: [bare.pid], dataDir, redisPort: null, engine: null, stop: async () => (await bare.stop(), 0) };
+  return {
+    port: bare.port, pids: [bare.pid], dataDir, redisPort: null, engine: null, stop: async () => (await bare.stop(), 0),
+  };
 }
 
 /** Starts the system on a fresh temporary directory holding the sale file. */
-export async function startSystem(spec: SystemSpec, sale: Sale, secrets: Secrets, cpus: string | null): Promise<RunningSystem> {
+export async function startSystem(spec: SystemSpec, sale: Sale, secrets: Secrets,
+  cpus: string | null): Promise<RunningSystem> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `flash-bench-${spec.kind}-`));
   const saleFile = writeSale(dataDir, sale);
   try {
@@ -126,13 +145,18 @@ export const systemPeakRssBytes = (system: RunningSystem): number | null => sumO
 export function getText(port: number, urlPath: string, authorization?: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const headers = authorization === undefined ? {} : { authorization };
-    const request = http.get({ host: '127.0.0.1', port, path: urlPath, headers, timeout: REQUEST_TIMEOUT_MS }, (response) => {
+    const request = http.get({
+      host: '127.0.0.1', port, path: urlPath, headers, timeout: REQUEST_TIMEOUT_MS,
+    }, (response) => {
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.on('end', () => {
         const body = Buffer.concat(chunks).toString();
-        if (response.statusCode !== 200) reject(new Error(`GET ${urlPath}: ${response.statusCode} ${body.slice(0, 200)}`));
-        else resolve(body);
+        if (response.statusCode !== 200) {
+          reject(new Error(`GET ${urlPath}: ${response.statusCode} ${body.slice(0, 200)}`));
+        } else {
+          resolve(body);
+        }
       });
     });
     request.on('timeout', () => request.destroy(new Error(`GET ${urlPath} timed out`)));

@@ -31,21 +31,25 @@ function bareRatios(summaries: readonly VariantSummary[]): TargetVerdict[] {
   return ['hot-small', 'hot-large'].flatMap((scenario) => ['engine w0', 'engine w0 (wrk)'].map((variant) => {
     const s = find(summaries, scenario, variant);
     const ratio = s?.vsBare ?? null;
-    return verdict(`${scenario}: ${variant} / bare >= ${BARE_RATIO_MIN}`, ratio === null ? null : ratio >= BARE_RATIO_MIN, ratio === null ? 'not measured' : ratio.toFixed(2));
+    return verdict(`${scenario}: ${variant} / bare >= ${BARE_RATIO_MIN}`,
+      ratio === null ? null : ratio >= BARE_RATIO_MIN, ratio === null ? 'not measured' : ratio.toFixed(2));
   }));
 }
 
 function peerRatios(summaries: readonly VariantSummary[]): TargetVerdict[] {
   return summaries
-    .filter((s) => HTTP_SCENARIOS.includes(s.scenario) && s.variant.startsWith('engine') && !s.variant.includes('(wrk)') && !s.variant.includes('open') && !s.variant.endsWith('@compare'))
-    .map((s) => verdict(`${s.scenario}: ${s.variant} / peer >= ${PEER_RATIO_MIN}`, s.vsPeer === null ? null : s.vsPeer >= PEER_RATIO_MIN, s.vsPeer === null ? 'not measured' : s.vsPeer.toFixed(2)));
+    .filter((s) => HTTP_SCENARIOS.includes(s.scenario) && s.variant.startsWith('engine') && !s.variant.includes('(wrk)')
+      && !s.variant.includes('open') && !s.variant.endsWith('@compare'))
+    .map((s) => verdict(`${s.scenario}: ${s.variant} / peer >= ${PEER_RATIO_MIN}`,
+      s.vsPeer === null ? null : s.vsPeer >= PEER_RATIO_MIN, s.vsPeer === null ? 'not measured' : s.vsPeer.toFixed(2)));
 }
 
 /** Every engine system run beside its --compare twin: none may lose throughput to it. */
 function compareRatios(summaries: readonly VariantSummary[]): TargetVerdict[] {
   return summaries
     .filter((s) => s.vsCompare !== null)
-    .map((s) => verdict(`${s.scenario}: ${s.variant} / compare >= ${COMPARE_RATIO_MIN}`, s.vsCompare! >= COMPARE_RATIO_MIN, s.vsCompare!.toFixed(2)));
+    .map((s) => verdict(`${s.scenario}: ${s.variant} / compare >= ${COMPARE_RATIO_MIN}`,
+      s.vsCompare! >= COMPARE_RATIO_MIN, s.vsCompare!.toFixed(2)));
 }
 
 /** Overload against the best point, measured with the same generator (autocannon, and wrk where it ran). */
@@ -56,16 +60,25 @@ function overload(summaries: readonly VariantSummary[], variant: string): Target
   const share = best === null ? null : under.winsPerSecond / best.winsPerSecond;
   const bad5xx = Object.entries(under.statusCounts).filter(([code]) => code.startsWith('5') && code !== '503');
   return [
-    verdict(`overload, ${variant}: wins/s >= ${OVERLOAD_WINS_SHARE_MIN * 100}% of the best point's`, share === null ? null : share >= OVERLOAD_WINS_SHARE_MIN,
-      share === null ? 'hot-large not run' : `${Math.round(under.winsPerSecond)} against ${Math.round(best!.winsPerSecond)} wins/s: ${(share * 100).toFixed(0)}%`),
-    verdict(`overload, ${variant}: no timeouts or connection errors`, under.timeouts === 0 && under.errors === 0, `timeouts ${under.timeouts}, errors ${under.errors}`),
-    verdict(`overload, ${variant}: no oversell (invariants held)`, under.failedRuns === 0, `${under.failedRuns} failed run(s)`),
+    verdict(`overload, ${variant}: wins/s >= ${OVERLOAD_WINS_SHARE_MIN * 100}% of the best point's`,
+      share === null ? null : share >= OVERLOAD_WINS_SHARE_MIN,
+      share === null
+        ? 'hot-large not run'
+        : `${Math.round(under.winsPerSecond)} against ${Math.round(best!.winsPerSecond)} wins/s: ` +
+          `${(share * 100).toFixed(0)}%`),
+    verdict(`overload, ${variant}: no timeouts or connection errors`, under.timeouts === 0 && under.errors === 0,
+      `timeouts ${under.timeouts}, errors ${under.errors}`),
+    verdict(`overload, ${variant}: no oversell (invariants held)`, under.failedRuns === 0,
+      `${under.failedRuns} failed run(s)`),
     'non-2xx/3xx' in under.statusCounts
-      ? verdict(`overload, ${variant}: no 5xx other than 503 overloaded`, null, `wrk counts ${under.statusCounts['non-2xx/3xx']} non-2xx/3xx answers without their codes`)
-      : verdict(`overload, ${variant}: no 5xx other than 503 overloaded`, bad5xx.length === 0, bad5xx.length === 0 ? 'none' : bad5xx.map(([code, count]) => `${code}: ${count}`).join(', ')),
+      ? verdict(`overload, ${variant}: no 5xx other than 503 overloaded`, null,
+        `wrk counts ${under.statusCounts['non-2xx/3xx']} non-2xx/3xx answers without their codes`)
+      : verdict(`overload, ${variant}: no 5xx other than 503 overloaded`, bad5xx.length === 0,
+        bad5xx.length === 0 ? 'none' : bad5xx.map(([code, count]) => `${code}: ${count}`).join(', ')),
   ];
 }
 
 export function judgeTargets(summaries: readonly VariantSummary[]): TargetVerdict[] {
-  return [...bareRatios(summaries), ...peerRatios(summaries), ...compareRatios(summaries), ...overload(summaries, 'engine w0'), ...overload(summaries, 'engine w0 (wrk)')];
+  return [...bareRatios(summaries), ...peerRatios(summaries), ...compareRatios(summaries),
+    ...overload(summaries, 'engine w0'), ...overload(summaries, 'engine w0 (wrk)')];
 }

@@ -69,7 +69,10 @@ const REPEAT_EVERY = 10;
 /** A first, unreported pass, so that the small points are not timing the compiler. */
 const WARM_UP_USERS = 100_000;
 
-/** The small points are repeated until this many first buys are timed, so that each is more than a few milliseconds of work. */
+/**
+ * The small points are repeated until this many first buys are timed, so that each is more than a few
+ * milliseconds of work.
+ */
 const TIMED_BUYS_MIN = 100_000;
 
 interface Flags { passes: number; passesLargest: number; largest: number }
@@ -89,7 +92,10 @@ function parseFlags(argv: readonly string[]): Flags {
 
 interface Memory { rss: number; heapUsed: number; heapTotal: number; arrayBuffers: number }
 
-/** Memory after a full collection; the pause lets V8 free the last pass's array buffers, which it does after sweeping. */
+/**
+ * Memory after a full collection; the pause lets V8 free the last pass's array buffers, which it does after
+ * sweeping.
+ */
 async function memoryNow(): Promise<Memory> {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc !== undefined) {
@@ -106,7 +112,9 @@ async function memoryNow(): Promise<Memory> {
  * it grows with the bench's own garbage (the signed token strings), which is
  * in RSS too; the engine's per-user state is in arrayBuffers.
  */
-interface MemoryGrowth { rssBytes: number; rssPeakBytes: number; heapUsedBytes: number; heapTotalBytes: number; arrayBuffersBytes: number }
+interface MemoryGrowth {
+  rssBytes: number; rssPeakBytes: number; heapUsedBytes: number; heapTotalBytes: number; arrayBuffersBytes: number;
+}
 
 interface PassResult {
   users: number;
@@ -151,7 +159,8 @@ function buildShard(dir: string, db: Db, item: StoredItem, nowMs: number): Shard
 interface Timer { verifyNs: number; decideNs: number }
 
 /** Verifies `count` tokens, then decides their buys and writes the log once; every buy must end in `expected`. */
-function buyGroup(shard: Shard, verifier: UserTokenVerifier, tokens: string[], userIds: Float64Array, count: number, expected: number, timer: Timer): void {
+function buyGroup(shard: Shard, verifier: UserTokenVerifier, tokens: string[], userIds: Float64Array, count: number,
+  expected: number, timer: Timer): void {
   const nowMs = Date.now();
   const view = emptyOrderView();
   const verifyStart = process.hrtime.bigint();
@@ -170,7 +179,8 @@ function buyGroup(shard: Shard, verifier: UserTokenVerifier, tokens: string[], u
  * Every `step`th user of 1..users buys once with its token (the same token
  * each time a user comes back); returns the timing and the highest RSS seen.
  */
-function buyAll(shard: Shard, verifier: UserTokenVerifier, users: number, step: number, expires: number, expected: number): Timer & { rssMax: number; faults: number } {
+function buyAll(shard: Shard, verifier: UserTokenVerifier, users: number, step: number, expires: number,
+  expected: number): Timer & { rssMax: number; faults: number } {
   const timer = { verifyNs: 0, decideNs: 0 };
   const faultsBefore = process.resourceUsage().minorPageFault;
   const tokens: string[] = new Array<string>(GROUP_BUYS).fill('');
@@ -178,7 +188,9 @@ function buyAll(shard: Shard, verifier: UserTokenVerifier, users: number, step: 
   let rssMax = 0;
   for (let userId = step; userId <= users;) {
     let count = 0;
-    for (; count < GROUP_BUYS && userId <= users; count++, userId += step) tokens[count] = signUserToken(SECRET, userId, expires);
+    for (; count < GROUP_BUYS && userId <= users; count++, userId += step) {
+      tokens[count] = signUserToken(SECRET, userId, expires);
+    }
     buyGroup(shard, verifier, tokens, userIds, count, expected, timer);
     rssMax = Math.max(rssMax, process.memoryUsage.rss());
   }
@@ -212,7 +224,8 @@ async function measurePass(users: number, measureMemory: boolean): Promise<PassR
     const repeatCount = Math.floor(users / REPEAT_EVERY);
     return {
       users, verifyNewNs: wins.verifyNs / users, decideWinNs: wins.decideNs / users,
-      verifyRepeatNs: repeats.verifyNs / repeatCount, decideLimitNs: repeats.decideNs / repeatCount, faultsPerWin: wins.faults / users,
+      verifyRepeatNs: repeats.verifyNs / repeatCount, decideLimitNs: repeats.decideNs / repeatCount,
+      faultsPerWin: wins.faults / users,
       memory: before === null || after === null ? null : {
         rssBytes: after.rss - before.rss, rssPeakBytes: Math.max(wins.rssMax, repeats.rssMax, after.rss) - before.rss,
         heapUsedBytes: after.heapUsed - before.heapUsed, heapTotalBytes: after.heapTotal - before.heapTotal,
@@ -233,7 +246,8 @@ function summarize(timed: readonly PassResult[], memoryPass: PassResult): PassRe
   const of = (pick: (pass: PassResult) => number): number => median(timed.map(pick));
   return {
     ...memoryPass, verifyNewNs: of((p) => p.verifyNewNs), decideWinNs: of((p) => p.decideWinNs),
-    verifyRepeatNs: of((p) => p.verifyRepeatNs), decideLimitNs: of((p) => p.decideLimitNs), faultsPerWin: of((p) => p.faultsPerWin),
+    verifyRepeatNs: of((p) => p.verifyRepeatNs), decideLimitNs: of((p) => p.decideLimitNs),
+    faultsPerWin: of((p) => p.faultsPerWin),
   };
 }
 
@@ -244,7 +258,8 @@ const MEMORY_PASS_FLAG = '--memory-pass';
  * flattered by pages an earlier pass faulted in and the allocator kept.
  */
 function memoryPassInChild(users: number): PassResult {
-  const child = spawnSync(process.execPath, ['--expose-gc', __filename, MEMORY_PASS_FLAG, String(users)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawnSync(process.execPath, ['--expose-gc', __filename, MEMORY_PASS_FLAG, String(users)],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   assert.equal(child.status, 0, `memory pass at ${users} users failed`);
   const lines = child.stdout.trim().split('\n');
   return JSON.parse(lines[lines.length - 1]!) as PassResult;
@@ -267,12 +282,15 @@ async function measurePoint(users: number, timedPasses: number): Promise<Point> 
 const mebibytesOrNa = (bytes: number | undefined): string => mebibytes(bytes ?? null);
 
 function table(rows: readonly Point[]): string {
-  const header = ['users', 'timed passes', 'verify ns (new)', 'decide ns (win)', 'verify+decide ns', 'verify ns (repeat)', 'decide ns (limit_reached)', 'page faults / win',
-    'RSS growth MiB', 'peak RSS growth MiB (sampled)', 'arrayBuffers growth MiB', 'heap used / committed growth MiB', 'holdings slots', 'holdings MiB', 'order slots'];
+  const header = ['users', 'timed passes', 'verify ns (new)', 'decide ns (win)', 'verify+decide ns',
+    'verify ns (repeat)', 'decide ns (limit_reached)', 'page faults / win', 'RSS growth MiB',
+    'peak RSS growth MiB (sampled)', 'arrayBuffers growth MiB', 'heap used / committed growth MiB', 'holdings slots',
+    'holdings MiB', 'order slots'];
   return formatTable(header, rows.map(({ timedPasses, summary: s }) => [
-    integer(s.users), String(timedPasses), fixed(s.verifyNewNs, 0), fixed(s.decideWinNs, 0), fixed(s.verifyNewNs + s.decideWinNs, 0),
-    fixed(s.verifyRepeatNs, 0), fixed(s.decideLimitNs, 0), fixed(s.faultsPerWin, 2),
-    mebibytesOrNa(s.memory?.rssBytes), mebibytesOrNa(s.memory?.rssPeakBytes), mebibytesOrNa(s.memory?.arrayBuffersBytes), 
+    integer(s.users), String(timedPasses), fixed(s.verifyNewNs, 0), fixed(s.decideWinNs, 0),
+    fixed(s.verifyNewNs + s.decideWinNs, 0), fixed(s.verifyRepeatNs, 0), fixed(s.decideLimitNs, 0),
+    fixed(s.faultsPerWin, 2), mebibytesOrNa(s.memory?.rssBytes), mebibytesOrNa(s.memory?.rssPeakBytes),
+    mebibytesOrNa(s.memory?.arrayBuffersBytes),
     `${fixed((s.memory?.heapUsedBytes ?? NaN) / 2 ** 20, 1)} / ${mebibytesOrNa(s.memory?.heapTotalBytes)}`,
     integer(s.holdingsSlots), mebibytes(s.holdingsSlots * 10), integer(s.orderSlots),
   ]));
@@ -288,7 +306,9 @@ async function main(): Promise<void> {
   await measurePass(WARM_UP_USERS, false);
   const rows: Point[] = [];
   for (const users of [1e3, 1e4, 1e5, 1e6, 1e7].filter((count) => count <= flags.largest)) {
-    const timedPasses = users === flags.largest ? flags.passesLargest : Math.max(flags.passes, Math.ceil(TIMED_BUYS_MIN / users));
+    const timedPasses = users === flags.largest
+      ? flags.passesLargest
+      : Math.max(flags.passes, Math.ceil(TIMED_BUYS_MIN / users));
     const point = await measurePoint(users, timedPasses);
     rows.push(point);
     const passes = new Set([...point.timed, point.memoryPass]);
@@ -296,7 +316,10 @@ async function main(): Promise<void> {
     console.log(`  users ${integer(users)}: ${passes.size} pass(es), ${fixed(seconds, 1)} s`);
   }
   console.log(table(rows));
-  const machine = { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', totalMemoryBytes: os.totalmem(), node: process.version };
+  const machine = {
+    cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', totalMemoryBytes: os.totalmem(),
+    node: process.version,
+  };
   const file = path.join(RESULTS_DIR, `user-scale-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   fs.mkdirSync(RESULTS_DIR, { recursive: true });
   fs.writeFileSync(file, JSON.stringify({

@@ -11,7 +11,9 @@ import { runLoad, type LoadOptions, type LoadResult } from './load-generator';
 import { checkOrderInvariants, type InvariantReport, type ItemStats } from './order-invariants';
 import { checkPeerInvariants } from './peer-invariants';
 import type { Scenario, Variant } from './scenarios';
-import { readBuyPaths, readEngineStats, startSystem, systemCpuMs, systemPeakRssBytes, type RunningSystem, type Secrets } from './system-under-test';
+import {
+  readBuyPaths, readEngineStats, startSystem, systemCpuMs, systemPeakRssBytes, type RunningSystem, type Secrets,
+} from './system-under-test';
 import { runWrkLoad } from './wrk-load';
 import { runWsLoad } from './ws-load';
 
@@ -50,7 +52,10 @@ export interface VariantResult {
   failures: string[];
 }
 
-/** Buys sent but never answered to the generator: one per connection at each phase's end, plus every timeout or error. */
+/**
+ * Buys sent but never answered to the generator: one per connection at each
+ * phase's end, plus every timeout or error.
+ */
 function unansweredMax(loaded: { warmup: LoadResult | null; load: LoadResult | null }, connections: number): number {
   const phases = [loaded.warmup, loaded.load].filter((load): load is LoadResult => load !== null);
   return phases.reduce((sum, load) => sum + connections + load.timeouts + load.errors + load.resets, 0);
@@ -63,23 +68,32 @@ function wonIn(load: LoadResult | null, scenario: Scenario): number {
 }
 
 /** One load phase with the variant's generator; a string when the phase could not run (no /ws). */
-async function phase(scenario: Scenario, variant: Variant, load: LoadOptions, tokens: readonly string[], buyPaths: Map<string, string>): Promise<LoadResult | string> {
+async function phase(scenario: Scenario, variant: Variant, load: LoadOptions, tokens: readonly string[],
+  buyPaths: Map<string, string>): Promise<LoadResult | string> {
   if (variant.generator === 'autocannon') return runLoad(load);
   if (variant.generator === 'wrk') return runWrkLoad(load);
   const [item, path] = [...buyPaths.entries()][0]!;
   const ticket = path.slice(path.lastIndexOf('/') + 1);
-  const outcome = await runWsLoad({ port: load.port, tokens: tokens.slice(0, scenario.connections), item, ticket, durationSeconds: load.durationSeconds });
-  return 'skipped' in outcome ? `skipped: ${variant.spec.kind === 'engine' ? 'engine' : variant.spec.kind} has no /ws (${outcome.skipped})` : outcome.result;
+  const outcome = await runWsLoad({
+    port: load.port, tokens: tokens.slice(0, scenario.connections), item, ticket, durationSeconds: load.durationSeconds,
+  });
+  return 'skipped' in outcome
+    ? `skipped: ${variant.spec.kind === 'engine' ? 'engine' : variant.spec.kind} has no /ws (${outcome.skipped})`
+    : outcome.result;
 }
 
-interface Loaded { warmup: LoadResult | null; load: LoadResult | null; skipped: string | null; serverCpuShare: number | null }
+interface Loaded {
+  warmup: LoadResult | null; load: LoadResult | null; skipped: string | null; serverCpuShare: number | null;
+}
 
-async function loadSystem(scenario: Scenario, variant: Variant, context: RunContext, system: RunningSystem, offeredRate: number | null): Promise<Loaded> {
+async function loadSystem(scenario: Scenario, variant: Variant, context: RunContext, system: RunningSystem,
+  offeredRate: number | null): Promise<Loaded> {
   const tokens = context.tokens(scenario.users);
   const buyPaths = await readBuyPaths(system.port);
   const requests = scenario.requests(buyPaths, tokens);
   const base: LoadOptions = {
-    port: system.port, requests, connections: scenario.connections, durationSeconds: context.warmupSeconds, workers: context.generatorWorkers,
+    port: system.port, requests, connections: scenario.connections, durationSeconds: context.warmupSeconds,
+    workers: context.generatorWorkers,
     latencyByOutcome: scenario.latencyByOutcome, ...(offeredRate === null ? {} : { overallRate: offeredRate }),
   };
   let warmup: LoadResult | null = null;
@@ -94,17 +108,26 @@ async function loadSystem(scenario: Scenario, variant: Variant, context: RunCont
   const wallMs = performance.now() - wallBefore;
   const cpuAfter = systemCpuMs(system);
   if (typeof load === 'string') return { warmup, load: null, skipped: load, serverCpuShare: null };
-  return { warmup, load, skipped: null, serverCpuShare: cpuBefore === null || cpuAfter === null ? null : (cpuAfter - cpuBefore) / wallMs };
+  return {
+    warmup, load, skipped: null,
+    serverCpuShare: cpuBefore === null || cpuAfter === null ? null : (cpuAfter - cpuBefore) / wallMs,
+  };
 }
 
-interface StateBeforeStop { engineStats: ItemStats[] | null; peerInvariants: InvariantReport | null; statsError: string | null }
+interface StateBeforeStop {
+  engineStats: ItemStats[] | null; peerInvariants: InvariantReport | null; statsError: string | null;
+}
 
 /** What must be read while the system still runs: the engine's stats, the peer's Redis. */
-async function readState(sale: Sale, system: RunningSystem, context: RunContext, wonAnswers: number, inFlightMax: number): Promise<StateBeforeStop> {
+async function readState(sale: Sale, system: RunningSystem, context: RunContext, wonAnswers: number,
+  inFlightMax: number): Promise<StateBeforeStop> {
   const items = sale.items;
   if (system.engine !== null) {
     try {
-      return { engineStats: await readEngineStats(system.port, context.secrets.adminToken), peerInvariants: null, statsError: null };
+      return {
+        engineStats: await readEngineStats(system.port, context.secrets.adminToken),
+        peerInvariants: null, statsError: null,
+      };
     } catch (error) {
       return { engineStats: null, peerInvariants: null, statsError: String(error) };
     }
@@ -116,19 +139,23 @@ async function readState(sale: Sale, system: RunningSystem, context: RunContext,
   return { engineStats: null, peerInvariants: null, statsError: null };
 }
 
-function engineInvariants(sale: Sale, scenario: Scenario, system: RunningSystem, context: RunContext, state: StateBeforeStop, wonAnswers: number, inFlightMax: number): InvariantReport {
+function engineInvariants(sale: Sale, scenario: Scenario, system: RunningSystem, context: RunContext,
+  state: StateBeforeStop, wonAnswers: number, inFlightMax: number): InvariantReport {
   const stopped = system.engine!.lines.find((line) => typeof line.ordersWon === 'number');
   const report = checkOrderInvariants({
     dataDir: system.dataDir, items: sale.items, userCount: context.tokens(scenario.users).length, wonAnswers,
-    inFlightMax, engineOrdersWon: stopped === undefined ? null : (stopped.ordersWon as number), engineStats: state.engineStats,
+    inFlightMax, engineOrdersWon: stopped === undefined ? null : (stopped.ordersWon as number),
+    engineStats: state.engineStats,
   });
   if (state.statsError !== null) report.failures.push(`reading /admin/stats: ${state.statsError}`);
   return report;
 }
 
-export async function measureVariant(scenario: Scenario, variant: Variant, context: RunContext, run: number, offeredRate: number | null): Promise<VariantResult> {
+export async function measureVariant(scenario: Scenario, variant: Variant, context: RunContext, run: number,
+  offeredRate: number | null): Promise<VariantResult> {
   const sale = scenario.sale();
-  const system = await startSystem({ ...variant.spec, fsync: context.fsync }, sale, context.secrets, context.serverCpus);
+  const system = await startSystem({ ...variant.spec, fsync: context.fsync }, sale, context.secrets,
+    context.serverCpus);
   let loaded: Loaded = { warmup: null, load: null, skipped: null, serverCpuShare: null };
   let state: StateBeforeStop = { engineStats: null, peerInvariants: null, statsError: null };
   let peakRssBytes: number | null = null;
@@ -137,7 +164,8 @@ export async function measureVariant(scenario: Scenario, variant: Variant, conte
   try {
     loaded = await loadSystem(scenario, variant, context, system, offeredRate);
     peakRssBytes = systemPeakRssBytes(system);
-    state = await readState(sale, system, context, wonIn(loaded.warmup, scenario) + wonIn(loaded.load, scenario), unansweredMax(loaded, scenario.connections));
+    state = await readState(sale, system, context, wonIn(loaded.warmup, scenario) + wonIn(loaded.load, scenario),
+      unansweredMax(loaded, scenario.connections));
   } catch (error) {
     failures.push(`the run failed: ${error instanceof Error ? error.message : String(error)}`);
   } finally {
@@ -146,15 +174,20 @@ export async function measureVariant(scenario: Scenario, variant: Variant, conte
   const wonAnswers = wonIn(loaded.warmup, scenario) + wonIn(loaded.load, scenario);
   let invariants = state.peerInvariants;
   if (system.engine !== null && failures.length === 0) {
-    invariants = engineInvariants(sale, scenario, system, context, state, wonAnswers, unansweredMax(loaded, scenario.connections));
-    if (exitCode !== 0) failures.push(`the engine exited with code ${exitCode} after SIGTERM, not 0; stderr: ${system.engine.stderr().trim().slice(-500) || '(empty)'}`);
+    invariants = engineInvariants(sale, scenario, system, context, state, wonAnswers,
+      unansweredMax(loaded, scenario.connections));
+    if (exitCode !== 0) {
+      failures.push(`the engine exited with code ${exitCode} after SIGTERM, not 0; ` +
+        `stderr: ${system.engine.stderr().trim().slice(-500) || '(empty)'}`);
+    }
   }
   failures.push(...(invariants?.failures ?? []));
   if (failures.length > 0 || context.keepData) console.log(`    data kept in ${system.dataDir}`);
   else fs.rmSync(system.dataDir, { recursive: true, force: true });
   const seconds = loaded.load?.durationSeconds ?? 1;
   return {
-    scenario: scenario.name, variant: variant.name, run, skipped: loaded.skipped, warmup: loaded.warmup, load: loaded.load, offeredRate,
-    winsPerSecond: wonIn(loaded.load, scenario) / seconds, serverCpuShare: loaded.serverCpuShare, peakRssBytes, exitCode, invariants, failures,
+    scenario: scenario.name, variant: variant.name, run, skipped: loaded.skipped, warmup: loaded.warmup,
+    load: loaded.load, offeredRate, winsPerSecond: wonIn(loaded.load, scenario) / seconds,
+    serverCpuShare: loaded.serverCpuShare, peakRssBytes, exitCode, invariants, failures,
   };
 }

@@ -26,8 +26,9 @@ const CPU_SAMPLE_MS = 100;
 const REQUEST_TIMEOUT_SECONDS = 10;
 
 interface WrkSummary {
-  requests: number; durationUs: number; connectErrors: number; readErrors: number; writeErrors: number; statusErrors: number;
-  timeouts: number; latencyP50Us: number; latencyP90Us: number; latencyP99Us: number; latencyP999Us: number; latencyMeanUs: number; latencyMaxUs: number;
+  requests: number; durationUs: number; connectErrors: number; readErrors: number; writeErrors: number;
+  statusErrors: number; timeouts: number; latencyP50Us: number; latencyP90Us: number; latencyP99Us: number;
+  latencyP999Us: number; latencyMeanUs: number; latencyMaxUs: number;
 }
 
 /** The path of wrk, or null if it is not installed. */
@@ -40,7 +41,8 @@ export function wrkPath(): string | null {
 }
 
 /** Runs wrk to its end; returns its stdout and the last CPU time sampled from /proc. */
-function runWrk(args: string[], durationSeconds: number): Promise<{ stdout: string; cpuMs: number | null; wallMs: number }> {
+function runWrk(args: string[],
+  durationSeconds: number): Promise<{ stdout: string; cpuMs: number | null; wallMs: number }> {
   const started = performance.now();
   const proc = trackChild(spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] }));
   let stdout = '';
@@ -65,7 +67,9 @@ function runWrk(args: string[], durationSeconds: number): Promise<{ stdout: stri
 function tokensOf(options: LoadOptions): { path: string; tokens: string[] } {
   const path = options.requests[0]!.path;
   const tokens = options.requests.map((request) => {
-    if (request.method !== 'POST' || request.path !== path) throw new Error('wrk cross-check: every request must be a POST to one path');
+    if (request.method !== 'POST' || request.path !== path) {
+      throw new Error('wrk cross-check: every request must be a POST to one path');
+    }
     return request.headers.authorization!.slice('Bearer '.length);
   });
   return { path, tokens };
@@ -73,13 +77,16 @@ function tokensOf(options: LoadOptions): { path: string; tokens: string[] } {
 
 /** Loads the server with wrk for `durationSeconds` and reports the phase like runLoad does. */
 export async function runWrkLoad(options: LoadOptions): Promise<LoadResult> {
-  if (options.overallRate !== undefined) throw new Error('wrk cross-check: no fixed arrival rate (wrk2 would be needed)');
+  if (options.overallRate !== undefined) {
+    throw new Error('wrk cross-check: no fixed arrival rate (wrk2 would be needed)');
+  }
   const { path: urlPath, tokens } = tokensOf(options);
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'flash-bench-wrk-'));
   const tokensFile = path.join(directory, 'tokens.txt');
   fs.writeFileSync(tokensFile, `${tokens.join('\n')}\n`);
   const url = `http://127.0.0.1:${options.port}${urlPath}`;
-  const args = ['-t1', `-c${options.connections}`, `-d${options.durationSeconds}s`, `--timeout`, `${REQUEST_TIMEOUT_SECONDS}s`, '-s', SCRIPT, url, '--', tokensFile];
+  const args = ['-t1', `-c${options.connections}`, `-d${options.durationSeconds}s`, `--timeout`,
+    `${REQUEST_TIMEOUT_SECONDS}s`, '-s', SCRIPT, url, '--', tokensFile];
   let run: Awaited<ReturnType<typeof runWrk>>;
   try {
     run = await runWrk(args, options.durationSeconds);

@@ -59,7 +59,8 @@ function openSocket(url: string, token: string): Promise<WebSocket> {
 interface Counters { sent: number; answered: number; pushes: number; errors: number; byOutcome: Record<string, number> }
 
 /** Drives one socket until `running()` is false; resolves when its last frame is answered or the socket closes. */
-function drive(socket: WebSocket, options: WsLoadOptions, running: () => boolean, counters: Counters, latency: LatencyRecorder): Promise<void> {
+function drive(socket: WebSocket, options: WsLoadOptions, running: () => boolean, counters: Counters,
+  latency: LatencyRecorder): Promise<void> {
   let sequence = 0;
   let sentAt = 0;
   const send = (): void => {
@@ -120,7 +121,8 @@ export async function runWsLoad(options: WsLoadOptions): Promise<WsLoadOutcome> 
       durationSeconds: wallMs / 1000,
       requestsPerSecondMean: counters.answered / (wallMs / 1000),
       requestsCompleted: counters.answered,
-      latencyP50Ms: percentiles.p50Ms, latencyP90Ms: percentiles.p90Ms, latencyP99Ms: percentiles.p99Ms, latencyP999Ms: percentiles.p999Ms,
+      latencyP50Ms: percentiles.p50Ms, latencyP90Ms: percentiles.p90Ms, latencyP99Ms: percentiles.p99Ms,
+      latencyP999Ms: percentiles.p999Ms,
       latencyMeanMs: 0, latencyMaxMs: percentiles.maxMs,
       non2xx: counters.answered - won,
       errors: counters.errors,
@@ -128,7 +130,10 @@ export async function runWsLoad(options: WsLoadOptions): Promise<WsLoadOutcome> 
       timeouts: counters.sent - counters.answered,
       resets: 0,
       // "200" counts wins, as for HTTP, so the invariant check reads both alike.
-      statusCounts: { ...Object.fromEntries(Object.entries(counters.byOutcome).filter(([key]) => key !== 'won')), '200': won },
+      statusCounts: {
+        ...Object.fromEntries(Object.entries(counters.byOutcome).filter(([key]) => key !== 'won')),
+        '200': won,
+      },
       latencyWon: null, latencyRefused: null,
       generatorCpuMs, generatorCpuShare: generatorCpuMs / wallMs, generatorThreads: 1, overran: false,
     },

@@ -51,7 +51,9 @@ async function clientThread(job: ClientJob): Promise<void> {
     socket.on('error', reject);
     socket.on('data', (chunk: Buffer) => {
       if (!upgraded) {
-        if (!chunk.toString('latin1').startsWith('HTTP/1.1 101')) return reject(new Error(`upgrade refused: ${chunk.toString('latin1').slice(0, 40)}`));
+        if (!chunk.toString('latin1').startsWith('HTTP/1.1 101')) {
+          return reject(new Error(`upgrade refused: ${chunk.toString('latin1').slice(0, 40)}`));
+        }
         upgraded = true;
         resolve();
         return;
@@ -62,10 +64,13 @@ async function clientThread(job: ClientJob): Promise<void> {
         if (arrivals.length === job.count) parentPort!.postMessage({ type: 'arrivals', arrivals });
       }
     });
-    socket.write(`GET /ws HTTP/1.1\r\nhost: 127.0.0.1\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-key: ${crypto.randomBytes(16).toString('base64')}\r\nsec-websocket-version: 13\r\n\r\n`);
+    socket.write(`GET /ws HTTP/1.1\r\nhost: 127.0.0.1\r\nupgrade: websocket\r\nconnection: Upgrade\r\n` +
+      `sec-websocket-key: ${crypto.randomBytes(16).toString('base64')}\r\nsec-websocket-version: 13\r\n\r\n`);
     sockets.push(socket);
   });
-  for (let i = 0; i < job.count; i += 100) await Promise.all(Array.from({ length: Math.min(100, job.count - i) }, open));
+  for (let i = 0; i < job.count; i += 100) {
+    await Promise.all(Array.from({ length: Math.min(100, job.count - i) }, open));
+  }
   parentPort!.postMessage({ type: 'ready' });
   parentPort!.on('message', () => {
     // Report what arrived (a run that lost some must say so), then close.
@@ -80,24 +85,37 @@ function quantile(sorted: number[], q: number): number {
 
 type System = 'engine' | 'bare' | 'bare threads';
 
-/** A port below the kernel's ephemeral range (32768 up), where the clients' own ports are: the threaded bare server needs a fixed one. */
+/**
+ * A port below the kernel's ephemeral range (32768 up), where the clients' own ports are: the threaded bare
+ * server needs a fixed one.
+ */
 const sharedPort = (): number => 20_000 + Math.floor(Math.random() * 10_000);
 
-function startSystem(system: System, dataDir: string, startsAt: number, clients: number, bareThreads: number): Promise<ServerProcess> {
+function startSystem(system: System, dataDir: string, startsAt: number, clients: number,
+  bareThreads: number): Promise<ServerProcess> {
   if (system !== 'engine') {
     const threads = system === 'bare' ? {} : { BARE_THREADS: String(bareThreads), BARE_PORT: String(sharedPort()) };
-    return startServer({ args: [path.join(__dirname, 'bare-server.js')], env: { ...process.env, BARE_START_AT: String(startsAt), ...threads }, cwd: ROOT },
-      (line) => (typeof line.port === 'number' ? line.port : null));
+    return startServer({
+      args: [path.join(__dirname, 'bare-server.js')],
+      env: { ...process.env, BARE_START_AT: String(startsAt), ...threads }, cwd: ROOT,
+    }, (line) => (typeof line.port === 'number' ? line.port : null));
   }
   const saleFile = path.join(dataDir, 'sale.json');
-  fs.writeFileSync(saleFile, JSON.stringify({ items: [{ id: 'drop', name: 'Drop', price: 100, stock: 10, startsAt, endsAt: startsAt + 3_600_000 }] }));
+  fs.writeFileSync(saleFile, JSON.stringify({
+    items: [{ id: 'drop', name: 'Drop', price: 100, stock: 10, startsAt, endsAt: startsAt + 3_600_000 }],
+  }));
   return startServer({
     args: ['engine/start', '--port', '0', '--data', dataDir, '--sale', saleFile, '--workers', '0'],
-    env: { ...process.env, FLASH_USER_SECRET: USER_SECRET, FLASH_WS_MAX_CONNECTIONS: String(clients + 100), FLASH_WS_MAX_PER_ADDRESS: '0' }, cwd: ROOT,
+    env: {
+      ...process.env, FLASH_USER_SECRET: USER_SECRET, FLASH_WS_MAX_CONNECTIONS: String(clients + 100),
+      FLASH_WS_MAX_PER_ADDRESS: '0',
+    },
+    cwd: ROOT,
   }, (line) => (line.msg === 'listening' ? (line.port as number) : null));
 }
 
-async function oneRun(system: System, clients: number, threads: number, leadMs: number, bareThreads: number): Promise<Record<string, number>> {
+async function oneRun(system: System, clients: number, threads: number, leadMs: number,
+  bareThreads: number): Promise<Record<string, number>> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flash-ws-start-'));
   const startsAt = Date.now() + leadMs;
   const engine = await startSystem(system, dataDir, startsAt, clients, bareThreads);
@@ -114,19 +132,24 @@ async function oneRun(system: System, clients: number, threads: number, leadMs: 
         worker.on('error', reject);
         worker.on('message', (m: { type: string }) => m.type === 'ready' && resolve());
       }));
-      arrivals.push(new Promise((resolve) => worker.on('message', (m: { type: string; arrivals?: number[] }) => m.type === 'arrivals' && resolve(m.arrivals!))));
+      arrivals.push(new Promise((resolve) => worker.on('message', (m: { type: string; arrivals?: number[] }) =>
+        m.type === 'arrivals' && resolve(m.arrivals!))));
     }
     await Promise.all(ready);
     const connectedAt = Date.now();
-    if (connectedAt > startsAt - 200) throw new Error(`connecting ${clients} clients took too long (${connectedAt - (startsAt - leadMs)} ms); raise the lead time`);
+    if (connectedAt > startsAt - 200) {
+      throw new Error(`connecting ${clients} clients took too long (${connectedAt - (startsAt - leadMs)} ms); ` +
+        `raise the lead time`);
+    }
     // Wait past the start, then collect (a thread whose clients all heard it has already reported).
     await sleep(startsAt - Date.now() + 2000);
     workers.forEach((w) => w.postMessage('report'));
     const all = (await Promise.all(arrivals)).flat().map((at) => at - startsAt).sort((a, b) => a - b);
     const pushed = engine.lines.find((l) => l.msg === 'start pushed');
     return {
-      clients, reached: all.length, engineDelayMs: Number(pushed?.delayMs ?? NaN), enginePublishMs: Number(pushed?.publishMs ?? NaN),
-      p50: quantile(all, 0.5), p90: quantile(all, 0.9), p99: quantile(all, 0.99), max: all.at(-1) ?? NaN, min: all[0] ?? NaN,
+      clients, reached: all.length, engineDelayMs: Number(pushed?.delayMs ?? NaN),
+      enginePublishMs: Number(pushed?.publishMs ?? NaN), p50: quantile(all, 0.5), p90: quantile(all, 0.9),
+      p99: quantile(all, 0.99), max: all.at(-1) ?? NaN, min: all[0] ?? NaN,
       within50ms: all.filter((d) => d >= 0 && d <= 50).length,
     };
   } finally {
@@ -142,7 +165,10 @@ async function main(): Promise<void> {
   const runs = arg('runs', 3);
   const threads = arg('threads', 4);
   const bareThreads = arg('bare-threads', os.availableParallelism());
-  const results = new Map<System, Record<string, number>[]>([['bare', []], ['engine', []], ...(bareThreads > 1 ? [['bare threads', []] as [System, Record<string, number>[]]] : [])]);
+  const results = new Map<System, Record<string, number>[]>([
+    ['bare', []], ['engine', []],
+    ...(bareThreads > 1 ? [['bare threads', []] as [System, Record<string, number>[]]] : []),
+  ]);
   // Alternating, so that both see the same stretch of a noisy machine.
   for (let run = 0; run < runs; run++) {
     for (const [system, list] of results) {
@@ -153,10 +179,15 @@ async function main(): Promise<void> {
   }
   for (const [system, list] of results) {
     const median = (key: string): number => medianOf(list.map((r) => r[key]!));
-    const engineSide = system === 'engine' ? `engine pushed after ${median('engineDelayMs')} ms and its publish call returned in ${median('enginePublishMs')} ms, ` : '';
+    const engineSide = system === 'engine'
+      ? `engine pushed after ${median('engineDelayMs')} ms and its publish call returned in ` +
+        `${median('enginePublishMs')} ms, `
+      : '';
     const name = system === 'bare threads' ? `bare on ${bareThreads} threads` : system;
-    process.stdout.write(`${name}, median of ${runs} runs, ${clients} clients on ${os.cpus()[0]?.model} x${os.availableParallelism()}: ` +
-      `reached ${median('reached')}, ${engineSide}arrival p50 ${median('p50')} ms, p90 ${median('p90')} ms, p99 ${median('p99')} ms, max ${median('max')} ms, within 50 ms: ${median('within50ms')}\n`);
+    process.stdout.write(`${name}, median of ${runs} runs, ${clients} clients ` +
+      `on ${os.cpus()[0]?.model} x${os.availableParallelism()}: ` +
+      `reached ${median('reached')}, ${engineSide}arrival p50 ${median('p50')} ms, p90 ${median('p90')} ms, ` +
+      `p99 ${median('p99')} ms, max ${median('max')} ms, within 50 ms: ${median('within50ms')}\n`);
   }
 }
 
