@@ -6,7 +6,9 @@
 
 import http from 'node:http';
 import t from 'tap';
-import { buyPathOf, item, pool, readOrders, request, signToken, startEngine, tempDataDir } from '../helpers/engine-process';
+import {
+  buyPathOf, item, pool, readOrders, request, signToken, startEngine, tempDataDir,
+} from '../helpers/engine-process';
 
 const USERS = 5_000;
 const ATTEMPTS = 2;
@@ -14,7 +16,8 @@ const CONNECTIONS = 200;
 const STOCK = 100;
 
 for (const workers of ['0', '2']) {
-  t.test(`with --workers ${workers}, 5,000 users x 2 attempts on stock 100 give exactly 100 distinct winners`, async (t) => {
+  t.test(`with --workers ${workers}, 5,000 users x 2 attempts on stock 100 give exactly 100 distinct winners`,
+    async (t) => {
     const dataDir = tempDataDir('hammer');
     const engine = await startEngine({ dataDir, args: ['--workers', workers], sale: [item('hot', { stock: STOCK })] });
     const buyPath = await buyPathOf(engine.port, 'hot');
@@ -34,7 +37,8 @@ for (const workers of ['0', '2']) {
     t.equal(winners.size, STOCK, 'exactly as many distinct orders as stock');
     t.equal(new Set(winners.values()).size, STOCK, 'each winner is a different user');
     const refusals = [...statuses.keys()].filter((k) => k !== 'won');
-    t.ok(refusals.every((k) => k === '409 sold_out' || k === '409 limit_reached'), `only sold_out and limit_reached refusals: ${JSON.stringify([...statuses])}`);
+    t.ok(refusals.every((k) => k === '409 sold_out' || k === '409 limit_reached'),
+      `only sold_out and limit_reached refusals: ${JSON.stringify([...statuses])}`);
 
     const items = await request(engine.port, 'GET', '/api/items/hot');
     t.equal(items.json.left, 0, 'nothing left');
@@ -43,7 +47,8 @@ for (const workers of ['0', '2']) {
     t.equal(await engine.stop(), 0, 'SIGTERM exits 0');
     const orders = readOrders(dataDir);
     t.equal(orders.length, STOCK, 'SQLite holds exactly the acknowledged orders');
-    t.same(new Set(orders.map((o) => String(o.id))), new Set(winners.keys()), 'the same order ids as were acknowledged');
+    t.same(new Set(orders.map((o) => String(o.id))), new Set(winners.keys()),
+      'the same order ids as were acknowledged');
     t.equal(new Set(orders.map((o) => o.user_id)).size, STOCK, 'one order per user in SQLite');
   });
 }

@@ -26,7 +26,8 @@ t.test('challenge items', async (t) => {
     sale: [item('quiz', { stock: 10, perUserLimit: 1, challenge: true, startsAt }), item('plain', { stock: 10 })],
   });
   t.teardown(() => engine.stop());
-  const ask = (userId: number, itemId = 'quiz') => request(engine.port, 'GET', `/api/items/${itemId}/challenge`, { token: signToken(userId) });
+  const ask = (userId: number, itemId = 'quiz') =>
+    request(engine.port, 'GET', `/api/items/${itemId}/challenge`, { token: signToken(userId) });
 
   const early = await ask(1);
   t.equal(early.status, 403, 'no challenge before the start');
@@ -36,7 +37,8 @@ t.test('challenge items', async (t) => {
   await sleep(startsAt - Date.now() + 50);
 
   const buyPath = await buyPathOf(engine.port, 'quiz');
-  const buy = (userId: number, body?: Record<string, unknown>) => request(engine.port, 'POST', buyPath, { token: signToken(userId), body: body === undefined ? undefined : JSON.stringify(body) });
+  const buy = (userId: number, body?: Record<string, unknown>) => request(engine.port, 'POST', buyPath,
+    { token: signToken(userId), body: body === undefined ? undefined : JSON.stringify(body) });
   const issued = await ask(1);
   t.equal(issued.status, 200);
   const { challenge, question } = issued.json as { challenge: string; question: string };
@@ -48,7 +50,8 @@ t.test('challenge items', async (t) => {
   t.same((await buy(1)).json, { error: 'challenge_failed' }, 'no answer');
   t.same((await buy(1, { challenge, answer })).json, { error: 'challenge_failed' }, 'too quick (under the think time)');
   await sleep(450);
-  t.same((await buy(1, { challenge, answer: answer === '00000' ? '11111' : '00000' })).json, { error: 'challenge_failed' }, 'wrong');
+  t.same((await buy(1, { challenge, answer: answer === '00000' ? '11111' : '00000' })).json,
+    { error: 'challenge_failed' }, 'wrong');
   t.same((await buy(2, { challenge, answer })).json, { error: 'challenge_failed' }, "another user's challenge");
   t.equal((await buy(1, { challenge, answer, extra: 'x' })).status, 400, 'a body with other fields is bad_request');
   t.equal((await request(engine.port, 'GET', '/api/items/quiz')).json.left, 10, 'no refusal took stock');
@@ -71,5 +74,6 @@ t.test('challenge items', async (t) => {
   t.match(await shopper.next((f) => f.id === 2), { id: 2, result: 'won' }, 'and with one');
 
   const stats = await request(engine.port, 'GET', '/metrics');
-  t.match(stats.body, /flash_buys_total\{item="quiz",outcome="challenge_failed"\} [1-9]/, 'refusals are counted by reason');
+  t.match(stats.body, /flash_buys_total\{item="quiz",outcome="challenge_failed"\} [1-9]/,
+    'refusals are counted by reason');
 });

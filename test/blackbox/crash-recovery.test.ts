@@ -45,7 +45,9 @@ async function buyThenKill(engine: EngineHandle, firstUser: number, killAfter: n
 
 async function checkRecovered(t: Test, engine: EngineHandle, acknowledged: Acknowledged[]): Promise<void> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 50 });
-  const views = await pool(acknowledged.length, 50, (i) => request(engine.port, 'GET', `/api/orders/${acknowledged[i]!.order}`, { token: signToken(acknowledged[i]!.user), agent }));
+  const views = await pool(acknowledged.length, 50, (i) =>
+    request(engine.port, 'GET', `/api/orders/${acknowledged[i]!.order}`,
+    { token: signToken(acknowledged[i]!.user), agent }));
   agent.destroy();
   const missing = views.filter((v) => v.status !== 200 || !['confirmed', 'reserved'].includes(v.json.state as string));
   t.equal(missing.length, 0, `all ${acknowledged.length} acknowledged orders survive, for their owners`);
@@ -60,7 +62,8 @@ function checkBooks(t: Test, dataDir: string, left: Record<string, number>): voi
   }
   t.equal(new Set(orders.map((o) => o.id)).size, orders.length, 'order ids are unique');
   const perUser = new Map<string, number>();
-  for (const o of orders) perUser.set(`${o.item_row}/${o.user_id}`, (perUser.get(`${o.item_row}/${o.user_id}`) ?? 0) + 1);
+  for (const o of orders) perUser.set(`${o.item_row}/${o.user_id}`,
+    (perUser.get(`${o.item_row}/${o.user_id}`) ?? 0) + 1);
   t.ok([...perUser.values()].every((n) => n === 1), 'no user holds two units of an item');
 }
 
@@ -72,9 +75,11 @@ async function leftOf(engine: EngineHandle): Promise<Record<string, number>> {
 }
 
 for (const [first, second] of [['0', '2'], ['2', '0']] as const) {
-  t.test(`kill -9 mid-sale with --workers ${first}, restart with ${first} then ${second}: no acknowledged order is lost`, async (t) => {
+  t.test(`kill -9 mid-sale with --workers ${first}, restart with ${first} then ${second}: ` +
+    'no acknowledged order is lost', async (t) => {
     const dataDir = tempDataDir('crash');
-    const sale = [item('big', { stock: STOCK.big }), item('res', { stock: STOCK.res, mode: 'reserve', payWindowSec: 3600 })];
+    const sale = [item('big', { stock: STOCK.big }),
+      item('res', { stock: STOCK.res, mode: 'reserve', payWindowSec: 3600 })];
     let engine = await startEngine({ dataDir, args: ['--workers', first], sale });
     const firstRound = await buyThenKill(engine, 1_000_000, 400);
     t.ok(firstRound.length >= 400, `${firstRound.length} orders acknowledged before the kill`);

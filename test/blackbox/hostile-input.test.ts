@@ -20,21 +20,27 @@ t.test('URL and header limits are on by default and answer 414 and 431; 0 turns 
   const header = await request(engine.port, 'GET', '/api/time', { headers: bigHeader });
   t.equal(header.status, 431);
   t.same(header.json, { error: 'headers_too_large' });
-  t.equal((await request(engine.port, 'GET', `/api/items?${'q'.repeat(1500)}`)).status, 200, 'under the limit is served');
+  t.equal((await request(engine.port, 'GET', `/api/items?${'q'.repeat(1500)}`)).status, 200,
+    'under the limit is served');
   t.equal((await request(engine.port, 'GET', '/api/time')).status, 200, 'and the engine keeps serving');
   await engine.stop();
 
-  const open = await startEngine({ dataDir: tempDataDir('nolimits'), sale, env: { FLASH_MAX_URL_BYTES: '0', FLASH_MAX_HEADER_BYTES: '0' } });
+  const open = await startEngine({ dataDir: tempDataDir('nolimits'), sale,
+    env: { FLASH_MAX_URL_BYTES: '0', FLASH_MAX_HEADER_BYTES: '0' } });
   t.teardown(() => open.stop());
   t.equal((await request(open.port, 'GET', longQuery)).status, 200, 'with --max-url-bytes 0 the long URL is served');
-  t.equal((await request(open.port, 'GET', '/api/time', { headers: bigHeader })).status, 200, 'with --max-header-bytes 0 the big header is served');
+  t.equal((await request(open.port, 'GET', '/api/time', { headers: bigHeader })).status, 200,
+    'with --max-header-bytes 0 the big header is served');
 });
 
-t.test('a user has one buy in flight: a burst from one account over many connections is refused while one is in flight', async (t) => {
-  const engine = await startEngine({ dataDir: tempDataDir('inflight'), sale: [item('p', { stock: 1000, perUserLimit: 50 })] });
+t.test('a user has one buy in flight: a burst from one account over many connections is refused while one is in flight',
+  async (t) => {
+  const engine = await startEngine({ dataDir: tempDataDir('inflight'),
+    sale: [item('p', { stock: 1000, perUserLimit: 50 })] });
   t.teardown(() => engine.stop());
   const buyPath = await buyPathOf(engine.port, 'p');
-  const buy = (userId: number) => `POST ${buyPath} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${signToken(userId)}\r\ncontent-length: 0\r\n\r\n`;
+  const buy = (userId: number) =>
+    `POST ${buyPath} HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${signToken(userId)}\r\ncontent-length: 0\r\n\r\n`;
   // 50 connections, all open first, then one buy each by the same user in
   // one tight loop: the engine reads many of them in one turn, while the
   // first of that turn is in flight. The per-user limit (50) would let every
@@ -56,7 +62,8 @@ t.test('a user has one buy in flight: a burst from one account over many connect
   const answers = await Promise.all(replies);
   sockets.forEach((socket) => socket.destroy());
   const won = answers.filter((a) => a.includes('"result":"won"')).length;
-  const limited = answers.filter((a) => /^HTTP\/1\.1 429 /.test(a) && a.includes('"error":"rate_limited"') && /retry-after: 1/i.test(a)).length;
+  const limited = answers.filter((a) => /^HTTP\/1\.1 429 /.test(a) && a.includes('"error":"rate_limited"')
+    && /retry-after: 1/i.test(a)).length;
   t.equal(won + limited, 50, `every buy was answered won (${won}) or 429 rate_limited (${limited})`);
   t.ok(won >= 1, 'at least one won');
   t.ok(limited >= 1, 'buys that came while another of the same user was in flight were refused');
@@ -66,7 +73,8 @@ t.test('slow and silent connections are closed by the engine while others are se
   const engine = await startEngine({ dataDir: tempDataDir('slow'), sale: [item('s')] });
   t.teardown(() => engine.stop());
   const started = Date.now();
-  const closedAfter = (socket: net.Socket) => new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now() - started)));
+  const closedAfter = (socket: net.Socket) =>
+    new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now() - started)));
   // Ten dribblers: a header line, then one byte a second, never finishing.
   const dribblers = Array.from({ length: 10 }, () => {
     const socket = net.connect(engine.port, '127.0.0.1');
@@ -84,7 +92,9 @@ t.test('slow and silent connections are closed by the engine while others are se
     t.equal((await request(engine.port, 'GET', '/api/time')).status, 200);
     await sleep(500);
   }
-  const times = await Promise.race([Promise.all([...dribblers, silentClosed]), new Promise<null>((resolve) => setTimeout(() => resolve(null), 25_000))]);
+  const times = await Promise.race([Promise.all([...dribblers, silentClosed]),
+    new Promise<null>((resolve) => setTimeout(() => resolve(null), 25_000))]);
   t.ok(times !== null, 'every slow or silent connection was closed');
-  t.ok(times!.every((ms) => ms < 20_000), `within 20 s (${Math.max(...times!)} ms): uWebSockets.js's idle timeout is not reset by a dribbled header`);
+  t.ok(times!.every((ms) => ms < 20_000),
+    `within 20 s (${Math.max(...times!)} ms): uWebSockets.js's idle timeout is not reset by a dribbled header`);
 });

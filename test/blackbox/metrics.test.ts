@@ -25,7 +25,8 @@ function parse(text: string): Map<string, number> {
 
 for (const workers of ['0', '2']) {
   t.test(`with --workers ${workers}, /metrics reports what happened`, async (t) => {
-    const engine = await startEngine({ dataDir: tempDataDir('metrics'), args: ['--workers', workers], sale: [item('m', { stock: 3, mode: 'reserve' })] });
+    const engine = await startEngine({ dataDir: tempDataDir('metrics'), args: ['--workers', workers],
+      sale: [item('m', { stock: 3, mode: 'reserve' })] });
     t.teardown(() => engine.stop());
     const buyPath = await buyPathOf(engine.port, 'm');
     const replies = await pool(5, 5, (i) => request(engine.port, 'POST', buyPath, { token: signToken(500 + i) }));
@@ -34,7 +35,8 @@ for (const workers of ['0', '2']) {
     await request(engine.port, 'POST', buyPath);
     const won = replies.filter((r) => r.status === 200);
     t.equal(won.length, 3);
-    await request(engine.port, 'POST', `/api/orders/${won[0]!.json.order}/pay`, { token: signToken(500 + replies.indexOf(won[0]!)) });
+    await request(engine.port, 'POST', `/api/orders/${won[0]!.json.order}/pay`,
+      { token: signToken(500 + replies.indexOf(won[0]!)) });
 
     const reply = await request(engine.port, 'GET', '/metrics');
     t.equal(reply.status, 200);
@@ -50,7 +52,8 @@ for (const workers of ['0', '2']) {
     t.equal(m.get('flash_orders{item="m",state="reserved"}'), 2);
     t.equal(m.get('flash_http_requests_total{route="buy"}'), 8, 'every buy request counted by route');
     t.equal(m.get('flash_http_requests_total{route="pay"}'), 1);
-    t.equal(m.get('flash_http_responses_total{route="buy",outcome="ok"}'), 3, 'responses by route and outcome: the wins');
+    t.equal(m.get('flash_http_responses_total{route="buy",outcome="ok"}'), 3,
+      'responses by route and outcome: the wins');
     t.equal(m.get('flash_http_responses_total{route="buy",outcome="sold_out"}'), 3);
     t.equal(m.get('flash_http_responses_total{route="buy",outcome="bad_ticket"}'), 1);
     t.equal(m.get('flash_http_responses_total{route="buy",outcome="unauthorized"}'), 1);

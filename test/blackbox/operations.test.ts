@@ -21,8 +21,10 @@ import {
 t.test('--help lists every flag with its FLASH_* variable', async (t) => {
   const { code, stdout } = await runEngineToExit(['--help']);
   t.equal(code, 0);
-  for (const [flag, env] of [['--port', 'FLASH_PORT'], ['--host', 'FLASH_HOST'], ['--data', 'FLASH_DATA'], ['--sale', 'FLASH_SALE'],
-    ['--workers', 'FLASH_WORKERS'], ['--fsync', 'FLASH_FSYNC'], ['--log-level', 'FLASH_LOG_LEVEL'], ['--ring-slots', 'FLASH_RING_SLOTS'],
+  for (const [flag, env] of [['--port', 'FLASH_PORT'], ['--host', 'FLASH_HOST'], ['--data', 'FLASH_DATA'],
+    ['--sale', 'FLASH_SALE'],
+    ['--workers', 'FLASH_WORKERS'], ['--fsync', 'FLASH_FSYNC'], ['--log-level', 'FLASH_LOG_LEVEL'],
+    ['--ring-slots', 'FLASH_RING_SLOTS'],
     ['--demo-start-sec', 'FLASH_DEMO_START_SEC'], ['--trusted-proxy-header', 'FLASH_TRUSTED_PROXY_HEADER']]) {
     t.match(stdout, new RegExp(`${flag}\\b.*${env}`), `${flag} with ${env}`);
   }
@@ -38,7 +40,8 @@ t.test('bad configuration stops start-up with a message naming what is wrong', a
   t.equal(unknown.code, 2);
   t.match(unknown.stderr, /unknown flag --colour/);
   const sale = writeSaleFile(dataDir, [item('fine'), item('broken', { stock: -1 })]);
-  const refused = await runEngineToExit(['--sale', sale, '--data', dataDir, '--port', '0'], { FLASH_USER_SECRET: USER_SECRET });
+  const refused = await runEngineToExit(['--sale', sale, '--data', dataDir, '--port', '0'],
+    { FLASH_USER_SECRET: USER_SECRET });
   t.equal(refused.code, 2, 'a bad sale file exits 2');
   t.match(refused.stderr, /item "broken" \(items\[1\]\): field "stock"/, 'the message names the item and the field');
   const shortSecret = await runEngineToExit(['--data', dataDir, '--port', '0'], { FLASH_USER_SECRET: 'short' });
@@ -47,14 +50,16 @@ t.test('bad configuration stops start-up with a message naming what is wrong', a
 });
 
 t.test('with no sale file and an empty database the demo sale runs and says so', async (t) => {
-  const engine = await startEngine({ dataDir: tempDataDir('demo'), args: ['--demo-start-sec', '1'], env: { FLASH_USER_SECRET: '' } });
+  const engine = await startEngine({ dataDir: tempDataDir('demo'), args: ['--demo-start-sec', '1'],
+    env: { FLASH_USER_SECRET: '' } });
   t.teardown(() => engine.stop());
   t.ok(engine.lines.some((l) => String(l.msg).startsWith('DEMO SALE')), 'logged as a demo sale');
   t.ok(engine.lines.some((l) => String(l.msg).startsWith('DEMO MODE')), 'demo user tokens logged');
   const items = await request(engine.port, 'GET', '/api/items');
   t.ok((items.json.items as unknown[]).length >= 1, 'demo items are listed');
   // The demo starts on a whole second at least 1 s after boot.
-  for (let i = 0; i < 60 && (await request(engine.port, 'GET', '/api/items/demo-phone/ticket')).status !== 200; i++) await sleep(100);
+  for (let i = 0; i < 60
+    && (await request(engine.port, 'GET', '/api/items/demo-phone/ticket')).status !== 200; i++) await sleep(100);
   const demo = await request(engine.port, 'GET', '/api/demo/token');
   t.equal(demo.status, 200, 'demo token route exists in demo mode');
   const buyPath = await buyPathOf(engine.port, 'demo-phone');
@@ -83,18 +88,22 @@ t.test('restarting with the same sale file keeps what was sold; lowering stock b
   const saleFile = writeSaleFile(dataDir, sale);
   let engine = await startEngine({ dataDir, args: ['--sale', saleFile] });
   const buyPath = await buyPathOf(engine.port, 'keep');
-  const wins = (await pool(6, 6, (i) => request(engine.port, 'POST', buyPath, { token: signToken(50 + i) }))).filter((r) => r.status === 200);
+  const wins = (await pool(6, 6, (i) =>
+    request(engine.port, 'POST', buyPath, { token: signToken(50 + i) }))).filter((r) => r.status === 200);
   t.equal(wins.length, 6);
   t.equal(await engine.stop(), 0);
   engine = await startEngine({ dataDir, args: ['--sale', saleFile] });
-  t.equal((await request(engine.port, 'GET', '/api/items/keep')).json.left, 4, 'stock is not reset by the same sale file');
+  t.equal((await request(engine.port, 'GET', '/api/items/keep')).json.left, 4,
+    'stock is not reset by the same sale file');
   t.equal(await engine.stop(), 0);
   const lower = writeSaleFile(dataDir, [item('keep', { stock: 5 })]);
-  const refused = await runEngineToExit(['--data', dataDir, '--sale', lower, '--port', '0'], { FLASH_USER_SECRET: USER_SECRET });
+  const refused = await runEngineToExit(['--data', dataDir, '--sale', lower, '--port', '0'],
+    { FLASH_USER_SECRET: USER_SECRET });
   t.equal(refused.code, 2);
   t.match(refused.stderr, /item "keep".*field "stock".*6 units are already sold/);
   const mode = writeSaleFile(dataDir, [item('keep', { stock: 10, mode: 'reserve' })]);
-  const modeRefused = await runEngineToExit(['--data', dataDir, '--sale', mode, '--port', '0'], { FLASH_USER_SECRET: USER_SECRET });
+  const modeRefused = await runEngineToExit(['--data', dataDir, '--sale', mode, '--port', '0'],
+    { FLASH_USER_SECRET: USER_SECRET });
   t.equal(modeRefused.code, 2, 'the mode of an item with orders cannot change');
   t.match(modeRefused.stderr, /item "keep".*field "mode"/);
 });
@@ -104,26 +113,32 @@ t.test('a sale file or an admin update may not lower perUserLimit below what a u
   const sale = [item('pair', { stock: 10, perUserLimit: 3, startsAt: Date.now() - 1000, endsAt: Date.now() + 1500 })];
   let engine = await startEngine({ dataDir, sale, env: { FLASH_ADMIN_TOKEN: ADMIN_TOKEN } });
   const buyPath = await buyPathOf(engine.port, 'pair');
-  for (let i = 0; i < 2; i++) t.equal((await request(engine.port, 'POST', buyPath, { token: signToken(5) })).status, 200);
+  for (let i = 0; i < 2; i++) t.equal((await request(engine.port, 'POST', buyPath, { token: signToken(5) })).status,
+    200);
   await sleep(Math.max(0, (sale[0]!.endsAt as number) - Date.now() + 50));
   const headers = { authorization: `Bearer ${ADMIN_TOKEN}` };
   const update = await request(engine.port, 'PUT', '/admin/items/pair', { headers, body: '{"perUserLimit":1}' });
   t.equal(update.status, 400, 'an admin update is refused');
   t.match(update.json.message, /field "perUserLimit" is 1 but a user already holds 2 units/);
-  t.equal((await request(engine.port, 'PUT', '/admin/items/pair', { headers, body: '{"perUserLimit":2}' })).status, 200, 'down to what is held is fine');
+  t.equal((await request(engine.port, 'PUT', '/admin/items/pair', { headers, body: '{"perUserLimit":2}' })).status, 200,
+    'down to what is held is fine');
   t.equal(await engine.stop(), 0);
   const lower = writeSaleFile(dataDir, [{ ...sale[0]!, perUserLimit: 1 }]);
-  const refused = await runEngineToExit(['--data', dataDir, '--sale', lower, '--port', '0'], { FLASH_USER_SECRET: USER_SECRET });
+  const refused = await runEngineToExit(['--data', dataDir, '--sale', lower, '--port', '0'],
+    { FLASH_USER_SECRET: USER_SECRET });
   t.equal(refused.code, 2, 'a sale file is refused');
   t.match(refused.stderr, /item "pair".*field "perUserLimit" is 1 but a user already holds 2 units/);
 });
 
 for (const workers of ['0', '2']) {
-  t.test(`with --workers ${workers}, SIGUSR2 writes a consistent snapshot and SIGTERM flushes everything`, async (t) => {
+  t.test(`with --workers ${workers}, SIGUSR2 writes a consistent snapshot and SIGTERM flushes everything`,
+    async (t) => {
     const dataDir = tempDataDir('signals');
-    const engine = await startEngine({ dataDir, args: ['--workers', workers], sale: [item('a', { stock: 500 }), item('b', { stock: 300, mode: 'reserve' })] });
+    const engine = await startEngine({ dataDir, args: ['--workers', workers],
+      sale: [item('a', { stock: 500 }), item('b', { stock: 300, mode: 'reserve' })] });
     const paths = { a: await buyPathOf(engine.port, 'a'), b: await buyPathOf(engine.port, 'b') };
-    const buying = pool(1200, 50, (i) => request(engine.port, 'POST', i % 2 ? paths.a : paths.b, { token: signToken(900 + i) }));
+    const buying = pool(1200, 50, (i) =>
+      request(engine.port, 'POST', i % 2 ? paths.a : paths.b, { token: signToken(900 + i) }));
     await sleep(50);
     engine.proc.kill('SIGUSR2');
     const replies = await buying;
@@ -131,14 +146,17 @@ for (const workers of ['0', '2']) {
     const line = engine.lines.find((l) => l.msg === 'snapshot written')!;
     t.ok(line, 'the snapshot is logged');
     t.type(line.pausedMs, 'number', 'with how long sales were paused');
-    const snap = JSON.parse(fs.readFileSync(line.path as string, 'utf8')) as { shards: { log: { segment: string; records: number }; items: { id: string; stock: number; left: number; orders: unknown[][]; holdings: number[][] }[] }[] };
+    const snap = JSON.parse(fs.readFileSync(line.path as string, 'utf8')) as { shards: {
+      log: { segment: string; records: number };
+      items: { id: string; stock: number; left: number; orders: unknown[][]; holdings: number[][] }[] }[] };
     t.equal(path.dirname(line.path as string), path.join(dataDir, 'snapshots'), 'in the data directory');
     for (const shard of snap.shards) {
       t.type(shard.log.records, 'number', 'with the log position');
       for (const it of shard.items) {
         const held = it.orders.filter((o) => ['reserved', 'paid', 'confirmed'].includes(o[2] as string)).length;
         t.equal(it.left + held, it.stock, `snapshot of ${it.id}: left + held = stock`);
-        t.equal(it.holdings.reduce((sum, h) => sum + h[1]!, 0), held, `snapshot of ${it.id}: holdings agree with orders`);
+        t.equal(it.holdings.reduce((sum, h) => sum + h[1]!, 0), held,
+          `snapshot of ${it.id}: holdings agree with orders`);
       }
     }
     const won = replies.filter((r) => r.status === 200).map((r) => r.json.order as string);
@@ -152,11 +170,13 @@ for (const workers of ['0', '2']) {
 }
 
 for (const workers of ['0', '2']) {
-  t.test(`with --workers ${workers}, snapshots asked for at once all answer, each with every order as SQLite has it`, async (t) => {
+  t.test(`with --workers ${workers}, snapshots asked for at once all answer, each with every order as SQLite has it`,
+    async (t) => {
     const dataDir = tempDataDir('snapshots');
     const headers = { authorization: `Bearer ${ADMIN_TOKEN}` };
     const engine = await startEngine({
-      dataDir, args: ['--workers', workers], sale: [item('a', { stock: 400 }), item('b', { stock: 400, mode: 'reserve' })],
+      dataDir, args: ['--workers', workers],
+      sale: [item('a', { stock: 400 }), item('b', { stock: 400, mode: 'reserve' })],
       env: { FLASH_ADMIN_TOKEN: headers.authorization.slice(7) },
     });
     t.teardown(() => engine.stop());
@@ -169,18 +189,24 @@ for (const workers of ['0', '2']) {
     t.same(answers.map((a) => a.status), [200, 200, 200], 'every request is answered 200');
     const files = [...new Set(answers.map((a) => a.json.path as string))];
     t.ok(files.every((file) => fs.existsSync(file)), `the file${files.length > 1 ? 's exist' : ' exists'}`);
-    const last = JSON.parse(fs.readFileSync(files.at(-1)!, 'utf8')) as { shards: { items: { id: string; orders: [number, number, string, number, number | null][]; holdings: number[][] }[] }[] };
+    const last = JSON.parse(fs.readFileSync(files.at(-1)!, 'utf8')) as { shards: {
+      items: { id: string; orders: [number, number, string, number, number | null][]; holdings: number[][] }[] }[] };
     // A stop right behind a snapshot lets the writer finish: no half-written file.
     engine.proc.kill('SIGUSR2');
     t.equal(await engine.stop(), 0);
     const written = fs.readdirSync(path.join(dataDir, 'snapshots'));
-    t.same(written.filter((name) => !name.endsWith('.json')), [], 'no file is left half written, even with SIGTERM right behind SIGUSR2');
-    t.ok(written.every((name) => JSON.parse(fs.readFileSync(path.join(dataDir, 'snapshots', name), 'utf8')).shards.length >= 1), 'every snapshot file is whole JSON');
+    t.same(written.filter((name) => !name.endsWith('.json')), [],
+      'no file is left half written, even with SIGTERM right behind SIGUSR2');
+    t.ok(written.every((name) =>
+      JSON.parse(fs.readFileSync(path.join(dataDir, 'snapshots', name), 'utf8')).shards.length >= 1),
+      'every snapshot file is whole JSON');
     const stored = new Map(readOrders(dataDir).map((o) => [o.id, o.user_id]));
     const inSnapshot = last.shards.flatMap((s) => s.items.flatMap((it) => it.orders));
     t.equal(inSnapshot.length, 600, 'the snapshot has all 600 orders (no buy came after it)');
-    t.equal(inSnapshot.filter(([id, user]) => stored.get(id) === user).length, 600, 'each with the id and user SQLite has');
-    t.ok(inSnapshot.every(([, , state, createdAt, payBy]) => state === 'confirmed' || (state === 'reserved' && typeof payBy === 'number' && payBy > createdAt)),
+    t.equal(inSnapshot.filter(([id, user]) => stored.get(id) === user).length, 600,
+      'each with the id and user SQLite has');
+    t.ok(inSnapshot.every(([, , state, createdAt, payBy]) => state === 'confirmed'
+      || (state === 'reserved' && typeof payBy === 'number' && payBy > createdAt)),
       'order-mode orders are confirmed, reserve-mode ones reserved with a pay-by after their creation');
   });
 }
@@ -188,7 +214,8 @@ for (const workers of ['0', '2']) {
 t.test('--snapshot-keep 2 keeps the two newest snapshot files', async (t) => {
   const dataDir = tempDataDir('snapshot-keep');
   const headers = { authorization: `Bearer ${ADMIN_TOKEN}` };
-  const engine = await startEngine({ dataDir, args: ['--snapshot-keep', '2'], sale: [item('a', { stock: 10 })], env: { FLASH_ADMIN_TOKEN: headers.authorization.slice(7) } });
+  const engine = await startEngine({ dataDir, args: ['--snapshot-keep', '2'], sale: [item('a', { stock: 10 })],
+    env: { FLASH_ADMIN_TOKEN: headers.authorization.slice(7) } });
   t.teardown(() => engine.stop());
   const taken: string[] = [];
   for (let i = 0; i < 4; i++) {

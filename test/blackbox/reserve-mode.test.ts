@@ -13,8 +13,10 @@ import {
 
 
 /** How many of `count` new users win one unit each, all at once. */
-async function newWinners(engine: EngineHandle, buyPath: string, firstUser: number, count: number): Promise<{ order: string; user: number }[]> {
-  const replies = await pool(count, count, (i) => request(engine.port, 'POST', buyPath, { token: signToken(firstUser + i) }));
+async function newWinners(engine: EngineHandle, buyPath: string, firstUser: number,
+  count: number): Promise<{ order: string; user: number }[]> {
+  const replies = await pool(count, count, (i) =>
+    request(engine.port, 'POST', buyPath, { token: signToken(firstUser + i) }));
   return replies.flatMap((r, i) => (r.status === 200 ? [{ order: r.json.order as string, user: firstUser + i }] : []));
 }
 
@@ -27,7 +29,8 @@ for (const workers of ['0', '2']) {
 
     const first = await newWinners(engine, buyPath, 100, 10);
     t.equal(first.length, 3, 'three of ten win a stock of three');
-    const won = await request(engine.port, 'GET', `/api/orders/${first[0]!.order}`, { token: signToken(first[0]!.user) });
+    const won = await request(engine.port, 'GET', `/api/orders/${first[0]!.order}`,
+      { token: signToken(first[0]!.user) });
     t.equal(won.json.state, 'reserved');
     t.ok((won.json.payBy as number) - (won.json.createdAt as number) === 2000, 'payBy is createdAt + payWindowSec');
 
@@ -41,32 +44,42 @@ for (const workers of ['0', '2']) {
 
     const paid = await request(engine.port, 'POST', `/api/orders/${b.order}/pay`, { token: signToken(b.user) });
     t.equal(paid.json.state, 'paid', 'paying in time makes the order paid');
-    t.equal((await request(engine.port, 'POST', `/api/orders/${b.order}/cancel`, { token: signToken(b.user) })).json.error, 'already_paid');
-    t.equal((await request(engine.port, 'POST', `/api/orders/${a.order}/pay`, { token: signToken(a.user) })).status, 409, 'a cancelled order cannot be paid');
+    t.equal((await request(engine.port, 'POST', `/api/orders/${b.order}/cancel`,
+      { token: signToken(b.user) })).json.error, 'already_paid');
+    t.equal((await request(engine.port, 'POST', `/api/orders/${a.order}/pay`, { token: signToken(a.user) })).status,
+      409, 'a cancelled order cannot be paid');
 
     await sleep(2300);
     const late = await request(engine.port, 'POST', `/api/orders/${c.order}/pay`, { token: signToken(c.user) });
     t.equal(late.status, 410, 'paying after payBy is 410');
     t.equal(late.json.error, 'expired');
-    t.equal((await request(engine.port, 'POST', `/api/orders/${c.order}/cancel`, { token: signToken(c.user) })).status, 410, 'cancelling an expired order is 410');
+    t.equal((await request(engine.port, 'POST', `/api/orders/${c.order}/cancel`, { token: signToken(c.user) })).status,
+      410, 'cancelling an expired order is 410');
     const afterExpiry = await newWinners(engine, buyPath, 300, 10);
     t.equal(afterExpiry.length, 2, 'the expired reservations (c and the re-won unit) returned exactly two units');
 
     await engine.kill();
     engine = await startEngine({ dataDir, args: ['--workers', workers], sale });
-    t.equal((await request(engine.port, 'GET', `/api/orders/${b.order}`, { token: signToken(b.user) })).json.state, 'paid', 'paid survives kill -9');
-    t.equal((await request(engine.port, 'GET', `/api/orders/${c.order}`, { token: signToken(c.user) })).json.state, 'expired', 'expired survives kill -9');
-    t.equal((await request(engine.port, 'GET', `/api/orders/${a.order}`, { token: signToken(a.user) })).json.state, 'cancelled', 'cancelled survives kill -9');
+    t.equal((await request(engine.port, 'GET', `/api/orders/${b.order}`, { token: signToken(b.user) })).json.state,
+      'paid', 'paid survives kill -9');
+    t.equal((await request(engine.port, 'GET', `/api/orders/${c.order}`, { token: signToken(c.user) })).json.state,
+      'expired', 'expired survives kill -9');
+    t.equal((await request(engine.port, 'GET', `/api/orders/${a.order}`, { token: signToken(a.user) })).json.state,
+      'cancelled', 'cancelled survives kill -9');
     await sleep(2300);
-    t.equal((await newWinners(engine, buyPath, 400, 10)).length, 2, 'reservations that expire after the restart return their units once');
+    t.equal((await newWinners(engine, buyPath, 400, 10)).length, 2,
+      'reservations that expire after the restart return their units once');
     t.equal(await engine.stop(), 0);
     const orders = readOrders(dataDir);
-    t.equal(orders.filter((o) => o.state === 1 || o.state === 2 || o.state === 3).length, 3, 'SQLite: three units held at the end');
+    t.equal(orders.filter((o) => o.state === 1 || o.state === 2 || o.state === 3).length, 3,
+      'SQLite: three units held at the end');
   });
 
-  t.test(`with --workers ${workers}, pay racing expiry at payBy ends each order paid or expired, never both`, async (t) => {
+  t.test(`with --workers ${workers}, pay racing expiry at payBy ends each order paid or expired, never both`,
+    async (t) => {
     const dataDir = tempDataDir('race');
-    const engine = await startEngine({ dataDir, args: ['--workers', workers], sale: [item('race', { stock: 60, mode: 'reserve', payWindowSec: 1 })] });
+    const engine = await startEngine({ dataDir, args: ['--workers', workers],
+      sale: [item('race', { stock: 60, mode: 'reserve', payWindowSec: 1 })] });
     const buyPath = await buyPathOf(engine.port, 'race');
     const winners = await newWinners(engine, buyPath, 1000, 60);
     t.equal(winners.length, 60);
@@ -75,14 +88,17 @@ for (const workers of ['0', '2']) {
     // Each owner pays and cancels at nearly the moment of expiry, twice over.
     const replies = await pool(240, 60, (i) => {
       const w = winners[i % 60]!;
-      return request(engine.port, 'POST', `/api/orders/${w.order}/${i < 120 ? 'pay' : 'cancel'}`, { token: signToken(w.user), agent });
+      return request(engine.port, 'POST', `/api/orders/${w.order}/${i < 120 ? 'pay' : 'cancel'}`,
+        { token: signToken(w.user), agent });
     });
     agent.destroy();
     t.ok(replies.every((r) => [200, 409, 410].includes(r.status)), 'only paid, refused or expired answers');
     await sleep(1200);
-    const finals = await pool(60, 20, (i) => request(engine.port, 'GET', `/api/orders/${winners[i]!.order}`, { token: signToken(winners[i]!.user) }));
+    const finals = await pool(60, 20, (i) =>
+      request(engine.port, 'GET', `/api/orders/${winners[i]!.order}`, { token: signToken(winners[i]!.user) }));
     const states = finals.map((f) => f.json.state as string);
-    t.ok(states.every((s) => s === 'paid' || s === 'expired' || s === 'cancelled'), 'each order ended paid, expired or cancelled');
+    t.ok(states.every((s) => s === 'paid' || s === 'expired' || s === 'cancelled'),
+      'each order ended paid, expired or cancelled');
     const held = states.filter((s) => s === 'paid').length;
     const regained = await newWinners(engine, buyPath, 5000, 80);
     t.equal(regained.length, 60 - held, `exactly the ${60 - held} unpaid units came back`);

@@ -37,7 +37,8 @@ t.test('sale check --data and start-up refuse the same files with one message, a
   const engine = await startEngine({ dataDir, args: ['--workers', '0', '--sale', writeSaleFile(dataDir, [sold({})])] });
   const buyPath = await buyPathOf(engine.port, 'lim');
   for (const user of [301, 301, 302]) {
-    t.equal((await request(engine.port, 'POST', buyPath, { token: signToken(user) })).status, 200, `user ${user} buys one`);
+    t.equal((await request(engine.port, 'POST', buyPath, { token: signToken(user) })).status, 200,
+      `user ${user} buys one`);
   }
   t.equal(await engine.stop(), 0, 'the engine stops cleanly with 3 units sold, 2 of them to user 301');
 

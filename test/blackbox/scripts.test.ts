@@ -41,7 +41,8 @@ const BAD_VALUES: Record<string, string[]> = {
   'flag-table': ['--docs'],
 };
 
-t.test('every script answers --help naming its flags, and refuses an unknown flag or a bad value with exit 2 naming the flag', async (t) => {
+t.test('every script answers --help naming its flags, and refuses an unknown flag or a bad value ' +
+  'with exit 2 naming the flag', async (t) => {
   for (const [name, flags] of Object.entries(FLAGS)) {
     const help = await runScript(name, ['--help']);
     t.equal(help.code, 0, `${name} --help exits 0`);
@@ -56,10 +57,12 @@ t.test('every script answers --help naming its flags, and refuses an unknown fla
   }
 });
 
-t.test('issue-token prints tokens the engine accepts, and refuses a missing or short secret without printing it', async (t) => {
+t.test('issue-token prints tokens the engine accepts, and refuses a missing or short secret without printing it',
+  async (t) => {
   const engine = await startEngine({ dataDir: tempDataDir('tokens'), sale: [item('tok', { stock: 5 })] });
   t.teardown(() => engine.stop());
-  const many = await runScript('issue-token', ['--first-user', '7000', '--count', '3', '--ttl-sec', '600'], { FLASH_USER_SECRET: USER_SECRET });
+  const many = await runScript('issue-token', ['--first-user', '7000', '--count', '3', '--ttl-sec', '600'],
+    { FLASH_USER_SECRET: USER_SECRET });
   t.equal(many.code, 0);
   const tokens = many.stdout.trim().split('\n');
   t.equal(tokens.length, 3, 'one token per line');
@@ -73,42 +76,55 @@ t.test('issue-token prints tokens the engine accepts, and refuses a missing or s
   }
   const one = await runScript('issue-token', ['--user', '42'], { FLASH_USER_SECRET: USER_SECRET });
   t.equal(one.stdout.trim().split('\n').length, 1, '--user prints one token');
-  t.equal((await request(engine.port, 'POST', buyPath, { token: one.stdout.trim() })).json.result, 'won', 'which buys too');
-  const forged = await runScript('issue-token', ['--user', '43'], { FLASH_USER_SECRET: 'another-secret-that-is-long-enough-0123456789' });
-  t.equal((await request(engine.port, 'POST', buyPath, { token: forged.stdout.trim() })).status, 401, 'a token signed with another secret is refused');
+  t.equal((await request(engine.port, 'POST', buyPath, { token: one.stdout.trim() })).json.result, 'won',
+    'which buys too');
+  const forged = await runScript('issue-token', ['--user', '43'],
+    { FLASH_USER_SECRET: 'another-secret-that-is-long-enough-0123456789' });
+  t.equal((await request(engine.port, 'POST', buyPath, { token: forged.stdout.trim() })).status, 401,
+    'a token signed with another secret is refused');
 
   const missing = await runScript('issue-token', ['--user', '1'], { FLASH_USER_SECRET: undefined });
   t.equal(missing.code, 2, 'no FLASH_USER_SECRET exits 2');
   t.match(missing.stderr, /FLASH_USER_SECRET is not set/);
   t.equal(missing.stdout, '', 'and prints no token');
-  const short = await runScript('issue-token', ['--user', '1'], { FLASH_USER_SECRET: 'short-secret-31-bytes-long-xxxx' });
+  const short = await runScript('issue-token', ['--user', '1'],
+    { FLASH_USER_SECRET: 'short-secret-31-bytes-long-xxxx' });
   t.equal(short.code, 2, 'a secret of 31 bytes exits 2');
   t.match(short.stderr, /at least 32 bytes/);
   t.notMatch(short.stderr + short.stdout, 'short-secret', 'the secret is not echoed');
-  t.equal((await runScript('issue-token', ['--user', '1'], { FLASH_USER_SECRET: 'short-secret-32-bytes-long-xxxxx' })).code, 0, 'a secret of 32 bytes is enough');
+  t.equal((await runScript('issue-token', ['--user', '1'],
+    { FLASH_USER_SECRET: 'short-secret-32-bytes-long-xxxxx' })).code, 0, 'a secret of 32 bytes is enough');
   const both = await runScript('issue-token', ['--user', '1', '--count', '2'], { FLASH_USER_SECRET: USER_SECRET });
   t.equal(both.code, 2, '--count without --first-user exits 2');
   t.match(both.stderr, /--count/);
 });
 
-t.test('sale check passes a good file and prints each item as the engine reads it; a bad file fails naming the item and the field', async (t) => {
+t.test('sale check passes a good file and prints each item as the engine reads it; ' +
+  'a bad file fails naming the item and the field', async (t) => {
   const dir = tempDataDir('salecheck');
   const good = writeSaleFile(dir, [
     item('phone-x', { stock: 100, startsAt: '2026-11-23T10:00:00Z' }),
-    item('shoe', { stock: 7, mode: 'reserve', perUserLimit: 2, startsAt: 1795428000000, endsAt: '2026-11-24T10:00:00+01:00' }),
+    item('shoe',
+      { stock: 7, mode: 'reserve', perUserLimit: 2, startsAt: 1795428000000, endsAt: '2026-11-24T10:00:00+01:00' }),
   ]);
   const passed = await runScript('sale', ['check', good]);
   t.equal(passed.code, 0, 'a good file exits 0');
-  t.match(passed.stdout, 'item "phone-x" (items[0]): stock 100, mode order, perUserLimit 1, startsAt 2026-11-23T10:00:00.000Z, endsAt 2026-11-23T11:00:00.000Z', 'defaults filled in, times in ISO');
-  t.match(passed.stdout, 'item "shoe" (items[1]): stock 7, mode reserve, perUserLimit 2, startsAt 2026-11-23T10:00:00.000Z, endsAt 2026-11-24T09:00:00.000Z');
+  t.match(passed.stdout,
+    'item "phone-x" (items[0]): stock 100, mode order, perUserLimit 1, startsAt 2026-11-23T10:00:00.000Z, ' +
+    'endsAt 2026-11-23T11:00:00.000Z', 'defaults filled in, times in ISO');
+  t.match(passed.stdout,
+    'item "shoe" (items[1]): stock 7, mode reserve, perUserLimit 2, startsAt 2026-11-23T10:00:00.000Z, ' +
+    'endsAt 2026-11-24T09:00:00.000Z');
   t.match(passed.stdout, /valid/);
 
   const bad = writeSaleFile(dir, [item('fine'), item('broken', { stock: -1 })]);
   const failed = await runScript('sale', ['check', bad]);
   t.equal(failed.code, 1, 'a bad file exits 1');
-  t.match(failed.stderr, /item "broken" \(items\[1\]\): field "stock" must be an integer/, 'naming the item and the field, as the engine does');
+  t.match(failed.stderr, /item "broken" \(items\[1\]\): field "stock" must be an integer/,
+    'naming the item and the field, as the engine does');
   const unknownField = writeSaleFile(dir, [item('odd', { colour: 'red' })]);
-  t.match((await runScript('sale', ['check', unknownField])).stderr, /item "odd" \(items\[0\]\): field "colour" is not a known field/);
+  t.match((await runScript('sale', ['check', unknownField])).stderr,
+    /item "odd" \(items\[0\]\): field "colour" is not a known field/);
   const duplicate = writeSaleFile(dir, [item('twin'), item('twin')]);
   t.match((await runScript('sale', ['check', duplicate])).stderr, /item "twin" \(items\[1\]\): field "id" duplicates/);
   const absent = await runScript('sale', ['check', path.join(dir, 'absent.json')]);
@@ -118,12 +134,14 @@ t.test('sale check passes a good file and prints each item as the engine reads i
   t.equal((await runScript('sale', ['check'])).code, 2, 'check without a file exits 2');
 });
 
-t.test('sale check --data refuses a stock below the units held (the unapplied log included) and changes nothing', async (t) => {
+t.test('sale check --data refuses a stock below the units held (the unapplied log included) and changes nothing',
+  async (t) => {
   const dataDir = tempDataDir('salecheckdata');
   const loaded = writeSaleFile(dataDir, [item('keep', { stock: 10 }), item('other', { stock: 3 })]);
   const engine = await startEngine({ dataDir, args: ['--sale', loaded, '--workers', '0'] });
   const buyPath = await buyPathOf(engine.port, 'keep');
-  for (let user = 1; user <= 6; user++) t.equal((await request(engine.port, 'POST', buyPath, { token: signToken(300 + user) })).status, 200);
+  for (let user = 1; user <= 6; user++) t.equal((await request(engine.port, 'POST', buyPath,
+    { token: signToken(300 + user) })).status, 200);
   // Killed, not stopped, and the persister rewound by three wins: those are
   // only in the log, as after a crash, and the check must count them as start-up would.
   await sleep(300);
@@ -137,7 +155,8 @@ t.test('sale check --data refuses a stock below the units held (the unapplied lo
   const lower = writeSaleFile(files, [item('keep', { stock: 5 })]);
   const refused = await runScript('sale', ['check', lower, '--data', dataDir]);
   t.equal(refused.code, 1, 'a stock below the units held exits 1');
-  t.match(refused.stderr, /item "keep" \(items\[0\]\): field "stock" is 5 but 6 units are already sold or reserved/, 'with the engine\'s message');
+  t.match(refused.stderr, /item "keep" \(items\[0\]\): field "stock" is 5 but 6 units are already sold or reserved/,
+    'with the engine\'s message');
   const enough = writeSaleFile(files, [item('keep', { stock: 6 }), item('fresh', { stock: 1 })]);
   const accepted = await runScript('sale', ['check', enough, '--data', dataDir]);
   t.equal(accepted.code, 0, 'a stock equal to the units held passes');
@@ -145,7 +164,8 @@ t.test('sale check --data refuses a stock below the units held (the unapplied lo
   t.match(accepted.stdout, /item "fresh": new/);
   const same = await runScript('sale', ['check', loaded, '--data', dataDir]);
   t.equal(same.code, 0);
-  t.match(same.stdout, /item "keep": unchanged since it was last loaded/, 'the file last loaded is recognised, as start-up does');
+  t.match(same.stdout, /item "keep": unchanged since it was last loaded/,
+    'the file last loaded is recognised, as start-up does');
   t.equal(digestDataDir(dataDir), before, 'the database and the log are unchanged');
   const nowhere = await runScript('sale', ['check', loaded, '--data', tempDataDir('empty')]);
   t.equal(nowhere.code, 2, 'a --data without a database exits 2');
@@ -159,7 +179,8 @@ async function deadPid(): Promise<number> {
   return child.pid!;
 }
 
-t.test('snapshot makes the running engine write a snapshot and prints its path; with no engine it exits 1 and signals nothing else', async (t) => {
+t.test('snapshot makes the running engine write a snapshot and prints its path; ' +
+  'with no engine it exits 1 and signals nothing else', async (t) => {
   const dataDir = tempDataDir('snapscript');
   const engine = await startEngine({ dataDir, sale: [item('s', { stock: 50 })] });
   t.teardown(() => engine.stop());
@@ -169,7 +190,8 @@ t.test('snapshot makes the running engine write a snapshot and prints its path; 
   t.equal(taken.code, 0, taken.stderr);
   const file = taken.stdout.trim();
   t.equal(path.dirname(file), path.join(dataDir, 'snapshots'), 'the file is in DIR/snapshots');
-  const snap = JSON.parse(fs.readFileSync(file, 'utf8')) as { shards: { items: { id: string; left: number; orders: unknown[] }[] }[] };
+  const snap = JSON.parse(fs.readFileSync(file, 'utf8')) as { shards: {
+    items: { id: string; left: number; orders: unknown[] }[] }[] };
   const s = snap.shards.flatMap((shard) => shard.items).find((i) => i.id === 's')!;
   t.equal(s.orders.length, 4, 'it holds the orders sold before it');
   t.equal(s.left, 46);
@@ -205,7 +227,8 @@ async function buy(engine: EngineHandle, itemId: string, user: number): Promise<
   return { order: reply.json.order as string, user, item: itemId, state: itemId === 'res' ? 'reserved' : 'confirmed' };
 }
 
-t.test('restore rebuilds a data directory from a snapshot: the engine starts on it with every order for its owner and the snapshot\'s stock left', async (t) => {
+t.test('restore rebuilds a data directory from a snapshot: the engine starts on it ' +
+  'with every order for its owner and the snapshot\'s stock left', async (t) => {
   const dataDir = tempDataDir('restorefrom');
   let engine = await startEngine({ dataDir, args: ['--workers', '2'], sale: [
     item('ord', { stock: 20, perUserLimit: 2 }),
@@ -216,9 +239,11 @@ t.test('restore rebuilds a data directory from a snapshot: the engine starts on 
   bought.push(await buy(engine, 'ord', 1001));
   for (let user = 1; user <= 4; user++) bought.push(await buy(engine, 'res', 2000 + user));
   const [paid, cancelled] = bought.filter((b) => b.item === 'res') as [Bought, Bought];
-  t.equal((await request(engine.port, 'POST', `/api/orders/${paid.order}/pay`, { token: signToken(paid.user) })).json.state, 'paid');
+  t.equal((await request(engine.port, 'POST', `/api/orders/${paid.order}/pay`,
+    { token: signToken(paid.user) })).json.state, 'paid');
   paid.state = 'paid';
-  t.equal((await request(engine.port, 'POST', `/api/orders/${cancelled.order}/cancel`, { token: signToken(cancelled.user) })).json.state, 'cancelled');
+  t.equal((await request(engine.port, 'POST', `/api/orders/${cancelled.order}/cancel`,
+    { token: signToken(cancelled.user) })).json.state, 'cancelled');
   cancelled.state = 'cancelled';
   const taken = await runScript('snapshot', ['--data', dataDir]);
   t.equal(taken.code, 0, taken.stderr);
@@ -239,13 +264,15 @@ t.test('restore rebuilds a data directory from a snapshot: the engine starts on 
     t.equal(view.json.state, b.state, `in state ${b.state}`);
     t.equal(view.json.item, b.item);
   }
-  t.equal((await request(engine.port, 'GET', `/api/orders/${paid.order}`, { token: signToken(9999) })).status, 404, 'and not for anyone else');
+  t.equal((await request(engine.port, 'GET', `/api/orders/${paid.order}`, { token: signToken(9999) })).status, 404,
+    'and not for anyone else');
   const items = await request(engine.port, 'GET', '/api/items');
   const left = Object.fromEntries((items.json.items as { id: string; left: number }[]).map((i) => [i.id, i.left]));
   t.same(left, { ord: 14, res: 7 }, '/api/items offers the snapshot\'s left');
   const next = await buy(engine, 'ord', 3001);
   t.notOk(bought.some((b) => b.order === next.order), `a new order gets a new id (${next.order})`);
-  t.equal((await request(engine.port, 'POST', `/api/orders/${paid.order}/cancel`, { token: signToken(paid.user) })).json.error, 'already_paid', 'a paid order stays paid');
+  t.equal((await request(engine.port, 'POST', `/api/orders/${paid.order}/cancel`,
+    { token: signToken(paid.user) })).json.error, 'already_paid', 'a paid order stays paid');
   t.equal(await engine.stop(), 0);
 
   const again = await runScript('restore', ['--snapshot', snapshotFile, '--data', newDir]);
@@ -253,7 +280,8 @@ t.test('restore rebuilds a data directory from a snapshot: the engine starts on 
   t.match(again.stderr, /--data: .* already holds a database/);
 
   const tampered = path.join(path.dirname(newDir), 'tampered.json');
-  const doc = JSON.parse(fs.readFileSync(snapshotFile, 'utf8')) as { shards: { items: { id: string; left: number }[] }[] };
+  const doc = JSON.parse(fs.readFileSync(snapshotFile, 'utf8')) as { shards: {
+    items: { id: string; left: number }[] }[] };
   doc.shards.flatMap((shard) => shard.items).find((i) => i.id === 'ord')!.left += 1;
   fs.writeFileSync(tampered, JSON.stringify(doc));
   const otherDir = path.join(tempDataDir('restorebad'), 'data');
@@ -264,21 +292,25 @@ t.test('restore rebuilds a data directory from a snapshot: the engine starts on 
   t.equal((await runScript('restore', ['--data', otherDir])).code, 2, 'a missing --snapshot exits 2');
 });
 
-t.test('a restored directory started with the same sale file keeps what admins changed (the sale file\'s definitions travel in the snapshot)', async (t) => {
+t.test('a restored directory started with the same sale file keeps what admins changed ' +
+  '(the sale file\'s definitions travel in the snapshot)', async (t) => {
   const saleItems = [item('keep', { stock: 10 })];
   const dataDir = tempDataDir('restorekeep');
   const engine = await startEngine({ dataDir, sale: saleItems, env: { FLASH_ADMIN_TOKEN: ADMIN_TOKEN } });
-  const restock = await request(engine.port, 'POST', '/admin/items/keep/restock', { headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: '{"add":5}' });
+  const restock = await request(engine.port, 'POST', '/admin/items/keep/restock',
+    { headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: '{"add":5}' });
   t.equal(restock.json.stock, 15, 'an admin restocked 10 → 15');
   const taken = await runScript('snapshot', ['--data', dataDir]);
   t.equal(taken.code, 0, taken.stderr);
   t.equal(await engine.stop(), 0);
-  const snapshot = JSON.parse(fs.readFileSync(taken.stdout.trim(), 'utf8')) as { shards: { items: { id: string; fileDefinition: string | null }[] }[] };
+  const snapshot = JSON.parse(fs.readFileSync(taken.stdout.trim(), 'utf8')) as { shards: {
+    items: { id: string; fileDefinition: string | null }[] }[] };
   t.type(snapshot.shards[0]!.items[0]!.fileDefinition, 'string', 'the snapshot carries the sale file\'s definition');
   const newDir = path.join(tempDataDir('restorekeepto'), 'data');
   t.equal((await runScript('restore', ['--snapshot', taken.stdout.trim(), '--data', newDir])).code, 0);
   fs.mkdirSync(newDir, { recursive: true });
   const restored = await startEngine({ dataDir: newDir, args: ['--sale', writeSaleFile(newDir, saleItems)] });
   t.teardown(() => restored.stop());
-  t.equal((await request(restored.port, 'GET', '/api/items/keep')).json.stock, 15, 'started with the same sale file, the restock is kept');
+  t.equal((await request(restored.port, 'GET', '/api/items/keep')).json.stock, 15,
+    'started with the same sale file, the restock is kept');
 });

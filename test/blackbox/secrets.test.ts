@@ -17,13 +17,15 @@ const TICKET_SECRET = 'ticket-secret-for-secret-tests-0123456789';
 
 t.test('before the start nothing public holds the ticket; from the start the ticket route gives it', async (t) => {
   const startsAt = Date.now() + 3500;
-  const engine = await startEngine({ dataDir: tempDataDir('ticket'), sale: [item('soon', { startsAt })], env: { FLASH_TICKET_SECRET: TICKET_SECRET } });
+  const engine = await startEngine({ dataDir: tempDataDir('ticket'), sale: [item('soon', { startsAt })],
+    env: { FLASH_TICKET_SECRET: TICKET_SECRET } });
   t.teardown(() => engine.stop());
   // Every static file the page references, by the names the page uses.
   const page = await request(engine.port, 'GET', '/');
   const assets = [...page.body.matchAll(/(?:src|href)="(\/[^"]+)"/g)].map((m) => m[1]!);
   t.ok(assets.length >= 2, `the page's assets are read too (${assets.join(', ')})`);
-  const publicPaths = ['/', '/index.html', '/api/items', '/api/items/soon', '/api/items/soon/ticket', '/api/items/soon/challenge', '/sale.js', '/api/time', '/metrics', '/healthz', '/readyz', ...assets];
+  const publicPaths = ['/', '/index.html', '/api/items', '/api/items/soon', '/api/items/soon/ticket',
+    '/api/items/soon/challenge', '/sale.js', '/api/time', '/metrics', '/healthz', '/readyz', ...assets];
   const before = await Promise.all(publicPaths.map((p) => request(engine.port, 'GET', p, { token: signToken(1) })));
   // A WebSocket that watches until just before the start: pushes and time only.
   const watcher = await connectWs(engine.port, { token: signToken(2) });
@@ -33,7 +35,8 @@ t.test('before the start nothing public holds the ticket; from the start the tic
   watcher.close();
   before.push({ status: 101, headers: {}, json: {}, body: JSON.stringify(watcher.frames) });
   t.equal(before.find((r) => r.body.includes('/api/buy/')), undefined, 'no buy path anywhere before the start');
-  t.equal((await request(engine.port, 'GET', '/api/items/soon/ticket')).status, 403, 'the ticket route says not_started');
+  t.equal((await request(engine.port, 'GET', '/api/items/soon/ticket')).status, 403,
+    'the ticket route says not_started');
   const guesses = ['AAAAAAAAAAAAAAAAAAAAAA', 'x', '', '0'.repeat(22), 'soon'];
   for (const guess of guesses) {
     const r = await request(engine.port, 'POST', `/api/buy/soon/${guess}`, { token: signToken(1) });
@@ -45,12 +48,14 @@ t.test('before the start nothing public holds the ticket; from the start the tic
   const ticketValue = (ticket.json.buyPath as string).split('/').pop()!;
   t.ok(before.every((r) => !r.body.includes(ticketValue)), 'and that ticket was in none of the responses before');
   t.match((await request(engine.port, 'GET', '/sale.js')).body, ticketValue, '/sale.js carries it once started');
-  t.equal((await request(engine.port, 'POST', ticket.json.buyPath as string, { token: signToken(1) })).status, 200, 'and it buys');
+  t.equal((await request(engine.port, 'POST', ticket.json.buyPath as string, { token: signToken(1) })).status, 200,
+    'and it buys');
 });
 
 t.test('no secret ever reaches the logs', async (t) => {
   const env = { FLASH_ADMIN_TOKEN: ADMIN_TOKEN, FLASH_TICKET_SECRET: TICKET_SECRET };
-  const engine = await startEngine({ dataDir: tempDataDir('nolog'), args: ['--workers', '2'], sale: [item('s', { stock: 2 })], env });
+  const engine = await startEngine({ dataDir: tempDataDir('nolog'), args: ['--workers', '2'],
+    sale: [item('s', { stock: 2 })], env });
   const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
   const buyPath = (await request(engine.port, 'GET', '/api/items/s/ticket')).json.buyPath as string;
   for (let user = 1; user <= 3; user++) await request(engine.port, 'POST', buyPath, { token: signToken(user) });
@@ -64,7 +69,8 @@ t.test('no secret ever reaches the logs', async (t) => {
   t.equal(await engine.stop(), 0);
   const output = JSON.stringify(engine.lines) + engine.stderr.join('');
   t.ok(engine.lines.length > 5, 'the engine did log');
-  for (const [name, secret] of [['user secret', USER_SECRET], ['ticket secret', TICKET_SECRET], ['admin token', ADMIN_TOKEN]] as const) {
+  for (const [name, secret] of [['user secret', USER_SECRET], ['ticket secret', TICKET_SECRET],
+    ['admin token', ADMIN_TOKEN]] as const) {
     t.notOk(output.includes(secret), `the ${name} is not in the logs`);
   }
   t.notOk(output.includes(buyPath.split('/').pop()!), 'nor is a ticket');
