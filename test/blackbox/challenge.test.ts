@@ -20,7 +20,7 @@ const answerOf = (itemId: string, userId: number, challenge: string): string => 
 };
 
 t.test('challenge items', async (t) => {
-  const startsAt = Date.now() + 1500;
+  const startsAt = Date.now() + 3000;
   const engine = await startEngine({
     dataDir: tempDataDir('challenge'), env: { FLASH_TICKET_SECRET: TICKET_SECRET, FLASH_CHALLENGE_THINK_MS: '400' },
     sale: [item('quiz', { stock: 10, perUserLimit: 1, challenge: true, startsAt }), item('plain', { stock: 10 })],

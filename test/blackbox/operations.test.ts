@@ -110,7 +110,7 @@ t.test('restarting with the same sale file keeps what was sold; lowering stock b
 
 t.test('a sale file or an admin update may not lower perUserLimit below what a user holds', async (t) => {
   const dataDir = tempDataDir('limitdown');
-  const sale = [item('pair', { stock: 10, perUserLimit: 3, startsAt: Date.now() - 1000, endsAt: Date.now() + 1500 })];
+  const sale = [item('pair', { stock: 10, perUserLimit: 3, startsAt: Date.now() - 1000, endsAt: Date.now() + 3000 })];
   let engine = await startEngine({ dataDir, sale, env: { FLASH_ADMIN_TOKEN: ADMIN_TOKEN } });
   const buyPath = await buyPathOf(engine.port, 'pair');
   for (let i = 0; i < 2; i++) t.equal((await request(engine.port, 'POST', buyPath, { token: signToken(5) })).status,

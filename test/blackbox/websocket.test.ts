@@ -18,7 +18,7 @@ const ticketOf = (buyPath: string): string => buyPath.split('/').pop()!;
 
 for (const workers of ['0', '2']) {
   t.test(`--workers ${workers}`, async (t) => {
-    const startsAt = Date.now() + 2500;
+    const startsAt = Date.now() + 4000;
     const engine: EngineHandle = await startEngine({
       dataDir: tempDataDir('ws'), args: ['--workers', workers],
       sale: [item('live', { stock: 5, perUserLimit: 1 }), item('soon', { stock: 40, perUserLimit: 1, startsAt }),
