@@ -6,7 +6,9 @@
 
 import t from 'tap';
 import type { Browser } from 'playwright-core';
-import { inCard, launchChromium, openShopperPage, waitForEnabled, waitForText, type ShopperPage } from '../helpers/browser-page';
+import {
+  inCard, launchChromium, openShopperPage, waitForEnabled, waitForText, type ShopperPage,
+} from '../helpers/browser-page';
 import { item, startEngine, tempDataDir, type EngineHandle } from '../helpers/engine-process';
 
 let engine: EngineHandle;
@@ -50,7 +52,10 @@ t.test('a rate-limited buy waits for Retry-After, retries by itself and wins', a
     if (request.method() === 'POST' && new URL(request.url()).pathname.startsWith('/api/buy/')) {
       const buy = { sentAt: Date.now(), status: 0, answeredAt: 0 };
       buys.push(buy);
-      void request.response().then((response) => { buy.status = response?.status() ?? 0; buy.answeredAt = Date.now(); });
+      void request.response().then((response) => {
+        buy.status = response?.status() ?? 0;
+        buy.answeredAt = Date.now();
+      });
     }
   });
   await waitForEnabled(shopper.page, inCard('twice', 'buy'), 5_000);
@@ -70,12 +75,14 @@ t.test('a rate-limited buy waits for Retry-After, retries by itself and wins', a
 
 t.test('a token the engine no longer accepts is replaced and the buy goes through', async (t) => {
   // The same for a token from an earlier boot, whose random demo secret is gone.
-  const shopper = await openShopperPage(browser, engine.port, { userId: null, initScript: 'localStorage.setItem("fs_token", "v1.5.9999999999.forged");' });
+  const shopper = await openShopperPage(browser, engine.port,
+    { userId: null, initScript: 'localStorage.setItem("fs_token", "v1.5.9999999999.forged");' });
   pages.push(shopper);
   await waitForEnabled(shopper.page, inCard('twice', 'buy'), 5_000);
   await shopper.page.click(inCard('twice', 'buy'));
   t.pass(await waitForText(shopper.page, inCard('twice', 'result'), /You won/));
-  t.not(await shopper.page.evaluate('localStorage.getItem("fs_token")'), 'v1.5.9999999999.forged', 'a fresh token was stored');
+  t.not(await shopper.page.evaluate('localStorage.getItem("fs_token")'), 'v1.5.9999999999.forged',
+    'a fresh token was stored');
   t.equal(shopper.requestsTo('/api/demo/token').length, 1, 'after one 401 the page asked for a new token');
 });
 

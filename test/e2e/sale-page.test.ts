@@ -57,19 +57,23 @@ t.teardown(async () => {
 
 t.test('the page lists every item with its price, stock, limit, state and a countdown', async (t) => {
   const { page } = alice;
-  t.same(await page.$$eval('[data-item]', (cards) => cards.map((c) => (c as unknown as { dataset: { item: string } }).dataset.item)),
+  t.same(await page.$$eval('[data-item]',
+    (cards) => cards.map((c) => (c as unknown as { dataset: { item: string } }).dataset.item)),
     ['solo', 'multi', 'hold', 'quiz', 'later'], 'one card per item, in the engine\'s order');
   t.equal(await page.textContent('[data-item="hold"] h2'), 'Held phone');
   t.equal(await page.textContent(inCard('hold', 'price')), '999.00', 'the price in major units');
   t.equal(await page.textContent(inCard('solo', 'left')), '1 of 1 left');
   t.equal(await page.textContent(inCard('solo', 'state')), 'Upcoming');
-  t.match(await page.textContent(inCard('later', 'countdown')), /^Starts in (2:00:00|1:59:[0-5][0-9])$/, 'two hours away shows hours');
+  t.match(await page.textContent(inCard('later', 'countdown')), /^Starts in (2:00:00|1:59:[0-5][0-9])$/,
+    'two hours away shows hours');
   const offsetMs = await page.evaluate('window.__flash.offsetMs') as number;
-  t.ok(Number.isInteger(offsetMs) && Math.abs(offsetMs) < 1000, `the clock offset against the engine on the same machine is small (${offsetMs} ms)`);
+  t.ok(Number.isInteger(offsetMs) && Math.abs(offsetMs) < 1000,
+    `the clock offset against the engine on the same machine is small (${offsetMs} ms)`);
   t.ok(await page.evaluate('document.documentElement.scrollWidth <= 390'), 'nothing is wider than a phone');
   const assets = alice.requests.map((r) => new URL(r.url()).pathname).filter((p) => /\.(js|css)$/.test(p));
   for (const [name, ext] of [['page', 'css'], ['msgpack', 'js'], ['page', 'js']]) {
-    t.ok(assets.some((p) => new RegExp(`^/${name}\\.[A-Za-z0-9_-]+\\.${ext}$`).test(p)), `${name}.${ext} is loaded by its fingerprinted name (${assets.join(', ')})`);
+    t.ok(assets.some((p) => new RegExp(`^/${name}\\.[A-Za-z0-9_-]+\\.${ext}$`).test(p)),
+      `${name}.${ext} is loaded by its fingerprinted name (${assets.join(', ')})`);
   }
   t.equal(await page.getAttribute(inCard('solo', 'result'), 'aria-live'), 'polite', 'results are announced');
 });
@@ -87,7 +91,8 @@ t.test('the countdown runs and Buy stays disabled before the start', async (t) =
 });
 
 t.test('at the start second Buy enables without a reload, with or without WebSocket', async (t) => {
-  t.equal(await alice.page.evaluate('window.__flash.socketOpen'), true, 'the default page has its socket open before the start');
+  t.equal(await alice.page.evaluate('window.__flash.socketOpen'), true,
+    'the default page has its socket open before the start');
   t.equal(await bob.page.evaluate('window.__flash.socketOpen'), false, 'the page without WebSocket has none');
   await alice.page.evaluate('window.__marker = "still here"');
   await bob.page.evaluate('window.__marker = "still here"');
@@ -96,21 +101,26 @@ t.test('at the start second Buy enables without a reload, with or without WebSoc
     waitForEnabled(alice.page, inCard('solo', 'buy'), timeoutMs),
     waitForEnabled(bob.page, inCard('solo', 'buy'), timeoutMs),
   ]);
-  for (const [name, shopper, at] of [['default page', alice, aliceAt], ['page without WebSocket', bob, bobAt]] as const) {
+  const shoppers = [['default page', alice, aliceAt], ['page without WebSocket', bob, bobAt]] as const;
+  for (const [name, shopper, at] of shoppers) {
     // The page's clock is the machine's, as is the engine's: no offset to allow for.
     t.ok(at >= startsAt - 50, `${name}: not before the start (${at - startsAt} ms)`);
     t.ok(at <= startsAt + 2_000, `${name}: within two seconds of the start (${at - startsAt} ms)`);
     t.equal(await shopper.page.evaluate('window.__marker'), 'still here', `${name}: the page was not reloaded`);
     t.equal(shopper.navigations(), 1, `${name}: one navigation, the first load`);
     t.equal(shopper.requestsTo('/', 'GET').length, 1, `${name}: the document was fetched once`);
-    t.ok(shopper.requestsTo('/sale.js').length <= 6, `${name}: a few /sale.js fetches at most (${shopper.requestsTo('/sale.js').length})`);
+    t.ok(shopper.requestsTo('/sale.js').length <= 6,
+      `${name}: a few /sale.js fetches at most (${shopper.requestsTo('/sale.js').length})`);
     t.equal(await shopper.page.textContent(inCard('solo', 'state')), 'Live');
     t.ok(await isDisabled(shopper.page, inCard('later', 'buy')), `${name}: the later item stays disabled`);
   }
-  t.equal(await alice.page.evaluate('window.__flash.startedBy.solo'), 'push', 'the default page learned the start from the socket\'s push');
+  t.equal(await alice.page.evaluate('window.__flash.startedBy.solo'), 'push',
+    'the default page learned the start from the socket\'s push');
   t.equal(alice.requestsTo('/sale.js').length, 0, 'and fetched no /sale.js');
-  t.equal(await bob.page.evaluate('window.__flash.startedBy.solo'), 'sale.js', 'without WebSocket the start came from /sale.js');
-  t.ok(bob.requestsTo('/sale.js').every((r) => /^\?v=\d+$/.test(new URL(r.url()).search)), '/sale.js is fetched with ?v=<Date.now()>');
+  t.equal(await bob.page.evaluate('window.__flash.startedBy.solo'), 'sale.js',
+    'without WebSocket the start came from /sale.js');
+  t.ok(bob.requestsTo('/sale.js').every((r) => /^\?v=\d+$/.test(new URL(r.url()).search)),
+    '/sale.js is fetched with ?v=<Date.now()>');
 });
 
 t.test('a buy wins and shows the order; a second buy shows the limit', async (t) => {
@@ -118,10 +128,12 @@ t.test('a buy wins and shows the order; a second buy shows the limit', async (t)
   await page.click(inCard('multi', 'buy'));
   const won = await waitForText(page, inCard('multi', 'result'), /You won! Order \d+\./);
   t.pass(won);
-  t.equal(await waitForText(page, inCard('multi', 'left'), /^4 of 5 left$/, 2_000), '4 of 5 left', 'the count shows the unit won, counted once');
+  t.equal(await waitForText(page, inCard('multi', 'left'), /^4 of 5 left$/, 2_000), '4 of 5 left',
+    'the count shows the unit won, counted once');
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: path.join(ARTIFACTS, 'won.png'), fullPage: true });
-  t.ok(await isDisabled(page, inCard('multi', 'buy')) === false, 'Buy is enabled again: the server decides about the limit');
+  t.ok(await isDisabled(page, inCard('multi', 'buy')) === false,
+    'Buy is enabled again: the server decides about the limit');
   await page.click(inCard('multi', 'buy'));
   t.pass(await waitForText(page, inCard('multi', 'result'), /^Limit reached/));
   t.equal(alice.requestsTo('/api/buy/multi/' + (await ticketOf('multi')), 'POST').length, 2, 'two clicks, two buys');
@@ -135,15 +147,18 @@ t.test('when one shopper wins a stock-1 item, another sees it sold out', async (
   // must end up showing it. The click runs in the page, so it is a no-op on a
   // button that was disabled, instead of Playwright waiting for it.
   await bob.page.$eval(inCard('solo', 'buy'), (button) => (button as unknown as { click(): void }).click());
-  t.equal(await waitForText(bob.page, inCard('solo', 'state'), /^Sold out$/, 5_000), 'Sold out', 'the card shows the item sold out');
+  t.equal(await waitForText(bob.page, inCard('solo', 'state'), /^Sold out$/, 5_000), 'Sold out',
+    'the card shows the item sold out');
   t.ok(await isDisabled(bob.page, inCard('solo', 'buy')), 'and Buy is disabled');
-  const bobsBuys = bob.requests.filter((r) => r.method() === 'POST' && new URL(r.url()).pathname.startsWith('/api/buy/solo/'));
+  const bobsBuys = bob.requests.filter((r) =>
+    r.method() === 'POST' && new URL(r.url()).pathname.startsWith('/api/buy/solo/'));
   if (bobsBuys.length > 0) {
     t.equal((await bobsBuys[0]!.response())?.status(), 409, 'his buy was refused');
     t.match(await bob.page.textContent(inCard('solo', 'result')), /^Sold out/, 'and the refusal says sold out');
   }
   // The winner's page hears it from the sold_out push, up to 100 ms after the win.
-  t.equal(await waitForText(alice.page, inCard('solo', 'state'), /^Sold out$/, 2_000), 'Sold out', 'the winner\'s card shows it sold out too');
+  t.equal(await waitForText(alice.page, inCard('solo', 'state'), /^Sold out$/, 2_000), 'Sold out',
+    'the winner\'s card shows it sold out too');
 });
 
 t.test('clicks while a buy is in flight send no second buy', async (t) => {
@@ -157,21 +172,25 @@ t.test('clicks while a buy is in flight send no second buy', async (t) => {
   t.pass(await waitForText(carol.page, inCard('multi', 'result'), /You won/));
   t.equal(carol.requestsTo('/api/buy/multi/' + (await ticketOf('multi')), 'POST').length, 1, 'one buy was sent');
   // Alice's page (socket open, so not polling) hears of Carol's unit by a stock push.
-  t.equal(await waitForText(alice.page, inCard('multi', 'left'), /^3 of 5 left$/, 2_000), '3 of 5 left', 'an open page shows the new count within two seconds');
-  t.ok(alice.requestsTo('/api/items').length <= 2, 'without polling: the first load and one catch-up when the socket opened');
+  t.equal(await waitForText(alice.page, inCard('multi', 'left'), /^3 of 5 left$/, 2_000), '3 of 5 left',
+    'an open page shows the new count within two seconds');
+  t.ok(alice.requestsTo('/api/items').length <= 2,
+    'without polling: the first load and one catch-up when the socket opened');
 });
 
 t.test('reserve mode: a win shows a pay-by countdown; Pay makes it paid, Cancel cancels', async (t) => {
   await alice.page.click(inCard('hold', 'buy'));
   await waitForText(alice.page, inCard('hold', 'result'), /You won! Order \d+\./);
-  t.match(await waitForText(alice.page, inCard('hold', 'pay-by'), /^Pay within/), /^Pay within (02:00|01:5[0-9])$/, 'the pay window counts down from two minutes');
+  t.match(await waitForText(alice.page, inCard('hold', 'pay-by'), /^Pay within/), /^Pay within (02:00|01:5[0-9])$/,
+    'the pay window counts down from two minutes');
   t.match(await alice.page.textContent(inCard('hold', 'order-state')), /Reserved/);
   await alice.page.click(inCard('hold', 'pay'));
   t.pass(await waitForText(alice.page, inCard('hold', 'result'), /^Paid\. Order \d+ is yours\./));
   t.match(await alice.page.textContent(inCard('hold', 'order-state')), /: Paid$/);
   t.notOk(await alice.page.isVisible(inCard('hold', 'pay')), 'Pay is gone once paid');
   const alicesOrder = /Order (\d+)/.exec((await alice.page.textContent(inCard('hold', 'order-state')))!)![1]!;
-  t.equal((await request(engine.port, 'GET', `/api/orders/${alicesOrder}`, { token: signToken(1) })).json.state, 'paid', 'the engine has it paid');
+  t.equal((await request(engine.port, 'GET', `/api/orders/${alicesOrder}`, { token: signToken(1) })).json.state, 'paid',
+    'the engine has it paid');
 
   await bob.page.click(inCard('hold', 'buy'));
   await waitForText(bob.page, inCard('hold', 'pay-by'), /^Pay within/);
@@ -179,20 +198,28 @@ t.test('reserve mode: a win shows a pay-by countdown; Pay makes it paid, Cancel 
   t.pass(await waitForText(bob.page, inCard('hold', 'result'), /cancelled; the unit went back on sale/));
   t.match(await bob.page.textContent(inCard('hold', 'order-state')), /: Cancelled$/);
   const bobsOrder = /Order (\d+)/.exec((await bob.page.textContent(inCard('hold', 'order-state')))!)![1]!;
-  t.equal((await request(engine.port, 'GET', `/api/orders/${bobsOrder}`, { token: signToken(2) })).json.state, 'cancelled', 'the engine has it cancelled');
+  t.equal((await request(engine.port, 'GET', `/api/orders/${bobsOrder}`, { token: signToken(2) })).json.state,
+    'cancelled', 'the engine has it cancelled');
 });
 
-t.test('a challenge item shows its question as an image, asks again after challenge_failed, and wins with the answer', async (t) => {
+t.test('a challenge item shows its question as an image, asks again after challenge_failed, and wins with the answer',
+  async (t) => {
   const { page } = alice;
   const challengeReply = () => page.waitForResponse((r) => new URL(r.url()).pathname === '/api/items/quiz/challenge');
   const buyBodies: unknown[] = [];
-  page.on('request', (r) => { if (r.method() === 'POST' && new URL(r.url()).pathname.startsWith('/api/buy/quiz/')) buyBodies.push(JSON.parse(r.postData() ?? 'null')); });
+  page.on('request', (r) => {
+    if (r.method() === 'POST' && new URL(r.url()).pathname.startsWith('/api/buy/quiz/')) {
+      buyBodies.push(JSON.parse(r.postData() ?? 'null'));
+    }
+  });
 
   const [first] = await Promise.all([challengeReply(), page.click(inCard('quiz', 'buy'))]);
   const one = await first.json() as { challenge: string; question: string };
   await page.waitForSelector(inCard('quiz', 'answer'), { state: 'visible' });
-  t.equal(await page.getAttribute(inCard('quiz', 'question'), 'src'), 'data:image/svg+xml;charset=utf-8,' + encodeURIComponent(one.question), 'the SVG question is shown as an image');
-  t.ok(await page.$eval(inCard('quiz', 'question'), (img) => (img as unknown as { naturalWidth: number }).naturalWidth > 0), 'and the browser draws it');
+  t.equal(await page.getAttribute(inCard('quiz', 'question'), 'src'),
+    'data:image/svg+xml;charset=utf-8,' + encodeURIComponent(one.question), 'the SVG question is shown as an image');
+  t.ok(await page.$eval(inCard('quiz', 'question'),
+    (img) => (img as unknown as { naturalWidth: number }).naturalWidth > 0), 'and the browser draws it');
   t.ok(await isDisabled(page, inCard('quiz', 'buy')), 'Buy is disabled while the question is open');
 
   // A wrong answer (the right one with its first digit changed) is refused.
@@ -203,7 +230,8 @@ t.test('a challenge item shows its question as an image, asks again after challe
   t.pass(await waitForText(page, inCard('quiz', 'result'), /not accepted\. Here is a new question/));
   t.equal(await page.inputValue(inCard('quiz', 'answer')), '', 'the answer field is cleared');
   t.not(two.challenge, one.challenge, 'a new challenge was fetched');
-  t.equal(await page.getAttribute(inCard('quiz', 'question'), 'src'), 'data:image/svg+xml;charset=utf-8,' + encodeURIComponent(two.question), 'and its question shown');
+  t.equal(await page.getAttribute(inCard('quiz', 'question'), 'src'),
+    'data:image/svg+xml;charset=utf-8,' + encodeURIComponent(two.question), 'and its question shown');
 
   // The engine refuses answers given within a second of the question (a bot's speed).
   const issuedMs = Number(two.challenge.split('.')[0]);
@@ -211,7 +239,9 @@ t.test('a challenge item shows its question as an image, asks again after challe
   await page.fill(inCard('quiz', 'answer'), ` ${answerOf(two.challenge, 1)} `);
   await page.press(inCard('quiz', 'answer'), 'Enter');
   t.pass(await waitForText(page, inCard('quiz', 'result'), /You won! Order \d+\./));
-  t.same(buyBodies, [{ challenge: one.challenge, answer: wrong }, { challenge: two.challenge, answer: answerOf(two.challenge, 1) }], 'each buy carried its challenge and the trimmed answer as JSON');
+  t.same(buyBodies,
+    [{ challenge: one.challenge, answer: wrong }, { challenge: two.challenge, answer: answerOf(two.challenge, 1) }],
+    'each buy carried its challenge and the trimmed answer as JSON');
   t.notOk(await page.isVisible(inCard('quiz', 'challenge')), 'the question is closed after the win');
 });
 

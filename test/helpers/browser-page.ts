@@ -13,7 +13,9 @@ export const PHONE_VIEWPORT = { width: 390, height: 844 };
 
 /** Launches chromium; throws (never skips) when it is not installed. */
 export async function launchChromium(): Promise<Browser> {
-  if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)`);
+  if (!fs.existsSync(CHROMIUM)) {
+    throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)`);
+  }
   return chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'], timeout: 30_000 });
 }
 
@@ -42,7 +44,9 @@ export async function openShopperPage(browser: Browser, port: number, options: O
   const origin = `http://127.0.0.1:${port}`;
   const context = await browser.newContext({ viewport: PHONE_VIEWPORT });
   context.setDefaultTimeout(15_000);
-  if (options.userId !== null) await context.addCookies([{ name: 'fs_user', value: signToken(options.userId), url: origin }]);
+  if (options.userId !== null) {
+    await context.addCookies([{ name: 'fs_user', value: signToken(options.userId), url: origin }]);
+  }
   // A string: the test code is compiled without the DOM's types.
   if (options.noWebSocket) await context.addInitScript('delete window.WebSocket;');
   if (options.initScript) await context.addInitScript(options.initScript);
@@ -57,7 +61,8 @@ export async function openShopperPage(browser: Browser, port: number, options: O
   return {
     context, page, requests,
     navigations: () => navigations,
-    requestsTo: (path, method) => requests.filter((r) => new URL(r.url()).pathname === path && (!method || r.method() === method)),
+    requestsTo: (path, method) => requests.filter((r) =>
+      new URL(r.url()).pathname === path && (!method || r.method() === method)),
     close: () => context.close(),
   };
 }

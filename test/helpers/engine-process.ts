@@ -68,7 +68,8 @@ export function startEngine(options: StartOptions): Promise<EngineHandle> {
   const stderr: string[] = [];
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`engine did not start in time; stderr: ${stderr.join('')}`)), options.timeoutMs ?? 20_000);
+    const timer = setTimeout(() => reject(new Error(`engine did not start in time; stderr: ${stderr.join('')}`)),
+      options.timeoutMs ?? 20_000);
     let buffered = '';
     proc.stdout!.on('data', (chunk: Buffer) => {
       buffered += chunk.toString();
@@ -102,8 +103,10 @@ export function startEngine(options: StartOptions): Promise<EngineHandle> {
 }
 
 /** Runs `node engine/start` expecting it to fail; resolves with exit code and output. */
-export function runEngineToExit(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const proc = spawn(process.execPath, ['engine/start', ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function runEngineToExit(args: string[],
+  env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const proc = spawn(process.execPath, ['engine/start', ...args],
+    { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   proc.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -115,7 +118,8 @@ export function runEngineToExit(args: string[], env: Record<string, string> = {}
   }));
 }
 
-export function signToken(userId: number, secret = USER_SECRET, expiresSec = Math.floor(Date.now() / 1000) + 3600): string {
+export function signToken(userId: number, secret = USER_SECRET,
+  expiresSec = Math.floor(Date.now() / 1000) + 3600): string {
   const payload = `v1.${userId}.${expiresSec}`;
   return `${payload}.${crypto.createHmac('sha256', secret).update(payload).digest('base64url')}`;
 }
@@ -127,12 +131,16 @@ export interface Reply {
   json: Record<string, unknown>;
 }
 
-export function request(port: number, method: string, urlPath: string, options: { token?: string; body?: string | Buffer; headers?: Record<string, string>; agent?: http.Agent } = {}): Promise<Reply> {
+export function request(port: number, method: string, urlPath: string, options: {
+  token?: string; body?: string | Buffer; headers?: Record<string, string>; agent?: http.Agent;
+} = {}): Promise<Reply> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   if (options.body !== undefined) headers['content-length'] = String(Buffer.byteLength(options.body));
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path: urlPath, headers, agent: options.agent }, (res) => {
+    const req = http.request({
+      host: '127.0.0.1', port, method, path: urlPath, headers, agent: options.agent,
+    }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -180,7 +188,8 @@ export function item(id: string, fields: Record<string, unknown> = {}): Record<s
 export function readOrders(dataDir: string): { id: number; item_row: number; user_id: number; state: number }[] {
   const db = new Database(databaseFile(dataDir), { readonly: true });
   try {
-    return db.prepare('SELECT id, item_row, user_id, state FROM orders ORDER BY id').all() as { id: number; item_row: number; user_id: number; state: number }[];
+    const rows = db.prepare('SELECT id, item_row, user_id, state FROM orders ORDER BY id').all();
+    return rows as { id: number; item_row: number; user_id: number; state: number }[];
   } finally {
     db.close();
   }

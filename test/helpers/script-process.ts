@@ -20,13 +20,15 @@ export interface ScriptResult {
 }
 
 /** Runs `node scripts/<name> ...args`; killed after timeoutMs so a hung script fails its test. */
-export function runScript(name: string, args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 30_000): Promise<ScriptResult> {
+export function runScript(name: string, args: string[], env: Record<string, string | undefined> = {},
+  timeoutMs = 30_000): Promise<ScriptResult> {
   const merged: NodeJS.ProcessEnv = { ...process.env };
   for (const [key, value] of Object.entries(env)) {
     if (value === undefined) delete merged[key];
     else merged[key] = value;
   }
-  const proc = spawn(process.execPath, [path.join('scripts', name), ...args], { cwd: ROOT, env: merged, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [path.join('scripts', name), ...args],
+    { cwd: ROOT, env: merged, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   proc.stdout!.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -38,7 +40,10 @@ export function runScript(name: string, args: string[], env: Record<string, stri
   }));
 }
 
-/** A copy of a stopped engine's data directory (database, its WAL, the log), to corrupt without touching the original. */
+/**
+ * A copy of a stopped engine's data directory (database, its WAL, the log),
+ * to corrupt without touching the original.
+ */
 export function copyDataDir(from: string, label: string): string {
   const to = tempDataDir(label);
   fs.cpSync(from, to, { recursive: true });
@@ -71,14 +76,19 @@ export function readSegments(dataDir: string): SegmentRecords[] {
   });
 }
 
-/** A digest of every file in a data directory except SQLite's shared-memory index, to prove a script changed nothing. */
+/**
+ * A digest of every file in a data directory except SQLite's shared-memory
+ * index, to prove a script changed nothing.
+ */
 export function digestDataDir(dataDir: string): string {
   const hash = crypto.createHash('sha256');
   const walk = (dir: string): void => {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
       const full = path.join(dir, entry.name);
       if (entry.isDirectory()) walk(full);
-      else if (!entry.name.endsWith('-shm')) hash.update(`${path.relative(dataDir, full)}\0`).update(fs.readFileSync(full));
+      else if (!entry.name.endsWith('-shm')) {
+        hash.update(`${path.relative(dataDir, full)}\0`).update(fs.readFileSync(full));
+      }
     }
   };
   walk(dataDir);
@@ -94,13 +104,19 @@ export function digestDataDir(dataDir: string): string {
  */
 export function rewindPersister(dataDir: string, segment: SegmentRecords, count: number): number[] {
   const tail = segment.records.slice(segment.records.length - count);
-  if (tail.length !== count || tail.some((record) => record.type !== RECORD_TYPE.won)) throw new Error(`the last ${count} records of ${segment.name} are not all wins`);
+  if (tail.length !== count || tail.some((record) => record.type !== RECORD_TYPE.won)) {
+    throw new Error(`the last ${count} records of ${segment.name} are not all wins`);
+  }
   changeDatabase(dataDir, (db) => {
-    const applied = (db.prepare('SELECT records FROM log_applied WHERE segment = ?').get(segment.name) as { records: number } | undefined)?.records;
-    if (applied !== segment.records.length) throw new Error(`${segment.name}: ${applied} of ${segment.records.length} records applied; rewind needs all`);
+    const row = db.prepare('SELECT records FROM log_applied WHERE segment = ?').get(segment.name);
+    const applied = (row as { records: number } | undefined)?.records;
+    if (applied !== segment.records.length) {
+      throw new Error(`${segment.name}: ${applied} of ${segment.records.length} records applied; rewind needs all`);
+    }
     db.transaction(() => {
       for (const record of tail) db.prepare('DELETE FROM orders WHERE id = ?').run(record.orderId);
-      db.prepare('UPDATE log_applied SET records = ? WHERE segment = ?').run(segment.records.length - count, segment.name);
+      db.prepare('UPDATE log_applied SET records = ? WHERE segment = ?')
+        .run(segment.records.length - count, segment.name);
     })();
   });
   return tail.map((record) => record.orderId);

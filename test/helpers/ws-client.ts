@@ -17,7 +17,8 @@ export interface WsClient {
   close(): void;
 }
 
-export function connectWs(port: number, options: { token?: string; headers?: Record<string, string> } = {}): Promise<WsClient> {
+export function connectWs(port: number,
+  options: { token?: string; headers?: Record<string, string> } = {}): Promise<WsClient> {
   const query = options.token === undefined ? '' : `?token=${encodeURIComponent(options.token)}`;
   const ws = new WebSocket(`ws://127.0.0.1:${port}/ws${query}`, { headers: options.headers });
   const frames: Frame[] = [];
@@ -33,7 +34,8 @@ export function connectWs(port: number, options: { token?: string; headers?: Rec
       }
     }
   });
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
   const client: WsClient = {
     ws, frames, closed,
     send: (frame) => ws.send(pack(frame)),

@@ -7,7 +7,8 @@ import { AnswerWriter, FRAGMENT } from '../../engine/answer-writer';
 
 t.test('integers are written in decimal exactly, up to 2^53 - 1', async (t) => {
   const writer = new AnswerWriter();
-  for (const n of [0, 1, 9, 10, 99, 100, 4294967297, 1795438936794, Number.MAX_SAFE_INTEGER - 1, Number.MAX_SAFE_INTEGER]) {
+  for (const n of [0, 1, 9, 10, 99, 100, 4294967297, 1795438936794, Number.MAX_SAFE_INTEGER - 1,
+    Number.MAX_SAFE_INTEGER]) {
     t.equal(writer.reset().integer(n).view().toString(), String(n), String(n));
   }
   t.throws(() => writer.reset().integer(-1), 'negative numbers are refused');
@@ -20,7 +21,8 @@ t.test('a won answer is the JSON the contract shows', async (t) => {
   for (const payBy of [0, 1795438936794]) {
     const text = writer.reset().bytes(FRAGMENT.wonOrder).integer(4294967297).bytes(FRAGMENT.wonItem).bytes(item)
       .bytes(FRAGMENT.wonPayBy).timeOrNull(payBy).bytes(FRAGMENT.close).view().toString();
-    t.same(JSON.parse(text), { result: 'won', order: '4294967297', item: 'phone-x', payBy: payBy === 0 ? null : payBy });
+    t.same(JSON.parse(text),
+      { result: 'won', order: '4294967297', item: 'phone-x', payBy: payBy === 0 ? null : payBy });
   }
 });
 

@@ -18,7 +18,9 @@ function controlledTask() {
     mostAtOnce = Math.max(mostAtOnce, going);
     const index = runs.length;
     const end = () => { going--; };
-    runs.push({ started: index, finish: (value) => { end(); resolve(value); }, fail: (error) => { end(); reject(error); } });
+    runs.push({
+      started: index, finish: (value) => { end(); resolve(value); }, fail: (error) => { end(); reject(error); },
+    });
   });
   return { task, runs, mostAtOnce: () => mostAtOnce };
 }

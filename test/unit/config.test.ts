@@ -52,7 +52,9 @@ const SAMPLES: Record<string, [keyof EngineConfig, string, unknown]> = {
 /** [flag, variable] pairs as helpText lists them. */
 function helpPairs(): Array<[string, string]> {
   const pairs: Array<[string, string]> = [];
-  for (const match of helpText().matchAll(/^ {2}--([a-z-]+)(?: (?:N|VALUE))?\s+(FLASH_[A-Z_]+)\s/gm)) pairs.push([match[1]!, match[2]!]);
+  for (const match of helpText().matchAll(/^ {2}--([a-z-]+)(?: (?:N|VALUE))?\s+(FLASH_[A-Z_]+)\s/gm)) {
+    pairs.push([match[1]!, match[2]!]);
+  }
   return pairs;
 }
 
@@ -76,7 +78,9 @@ t.test('helpText lists every flag with its FLASH_* variable, --help, and the sec
   const text = helpText();
   const pairs = helpPairs();
   t.same(pairs.map(([flag]) => flag).sort(), Object.keys(SAMPLES).sort(), 'exactly the known flags are listed');
-  for (const [flag, env] of pairs) t.equal(env, `FLASH_${flag.toUpperCase().replace(/-/g, '_')}`, `--${flag} is paired with ${env}`);
+  for (const [flag, env] of pairs) {
+    t.equal(env, `FLASH_${flag.toUpperCase().replace(/-/g, '_')}`, `--${flag} is paired with ${env}`);
+  }
   t.match(text, /^ {2}--help\s/m, '--help is listed');
   t.match(text, /^ {2}FLASH_USER_SECRET\s+\S/m, 'FLASH_USER_SECRET is listed with help');
   t.match(text, /^ {2}FLASH_TICKET_SECRET\s+\S/m, 'FLASH_TICKET_SECRET is listed with help');
@@ -104,10 +108,15 @@ t.test('a flag wins over its environment variable', async (t) => {
 t.test('boolean flags take no separate value and read the usual words', async (t) => {
   t.equal(parse(['--fsync']).fsync, true);
   for (const word of ['1', 'true', 'yes', 'on']) t.equal(parse([`--fsync=${word}`]).fsync, true, `"${word}" is true`);
-  for (const word of ['0', 'false', 'no', 'off']) t.equal(parse([], { FLASH_FSYNC: word }).fsync, false, `"${word}" is false`);
-  t.throws(() => parse(['--fsync=maybe']), { constructor: ConfigError, message: '--fsync: expected true or false, got "maybe"' });
-  t.throws(() => parse([], { FLASH_FSYNC: 'TRUE' }), { constructor: ConfigError, message: /^FLASH_FSYNC: / }, 'the variable is named');
-  t.throws(() => parse(['--fsync', 'false']), { constructor: ConfigError, message: /unexpected argument "false"/ }, 'a separate value is a stray argument');
+  for (const word of ['0', 'false', 'no', 'off']) {
+    t.equal(parse([], { FLASH_FSYNC: word }).fsync, false, `"${word}" is false`);
+  }
+  t.throws(() => parse(['--fsync=maybe']),
+    { constructor: ConfigError, message: '--fsync: expected true or false, got "maybe"' });
+  t.throws(() => parse([], { FLASH_FSYNC: 'TRUE' }), { constructor: ConfigError, message: /^FLASH_FSYNC: / },
+    'the variable is named');
+  t.throws(() => parse(['--fsync', 'false']), { constructor: ConfigError, message: /unexpected argument "false"/ },
+    'a separate value is a stray argument');
 });
 
 t.test('--help and -h return null', async (t) => {
@@ -116,27 +125,36 @@ t.test('--help and -h return null', async (t) => {
   t.equal(parseConfig(['--port', '80', '--help'], {}), null, 'after other flags too');
 });
 
-t.test('--rate-exempt takes CIDR ranges and single addresses, and throws a ConfigError for anything else', async (t) => {
-  t.equal(parse(['--rate-exempt', '10.0.0.7, 192.168.0.0/16']).rateExempt, '10.0.0.7, 192.168.0.0/16', 'a single address and a range');
+t.test('--rate-exempt takes CIDR ranges and single addresses, and throws a ConfigError for anything else',
+  async (t) => {
+  t.equal(parse(['--rate-exempt', '10.0.0.7, 192.168.0.0/16']).rateExempt, '10.0.0.7, 192.168.0.0/16',
+    'a single address and a range');
   t.equal(parse([]).rateExempt, null, 'none by default');
-  t.throws(() => parse(['--rate-exempt', '10.0.0.0/8,example.com']), { constructor: ConfigError, message: '--rate-exempt: not an IP address: example.com' });
-  t.throws(() => parse(['--rate-exempt', '10.0.0.0/40']), { constructor: ConfigError, message: '--rate-exempt: bad prefix length in 10.0.0.0/40' });
-  t.throws(() => parse(['--rate-exempt', '10.0.0.0/8,']), { constructor: ConfigError, message: /^--rate-exempt: not an IP address/ }, 'an empty entry');
+  t.throws(() => parse(['--rate-exempt', '10.0.0.0/8,example.com']),
+    { constructor: ConfigError, message: '--rate-exempt: not an IP address: example.com' });
+  t.throws(() => parse(['--rate-exempt', '10.0.0.0/40']),
+    { constructor: ConfigError, message: '--rate-exempt: bad prefix length in 10.0.0.0/40' });
+  t.throws(() => parse(['--rate-exempt', '10.0.0.0/8,']),
+    { constructor: ConfigError, message: /^--rate-exempt: not an IP address/ }, 'an empty entry');
   const many = Array.from({ length: 65 }, (_, i) => `10.0.${i}.0/24`).join(',');
-  t.throws(() => parse(['--rate-exempt', many]), { constructor: ConfigError, message: '--rate-exempt: 65 ranges, at most 64' });
+  t.throws(() => parse(['--rate-exempt', many]),
+    { constructor: ConfigError, message: '--rate-exempt: 65 ranges, at most 64' });
 });
 
 t.test('unknown flags and stray arguments throw a ConfigError naming them', async (t) => {
   t.throws(() => parse(['--colour=red']), { constructor: ConfigError, message: 'unknown flag --colour (see --help)' });
-  t.throws(() => parse(['--Port=1']), { constructor: ConfigError, message: /unknown flag --Port/ }, 'flags are case-sensitive');
-  t.throws(() => parse(['--user-secret=x']), { constructor: ConfigError, message: /unknown flag --user-secret/ }, 'secrets are not flags');
+  t.throws(() => parse(['--Port=1']), { constructor: ConfigError, message: /unknown flag --Port/ },
+    'flags are case-sensitive');
+  t.throws(() => parse(['--user-secret=x']), { constructor: ConfigError, message: /unknown flag --user-secret/ },
+    'secrets are not flags');
   t.throws(() => parse(['port=1']), { constructor: ConfigError, message: 'unexpected argument "port=1" (see --help)' });
   t.throws(() => parse(['-p', '1']), { constructor: ConfigError, message: /unexpected argument "-p"/ });
 });
 
 t.test('a flag without its value throws a ConfigError naming the flag', async (t) => {
   for (const flag of ['port', 'host', 'data', 'sale', 'workers', 'log-level', 'demo-start-sec', 'ring-slots']) {
-    t.throws(() => parse([`--${flag}`]), { constructor: ConfigError, message: `--${flag} needs a value` }, `--${flag} at the end`);
+    t.throws(() => parse([`--${flag}`]), { constructor: ConfigError, message: `--${flag} needs a value` },
+      `--${flag} at the end`);
   }
   t.throws(() => parse(['--host=']), { constructor: ConfigError, message: '--host: must not be empty' });
   // An environment variable set to nothing counts as unset (like the secrets), so FLASH_FSYNC= does not turn fsync on.
@@ -146,9 +164,11 @@ t.test('a flag without its value throws a ConfigError naming the flag', async (t
 
 t.test('number flags refuse anything but a whole number', async (t) => {
   for (const raw of ['abc', '1.5', '-1', '+1', ' 1', '1e3', '0x10', '']) {
-    t.throws(() => parse([`--port=${raw}`]), { constructor: ConfigError, message: `--port: expected a whole number, got "${raw}"` }, `--port=${raw}`);
+    t.throws(() => parse([`--port=${raw}`]),
+      { constructor: ConfigError, message: `--port: expected a whole number, got "${raw}"` }, `--port=${raw}`);
   }
-  t.throws(() => parse([], { FLASH_WORKERS: 'many' }), { constructor: ConfigError, message: /^FLASH_WORKERS: expected a whole number/ });
+  t.throws(() => parse([], { FLASH_WORKERS: 'many' }),
+    { constructor: ConfigError, message: /^FLASH_WORKERS: expected a whole number/ });
 });
 
 t.test('number flags accept both ends of their range and refuse one past either end', async (t) => {
@@ -162,23 +182,37 @@ t.test('number flags accept both ends of their range and refuse one past either 
   for (const [flag, key, min, max] of ranges) {
     t.equal(parse([`--${flag}=${min}`])[key], min, `--${flag}=${min}`);
     t.equal(parse([`--${flag}=${max}`])[key], max, `--${flag}=${max}`);
-    t.throws(() => parse([`--${flag}=${max + 1}`]), { constructor: ConfigError, message: `--${flag}: ${max + 1} is outside ${min}..${max}` });
-    if (min > 0) t.throws(() => parse([`--${flag}=${min - 1}`]), { constructor: ConfigError, message: `--${flag}: ${min - 1} is outside ${min}..${max}` });
+    t.throws(() => parse([`--${flag}=${max + 1}`]),
+      { constructor: ConfigError, message: `--${flag}: ${max + 1} is outside ${min}..${max}` });
+    if (min > 0) {
+      t.throws(() => parse([`--${flag}=${min - 1}`]),
+        { constructor: ConfigError, message: `--${flag}: ${min - 1} is outside ${min}..${max}` });
+    }
   }
-  t.throws(() => parse([], { FLASH_PORT: '70000' }), { constructor: ConfigError, message: 'FLASH_PORT: 70000 is outside 0..65535' });
+  t.throws(() => parse([], { FLASH_PORT: '70000' }),
+    { constructor: ConfigError, message: 'FLASH_PORT: 70000 is outside 0..65535' });
 });
 
 t.test('ring slots must be a power of two', async (t) => {
-  for (const slots of [1, 2, 4096, RING_SLOTS_MAX]) t.equal(parse([`--ring-slots=${slots}`]).ringSlots, slots, `${slots} is accepted`);
-  for (const slots of [3, 6, 1000, RING_SLOTS_MAX - 1]) {
-    t.throws(() => parse(['--ring-slots', String(slots)]), { constructor: ConfigError, message: `--ring-slots: ${slots} is not a power of two` });
+  for (const slots of [1, 2, 4096, RING_SLOTS_MAX]) {
+    t.equal(parse([`--ring-slots=${slots}`]).ringSlots, slots, `${slots} is accepted`);
   }
-  t.throws(() => parse([], { FLASH_RING_SLOTS: '12' }), { constructor: ConfigError, message: /ring-slots: 12 is not a power of two/ });
+  for (const slots of [3, 6, 1000, RING_SLOTS_MAX - 1]) {
+    t.throws(() => parse(['--ring-slots', String(slots)]),
+      { constructor: ConfigError, message: `--ring-slots: ${slots} is not a power of two` });
+  }
+  t.throws(() => parse([], { FLASH_RING_SLOTS: '12' }),
+    { constructor: ConfigError, message: /ring-slots: 12 is not a power of two/ });
 });
 
 t.test('log level must be one of pino\'s levels', async (t) => {
-  for (const level of ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) t.equal(parse([`--log-level=${level}`]).logLevel, level);
-  t.throws(() => parse(['--log-level=loud']), { constructor: ConfigError, message: /^--log-level: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"$/ });
+  for (const level of ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']) {
+    t.equal(parse([`--log-level=${level}`]).logLevel, level);
+  }
+  t.throws(() => parse(['--log-level=loud']), {
+    constructor: ConfigError,
+    message: /^--log-level: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"$/,
+  });
   t.throws(() => parse(['--log-level=INFO']), { constructor: ConfigError, message: /^--log-level: / });
 });
 
@@ -192,9 +226,12 @@ t.test('secrets come from the environment and must be at least 32 bytes', async 
   for (const name of ['FLASH_USER_SECRET', 'FLASH_TICKET_SECRET'] as const) {
     const key = name === 'FLASH_USER_SECRET' ? 'userSecret' : 'ticketSecret';
     t.equal(parse([], { [name]: SECRET_32 })[key], SECRET_32, `${name} of 32 bytes is accepted`);
-    t.equal(parse([], { [name]: 'é'.repeat(16) })[key], 'é'.repeat(16), `${name} of 16 two-byte characters is 32 bytes`);
-    t.throws(() => parse([], { [name]: 's'.repeat(31) }), { constructor: ConfigError, message: `${name} must be at least 32 bytes long` }, `${name} of 31 bytes`);
-    t.throws(() => parse([], { [name]: 'é'.repeat(15) + 'x' }), { constructor: ConfigError, message: new RegExp(name) }, `${name} of 31 bytes in 16 characters`);
+    t.equal(parse([], { [name]: 'é'.repeat(16) })[key], 'é'.repeat(16),
+      `${name} of 16 two-byte characters is 32 bytes`);
+    t.throws(() => parse([], { [name]: 's'.repeat(31) }),
+      { constructor: ConfigError, message: `${name} must be at least 32 bytes long` }, `${name} of 31 bytes`);
+    t.throws(() => parse([], { [name]: 'é'.repeat(15) + 'x' }),
+      { constructor: ConfigError, message: new RegExp(name) }, `${name} of 31 bytes in 16 characters`);
     t.equal(parse([], { [name]: '' })[key], null, `an empty ${name} means unset`);
   }
 });

@@ -62,7 +62,9 @@ t.test('docs/decisions.md lists every catalog code with the same status, and not
 });
 
 t.test('prebuilt bodies are {"error": code} and every shard outcome maps to a catalog code', async (t) => {
-  for (const code of Object.keys(ERRORS)) t.same(JSON.parse(ERROR_BODIES[code as keyof typeof ERRORS].toString()), { error: code });
+  for (const code of Object.keys(ERRORS)) {
+    t.same(JSON.parse(ERROR_BODIES[code as keyof typeof ERRORS].toString()), { error: code });
+  }
   for (const [name, value] of Object.entries(OUTCOME)) {
     if (value === 0) continue;
     t.equal(OUTCOME_ERROR[value], name, `outcome ${name} answers ${name}`);

@@ -76,7 +76,8 @@ t.test('decrement of a user holding no unit fails an assertion and changes nothi
   t.throws(() => table.decrement(42), AssertionError, 'a user whose count is already 0');
   t.equal(table.get(42), 0);
   table.increment(43);
-  t.throws(() => table.decrement(43 + TWO_POW_32), AssertionError, 'a user that differs only above bit 32 from a holder');
+  t.throws(() => table.decrement(43 + TWO_POW_32), AssertionError,
+    'a user that differs only above bit 32 from a holder');
   t.equal(table.get(43), 1, 'the holder keeps its unit');
 });
 
@@ -146,7 +147,9 @@ t.test('growth doubles the table and keeps every count', async (t) => {
   t.equal(table.capacity, HOLDINGS_SLOTS_MIN, `${fill} users fit without growing`);
   t.equal(table.increment(MAX_ID), 1, 'one more user is taken');
   t.equal(table.capacity, 2 * HOLDINGS_SLOTS_MIN, 'and the table doubled for it');
-  for (let user = 1; user <= fill; user++) t.equal(table.get(user * TWO_POW_32 + 1), user, `user ${user} kept ${user} units`);
+  for (let user = 1; user <= fill; user++) {
+    t.equal(table.get(user * TWO_POW_32 + 1), user, `user ${user} kept ${user} units`);
+  }
   t.equal(table.get(MAX_ID), 1);
   t.equal(table.used, fill + 1);
 });
@@ -186,7 +189,8 @@ t.test('growth by doubling also drops entries whose count fell to 0', async (t) 
 });
 
 for (const slotsMax of [16, 32]) {
-  t.test(`with slotsMax ${slotsMax}, increment refuses the user past 70% of ${slotsMax} slots and get still answers`, async (t) => {
+  t.test(`with slotsMax ${slotsMax}, increment refuses the user past 70% of ${slotsMax} slots and get still answers`,
+    async (t) => {
     const table = new HoldingsTable(0, slotsMax);
     const capacity = loadCapacity(slotsMax);
     const userOf = (index: number): number => index * TWO_POW_32 + 9; // low 32 bits all equal

@@ -13,8 +13,8 @@ import { AssertionError } from 'node:assert';
 import { ITEM_ROW_MAX, ORDERS_PER_ITEM_MAX } from '../../engine/constants';
 import { LOG_RECORD_BYTES } from '../../persistence/log-constants';
 import {
-  crc32, decodeLeadingRecords, decodeRecord, emptyRecord, encodeFields, encodeRecord, holdsUnit, ORDER_STATE, RECORD_TYPE,
-  type LogRecord,
+  crc32, decodeLeadingRecords, decodeRecord, emptyRecord, encodeFields, encodeRecord, holdsUnit, ORDER_STATE,
+  RECORD_TYPE, type LogRecord,
 } from '../../persistence/log-record';
 import { itemRowOf, itemRowSql, orderIdOf, orderIdRange, sequenceOf, sequenceSql } from '../../persistence/order-id';
 
@@ -60,7 +60,8 @@ t.test('every record type and state round-trips, with payBy 0 for orders without
     for (const state of Object.values(ORDER_STATE)) {
       const record: LogRecord = { type, state, orderId: orderIdOf(1, 1), userId: 1, timeMs: 0, payBy: 0, createdAt: 0 };
       const { bytes, view } = encoded(record);
-      t.ok(decodeRecord(view, bytes, 0, out) && out.type === type && out.state === state && out.payBy === 0, `type ${type} state ${state}`);
+      t.ok(decodeRecord(view, bytes, 0, out) && out.type === type && out.state === state && out.payBy === 0,
+        `type ${type} state ${state}`);
     }
   }
 });
@@ -76,13 +77,16 @@ t.test('changing any bit or any byte of a record makes decode refuse it', async 
     for (const mask of changes) {
       const copy = Buffer.from(bytes);
       copy[position]! ^= mask;
-      if (decodeRecord(new DataView(copy.buffer, copy.byteOffset, copy.byteLength), copy, 0, out)) accepted.push(`byte ${position} ^ ${mask}`);
+      if (decodeRecord(new DataView(copy.buffer, copy.byteOffset, copy.byteLength), copy, 0, out)) {
+        accepted.push(`byte ${position} ^ ${mask}`);
+      }
       tried++;
     }
   }
   t.equal(tried, LOG_RECORD_BYTES * 13);
   t.same(accepted, [], 'no changed record was accepted');
-  t.ok(decodeRecord(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), bytes, 0, out), 'the original still decodes');
+  t.ok(decodeRecord(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), bytes, 0, out),
+    'the original still decodes');
 });
 
 t.test('a record of zeros (a hole in the file) does not decode', async (t) => {
@@ -119,7 +123,8 @@ t.test('decode refuses a record whose checksum is right but whose fields are imp
 });
 
 t.test('order ids are row * 2^32 + sequence and split back into row and sequence', async (t) => {
-  const cases: Array<[number, number]> = [[1, 1], [1, ORDERS_PER_ITEM_MAX], [2, 1], [ITEM_ROW_MAX, 1], [ITEM_ROW_MAX, ORDERS_PER_ITEM_MAX], [12345, 67890]];
+  const cases: Array<[number, number]> = [[1, 1], [1, ORDERS_PER_ITEM_MAX], [2, 1], [ITEM_ROW_MAX, 1],
+    [ITEM_ROW_MAX, ORDERS_PER_ITEM_MAX], [12345, 67890]];
   for (const [row, sequence] of cases) {
     const id = orderIdOf(row, sequence);
     t.equal(id, row * 4294967296 + sequence);
@@ -127,7 +132,8 @@ t.test('order ids are row * 2^32 + sequence and split back into row and sequence
     t.equal(itemRowOf(id), row, `row of ${id}`);
     t.equal(sequenceOf(id), sequence, `sequence of ${id}`);
   }
-  t.equal(orderIdOf(ITEM_ROW_MAX, ORDERS_PER_ITEM_MAX), Number.MAX_SAFE_INTEGER, 'the largest order id is exactly 2^53 - 1');
+  t.equal(orderIdOf(ITEM_ROW_MAX, ORDERS_PER_ITEM_MAX), Number.MAX_SAFE_INTEGER,
+    'the largest order id is exactly 2^53 - 1');
   t.not(orderIdOf(1, ORDERS_PER_ITEM_MAX), orderIdOf(2, 0), 'the last sequence of a row does not reach the next row');
 });
 
@@ -150,7 +156,8 @@ t.test('an item\'s order id range holds exactly its orders; SQL splits ids as th
   db.exec('CREATE TABLE orders (id INTEGER PRIMARY KEY)');
   const ids = [orderIdOf(1, 1), orderIdOf(7, ORDERS_PER_ITEM_MAX), orderIdOf(ITEM_ROW_MAX, 3)];
   for (const id of ids) db.prepare('INSERT INTO orders (id) VALUES (?)').run(id);
-  const split = db.prepare(`SELECT ${itemRowSql('id')} AS row, ${sequenceSql('id')} AS sequence FROM orders ORDER BY id`);
+  const split = db.prepare(`SELECT ${itemRowSql('id')} AS row, ${sequenceSql('id')} AS sequence ` +
+    'FROM orders ORDER BY id');
   const expected = ids.map((id) => ({ row: itemRowOf(id), sequence: sequenceOf(id) }));
   t.same(split.all(), expected, 'SQLite splits each id as the functions do');
 });
@@ -160,7 +167,8 @@ t.test('decodeLeadingRecords stops at the first bad or cut record and visits eac
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (let index = 0; index < 4; index++) {
     const orderId = orderIdOf(1, index + 1);
-    encodeFields(view, bytes, index * LOG_RECORD_BYTES, RECORD_TYPE.won, ORDER_STATE.confirmed, orderId, 10 + index, 5, 0, 5);
+    encodeFields(view, bytes, index * LOG_RECORD_BYTES, RECORD_TYPE.won, ORDER_STATE.confirmed, orderId, 10 + index,
+      5, 0, 5);
   }
   const seen: number[] = [];
   const count = decodeLeadingRecords(bytes, (record, index) => seen.push(index, record.userId));

@@ -27,7 +27,10 @@ const BOOT_ID = 1_600_000_000_000;
 const T0 = 1_700_000_000_000;
 const PAY_MS = 900_000;
 
-interface OrderRow { id: number; item_row: number; user_id: number; state: number; created_at: number; pay_by: number | null; updated_at: number }
+interface OrderRow {
+  id: number; item_row: number; user_id: number; state: number; created_at: number; pay_by: number | null;
+  updated_at: number;
+}
 
 function tempDataDir(t: Test): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flash-recovery-'));
@@ -41,8 +44,10 @@ function openCountingDatabase(t: Test, dataDir: string): Db {
   t.teardown(() => db.close());
   db.exec(`CREATE TABLE test_writes (kind TEXT PRIMARY KEY, n INTEGER NOT NULL);
     INSERT INTO test_writes VALUES ('insert', 0), ('update', 0);
-    CREATE TRIGGER test_count_insert AFTER INSERT ON orders BEGIN UPDATE test_writes SET n = n + 1 WHERE kind = 'insert'; END;
-    CREATE TRIGGER test_count_update AFTER UPDATE ON orders BEGIN UPDATE test_writes SET n = n + 1 WHERE kind = 'update'; END;`);
+    CREATE TRIGGER test_count_insert AFTER INSERT ON orders BEGIN ` +
+    `UPDATE test_writes SET n = n + 1 WHERE kind = 'insert'; END;
+    CREATE TRIGGER test_count_update AFTER UPDATE ON orders BEGIN ` +
+    `UPDATE test_writes SET n = n + 1 WHERE kind = 'update'; END;`);
   return db;
 }
 
@@ -69,7 +74,8 @@ function logApplied(db: Db): Array<{ segment: string; records: number }> {
 function writeSale(logDir: string): string {
   const log = new WriteBehindLog(logDir, BOOT_ID, 0, false, new Int32Array(new SharedArrayBuffer(PROGRESS_FIELDS * 4)));
   const won = (row: number, seq: number, user: number, at: number, reserve: boolean): void =>
-    log.append(RECORD_TYPE.won, reserve ? ORDER_STATE.reserved : ORDER_STATE.confirmed, orderIdOf(row, seq), user, at, reserve ? at + PAY_MS : 0, at);
+    log.append(RECORD_TYPE.won, reserve ? ORDER_STATE.reserved : ORDER_STATE.confirmed, orderIdOf(row, seq), user, at,
+      reserve ? at + PAY_MS : 0, at);
   won(1, 1, 11, T0 + 1, true);
   won(1, 2, 12, T0 + 2, true);
   won(1, 3, 13, T0 + 3, true);
@@ -88,12 +94,18 @@ const SALE_RECORDS = 10;
 const SALE_WINS = 6;
 
 const EXPECTED_ORDERS: OrderRow[] = [
-  { id: orderIdOf(1, 1), item_row: 1, user_id: 11, state: ORDER_STATE.paid, created_at: T0 + 1, pay_by: T0 + 1 + PAY_MS, updated_at: T0 + 100 },
-  { id: orderIdOf(1, 2), item_row: 1, user_id: 12, state: ORDER_STATE.cancelled, created_at: T0 + 2, pay_by: T0 + 2 + PAY_MS, updated_at: T0 + 200 },
-  { id: orderIdOf(1, 3), item_row: 1, user_id: 13, state: ORDER_STATE.expired, created_at: T0 + 3, pay_by: T0 + 3 + PAY_MS, updated_at: T0 + 3 + PAY_MS },
-  { id: orderIdOf(1, 4), item_row: 1, user_id: 22, state: ORDER_STATE.paid, created_at: T0 + 300, pay_by: T0 + 300 + PAY_MS, updated_at: T0 + 400 },
-  { id: orderIdOf(2, 1), item_row: 2, user_id: 21, state: ORDER_STATE.confirmed, created_at: T0 + 4, pay_by: null, updated_at: T0 + 4 },
-  { id: orderIdOf(2, 2), item_row: 2, user_id: 11, state: ORDER_STATE.confirmed, created_at: T0 + 5, pay_by: null, updated_at: T0 + 5 },
+  { id: orderIdOf(1, 1), item_row: 1, user_id: 11, state: ORDER_STATE.paid, created_at: T0 + 1,
+    pay_by: T0 + 1 + PAY_MS, updated_at: T0 + 100 },
+  { id: orderIdOf(1, 2), item_row: 1, user_id: 12, state: ORDER_STATE.cancelled, created_at: T0 + 2,
+    pay_by: T0 + 2 + PAY_MS, updated_at: T0 + 200 },
+  { id: orderIdOf(1, 3), item_row: 1, user_id: 13, state: ORDER_STATE.expired, created_at: T0 + 3,
+    pay_by: T0 + 3 + PAY_MS, updated_at: T0 + 3 + PAY_MS },
+  { id: orderIdOf(1, 4), item_row: 1, user_id: 22, state: ORDER_STATE.paid, created_at: T0 + 300,
+    pay_by: T0 + 300 + PAY_MS, updated_at: T0 + 400 },
+  { id: orderIdOf(2, 1), item_row: 2, user_id: 21, state: ORDER_STATE.confirmed, created_at: T0 + 4,
+    pay_by: null, updated_at: T0 + 4 },
+  { id: orderIdOf(2, 2), item_row: 2, user_id: 11, state: ORDER_STATE.confirmed, created_at: T0 + 5,
+    pay_by: null, updated_at: T0 + 5 },
 ];
 
 t.test('catchUpLog applies a segment with a torn tail, deletes it, and a second run is a no-op', async (t) => {
@@ -130,7 +142,8 @@ t.test('catchUpLog ignores files in the log directory that are not segments', as
   t.same(fs.readdirSync(logDir), ['notes.txt'], 'the other file is left alone');
 });
 
-t.test('catchUpLog resumes a segment after the records LogApplier already applied, applying the rest once', async (t) => {
+t.test('catchUpLog resumes a segment after the records LogApplier already applied, applying the rest once',
+  async (t) => {
   for (const applied of [1, 4, SALE_RECORDS - 1, SALE_RECORDS]) {
     const dataDir = tempDataDir(t);
     const logDir = logDirectory(dataDir);
@@ -144,9 +157,11 @@ t.test('catchUpLog resumes a segment after the records LogApplier already applie
     t.equal(applier.recordsApplied, applied);
     const before = writes(db);
     const report = catchUpLog(db, logDir, false);
-    t.equal(report.recordsApplied, SALE_RECORDS - applied, `after ${applied}, catch-up applies only the other ${SALE_RECORDS - applied}`);
+    t.equal(report.recordsApplied, SALE_RECORDS - applied,
+      `after ${applied}, catch-up applies only the other ${SALE_RECORDS - applied}`);
     const after = writes(db);
-    t.equal(after.insert + after.update - before.insert - before.update, SALE_RECORDS - applied, 'and the database saw exactly that many writes');
+    t.equal(after.insert + after.update - before.insert - before.update, SALE_RECORDS - applied,
+      'and the database saw exactly that many writes');
     t.same(writes(db), { insert: SALE_WINS, update: SALE_RECORDS - SALE_WINS }, 'every record was applied once in all');
     t.same(orders(db), EXPECTED_ORDERS);
     t.same(logApplied(db), []);
@@ -160,10 +175,12 @@ t.test('LogApplier refuses to apply records from an offset that is not where it 
   const bytes = fs.readFileSync(segment);
   const db = openCountingDatabase(t, dataDir);
   const applier = new LogApplier(db);
-  t.throws(() => applier.apply(name, bytes.subarray(4 * LOG_RECORD_BYTES), 2, 4), AssertionError, 'a gap before the first record is refused');
+  t.throws(() => applier.apply(name, bytes.subarray(4 * LOG_RECORD_BYTES), 2, 4), AssertionError,
+    'a gap before the first record is refused');
   applier.apply(name, bytes, 4, 0);
   t.throws(() => applier.apply(name, bytes, 4, 0), AssertionError, 'the same records a second time are refused');
-  t.throws(() => applier.apply(name, bytes.subarray(2 * LOG_RECORD_BYTES), 2, 2), AssertionError, 'an overlap is refused');
+  t.throws(() => applier.apply(name, bytes.subarray(2 * LOG_RECORD_BYTES), 2, 2), AssertionError,
+    'an overlap is refused');
   t.same(writes(db), { insert: 4, update: 0 }, 'the refused calls wrote nothing');
   t.equal(applier.appliedRecords(name), 4);
   t.equal(applier.recordsApplied, 4);
@@ -171,7 +188,8 @@ t.test('LogApplier refuses to apply records from an offset that is not where it 
   t.equal(applier.appliedRecords(name), SALE_RECORDS, 'applying from where it stopped is accepted');
   t.same(orders(db), EXPECTED_ORDERS);
   t.throws(() => applier.apply(name, bytes, 0, SALE_RECORDS), AssertionError, 'a count of 0 is refused');
-  t.throws(() => applier.apply(name, bytes.subarray(0, 2 * LOG_RECORD_BYTES), 3, SALE_RECORDS), AssertionError, 'a count past the bytes given is refused');
+  t.throws(() => applier.apply(name, bytes.subarray(0, 2 * LOG_RECORD_BYTES), 3, SALE_RECORDS), AssertionError,
+    'a count past the bytes given is refused');
   applier.forget(name);
   t.equal(applier.appliedRecords(name), 0, 'forget drops the segment\'s bookkeeping');
 });
@@ -185,19 +203,22 @@ t.test('a batch that fails part-way is rolled back whole, rows and bookkeeping a
   const applier = new LogApplier(db);
   // Record 5 (the paid of row 1 seq 1) without record 0 (its win): the update finds no order.
   const orphan = bytes.subarray(LOG_RECORD_BYTES, 6 * LOG_RECORD_BYTES);
-  t.throws(() => applier.apply(name, orphan, 5, 0), AssertionError, 'an update of an order not in the database fails an assertion');
+  t.throws(() => applier.apply(name, orphan, 5, 0), AssertionError,
+    'an update of an order not in the database fails an assertion');
   t.same(orders(db), [], 'the wins before it in the batch were rolled back');
   t.same(logApplied(db), [], 'and so was the count of applied records');
   t.equal(applier.recordsApplied, 0);
   const corrupt = Buffer.from(bytes.subarray(0, 3 * LOG_RECORD_BYTES));
   corrupt[2 * LOG_RECORD_BYTES + 10]! ^= 1;
-  t.throws(() => applier.apply(name, corrupt, 3, 0), AssertionError, 'a record failing its checksum fails an assertion');
+  t.throws(() => applier.apply(name, corrupt, 3, 0), AssertionError,
+    'a record failing its checksum fails an assertion');
   t.same(orders(db), [], 'nothing of that batch stays either');
   applier.apply(name, bytes, SALE_RECORDS, 0);
   t.same(orders(db), EXPECTED_ORDERS, 'the good segment still applies from record 0');
 });
 
-t.test('catchUpLog refuses a database that claims more records than the segment holds, and keeps the file', async (t) => {
+t.test('catchUpLog refuses a database that claims more records than the segment holds, and keeps the file',
+  async (t) => {
   const dataDir = tempDataDir(t);
   const logDir = logDirectory(dataDir);
   const segment = writeSale(logDir);
@@ -208,7 +229,8 @@ t.test('catchUpLog refuses a database that claims more records than the segment 
   t.same(writes(db), { insert: 0, update: 0 });
 });
 
-t.test('catchUpLog refuses a segment corrupt before its last batch, applying nothing and keeping the file', async (t) => {
+t.test('catchUpLog refuses a segment corrupt before its last batch, applying nothing and keeping the file',
+  async (t) => {
   const dataDir = tempDataDir(t);
   const logDir = logDirectory(dataDir);
   const log = new WriteBehindLog(logDir, BOOT_ID, 0, false, new Int32Array(new SharedArrayBuffer(PROGRESS_FIELDS * 4)));
@@ -231,7 +253,8 @@ t.test('catchUpLog applies several segments of several shards, each once', async
   const dataDir = tempDataDir(t);
   const logDir = logDirectory(dataDir);
   const progress = new Int32Array(new SharedArrayBuffer(2 * PROGRESS_FIELDS * 4));
-  const logs = [new WriteBehindLog(logDir, BOOT_ID, 0, false, progress), new WriteBehindLog(logDir, BOOT_ID, 1, false, progress)];
+  const logs = [new WriteBehindLog(logDir, BOOT_ID, 0, false, progress),
+    new WriteBehindLog(logDir, BOOT_ID, 1, false, progress)];
   // Shard 0 owns row 1, shard 1 owns row 2; a later boot pays an order of the earlier one.
   logs[0]!.append(RECORD_TYPE.won, ORDER_STATE.reserved, orderIdOf(1, 1), 5, T0, T0 + PAY_MS, T0);
   logs[1]!.append(RECORD_TYPE.won, ORDER_STATE.confirmed, orderIdOf(2, 1), 6, T0, 0, T0);
@@ -241,7 +264,8 @@ t.test('catchUpLog applies several segments of several shards, each once', async
   later.close();
   const db = openCountingDatabase(t, dataDir);
   t.same(catchUpLog(db, logDir, false), { segments: 3, recordsApplied: 3, tornBytes: 0 });
-  t.same(orders(db).map((o) => [o.id, o.state]), [[orderIdOf(1, 1), ORDER_STATE.paid], [orderIdOf(2, 1), ORDER_STATE.confirmed]],
+  t.same(orders(db).map((o) => [o.id, o.state]),
+    [[orderIdOf(1, 1), ORDER_STATE.paid], [orderIdOf(2, 1), ORDER_STATE.confirmed]],
     'the later boot\'s segment was applied after the earlier one');
   t.same(fs.readdirSync(logDir), []);
   t.same(logApplied(db), []);
@@ -254,8 +278,11 @@ t.test('hundreds of wins in one batch, with transitions of orders not yet insert
   // 200 wins (more than three multi-row inserts), and after win 130 a pay of
   // win 129, which is still waiting in the multi-row buffer when it comes.
   for (let seq = 1; seq <= 200; seq++) {
-    log.append(RECORD_TYPE.won, ORDER_STATE.reserved, orderIdOf(3, seq), 1000 + seq, T0 + seq, T0 + seq + PAY_MS, T0 + seq);
-    if (seq === 130) log.append(RECORD_TYPE.paid, ORDER_STATE.paid, orderIdOf(3, 129), 1129, T0 + 500, T0 + 129 + PAY_MS, T0 + 129);
+    log.append(RECORD_TYPE.won, ORDER_STATE.reserved, orderIdOf(3, seq), 1000 + seq, T0 + seq, T0 + seq + PAY_MS,
+      T0 + seq);
+    if (seq === 130) {
+      log.append(RECORD_TYPE.paid, ORDER_STATE.paid, orderIdOf(3, 129), 1129, T0 + 500, T0 + 129 + PAY_MS, T0 + 129);
+    }
   }
   log.close();
   const db = openCountingDatabase(t, dataDir);

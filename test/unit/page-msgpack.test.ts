@@ -34,7 +34,8 @@ const INTEGERS = [
 const VALUES: unknown[] = [
   ...INTEGERS, 1.5, -0.25, 1e300, Number.MIN_VALUE, null, true, false,
   '', 'a', 'x'.repeat(31), 'x'.repeat(32), 'x'.repeat(255), 'x'.repeat(256), 'x'.repeat(65536), 'é€😀',
-  [], Array.from({ length: 15 }, (_, i) => i), Array.from({ length: 16 }, (_, i) => i), Array.from({ length: 65536 }, () => 0),
+  [], Array.from({ length: 15 }, (_, i) => i), Array.from({ length: 16 }, (_, i) => i),
+  Array.from({ length: 65536 }, () => 0),
   {}, keys(15), keys(16),
   { op: 'start', item: 'phone-x', buyPath: '/api/buy/phone-x/abc' },
   { op: 'stock', item: 'phone-x', left: 99 }, { id: 7, now: 1_795_000_000_000 },
@@ -77,8 +78,10 @@ t.test('undefined fields are left out of maps, as JSON does', async (t) => {
 });
 
 t.test('a "__proto__" key is an ordinary field, never a prototype', async (t) => {
-  const decoded = codec.decode(bytes(0x81, 0xa9, ...Buffer.from('__proto__'), 0x81, 0xa1, 0x78, 0x01)) as Record<string, unknown>;
-  t.equal(Object.getPrototypeOf(decoded), Object.getPrototypeOf(codec.decode(bytes(0x80))), 'the prototype is untouched');
+  const frame = bytes(0x81, 0xa9, ...Buffer.from('__proto__'), 0x81, 0xa1, 0x78, 0x01);
+  const decoded = codec.decode(frame) as Record<string, unknown>;
+  t.equal(Object.getPrototypeOf(decoded), Object.getPrototypeOf(codec.decode(bytes(0x80))),
+    'the prototype is untouched');
   t.ok(Object.prototype.hasOwnProperty.call(decoded, '__proto__'), 'the key is an own field');
 });
 

@@ -12,7 +12,8 @@ t.test('a key gets its burst, then the rate', async (t) => {
   t.notOk(table.take(7, t0 + 499), 'just under one token after 499 ms at 2/s');
   t.ok(table.take(7, t0 + 500), 'one token after 500 ms');
   t.notOk(table.take(7, t0 + 500));
-  t.same([1, 2, 3, 4].map(() => table.take(7, t0 + 60_000)), [true, true, true, false], 'refills to the burst, not beyond');
+  t.same([1, 2, 3, 4].map(() => table.take(7, t0 + 60_000)), [true, true, true, false],
+    'refills to the burst, not beyond');
   t.ok(table.take(8, t0), 'another key has its own bucket');
 });
 

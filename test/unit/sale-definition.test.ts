@@ -25,7 +25,8 @@ function item(fields: Record<string, unknown> = {}): Record<string, unknown> {
 }
 
 /** Checks that `items` is refused with a message naming the item and the field. */
-function refuses(t: Test, raw: unknown, field: string, why: RegExp, label: string, where = 'item "phone" (items[0])'): void {
+function refuses(t: Test, raw: unknown, field: string, why: RegExp, label: string,
+  where = 'item "phone" (items[0])'): void {
   try {
     checkSale({ items: raw }, 'sale.json');
     t.fail(`${label}: accepted`);
@@ -48,7 +49,8 @@ function accepts(t: Test, fields: Record<string, unknown>, label: string): ItemD
   }
 }
 
-t.test('a minimal item gets the defaults: perUserLimit 1, mode order, payWindowSec 900, challenge false, one hour long', async (t) => {
+t.test('a minimal item gets the defaults: perUserLimit 1, mode order, payWindowSec 900, challenge false, one hour long',
+  async (t) => {
   t.same(checkSale({ items: [item()] }, 'sale.json'), [{
     id: 'phone', name: 'Phone', price: 100, stock: 10, perUserLimit: 1, startsAt: STARTS, endsAt: STARTS + HOUR_MS,
     mode: 'order', payWindowSec: 900, challenge: false,
@@ -67,15 +69,19 @@ t.test('every field given is kept as given', async (t) => {
 t.test('times are read from epoch milliseconds or from ISO 8601 with a zone', async (t) => {
   t.equal(accepts(t, { startsAt: 0, endsAt: 1 }, 'epoch 0')?.startsAt, 0);
   t.equal(accepts(t, { startsAt: 8.64e15 - 1, endsAt: 8.64e15 }, 'the last instant a Date holds')?.endsAt, 8.64e15);
-  const z = accepts(t, { startsAt: '2030-01-01T10:00:00Z', endsAt: '2030-01-01T10:00:00.001Z' }, 'ISO with Z and milliseconds');
+  const z = accepts(t, { startsAt: '2030-01-01T10:00:00Z', endsAt: '2030-01-01T10:00:00.001Z' },
+    'ISO with Z and milliseconds');
   t.equal(z?.startsAt, Date.UTC(2030, 0, 1, 10));
   t.equal(z?.endsAt, Date.UTC(2030, 0, 1, 10) + 1);
-  const offset = accepts(t, { startsAt: '2030-01-01T10:00+02:00', endsAt: '2030-01-01T10:00-02:00' }, 'ISO with offsets and no seconds');
+  const offset = accepts(t, { startsAt: '2030-01-01T10:00+02:00', endsAt: '2030-01-01T10:00-02:00' },
+    'ISO with offsets and no seconds');
   t.equal(offset?.startsAt, Date.UTC(2030, 0, 1, 8), '+02:00 is two hours before UTC');
   t.equal(offset?.endsAt, Date.UTC(2030, 0, 1, 12));
-  t.equal(accepts(t, { startsAt: '2030-01-01T10:00:00Z' }, 'ISO start with no end')?.endsAt, Date.UTC(2030, 0, 1, 11), 'endsAt defaults to one hour later');
+  t.equal(accepts(t, { startsAt: '2030-01-01T10:00:00Z' }, 'ISO start with no end')?.endsAt, Date.UTC(2030, 0, 1, 11),
+    'endsAt defaults to one hour later');
   // Python's isoformat() writes microseconds: read to the millisecond.
-  const micro = accepts(t, { startsAt: '2030-01-01T10:00:00.123456+00:00', endsAt: '2030-01-01T10:00:00.999999999Z' }, 'ISO with 6 and 9 fraction digits');
+  const micro = accepts(t, { startsAt: '2030-01-01T10:00:00.123456+00:00', endsAt: '2030-01-01T10:00:00.999999999Z' },
+    'ISO with 6 and 9 fraction digits');
   t.equal(micro?.startsAt, Date.UTC(2030, 0, 1, 10) + 123, 'microseconds are cut to milliseconds');
   t.equal(micro?.endsAt, Date.UTC(2030, 0, 1, 10) + 999, 'nanoseconds too');
 });
@@ -94,8 +100,10 @@ t.test('times without a zone, or not times at all, are refused naming the field'
     ['a boolean', true],
     ['null', null],
   ] as Array<[string, unknown]>) {
-    refuses(t, [item({ startsAt: value })], 'startsAt', /must be an ISO 8601 time with a zone or epoch milliseconds/, `startsAt ${label}`);
-    refuses(t, [item({ endsAt: value })], 'endsAt', /must be an ISO 8601 time with a zone or epoch milliseconds/, `endsAt ${label}`);
+    refuses(t, [item({ startsAt: value })], 'startsAt', /must be an ISO 8601 time with a zone or epoch milliseconds/,
+      `startsAt ${label}`);
+    refuses(t, [item({ endsAt: value })], 'endsAt', /must be an ISO 8601 time with a zone or epoch milliseconds/,
+      `endsAt ${label}`);
   }
   refuses(t, [item({ startsAt: undefined })], 'startsAt', /ISO 8601/, 'a missing startsAt');
 });
@@ -103,7 +111,8 @@ t.test('times without a zone, or not times at all, are refused naming the field'
 t.test('endsAt equal to or before startsAt is refused; one millisecond after is accepted', async (t) => {
   refuses(t, [item({ endsAt: STARTS })], 'endsAt', /must be after startsAt/, 'endsAt equal to startsAt');
   refuses(t, [item({ endsAt: STARTS - 1 })], 'endsAt', /must be after startsAt/, 'endsAt before startsAt');
-  refuses(t, [item({ startsAt: '2030-01-01T10:00:00+01:00', endsAt: '2030-01-01T09:00:00Z' })], 'endsAt', /after startsAt/, 'the same instant in two zones');
+  refuses(t, [item({ startsAt: '2030-01-01T10:00:00+01:00', endsAt: '2030-01-01T09:00:00Z' })], 'endsAt',
+    /after startsAt/, 'the same instant in two zones');
   accepts(t, { endsAt: STARTS + 1 }, 'endsAt one millisecond after startsAt');
 });
 
@@ -127,7 +136,8 @@ t.test('a wrong type in each field is refused naming that field', async (t) => {
   ];
   for (const [field, value, why] of cases) {
     // With a non-string id the item is named only by its index.
-    refuses(t, [item({ [field]: value })], field, why, `${field} as ${JSON.stringify(value)}`, field === 'id' ? 'item (items[0])' : 'item "phone" (items[0])');
+    refuses(t, [item({ [field]: value })], field, why, `${field} as ${JSON.stringify(value)}`,
+      field === 'id' ? 'item (items[0])' : 'item "phone" (items[0])');
   }
   refuses(t, [item({ challenge: 1 })], 'challenge', /true or false/, 'challenge as 1');
   refuses(t, [item({ price: null })], 'price', /integer/, 'price as null');
@@ -137,7 +147,8 @@ t.test('required fields that are missing are refused naming them', async (t) => 
   for (const field of ['id', 'name', 'price', 'stock', 'startsAt']) {
     const raw = item();
     delete raw[field];
-    refuses(t, [raw], field, /must/, `missing ${field}`, field === 'id' ? 'item (items[0])' : 'item "phone" (items[0])');
+    refuses(t, [raw], field, /must/, `missing ${field}`,
+      field === 'id' ? 'item (items[0])' : 'item "phone" (items[0])');
   }
 });
 
@@ -146,16 +157,19 @@ t.test('ids must match [a-z0-9-]{1,32}', async (t) => {
   accepts(t, { id: 'a'.repeat(32) }, 'a 32-character id');
   accepts(t, { id: '0-9-z' }, 'digits and dashes');
   for (const id of ['', 'a'.repeat(33), 'Phone', 'a_b', 'a b', 'a.b', 'é']) {
-    refuses(t, [item({ id })], 'id', /must match \[a-z0-9-\]\{1,32\}/, `id ${JSON.stringify(id)}`, `item ${JSON.stringify(id)} (items[0])`);
+    refuses(t, [item({ id })], 'id', /must match \[a-z0-9-\]\{1,32\}/, `id ${JSON.stringify(id)}`,
+      `item ${JSON.stringify(id)} (items[0])`);
   }
 });
 
 t.test('a duplicate id is refused naming the later item', async (t) => {
-  refuses(t, [item({ id: 'a' }), item({ id: 'b' }), item({ id: 'a' })], 'id', /duplicates an earlier item/, 'duplicate id', 'item "a" (items[2])');
+  refuses(t, [item({ id: 'a' }), item({ id: 'b' }), item({ id: 'a' })], 'id', /duplicates an earlier item/,
+    'duplicate id', 'item "a" (items[2])');
 });
 
 t.test('the item that fails is the one named, by id and index', async (t) => {
-  refuses(t, [item({ id: 'ok-1' }), item({ id: 'ok-2' }), item({ id: 'bad', stock: -1 })], 'stock', /0\.\./, 'third item bad', 'item "bad" (items[2])');
+  refuses(t, [item({ id: 'ok-1' }), item({ id: 'ok-2' }), item({ id: 'bad', stock: -1 })], 'stock', /0\.\./,
+    'third item bad', 'item "bad" (items[2])');
 });
 
 t.test('name must be 1 to 200 characters', async (t) => {
@@ -196,21 +210,26 @@ t.test('perUserLimit must be an integer in 1..65535', async (t) => {
 t.test('mode must be "order" or "reserve"', async (t) => {
   t.equal(accepts(t, { mode: 'reserve' }, 'mode reserve')?.mode, 'reserve');
   t.equal(accepts(t, { mode: 'order' }, 'mode order')?.mode, 'order');
-  for (const mode of ['auction', 'Order', '', null]) refuses(t, [item({ mode })], 'mode', /"order" or "reserve"/, `mode ${JSON.stringify(mode)}`);
+  for (const mode of ['auction', 'Order', '', null]) {
+    refuses(t, [item({ mode })], 'mode', /"order" or "reserve"/, `mode ${JSON.stringify(mode)}`);
+  }
 });
 
 t.test('payWindowSec must be an integer from 1 second to 7 days', async (t) => {
   accepts(t, { payWindowSec: 1 }, 'payWindowSec 1');
   accepts(t, { payWindowSec: PAY_WINDOW_SEC_MAX }, 'payWindowSec 7 days');
   refuses(t, [item({ payWindowSec: 0 })], 'payWindowSec', /1\.\.604800/, 'payWindowSec 0');
-  refuses(t, [item({ payWindowSec: PAY_WINDOW_SEC_MAX + 1 })], 'payWindowSec', /1\.\.604800/, 'payWindowSec 7 days + 1 s');
+  refuses(t, [item({ payWindowSec: PAY_WINDOW_SEC_MAX + 1 })], 'payWindowSec', /1\.\.604800/,
+    'payWindowSec 7 days + 1 s');
   refuses(t, [item({ payWindowSec: 0.5 })], 'payWindowSec', /1\.\.604800/, 'payWindowSec 0.5');
 });
 
 t.test('challenge must be a boolean', async (t) => {
   t.equal(accepts(t, { challenge: true }, 'challenge true')?.challenge, true);
   t.equal(accepts(t, { challenge: false }, 'challenge false')?.challenge, false);
-  for (const challenge of ['yes', 0, null]) refuses(t, [item({ challenge })], 'challenge', /true or false/, `challenge ${JSON.stringify(challenge)}`);
+  for (const challenge of ['yes', 0, null]) {
+    refuses(t, [item({ challenge })], 'challenge', /true or false/, `challenge ${JSON.stringify(challenge)}`);
+  }
 });
 
 t.test('the document must be an object holding only an "items" array', async (t) => {
@@ -222,9 +241,13 @@ t.test('the document must be an object holding only an "items" array', async (t)
     ['no items', {}, /^sale\.json: field "items" must be an array$/],
     ['items not an array', { items: {} }, /^sale\.json: field "items" must be an array$/],
   ];
-  for (const [label, raw, message] of cases) t.throws(() => checkSale(raw, 'sale.json'), { constructor: SaleDefinitionError, message }, label);
+  for (const [label, raw, message] of cases) {
+    t.throws(() => checkSale(raw, 'sale.json'), { constructor: SaleDefinitionError, message }, label);
+  }
   for (const raw of [42, null, [], 'phone']) {
-    t.throws(() => checkSale({ items: [item(), raw] }, 'sale.json'), { constructor: SaleDefinitionError, message: 'sale.json: item (items[1]): must be an object' }, `an item that is ${JSON.stringify(raw)}`);
+    t.throws(() => checkSale({ items: [item(), raw] }, 'sale.json'), {
+      constructor: SaleDefinitionError, message: 'sale.json: item (items[1]): must be an object',
+    }, `an item that is ${JSON.stringify(raw)}`);
   }
 });
 
@@ -236,21 +259,30 @@ t.test('readSaleFile reads a valid file and names the file when it is missing or
   t.same(readSaleFile(good).map((i) => i.id), ['phone']);
 
   const missing = path.join(dir, 'missing.json');
-  t.throws(() => readSaleFile(missing), { constructor: SaleDefinitionError, message: new RegExp(`^${escapeRegExp(missing)}: cannot read: .*ENOENT`) }, 'a missing file is named');
+  t.throws(() => readSaleFile(missing), {
+    constructor: SaleDefinitionError, message: new RegExp(`^${escapeRegExp(missing)}: cannot read: .*ENOENT`),
+  }, 'a missing file is named');
 
   const broken = path.join(dir, 'broken.json');
   fs.writeFileSync(broken, '{"items": [');
-  t.throws(() => readSaleFile(broken), { constructor: SaleDefinitionError, message: new RegExp(`^${escapeRegExp(broken)}: not valid JSON: `) }, 'a file that is not JSON is named');
+  t.throws(() => readSaleFile(broken), {
+    constructor: SaleDefinitionError, message: new RegExp(`^${escapeRegExp(broken)}: not valid JSON: `),
+  }, 'a file that is not JSON is named');
 
   const bad = path.join(dir, 'bad.json');
   fs.writeFileSync(bad, JSON.stringify({ items: [item({ stock: -5 })] }));
-  t.throws(() => readSaleFile(bad), { constructor: SaleDefinitionError, message: `${bad}: item "phone" (items[0]): field "stock" must be an integer in 0..${STOCK_MAX}` },
-    'an invalid item in a file is named with the file');
+  t.throws(() => readSaleFile(bad), {
+    constructor: SaleDefinitionError,
+    message: `${bad}: item "phone" (items[0]): field "stock" must be an integer in 0..${STOCK_MAX}`,
+  }, 'an invalid item in a file is named with the file');
 
-  t.throws(() => readSaleFile(dir), { constructor: SaleDefinitionError, message: new RegExp(`^${escapeRegExp(dir)}: cannot read: `) }, 'a directory is not a sale file');
+  t.throws(() => readSaleFile(dir), {
+    constructor: SaleDefinitionError, message: new RegExp(`^${escapeRegExp(dir)}: cannot read: `),
+  }, 'a directory is not a sale file');
 });
 
-t.test('the demo sale passes the sale checks, starts on a whole second after the delay, and ends after it starts', async (t) => {
+t.test('the demo sale passes the sale checks, starts on a whole second after the delay, and ends after it starts',
+  async (t) => {
   const now = 1_700_000_000_123;
   const demo = demoSale(now, 20);
   t.same(checkSale({ items: demo }, 'demo'), demo, 'the demo items are valid as written');

@@ -54,7 +54,8 @@ interface Rig {
   /** Runs an op on item `local` and returns its outcome. */
   run(op: number, userId: number, sequence: number, nowMs: number, local?: number): number;
   /** Runs an op and returns how many log records it appended. */
-  appended(op: number, userId: number, sequence: number, nowMs: number, local?: number): { outcome: number; records: number };
+  appended(op: number, userId: number, sequence: number, nowMs: number,
+    local?: number): { outcome: number; records: number };
   /** Flushes the log and decodes every record in the segment. */
   records(): LogRecord[];
 }
@@ -72,7 +73,8 @@ function rig(t: Test, items: StoredItem[]): Rig {
   const counters = new Float64Array(8 * COUNTER_FIELDS);
   const shard = new Shard(0, books, log, left, counters);
   const out = emptyOrderView();
-  const run = (op: number, userId: number, sequence: number, nowMs: number, local = 0): number => shard.run(op, local, userId, sequence, nowMs, out);
+  const run = (op: number, userId: number, sequence: number, nowMs: number, local = 0): number =>
+    shard.run(op, local, userId, sequence, nowMs, out);
   return {
     shard, books, log, left, counters, out, dir, run,
     total(counter) {
@@ -96,11 +98,13 @@ function rig(t: Test, items: StoredItem[]): Rig {
   };
 }
 
-t.test('the shard publishes each book\'s stock into `left` at its global index and touches no other slot', async (t) => {
+t.test('the shard publishes each book\'s stock into `left` at its global index and touches no other slot',
+  async (t) => {
   const r = rig(t, [storedItem({ stock: 3 }), storedItem({ row: 6, id: 'cap', stock: 9 })]);
   t.same([...r.left], [UNTOUCHED, UNTOUCHED, 3, 9, UNTOUCHED, UNTOUCHED, UNTOUCHED, UNTOUCHED]);
   t.equal(r.run(OP.buy, 1, 0, T0, 1), OUTCOME.ok);
-  t.same([...r.left], [UNTOUCHED, UNTOUCHED, 3, 8, UNTOUCHED, UNTOUCHED, UNTOUCHED, UNTOUCHED], 'a buy of item 1 lowers only its slot');
+  t.same([...r.left], [UNTOUCHED, UNTOUCHED, 3, 8, UNTOUCHED, UNTOUCHED, UNTOUCHED, UNTOUCHED],
+    'a buy of item 1 lowers only its slot');
   t.equal(r.out.orderId, orderIdOf(6, 1), 'the order id carries item 1\'s row');
 });
 
@@ -112,7 +116,8 @@ t.test('buys win one unit each until stock runs out, then sold_out; each win app
     const { outcome, records } = r.appended(OP.buy, user, 0, T0 + user);
     t.equal(outcome, OUTCOME.ok, `buy ${user} of ${stock} wins`);
     t.equal(records, 1, `buy ${user} appended one record`);
-    t.same({ ...r.out }, { orderId: orderIdOf(5, user), userId: user, state: ORDER_STATE.confirmed, createdAt: T0 + user, payBy: 0 });
+    t.same({ ...r.out },
+      { orderId: orderIdOf(5, user), userId: user, state: ORDER_STATE.confirmed, createdAt: T0 + user, payBy: 0 });
     t.equal(book.left, stock - user);
     t.equal(r.left[2], book.left, '`left` mirrors book.left');
   }
@@ -127,7 +132,8 @@ t.test('buys win one unit each until stock runs out, then sold_out; each win app
   t.equal(r.total(COUNTER.soldOut), 2);
   t.equal(r.total(COUNTER.limitReached), 0);
   t.same(r.records().map((rec) => [rec.type, rec.state, rec.orderId, rec.userId, rec.timeMs, rec.payBy, rec.createdAt]),
-    [1, 2, 3].map((u) => [RECORD_TYPE.won, ORDER_STATE.confirmed, orderIdOf(5, u), u, T0 + u, 0, T0 + u]), 'the file holds the three wins');
+    [1, 2, 3].map((u) => [RECORD_TYPE.won, ORDER_STATE.confirmed, orderIdOf(5, u), u, T0 + u, 0, T0 + u]),
+    'the file holds the three wins');
 });
 
 t.test('an item with stock 0 refuses the first buy as sold_out', async (t) => {
@@ -162,19 +168,24 @@ t.test('a buy before endsAt wins; at endsAt and after it gets ended and changes 
   t.equal(r.total(COUNTER.soldOut) + r.total(COUNTER.limitReached), 0, 'ended is neither sold out nor a limit');
 });
 
-t.test('reserve mode: a buy reserves with payBy = now + pay window, and paying before payBy makes it paid', async (t) => {
+t.test('reserve mode: a buy reserves with payBy = now + pay window, and paying before payBy makes it paid',
+  async (t) => {
   const r = rig(t, [storedItem({ mode: 'reserve', stock: 2 })]);
   t.same(r.appended(OP.buy, 1, 0, T0), { outcome: OUTCOME.ok, records: 1 });
-  t.same({ ...r.out }, { orderId: orderIdOf(5, 1), userId: 1, state: ORDER_STATE.reserved, createdAt: T0, payBy: T0 + PAY_MS });
+  t.same({ ...r.out },
+    { orderId: orderIdOf(5, 1), userId: 1, state: ORDER_STATE.reserved, createdAt: T0, payBy: T0 + PAY_MS });
   t.equal(r.left[2], 1, 'a reservation holds a unit');
-  t.same(r.appended(OP.pay, 1, 1, T0 + PAY_MS - 1), { outcome: OUTCOME.ok, records: 1 }, 'pay one millisecond before payBy');
+  t.same(r.appended(OP.pay, 1, 1, T0 + PAY_MS - 1), { outcome: OUTCOME.ok, records: 1 },
+    'pay one millisecond before payBy');
   t.equal(r.out.state, ORDER_STATE.paid);
   t.equal(r.out.payBy, T0 + PAY_MS, 'payBy is kept');
-  t.same(r.appended(OP.pay, 1, 1, T0 + PAY_MS + 5), { outcome: OUTCOME.ok, records: 0 }, 'paying again, even after payBy, answers the paid order and appends nothing');
+  t.same(r.appended(OP.pay, 1, 1, T0 + PAY_MS + 5), { outcome: OUTCOME.ok, records: 0 },
+    'paying again, even after payBy, answers the paid order and appends nothing');
   t.equal(r.out.state, ORDER_STATE.paid);
   t.equal(r.shard.sweep(T0 + 10 * PAY_MS), 0, 'a paid order never expires');
   t.equal(r.left[2], 1, 'the paid order keeps its unit');
-  t.same(r.appended(OP.cancel, 1, 1, T0 + PAY_MS + 6), { outcome: OUTCOME.already_paid, records: 0 }, 'a paid order cannot be cancelled');
+  t.same(r.appended(OP.cancel, 1, 1, T0 + PAY_MS + 6), { outcome: OUTCOME.already_paid, records: 0 },
+    'a paid order cannot be cancelled');
   t.equal(r.left[2], 1);
   t.equal(r.total(COUNTER.paid), 1);
   t.same(r.records().map((rec) => [rec.type, rec.state, rec.timeMs, rec.payBy, rec.createdAt]), [
@@ -188,12 +199,15 @@ t.test('reserve mode: paying at exactly payBy gets expired and returns the unit 
   r.run(OP.buy, 1, 0, T0);
   const book = r.books[0]!;
   t.equal(book.left, 1);
-  t.same(r.appended(OP.pay, 1, 1, T0 + PAY_MS), { outcome: OUTCOME.expired, records: 1 }, 'pay at payBy expires the order, one record');
+  t.same(r.appended(OP.pay, 1, 1, T0 + PAY_MS), { outcome: OUTCOME.expired, records: 1 },
+    'pay at payBy expires the order, one record');
   t.equal(book.left, 2, 'the unit came back');
   t.equal(r.left[2], 2);
   t.equal(book.holdings.get(1), 0, 'the user no longer holds it');
-  t.same(r.appended(OP.pay, 1, 1, T0 + PAY_MS + 1), { outcome: OUTCOME.expired, records: 0 }, 'paying again is still expired');
-  t.same(r.appended(OP.cancel, 1, 1, T0 + PAY_MS + 2), { outcome: OUTCOME.expired, records: 0 }, 'cancelling an expired order is expired');
+  t.same(r.appended(OP.pay, 1, 1, T0 + PAY_MS + 1), { outcome: OUTCOME.expired, records: 0 },
+    'paying again is still expired');
+  t.same(r.appended(OP.cancel, 1, 1, T0 + PAY_MS + 2), { outcome: OUTCOME.expired, records: 0 },
+    'cancelling an expired order is expired');
   t.equal(r.shard.sweep(T0 + 2 * PAY_MS), 0, 'the sweep finds nothing more to expire');
   t.equal(book.left, 2, 'the unit came back exactly once');
   t.equal(r.total(COUNTER.expired), 1);
@@ -227,7 +241,8 @@ t.test('reserve mode: cancelling twice returns the unit once and answers the can
   t.equal(r.out.state, ORDER_STATE.cancelled);
   t.equal(book.left, before + 1, 'left went up by exactly one in all');
   t.equal(r.left[2], before + 1);
-  t.same(r.appended(OP.pay, 1, 1, T0 + 7), { outcome: OUTCOME.cancelled, records: 0 }, 'a cancelled order cannot be paid');
+  t.same(r.appended(OP.pay, 1, 1, T0 + 7), { outcome: OUTCOME.cancelled, records: 0 },
+    'a cancelled order cannot be paid');
   t.equal(r.shard.sweep(T0 + PAY_MS), 1, 'the sweep expires only the other reservation');
   t.equal(book.left, 3);
   t.equal(r.total(COUNTER.cancelled), 1);
@@ -266,7 +281,8 @@ t.test('the sweep expires each due reservation exactly once, at payBy and not be
   t.equal(book.left, 4, 'three units back, the paid one still held');
   t.equal(r.left[2], 4);
   t.equal(r.total(COUNTER.expired), 3);
-  t.same([1, 2, 3, 4].map((seq) => book.orderState[seq]), [ORDER_STATE.expired, ORDER_STATE.paid, ORDER_STATE.expired, ORDER_STATE.expired]);
+  t.same([1, 2, 3, 4].map((seq) => book.orderState[seq]),
+    [ORDER_STATE.expired, ORDER_STATE.paid, ORDER_STATE.expired, ORDER_STATE.expired]);
   t.equal(r.run(OP.pay, 1, 1, T0 + PAY_MS + 3000), OUTCOME.expired, 'a swept order cannot be paid');
   t.equal(r.run(OP.cancel, 3, 3, T0 + PAY_MS + 3000), OUTCOME.expired, 'nor cancelled');
   t.equal(book.left, 4);
@@ -295,7 +311,8 @@ t.test('order mode: cancel and pay of a confirmed order get not_reserved', async
   t.equal(r.books[0]!.orderState[1], ORDER_STATE.confirmed);
 });
 
-t.test('another user\'s order, sequence 0 and a sequence not yet used are unknown_order for every order op', async (t) => {
+t.test('another user\'s order, sequence 0 and a sequence not yet used are unknown_order for every order op',
+  async (t) => {
   const r = rig(t, [storedItem({ mode: 'reserve', stock: 3 })]);
   r.run(OP.buy, 1, 0, T0);
   for (const op of [OP.getOrder, OP.pay, OP.cancel]) {
@@ -308,7 +325,8 @@ t.test('another user\'s order, sequence 0 and a sequence not yet used are unknow
   t.equal(r.books[0]!.orderState[1], ORDER_STATE.reserved, 'the owner\'s order is unchanged');
   t.equal(r.left[2], 2);
   t.equal(r.run(OP.getOrder, 1, 1, T0 + 1), OUTCOME.ok, 'the owner reads it');
-  t.same({ ...r.out }, { orderId: orderIdOf(5, 1), userId: 1, state: ORDER_STATE.reserved, createdAt: T0, payBy: T0 + PAY_MS });
+  t.same({ ...r.out },
+    { orderId: orderIdOf(5, 1), userId: 1, state: ORDER_STATE.reserved, createdAt: T0, payBy: T0 + PAY_MS });
 });
 
 t.test('reading an order after its payBy reports it reserved until a sweep or an action expires it', async (t) => {
@@ -349,7 +367,8 @@ t.test('restoring an order at sequence 0 or twice at one sequence fails an asser
   const book = new ItemBook(storedItem({ stock: 3 }), 0, 4);
   t.throws(() => book.restoreOrder(0, 5, ORDER_STATE.confirmed, T0, 0), AssertionError, 'sequence 0 is refused');
   book.restoreOrder(1, 5, ORDER_STATE.confirmed, T0, 0);
-  t.throws(() => book.restoreOrder(1, 6, ORDER_STATE.confirmed, T0, 0), AssertionError, 'the same sequence twice is refused');
+  t.throws(() => book.restoreOrder(1, 6, ORDER_STATE.confirmed, T0, 0), AssertionError,
+    'the same sequence twice is refused');
   t.equal(book.left, 2, 'only the one good restore took a unit');
   t.equal(book.orderCount, 1);
 });

@@ -178,12 +178,15 @@ t.test('the cache of verified tokens never accepts a token that was not valid', 
   t.equal(verifier.verify(valid, NOW_FOR_CACHE), 77, 'second check: from the cache');
   for (let at = valid.length - 43; at < valid.length; at++) {
     const flipped = valid.slice(0, at) + (valid[at] === 'A' ? 'B' : 'A') + valid.slice(at + 1);
-    t.equal(verifier.verify(flipped, NOW_FOR_CACHE), 0, `a signature changed at ${at} is refused after the real one was cached`);
+    t.equal(verifier.verify(flipped, NOW_FOR_CACHE), 0,
+      `a signature changed at ${at} is refused after the real one was cached`);
   }
   t.equal(verifier.verify(valid, exp * 1000), 0, 'a cached token still expires');
   t.equal(verifier.verify(valid, NOW_FOR_CACHE), 77, 'and is good again before its expiry');
   // Fill far more tokens than the cache has slots: evicted tokens are checked by MAC again.
-  for (let user = 1000; user < 30_000; user++) verifier.verify(signUserToken(SECRET_FOR_CACHE, user, exp), NOW_FOR_CACHE);
+  for (let user = 1000; user < 30_000; user++) {
+    verifier.verify(signUserToken(SECRET_FOR_CACHE, user, exp), NOW_FOR_CACHE);
+  }
   t.equal(verifier.verify(valid, NOW_FOR_CACHE), 77, 'a token evicted from the cache is still valid');
   const other = new UserTokenVerifier('another secret of enough length, 32+ bytes');
   t.equal(other.verify(valid, NOW_FOR_CACHE), 0, 'caches are per secret');
@@ -194,9 +197,11 @@ t.test('verifyRequestToken reads Bearer tokens in place and falls back to the fs
   const token = signUserToken(SECRET_FOR_CACHE, 5, Math.floor(NOW_FOR_CACHE / 1000) + 60);
   const headers = (cookie: string) => ({ getHeader: () => cookie });
   t.equal(verifyRequestToken(verifier, `Bearer ${token}`, headers(''), 'cookie', NOW_FOR_CACHE), 5);
-  t.equal(verifyRequestToken(verifier, `bearer   ${token}  `, headers(''), 'cookie', NOW_FOR_CACHE), 5, 'any case, spaces around');
+  t.equal(verifyRequestToken(verifier, `bearer   ${token}  `, headers(''), 'cookie', NOW_FOR_CACHE), 5,
+    'any case, spaces around');
   t.equal(verifyRequestToken(verifier, '', headers(`a=b; fs_user=${token}`), 'cookie', NOW_FOR_CACHE), 5, 'the cookie');
-  t.equal(verifyRequestToken(verifier, 'Basic abc', headers(`fs_user=${token}`), 'cookie', NOW_FOR_CACHE), 5, 'another scheme falls back to the cookie');
+  t.equal(verifyRequestToken(verifier, 'Basic abc', headers(`fs_user=${token}`), 'cookie', NOW_FOR_CACHE), 5,
+    'another scheme falls back to the cookie');
   t.equal(verifyRequestToken(verifier, 'Bearer ', headers(''), 'cookie', NOW_FOR_CACHE), 0, 'empty bearer, no cookie');
   t.equal(verifyRequestToken(verifier, `Bearer ${token}x`, headers(''), 'cookie', NOW_FOR_CACHE), 0, 'trailing junk');
 });

@@ -34,14 +34,17 @@ function progressArray(shards: number): Int32Array {
 }
 
 function appendWon(log: WriteBehindLog, sequence: number): void {
-  log.append(RECORD_TYPE.won, ORDER_STATE.confirmed, orderIdOf(1, sequence), 1000 + sequence, 5000 + sequence, 0, 5000 + sequence);
+  log.append(RECORD_TYPE.won, ORDER_STATE.confirmed, orderIdOf(1, sequence), 1000 + sequence, 5000 + sequence, 0,
+    5000 + sequence);
 }
 
 /** A buffer of `count` valid records, each with a distinct order id. */
 function segmentBytes(count: number, extraBytes = 0): Buffer {
   const bytes = Buffer.alloc(count * LOG_RECORD_BYTES + extraBytes);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const record = { type: RECORD_TYPE.won, state: ORDER_STATE.confirmed, orderId: 0, userId: 7, timeMs: 1, payBy: 0, createdAt: 1 };
+  const record = {
+    type: RECORD_TYPE.won, state: ORDER_STATE.confirmed, orderId: 0, userId: 7, timeMs: 1, payBy: 0, createdAt: 1,
+  };
   for (let i = 0; i < count; i++) {
     record.orderId = orderIdOf(3, i + 1);
     encodeRecord(view, bytes, i * LOG_RECORD_BYTES, record);
@@ -59,7 +62,8 @@ t.test('segment file names sort by boot, shard and segment and match SEGMENT_FIL
   t.same(SEGMENT_FILE.exec(name)?.slice(1), ['1700000000000', '007', '000012']);
   t.notOk(SEGMENT_FILE.test(`${name}.tmp`), 'other files in the log directory are not segments');
   const names = [segmentFileName(BOOT_ID, 0, 10), segmentFileName(BOOT_ID, 0, 9), segmentFileName(BOOT_ID - 1, 5, 1)];
-  t.same([...names].sort(), [segmentFileName(BOOT_ID - 1, 5, 1), segmentFileName(BOOT_ID, 0, 9), segmentFileName(BOOT_ID, 0, 10)]);
+  t.same([...names].sort(),
+    [segmentFileName(BOOT_ID - 1, 5, 1), segmentFileName(BOOT_ID, 0, 9), segmentFileName(BOOT_ID, 0, 10)]);
 });
 
 t.test('appends wait in memory; one flush writes them all in one batch', async (t) => {
@@ -114,7 +118,8 @@ t.test('a flush with nothing pending writes nothing and counts no batch', async 
   log.flush();
   t.equal(log.batchesWritten, 2, 'a second batch is a second write');
   t.equal(progress[PROGRESS_RECORDS], 3);
-  t.equal(fs.statSync(path.join(dir, segmentFileName(BOOT_ID, 0, 1))).size, 3 * LOG_RECORD_BYTES, 'batches are appended, not overwritten');
+  t.equal(fs.statSync(path.join(dir, segmentFileName(BOOT_ID, 0, 1))).size, 3 * LOG_RECORD_BYTES,
+    'batches are appended, not overwritten');
   log.close();
 });
 
@@ -130,7 +135,8 @@ t.test('a full batch is written early when one more record is appended', async (
   t.equal(fs.statSync(path.join(dir, segmentFileName(BOOT_ID, 0, 1))).size, LOG_BATCH_RECORDS_MAX * LOG_RECORD_BYTES);
   log.close();
   t.equal(log.batchesWritten, 2, 'close flushed the last record');
-  t.equal(fs.statSync(path.join(dir, segmentFileName(BOOT_ID, 0, 1))).size, (LOG_BATCH_RECORDS_MAX + 1) * LOG_RECORD_BYTES);
+  t.equal(fs.statSync(path.join(dir, segmentFileName(BOOT_ID, 0, 1))).size,
+    (LOG_BATCH_RECORDS_MAX + 1) * LOG_RECORD_BYTES);
 });
 
 t.test('with fsync on, flush still writes one batch and the records reach the file', async (t) => {
@@ -170,7 +176,8 @@ t.test('the segment rotates at the first flush that reaches LOG_SEGMENT_BYTES_MA
   log.flush();
   const firstRecords = batchesToFill * LOG_BATCH_RECORDS_MAX;
   t.equal(sequence, firstRecords);
-  t.equal(fs.statSync(path.join(dir, segmentFileName(BOOT_ID, 0, 1))).size, firstRecords * LOG_RECORD_BYTES, 'segment 1 kept all its records');
+  t.equal(fs.statSync(path.join(dir, segmentFileName(BOOT_ID, 0, 1))).size, firstRecords * LOG_RECORD_BYTES,
+    'segment 1 kept all its records');
   t.ok(firstRecords * LOG_RECORD_BYTES >= LOG_SEGMENT_BYTES_MAX, 'segment 1 passed the limit by less than one batch');
   t.ok((firstRecords - LOG_BATCH_RECORDS_MAX) * LOG_RECORD_BYTES < LOG_SEGMENT_BYTES_MAX);
   t.equal(progress[PROGRESS_SEGMENT], 2, 'progress shows segment 2');
@@ -179,7 +186,8 @@ t.test('the segment rotates at the first flush that reaches LOG_SEGMENT_BYTES_MA
   t.equal(fs.statSync(path.join(dir, segmentFileName(BOOT_ID, 0, 2))).size, 0, 'segment 2 exists and is empty');
   appendWon(log, ++sequence);
   log.flush();
-  t.equal(fs.statSync(path.join(dir, segmentFileName(BOOT_ID, 0, 2))).size, LOG_RECORD_BYTES, 'the next record goes to segment 2');
+  t.equal(fs.statSync(path.join(dir, segmentFileName(BOOT_ID, 0, 2))).size, LOG_RECORD_BYTES,
+    'the next record goes to segment 2');
   t.equal(progress[PROGRESS_RECORDS], 1);
   t.equal(log.recordsWritten, sequence);
   log.close();
@@ -217,7 +225,8 @@ t.test('scanSegment drops a last record that fails its checksum', async (t) => {
 t.test('scanSegment treats a bad record followed by good ones inside the last batch as a torn tail', async (t) => {
   const bytes = segmentBytes(30);
   corrupt(bytes, 12);
-  t.same(scanSegment(bytes), { validRecords: 12, tornBytes: 18 * LOG_RECORD_BYTES }, 'records from the bad one on are dropped');
+  t.same(scanSegment(bytes), { validRecords: 12, tornBytes: 18 * LOG_RECORD_BYTES },
+    'records from the bad one on are dropped');
 });
 
 t.test('scanSegment throws on a bad record followed by a good one further back than one batch', async (t) => {
@@ -225,16 +234,19 @@ t.test('scanSegment throws on a bad record followed by a good one further back t
   const whole = LOG_BATCH_RECORDS_MAX + extra; // the last batch starts at record `extra`
   const early = segmentBytes(whole);
   corrupt(early, 3);
-  t.throws(() => scanSegment(early), /corrupt at record 3 \(a valid record follows at 4\)/, 'a bad record far from the tail');
+  t.throws(() => scanSegment(early), /corrupt at record 3 \(a valid record follows at 4\)/,
+    'a bad record far from the tail');
   const justOutside = segmentBytes(whole);
   corrupt(justOutside, extra - 1);
   t.throws(() => scanSegment(justOutside), /corrupt at record 9/, 'a bad record one before the last batch');
   const firstOfBatch = segmentBytes(whole);
   corrupt(firstOfBatch, extra);
-  t.same(scanSegment(firstOfBatch), { validRecords: extra, tornBytes: LOG_BATCH_RECORDS_MAX * LOG_RECORD_BYTES }, 'a bad first record of the last batch is a torn tail');
+  t.same(scanSegment(firstOfBatch), { validRecords: extra, tornBytes: LOG_BATCH_RECORDS_MAX * LOG_RECORD_BYTES },
+    'a bad first record of the last batch is a torn tail');
   const allBadAfter = segmentBytes(whole);
   for (let i = 3; i < whole; i++) corrupt(allBadAfter, i);
-  t.same(scanSegment(allBadAfter), { validRecords: 3, tornBytes: (whole - 3) * LOG_RECORD_BYTES }, 'with no good record after it, a long bad tail is only dropped');
+  t.same(scanSegment(allBadAfter), { validRecords: 3, tornBytes: (whole - 3) * LOG_RECORD_BYTES },
+    'with no good record after it, a long bad tail is only dropped');
 });
 
 t.test('readRecords reads whole records from an offset, bounded by the buffer and maxRecords', async (t) => {
@@ -248,7 +260,8 @@ t.test('readRecords reads whole records from an offset, bounded by the buffer an
   t.equal(readRecords(fd, 0, 100, buffer), 4, 'the buffer holds 4 whole records');
   t.same(buffer.subarray(0, 4 * LOG_RECORD_BYTES), bytes.subarray(0, 4 * LOG_RECORD_BYTES));
   t.equal(readRecords(fd, 2, 3, buffer), 3, 'maxRecords bounds the read');
-  t.same(buffer.subarray(0, 3 * LOG_RECORD_BYTES), bytes.subarray(2 * LOG_RECORD_BYTES, 5 * LOG_RECORD_BYTES), 'from record 2 on');
+  t.same(buffer.subarray(0, 3 * LOG_RECORD_BYTES), bytes.subarray(2 * LOG_RECORD_BYTES, 5 * LOG_RECORD_BYTES),
+    'from record 2 on');
   t.equal(readRecords(fd, 8, 100, buffer), 2, 'the torn 20 bytes at the end are not a record');
   t.equal(readRecords(fd, 10, 100, buffer), 0, 'nothing whole after the last record');
   t.equal(readRecords(fd, 50, 100, buffer), 0, 'nothing past the end of the file');
