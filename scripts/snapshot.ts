@@ -7,6 +7,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { snapshotDirectory, snapshotTakenAt } from '../persistence/data-directory';
 import { looksLikeEngine, readEnginePid } from './engine-pid';
 import { dataDirOf, EXIT_FAILED, EXIT_OK, optionalInt, runCommand, type CommandSpec } from './script-cli';
@@ -43,8 +44,6 @@ function snapshotsIn(dir: string): Set<string> {
     return new Set();
   }
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * The newest file taken at or after `sentAt`: a snapshot already being
