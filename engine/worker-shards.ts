@@ -182,8 +182,11 @@ export class WorkerShards implements ShardDispatcher {
   /** Answers everything the worker has published, then waits (asynchronously) for more. */
   private arm(link: ShardLink): void {
     for (;;) {
-      this.drain(link);
+      // Head is read before the drain: an answer published after the drain's
+      // last look then makes the wait return at once instead of waiting for
+      // the worker's next publish, which may never come.
       const head = Atomics.load(link.answers.header, HEAD);
+      this.drain(link);
       const wait = Atomics.waitAsync(link.answers.header, HEAD, head);
       if (wait.async) {
         void wait.value.then(() => this.arm(link));

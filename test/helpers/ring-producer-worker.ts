@@ -36,6 +36,9 @@ export interface ProducerSetup {
   stopAfterOther: number;
 }
 
+/** How long a producer waits for an answer before it looks again: a lost wake-up costs this much. */
+export const ANSWER_WAIT_MS = 10_000;
+
 export const SHARED_ITEMS = 0;
 export const sharedAnsweredOf = (producer: number): number => 1 + producer;
 
@@ -96,11 +99,13 @@ class Producer {
     this.result.otherAnsweredAtStart = Atomics.load(setup.shared, other);
     while (this.result.answered < this.sent || this.mayStillSend(other)) {
       this.sendBurst();
+      // Head before the drain, as worker-shards.ts arm(): an answer published
+      // after the drain's last look makes the wait return at once.
+      const head = Atomics.load(this.answers.header, HEAD);
+      let received = 0;
+      for (; this.answers.available() > 0; received++) this.receive();
       const inFlight = this.capacity - this.freeTokens.length;
-      if (inFlight > 0 && this.answers.available() === 0) {
-        Atomics.wait(this.answers.header, HEAD, Atomics.load(this.answers.header, HEAD), 1000);
-      }
-      while (this.answers.available() > 0) this.receive();
+      if (received === 0 && inFlight > 0) Atomics.wait(this.answers.header, HEAD, head, ANSWER_WAIT_MS);
     }
     this.result.otherAnsweredAtEnd = Atomics.load(this.setup.shared, other);
     return this.result;

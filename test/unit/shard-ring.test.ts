@@ -149,8 +149,9 @@ async function echoThroughWorker(total: number): Promise<EchoResult> {
       writeRequest(requests, r.op, token, r.item, r.user, r.argument, r.nowMs);
       doorbell.ring();
     }
-    if (answers.available() === 0) {
-      const wait = Atomics.waitAsync(answers.header, HEAD, Atomics.load(answers.header, HEAD), 1000);
+    const head = Atomics.load(answers.header, HEAD);
+    if (head === Atomics.load(answers.header, TAIL)) {
+      const wait = Atomics.waitAsync(answers.header, HEAD, head, 1000);
       if (wait.async) await wait.value;
       continue;
     }
