@@ -12,15 +12,35 @@ import { TWO_POW_32 } from '../persistence/order-id';
 export const ITEMS_MAX = 100_000;
 
 /**
- * Slots in each shard's request ring and in its answer ring: the bound on a
- * shard's in-flight work. A full ring is answered 503 overloaded at once. Must
- * be a power of two. The request ring has twice the slots (room for control
- * requests): 4,096 cost 4,096 * (2 * 48 + 64) B = 640 KiB per shard.
+ * Slots in each of a shard's rings (shard-ring.ts): a producer's request
+ * ring and answer ring to it, and its control ring. A producer's token pool
+ * is this size, the bound on its in-flight work on the shard; an empty pool
+ * is answered 503 overloaded at once. Must be a power of two. A shard's
+ * rings cost (producers * (48 + 64) + 48) B per slot: 4,096 slots with one
+ * producer are 640 KiB per shard.
  */
 export const RING_SLOTS_DEFAULT = 4_096;
 /** --rate-exempt ranges at most: each buy from an exempt-listed engine checks them all. */
 export const RATE_EXEMPT_RANGES_MAX = 64;
 export const RING_SLOTS_MAX = 65_536;
+
+/**
+ * Requests a shard worker takes from one producer's ring in one turn
+ * (shard-turns.ts). Every producer's ring is served each turn, so a
+ * producer that floods its ring delays another's requests by at most this
+ * many decisions per turn (about 1 µs each: 1 ms), never by its whole ring;
+ * and a turn still groups a thousand records per producer into one log
+ * write (and one fdatasync with --fsync). It costs no memory.
+ */
+export const RING_TURN_REQUESTS_MAX = 1_024;
+
+/**
+ * Producers (HTTP threads) one shard serves at most: a turn's requests from
+ * all of them, PRODUCERS_MAX * RING_TURN_REQUESTS_MAX, fit one log batch,
+ * so a turn is one log write. Each producer costs every shard a request
+ * ring and an answer ring (RING_SLOTS_DEFAULT).
+ */
+export const PRODUCERS_MAX = 16;
 
 /**
  * Per-user holdings tables start at this many slots per item at least, and
@@ -65,6 +85,7 @@ export const TICKET_CHARS = 22;
 export function checkLimits(ringSlots: number): void {
   assert.ok(ringSlots > 0 && (ringSlots & (ringSlots - 1)) === 0, 'ring slots must be a power of two');
   assert.ok(ringSlots <= RING_SLOTS_MAX);
+  assert.ok(PRODUCERS_MAX * RING_TURN_REQUESTS_MAX <= LOG_BATCH_RECORDS_MAX);
   // A segment is closed only after a whole batch is written, so one batch must fit well inside it.
   assert.ok(LOG_BATCH_RECORDS_MAX * LOG_RECORD_BYTES < LOG_SEGMENT_BYTES_MAX);
   assert.ok((HOLDINGS_SLOTS_MAX & (HOLDINGS_SLOTS_MAX - 1)) === 0);

@@ -116,7 +116,8 @@ export class Engine {
   async start(): Promise<void> {
     const config = this.config;
     const store = openStore(config, this.log);
-    const shared = new SharedState(config.workers, config.ringSlots);
+    // One producer for the shard workers: the main thread runs every HTTP request.
+    const shared = new SharedState(config.workers, config.ringSlots, 1);
     const shardCount = shared.shardCount;
     const catalog = new ItemCatalog(store.items, store.ticketSecret, shared.left, shared.settings);
     const latency = new LatencyHistogram();

@@ -1,13 +1,31 @@
 // Single-producer single-consumer rings on SharedArrayBuffers: how the HTTP
-// thread feeds a shard worker and how the worker answers, with no
-// postMessage or structured clone per request.
+// threads feed a shard worker and how the worker answers, with no
+// postMessage or structured clone per request. Cross-thread design: shared
+// memory with Atomics, partitioned so that no word has two writers. Each
+// producer (HTTP thread) owns one request ring and one answer ring to every
+// shard, so producers never contend with each other on the buy path; the
+// only word they share is the shard's doorbell, and they write it only
+// while the worker sleeps.
 //
-//   header: Int32Array(4) on its own SharedArrayBuffer
+//   shard s, P producers (createShardRings):
+//
+//     producer 0 (main thread) --control ring-------------+
+//     producer 0 --requests[0]--+                         |
+//     producer 1 --requests[1]--+--> shard worker s <-----+
+//     ...                       |        |
+//     producer P-1 -------------+        +--answers[p]--> producer p
+//
+//     doorbell: Int32Array(2) [0] rings   bumped by a producer that saw
+//                                         the worker asleep; the worker
+//                                         Atomics.waits on it
+//                                 [1] sleeping  1 while the worker is (about
+//                                         to be) blocked on [0]
+//
+//   ring header: Int32Array(4) on its own SharedArrayBuffer
 //     [0] head      next slot the producer writes (counts up, wraps at 2^31)
 //     [1] tail      next slot the consumer reads
-//     [2] sleeping  1 while the consumer is (about to be) blocked in Atomics.wait
-//     [3] unused
-//   slots: Float64Array(capacity * fields) on a second SharedArrayBuffer
+//     [2], [3]      unused
+//   ring slots: Float64Array(capacity * fields) on a second SharedArrayBuffer
 //
 //   producer: write slot[head & mask], then Atomics.store(head, head + 1)
 //   consumer: read slot[tail & mask] while tail != head, then store tail
@@ -20,15 +38,16 @@
 //   | op      | token   | item    | user    | argument | nowMs   |
 //   +---------+---------+---------+---------+----------+---------+
 //
-//   op        shard.ts OP, or a CONTROL_OP (shard-worker.ts)
-//   token     the HTTP thread's pending-request index, echoed in the answer;
-//             -1 for control requests, which get no answer in the ring
+//   op        shard.ts OP in a request ring; a CONTROL_OP (shard-turns.ts)
+//             in the control ring
+//   token     the producer's pending-request index, echoed in the answer;
+//             -1 for control requests, which get no answer in a ring
 //   item      the item's index local to the shard
 //   user      the user asking
 //   argument  what the op needs beyond item and user: the order's sequence
 //             within its item for getOrder, pay and cancel; the units to add
 //             for restock; 0 for buy, which makes a new order
-//   nowMs     the HTTP thread's clock when the request arrived
+//   nowMs     the producer's clock when the request arrived
 //
 // An addItem control request carries the new item instead (ADD_ITEM): its
 // global index, 1 when its mode is reserve, its row and its stock.
@@ -40,10 +59,12 @@
 //   | token | outcome | orderId | user  | state | createdAt | payBy | unused |
 //   +-------+---------+---------+-------+-------+-----------+-------+--------+
 //
-// The producer never overruns the consumer because the HTTP thread bounds a
-// shard's in-flight requests to its token pool (the answer ring's size, half
-// the request ring's, which leaves room for control requests), and each
-// request has exactly one answer.
+// A producer never overruns the worker because it bounds its in-flight
+// requests to a shard by its token pool (as many tokens as its request ring
+// and its answer ring have slots), and each request has exactly one answer.
+// The control ring is as large: control requests are a snapshot or a
+// shutdown at a time and the items admins add, which the worker applies at
+// the start of every turn.
 
 import assert from 'node:assert/strict';
 import type { Outcome } from './error-catalog';
@@ -51,8 +72,11 @@ import type { OrderView } from './shard';
 
 export const HEAD = 0;
 export const TAIL = 1;
-export const SLEEPING = 2;
 const HEADER_FIELDS = 4;
+
+/** Words of a shard's doorbell, drawn above. */
+export const DOORBELL = { rings: 0, sleeping: 1 } as const;
+const DOORBELL_FIELDS = 2;
 
 /** Field offsets inside a request slot; `argument` means what the layout above says for each op. */
 export const REQUEST = { op: 0, token: 1, item: 2, user: 3, argument: 4, nowMs: 5 } as const;
@@ -134,23 +158,82 @@ export class Ring {
   release(): void {
     Atomics.store(this.header, TAIL, (Atomics.load(this.header, TAIL) + 1) & 0x7fffffff);
   }
+}
 
-  /** Wakes the consumer if it sleeps; cheap when it does not. */
-  wake(): void {
-    if (Atomics.load(this.header, SLEEPING) === 1) Atomics.notify(this.header, HEAD);
+/**
+ * One shard's doorbell: the single word its worker sleeps on, whichever
+ * producer wakes it. Why no wake-up is lost (all accesses are sequentially
+ * consistent Atomics, so they fall in one total order):
+ *
+ *   producer: (p1) publish head; (p2) load sleeping; if 1: (p3) add 1 to
+ *             rings, (p4) notify
+ *   worker:   (w1) store sleeping = 1; (w2) b = load rings; (w3) load every
+ *             ring's head; if all empty: (w4) wait while rings == b;
+ *             (w5) store sleeping = 0, then read the rings again
+ *
+ * If w3 missed the entry, then w1 < w3 < p1 < p2. Either p2 reads 1 and
+ * the producer bumps after w2 read b, so the wait at w4 either sees rings
+ * != b and returns at once (p3 < w4) or is woken by p4 (w4 < p4): the
+ * futex compares and enqueues atomically with respect to notify. Or p2
+ * reads 0, which only w5 wrote after w1: the worker had left the wait
+ * before p2 and cannot sleep again before its next w1 and w3, which come
+ * after p2 and so after p1, and find the entry. A producer that sees the
+ * worker awake pays one load and no write, so producers share no written
+ * cache line while the worker is busy.
+ */
+export class Doorbell {
+  constructor(readonly words: Int32Array) {
+    assert.equal(words.length, DOORBELL_FIELDS);
   }
 
-  /**
-   * Consumer side: blocks up to `timeoutMs` for an entry. Sets `sleeping`
-   * before looking at head, so a producer that publishes after the look sees
-   * the flag and wakes it (both sides use sequentially consistent atomics).
-   */
-  waitForEntries(timeoutMs: number): void {
-    Atomics.store(this.header, SLEEPING, 1);
-    const head = Atomics.load(this.header, HEAD);
-    if (head === Atomics.load(this.header, TAIL)) Atomics.wait(this.header, HEAD, head, timeoutMs);
-    Atomics.store(this.header, SLEEPING, 0);
+  /** Producer, after publish(): wakes the worker if it sleeps or is about to. */
+  ring(): void {
+    if (Atomics.load(this.words, DOORBELL.sleeping) === 1) {
+      Atomics.add(this.words, DOORBELL.rings, 1);
+      Atomics.notify(this.words, DOORBELL.rings, 1);
+    }
   }
+
+  /** Worker: blocks up to `timeoutMs` unless one of `rings` has an entry or a producer rings meanwhile. */
+  sleep(rings: readonly Ring[], timeoutMs: number): void {
+    Atomics.store(this.words, DOORBELL.sleeping, 1);
+    const rung = Atomics.load(this.words, DOORBELL.rings);
+    if (rings.every((ring) => ring.available() === 0)) {
+      Atomics.wait(this.words, DOORBELL.rings, rung, timeoutMs);
+    }
+    Atomics.store(this.words, DOORBELL.sleeping, 0);
+  }
+}
+
+/** One producer's two rings to one shard. */
+export interface ProducerRings {
+  /** Producer to worker: ringSlots slots of 6 float64 (48 B each), one per token. */
+  requests: RingViews;
+  /** Worker to producer: ringSlots slots of 8 float64 (64 B each), one per token. */
+  answers: RingViews;
+}
+
+/** Everything one shard worker reads and answers through, drawn at the top of this file. */
+export interface ShardRings {
+  /** Producer 0 (the main thread) to worker: snapshot, shutdown, addItem; ringSlots slots of 48 B. */
+  control: RingViews;
+  /** Indexed by producer. */
+  producers: ProducerRings[];
+  /** Int32Array(2), DOORBELL words. */
+  doorbell: Int32Array;
+}
+
+/** A shard's rings for `producerCount` producers: (producerCount * 112 + 48) * ringSlots bytes. */
+export function createShardRings(producerCount: number, ringSlots: number): ShardRings {
+  assert.ok(producerCount >= 1);
+  return {
+    control: createRing(ringSlots, REQUEST_FIELDS),
+    producers: Array.from({ length: producerCount }, () => ({
+      requests: createRing(ringSlots, REQUEST_FIELDS),
+      answers: createRing(ringSlots, ANSWER_FIELDS),
+    })),
+    doorbell: new Int32Array(new SharedArrayBuffer(DOORBELL_FIELDS * Int32Array.BYTES_PER_ELEMENT)),
+  };
 }
 
 /** A request as the worker reads it; one is reused per worker. */
@@ -167,7 +250,7 @@ export function emptyRequest(): RingRequest {
   return { op: 0, token: 0, item: 0, user: 0, argument: 0, nowMs: 0 };
 }
 
-/** An answer as the HTTP thread reads it; `view` is what the shard's decision told. */
+/** An answer as its producer reads it; `view` is what the shard's decision told. */
 export interface RingAnswer {
   token: number;
   outcome: Outcome;
@@ -175,8 +258,8 @@ export interface RingAnswer {
 }
 
 /**
- * HTTP thread: fills the next request slot and publishes it. The caller
- * wakes the consumer; the token pool keeps a free slot for every call.
+ * Producer: fills the next request slot and publishes it. The caller rings
+ * the shard's doorbell; the token pool keeps a free slot for every call.
  */
 export function writeRequest(ring: Ring, op: number, token: number, item: number, user: number, argument: number,
   nowMs: number): void {
@@ -224,7 +307,7 @@ export function writeAnswer(ring: Ring, ahead: number, token: number, outcome: O
   slots[at + ANSWER.payBy] = view.payBy;
 }
 
-/** HTTP thread: copies the oldest answer into `out` and frees its slot; call only when available() > 0. */
+/** Producer: copies the oldest answer into `out` and frees its slot; call only when available() > 0. */
 export function readAnswer(ring: Ring, out: RingAnswer): void {
   const at = ring.consumerSlot();
   const slots = ring.slots;
@@ -252,13 +335,14 @@ export function nextOp(ring: Ring): number {
 }
 
 /**
- * HTTP thread: an addItem control request (op `op`); row, mode and stock
- * travel here, the rest in the shared settings. Published like writeRequest.
+ * Producer 0: an addItem control request (op `op`) in the control ring; row,
+ * mode and stock travel here, the rest in the shared settings. Published
+ * like writeRequest.
  */
 export function writeAddItem(ring: Ring, op: number, itemIndex: number, reserve: boolean, row: number,
   stock: number): void {
   assert.ok(ring.fields === REQUEST_FIELDS);
-  assert.ok(ring.space() > 0, 'request ring full: control requests use the half of it that tokens leave free');
+  assert.ok(ring.space() > 0, 'control ring full: control requests are far fewer than its slots');
   const at = ring.producerSlot();
   const slots = ring.slots;
   slots[at + ADD_ITEM.op] = op;

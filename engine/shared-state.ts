@@ -7,19 +7,15 @@
 //
 // Each buffer has one writer per slot; the comment on each says which.
 
-import { ITEMS_MAX } from './constants';
+import assert from 'node:assert/strict';
+import { ITEMS_MAX, PRODUCERS_MAX } from './constants';
 import { SETTING_FIELDS } from './item-book';
 import { COUNTER_FIELDS } from './shard';
-import { ANSWER_FIELDS, createRing, REQUEST_FIELDS, type RingViews } from './shard-ring';
+import { createShardRings, type ShardRings } from './shard-ring';
 import { PROGRESS_FIELDS } from '../persistence/write-behind-log';
 
-/** A shard worker's two rings (shard-ring.ts draws their slots). */
-export interface ShardRings {
-  /** HTTP thread to worker: 2 * ringSlots slots of 6 float64 (48 B each), so control requests always fit. */
-  requests: RingViews;
-  /** Worker to HTTP thread: ringSlots slots of 8 float64 (64 B each), one per token. */
-  answers: RingViews;
-}
+/** Producer 0, the main thread: it starts the shard workers and alone sends them control requests. */
+export const MAIN_PRODUCER = 0;
 
 const FLOAT64_BYTES = Float64Array.BYTES_PER_ELEMENT;
 
@@ -67,19 +63,23 @@ export class SharedState {
    */
   readonly appliedTime = new Float64Array(new SharedArrayBuffer(Float64Array.BYTES_PER_ELEMENT)).fill(Date.now());
 
-  /** One pair of rings per shard worker; none with --workers 0, where the shard runs on the main thread. */
+  /**
+   * Per shard worker, its rings (shard-ring.ts draws them): a control ring,
+   * a request ring and an answer ring per producer (HTTP thread), and a
+   * doorbell. Producer p writes requests[p] and the control ring (p = 0
+   * only) and reads answers[p]; the worker the rest. None with --workers 0,
+   * where the shard runs on the main thread.
+   */
   readonly rings: readonly ShardRings[];
 
   /** Shards: one per worker thread, or the one inline shard with --workers 0. */
   readonly shardCount: number;
 
-  constructor(workers: number, ringSlots: number) {
+  constructor(workers: number, ringSlots: number, producerCount: number) {
     const shardCount = Math.max(1, workers);
     this.shardCount = shardCount;
     this.progress = new Int32Array(new SharedArrayBuffer(shardCount * PROGRESS_FIELDS * Int32Array.BYTES_PER_ELEMENT));
-    this.rings = Array.from({ length: workers }, () => ({
-      requests: createRing(ringSlots * 2, REQUEST_FIELDS),
-      answers: createRing(ringSlots, ANSWER_FIELDS),
-    }));
+    assert.ok(producerCount >= 1 && producerCount <= PRODUCERS_MAX);
+    this.rings = Array.from({ length: workers }, () => createShardRings(producerCount, ringSlots));
   }
 }

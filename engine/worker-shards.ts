@@ -1,8 +1,13 @@
 // --workers N: N shard worker threads, item i owned by worker i % N. The
-// HTTP thread writes requests into each worker's request ring and reads
-// answers from its answer ring; Atomics.waitAsync tells it when answers
-// arrive. A shard's in-flight requests are bounded by its token pool, the
-// size of its rings: when the pool is empty the buy is refused 503 at once.
+// HTTP thread is a producer (shard-ring.ts draws the topology): it writes
+// requests into its own request ring to each worker, rings the worker's
+// doorbell, and reads answers from its own answer ring; Atomics.waitAsync
+// tells it when answers arrive. Cross-thread design: shared memory with
+// Atomics, one single-producer single-consumer ring pair per producer and
+// shard, so producers share no lock and no written word while the workers
+// are busy. A producer's in-flight requests to a shard are bounded by its
+// token pool, the size of its rings: when the pool is empty the buy is
+// refused 503 at once.
 
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -15,16 +20,23 @@ import { emptyOrderView, OP } from './shard';
 import type { Reply } from './reply';
 import type { Answerer, ShardDispatcher } from './shard-dispatcher';
 import { localIndexOf, shardOf } from './shard-dispatcher';
-import { HEAD, readAnswer, Ring, writeAddItem, writeRequest, type RingAnswer } from './shard-ring';
-import type { SharedState } from './shared-state';
+import {
+  Doorbell, HEAD, readAnswer, Ring, writeAddItem, writeRequest, type RingAnswer, type ShardRings,
+} from './shard-ring';
+import { MAIN_PRODUCER, type SharedState } from './shared-state';
 import type { ShardSetup } from './shard-loader';
-import { CONTROL_OP, type WorkerSetup } from './shard-worker';
+import type { WorkerSetup } from './shard-worker';
+import { CONTROL_OP } from './shard-turns';
 import type { ShardSnapshot } from './snapshot';
 
 
+/** One producer's side of one shard: its rings to the shard, its token pool, and the worker's handle. */
 class ShardLink {
   readonly requests: Ring;
   readonly answers: Ring;
+  readonly doorbell: Doorbell;
+  /** Written by producer MAIN_PRODUCER only (shard-turns.ts says why). */
+  readonly control: Ring | null;
   readonly pendingReplies: (Reply | null)[];
   readonly pendingOp: Uint8Array;
   readonly pendingItem: Int32Array;
@@ -35,11 +47,15 @@ class ShardLink {
   onMessage: ((message: { type: string; snapshot?: ShardSnapshot }) => void) | null = null;
   exited = false;
 
-  constructor(readonly worker: Worker, setup: WorkerSetup) {
-    this.requests = new Ring(setup.requests);
-    this.answers = new Ring(setup.answers);
-    // One token per answer-ring slot: a shard's in-flight bound.
-    const slots = setup.answers.capacity;
+  constructor(readonly worker: Worker, rings: ShardRings, producer: number) {
+    const own = rings.producers[producer]!;
+    this.requests = new Ring(own.requests);
+    this.answers = new Ring(own.answers);
+    this.doorbell = new Doorbell(rings.doorbell);
+    this.control = producer === MAIN_PRODUCER ? new Ring(rings.control) : null;
+    // One token per answer-ring slot: this producer's in-flight bound on the shard.
+    const slots = own.answers.capacity;
+    assert.equal(own.requests.capacity, slots);
     this.pendingReplies = new Array<Reply | null>(slots).fill(null);
     this.pendingOp = new Uint8Array(slots);
     this.pendingItem = new Int32Array(slots);
@@ -47,6 +63,12 @@ class ShardLink {
     this.pendingUser = new Float64Array(slots);
     this.freeTokens = Int32Array.from({ length: slots }, (_, i) => slots - 1 - i);
     this.freeCount = slots;
+  }
+
+  /** Producer MAIN_PRODUCER's control ring; any other producer asking for it is a bug. */
+  controlRing(): Ring {
+    assert.ok(this.control !== null, 'only the main thread sends control requests');
+    return this.control;
   }
 }
 
@@ -61,6 +83,11 @@ export interface WorkerShardsContext {
   onFatal: (reason: string) => void;
 }
 
+/**
+ * The main thread's handle on the shard workers: it starts them, and as
+ * producer MAIN_PRODUCER it dispatches requests and sends every control
+ * request (snapshot, shutdown, addItem).
+ */
 export class WorkerShards implements ShardDispatcher {
   private readonly links: ShardLink[] = [];
   private readonly view = emptyOrderView();
@@ -86,7 +113,7 @@ export class WorkerShards implements ShardDispatcher {
     const rings = context.shared.rings;
     assert.equal(rings.length, setups.length);
     const shards = new WorkerShards(context);
-    await Promise.all(setups.map((setup) => shards.startOne({ ...setup, dataDir, ...rings[setup.index]! })));
+    await Promise.all(setups.map((setup) => shards.startOne({ ...setup, dataDir, rings: rings[setup.index]! })));
     shards.links.sort((a, b) => a.worker.threadId - b.worker.threadId);
     return shards;
   }
@@ -94,7 +121,7 @@ export class WorkerShards implements ShardDispatcher {
   private startOne(setup: WorkerSetup): Promise<void> {
     const worker = new Worker(path.join(__dirname, 'shard-worker.js'),
       { workerData: setup, name: `shard-${setup.index}` });
-    const link = new ShardLink(worker, setup);
+    const link = new ShardLink(worker, setup.rings, MAIN_PRODUCER);
     this.links[setup.index] = link;
     return new Promise((resolve, reject) => {
       worker.once('error', reject);
@@ -149,14 +176,17 @@ export class WorkerShards implements ShardDispatcher {
     link.pendingUser[token] = userId;
     if (op === OP.buy) this.inFlight.add(userId);
     writeRequest(link.requests, op, token, localIndexOf(itemIndex, this.links.length), userId, argument, nowMs);
-    link.requests.wake();
+    link.doorbell.ring();
   }
 
   /** Answers everything the worker has published, then waits (asynchronously) for more. */
   private arm(link: ShardLink): void {
     for (;;) {
-      this.drain(link);
+      // Head is read before the drain: an answer published after the drain's
+      // last look then makes the wait return at once instead of waiting for
+      // the worker's next publish, which may never come.
       const head = Atomics.load(link.answers.header, HEAD);
+      this.drain(link);
       const wait = Atomics.waitAsync(link.answers.header, HEAD, head);
       if (wait.async) {
         void wait.value.then(() => this.arm(link));
@@ -201,22 +231,23 @@ export class WorkerShards implements ShardDispatcher {
       this.currentWaited);
   };
 
-  /**
-   * Control requests carry no token and get no answer in the ring. The
-   * request ring has twice as many slots as there are tokens, so the few
-   * control requests (one snapshot or shutdown at a time) always fit.
-   */
+  /** Control requests carry no token and get no answer in a ring; the control ring is as large as a token pool. */
   private control(link: ShardLink, op: number): void {
-    writeRequest(link.requests, op, -1, 0, 0, 0, 0);
-    link.requests.wake();
+    writeRequest(link.controlRing(), op, -1, 0, 0, 0, 0);
+    link.doorbell.ring();
   }
 
+  /**
+   * Before any request names the item: the worker applies the control ring
+   * before it reads requests it saw published (shard-turns.ts), and this
+   * thread dispatches to the item only after this call returns.
+   */
   addItem(item: StoredItem, itemIndex: number): void {
     const link = this.links[shardOf(itemIndex, this.links.length)]!;
     // A ring slot holds numbers only: row, mode and stock travel here, the
     // rest in the shared settings (shard-worker.ts addItem).
-    writeAddItem(link.requests, CONTROL_OP.addItem, itemIndex, item.mode === 'reserve', item.row, item.stock);
-    link.requests.wake();
+    writeAddItem(link.controlRing(), CONTROL_OP.addItem, itemIndex, item.mode === 'reserve', item.row, item.stock);
+    link.doorbell.ring();
   }
 
   shardsAlive(): boolean[] {

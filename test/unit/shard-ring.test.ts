@@ -5,11 +5,12 @@
 // entries and refuses capacity + 1 (an assertion, since the token pool must
 // prevent it), across the 2^31 wrap of head and tail; an addItem request
 // reads back by its own names. Across two real threads: a worker
-// (test/helpers/ring-echo-worker.ts) echoes each request as an answer through
-// the same module while the main thread keeps at most `capacity` requests in
-// flight, as worker-shards.ts does, for many times the ring's size, with head
-// and tail starting just before the wrap; every answer must match the
-// request sent with its token, and both rings must end empty.
+// (test/helpers/ring-echo-worker.ts) runs the engine's turn loop and echoes
+// each request as an answer while the main thread, the one producer, keeps
+// at most `capacity` requests in flight, as worker-shards.ts does, for many
+// times the ring's size, with head and tail starting just before the wrap;
+// every answer must match the request sent with its token, and both rings
+// must end empty. test/unit/shard-rings-multi.test.ts covers two producers.
 
 import t from 'tap';
 import { AssertionError } from 'node:assert';
@@ -18,10 +19,11 @@ import { Worker } from 'node:worker_threads';
 import type { Outcome } from '../../engine/error-catalog';
 import { emptyOrderView, OP, type OrderView } from '../../engine/shard';
 import {
-  ANSWER_FIELDS, createRing, emptyRequest, HEAD, nextOp, readAddItem, readAnswer, readRequest, REQUEST_FIELDS,
-  Ring, TAIL, writeAddItem, writeAnswer, writeRequest, type RingAnswer, type RingViews,
+  ANSWER_FIELDS, createRing, createShardRings, Doorbell, emptyRequest, HEAD, nextOp, readAddItem, readAnswer,
+  readRequest, REQUEST_FIELDS, Ring, TAIL, writeAddItem, writeAnswer, writeRequest, type RingAnswer, type RingViews,
 } from '../../engine/shard-ring';
-import { ECHO_STOP_OP } from '../helpers/ring-echo-worker';
+import { CONTROL_OP } from '../../engine/shard-turns';
+import { ECHO_STATS_FIELDS, type EchoSetup } from '../helpers/ring-echo-worker';
 
 const CAPACITY = 8;
 /** Head and tail start here so that a few entries cross the wrap at 2^31. */
@@ -122,14 +124,16 @@ interface EchoResult {
 }
 
 async function echoThroughWorker(total: number): Promise<EchoResult> {
-  const requestViews = createRing(CAPACITY * 2, REQUEST_FIELDS);
-  const answerViews = createRing(CAPACITY, ANSWER_FIELDS);
+  const rings = createShardRings(1, CAPACITY);
+  const { requests: requestViews, answers: answerViews } = rings.producers[0]!;
   startAt(requestViews, NEAR_WRAP);
   startAt(answerViews, NEAR_WRAP);
   const requests = new Ring(requestViews);
   const answers = new Ring(answerViews);
-  const worker = new Worker(path.join(__dirname, '..', 'helpers', 'ring-echo-worker.js'),
-    { workerData: { requests: requestViews, answers: answerViews } });
+  const doorbell = new Doorbell(rings.doorbell);
+  const stats = new Int32Array(new SharedArrayBuffer(ECHO_STATS_FIELDS * Int32Array.BYTES_PER_ELEMENT));
+  const setup: EchoSetup = { rings, itemsKnown: 100_000, sleepMs: 50, stats };
+  const worker = new Worker(path.join(__dirname, '..', 'helpers', 'ring-echo-worker.js'), { workerData: setup });
   const exited = new Promise<number>((resolve) => worker.once('exit', resolve));
   const sentIndex = new Int32Array(CAPACITY).fill(-1);
   const freeTokens = Array.from({ length: CAPACITY }, (_, token) => token);
@@ -143,10 +147,11 @@ async function echoThroughWorker(total: number): Promise<EchoResult> {
       const r = requestFields(sent);
       sentIndex[token] = sent++;
       writeRequest(requests, r.op, token, r.item, r.user, r.argument, r.nowMs);
-      requests.wake();
+      doorbell.ring();
     }
-    if (answers.available() === 0) {
-      const wait = Atomics.waitAsync(answers.header, HEAD, Atomics.load(answers.header, HEAD), 1000);
+    const head = Atomics.load(answers.header, HEAD);
+    if (head === Atomics.load(answers.header, TAIL)) {
+      const wait = Atomics.waitAsync(answers.header, HEAD, head, 1000);
       if (wait.async) await wait.value;
       continue;
     }
@@ -163,8 +168,8 @@ async function echoThroughWorker(total: number): Promise<EchoResult> {
     freeTokens.push(answer.token);
     answered++;
   }
-  writeRequest(requests, ECHO_STOP_OP, -1, 0, 0, 0, 0);
-  requests.wake();
+  writeRequest(new Ring(rings.control), CONTROL_OP.shutdown, -1, 0, 0, 0, 0);
+  doorbell.ring();
   await exited;
   return { answered, mismatches, requests, answers };
 }
