@@ -7,8 +7,11 @@
 //
 // Each buffer has one writer per slot; the comment on each says which.
 
+import { createUsedChallengeViews, type UsedChallengeViews } from './challenge';
 import { ITEMS_MAX } from './constants';
+import { createInFlightViews, type InFlightViews } from './in-flight-users';
 import { SETTING_FIELDS } from './item-book';
+import { createBucketViews, type BucketViews } from './rate-limiter';
 import { COUNTER_FIELDS } from './shard';
 import { ANSWER_FIELDS, createRing, REQUEST_FIELDS, type RingViews } from './shard-ring';
 import { PROGRESS_FIELDS } from '../persistence/write-behind-log';
@@ -19,6 +22,12 @@ export interface ShardRings {
   requests: RingViews;
   /** Worker to HTTP thread: ringSlots slots of 8 float64 (64 B each), one per token. */
   answers: RingViews;
+}
+
+/** Which token-bucket tables the engine runs (a rate of 0 turns one off, and it takes no memory). */
+export interface RateTables {
+  user: boolean;
+  address: boolean;
 }
 
 const FLOAT64_BYTES = Float64Array.BYTES_PER_ELEMENT;
@@ -73,13 +82,46 @@ export class SharedState {
   /** Shards: one per worker thread, or the one inline shard with --workers 0. */
   readonly shardCount: number;
 
-  constructor(workers: number, ringSlots: number) {
+  // The per-user and per-address tables below must be exact whichever HTTP
+  // thread a request arrives on: each is guarded by Atomics lock words of its
+  // own (atomic-lock.ts), and any HTTP thread reads and writes any slot.
+
+  /**
+   * Users with a buy in flight (in-flight-users.ts): slots for twice the
+   * in-flight bound (shardCount * ringSlots), 8 B each, plus a lock and a
+   * count word; 64 KiB per shard at the default 4,096 ring slots.
+   */
+  readonly inFlightUsers: InFlightViews;
+
+  /**
+   * Token buckets per user and per client address (rate-limiter.ts), each
+   * RATE_SLOTS * 24 B = 6 MiB plus 16 KiB of lock words; null when that
+   * rate is off.
+   */
+  readonly rateUser: BucketViews | null;
+  readonly rateAddress: BucketViews | null;
+
+  /** Used challenges (challenge.ts): 16 MiB plus 16 KiB of lock words. */
+  readonly usedChallenges: UsedChallengeViews = createUsedChallengeViews();
+
+  constructor(workers: number, ringSlots: number, rateTables: RateTables) {
     const shardCount = Math.max(1, workers);
     this.shardCount = shardCount;
+    this.inFlightUsers = createInFlightViews(inFlightBound(shardCount, ringSlots));
+    this.rateUser = rateTables.user ? createBucketViews() : null;
+    this.rateAddress = rateTables.address ? createBucketViews() : null;
     this.progress = new Int32Array(new SharedArrayBuffer(shardCount * PROGRESS_FIELDS * Int32Array.BYTES_PER_ELEMENT));
     this.rings = Array.from({ length: workers }, () => ({
       requests: createRing(ringSlots * 2, REQUEST_FIELDS),
       answers: createRing(ringSlots, ANSWER_FIELDS),
     }));
   }
+}
+
+/**
+ * The most buys in flight at once: each holds a ring slot (workers) or a
+ * deferred-answer slot (inline), ringSlots per shard.
+ */
+export function inFlightBound(shardCount: number, ringSlots: number): number {
+  return shardCount * ringSlots;
 }
