@@ -11,14 +11,30 @@
 // never grows with the number of challenges. Under a flood of more than
 // USED_SLOTS live challenges an old entry can be evicted early, which only
 // lets that challenge be answered a second time within its lifetime.
+//
+// Cross-thread design: shared memory with Atomics (see atomic-lock.ts for
+// why not partitioning). The used table lives in a SharedArrayBuffer; the
+// scan of a challenge's set and the write of its entry happen under one lock
+// word, so a challenge answered on two threads at once is used once: the
+// second finds the first's entry. Sets share USED_LOCK_STRIPES words (16
+// KiB, not a word per set: 1 MiB); the HMAC and the digest are computed
+// before the lock is taken.
 
+import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
+import { createLockWords, lock, unlock } from './atomic-lock';
 import { hashKey } from './key-hash';
 
 export const CHALLENGE_DIGITS = 5;
 /** Slots of the used-challenge table: 2^20 * 16 B = 16 MiB. */
 const USED_SLOTS = 1 << 20;
 const WAYS = 4;
+/** Lock words of the used table: 2^12 * 4 B = 16 KiB; set index modulo this picks a set's word. */
+const USED_LOCK_STRIPES = 1 << 12;
+/** Float64 fields per slot: the challenge's key (0 when empty) and its expiry (ms), side by side. */
+const USED_KEY = 0;
+const USED_UNTIL = 1;
+const USED_FIELDS = 2;
 const CHALLENGE_FORMAT = /^([0-9]{13})\.([A-Za-z0-9_-]{16})$/;
 const ANSWER_FORMAT = /^\s*([0-9]{5})\s*$/;
 
@@ -38,11 +54,36 @@ export function challengeSecretOf(ticketSecret: string): Buffer {
 
 export type ChallengeVerdict = 'ok' | 'challenge_failed';
 
-export class Challenges {
-  private readonly usedKeys = new Float64Array(USED_SLOTS);
-  private readonly usedUntil = new Float64Array(USED_SLOTS);
+/** The used table's shared memory. */
+export interface UsedChallengeViews {
+  /**
+   * Float64Array(USED_SLOTS * 2), 16 MiB: key and expiry per slot, so a
+   * set's four ways are 64 B, one cache line.
+   */
+  used: Float64Array;
+  /** Int32Array(USED_LOCK_STRIPES), 16 KiB (atomic-lock.ts). */
+  locks: Int32Array;
+}
 
-  constructor(private readonly secret: Buffer, readonly minThinkMs: number, readonly lifetimeMs: number) {}
+export function createUsedChallengeViews(): UsedChallengeViews {
+  return {
+    used: new Float64Array(new SharedArrayBuffer(USED_SLOTS * USED_FIELDS * Float64Array.BYTES_PER_ELEMENT)),
+    locks: createLockWords(USED_LOCK_STRIPES),
+  };
+}
+
+export class Challenges {
+  private readonly used: Float64Array;
+  private readonly locks: Int32Array;
+
+  /** Threads that share `used` share which challenges were used. */
+  constructor(private readonly secret: Buffer, readonly minThinkMs: number, readonly lifetimeMs: number,
+    used: UsedChallengeViews = createUsedChallengeViews()) {
+    assert.equal(used.used.length, USED_SLOTS * USED_FIELDS);
+    assert.equal(used.locks.length, USED_LOCK_STRIPES);
+    this.used = used.used;
+    this.locks = used.locks;
+  }
 
   issue(itemId: string, userId: number, nowMs: number): { challenge: string; question: string } {
     const nonce = crypto.randomBytes(12).toString('base64url');
@@ -71,13 +112,23 @@ export class Challenges {
     // 53 bits of the digest: a key, never 0 (0 marks an empty slot).
     const key = (digest.readUInt32BE(0) & 0x1fffff) * 4294967296 + digest.readUInt32BE(4) + 1;
     const set = (hashKey(key) & (USED_SLOTS - 1)) & ~(WAYS - 1);
-    let victim = set;
-    for (let way = set; way < set + WAYS; way++) {
-      if (this.usedKeys[way] === key && this.usedUntil[way]! >= nowMs) return false;
-      if (this.usedUntil[way]! < this.usedUntil[victim]!) victim = way;
+    const stripe = (set / WAYS) & (USED_LOCK_STRIPES - 1);
+    lock(this.locks, stripe);
+    const fresh = this.claimLocked(set, key, expiresAt, nowMs);
+    unlock(this.locks, stripe);
+    return fresh;
+  }
+
+  /** Scans the set for `key`; when absent, writes it over the way expiring first. Under the set's lock. */
+  private claimLocked(set: number, key: number, expiresAt: number, nowMs: number): boolean {
+    const used = this.used;
+    let victim = set * USED_FIELDS;
+    for (let way = victim; way < (set + WAYS) * USED_FIELDS; way += USED_FIELDS) {
+      if (used[way + USED_KEY] === key && used[way + USED_UNTIL]! >= nowMs) return false;
+      if (used[way + USED_UNTIL]! < used[victim + USED_UNTIL]!) victim = way;
     }
-    this.usedKeys[victim] = key;
-    this.usedUntil[victim] = expiresAt;
+    used[victim + USED_KEY] = key;
+    used[victim + USED_UNTIL] = expiresAt;
     return true;
   }
 }

@@ -42,7 +42,7 @@ import { LatencyHistogram } from './latency-histogram';
 import { ResponseCounts } from './response-counts';
 import { ShardAnswerer } from './shard-answerer';
 import { createMetrics, metricsHandler } from './metrics';
-import { TokenBucketTable } from './rate-limiter';
+import { RATE_SLOTS, TokenBucketTable } from './rate-limiter';
 import type { ItemDefinition } from '../persistence/item-definition';
 import { demoSale, readSaleFile } from './sale-definition';
 import { SalePushes } from './sale-pushes';
@@ -52,11 +52,14 @@ import type { ShardDispatcher } from './shard-dispatcher';
 import { localIndexOf, shardOf } from './shard-dispatcher';
 import { loadShard, type ShardSetup } from './shard-loader';
 import { FAULT_ENV } from './shard-worker';
-import { SharedState } from './shared-state';
+import { inFlightBound, SharedState } from './shared-state';
 import { pruneSnapshots, snapshotBuffers, snapshotJob, writeSnapshotInThread } from './snapshot';
 import { loadStaticFiles } from './static-files';
 import { UserTokenVerifier } from './user-token';
 import { WorkerShards } from './worker-shards';
+
+/** Threads that dispatch to the shards: the main thread runs every HTTP request. */
+const PRODUCERS = 1;
 
 /** A start-up refusal the operator can fix (exit code 2), not a bug. */
 export class StartupError extends Error {}
@@ -116,8 +119,8 @@ export class Engine {
   async start(): Promise<void> {
     const config = this.config;
     const store = openStore(config, this.log);
-    // One producer for the shard workers: the main thread runs every HTTP request.
-    const shared = new SharedState(config.workers, config.ringSlots, 1);
+    const shared = new SharedState(config.workers, config.ringSlots, PRODUCERS,
+      { user: config.rateUserPerSec > 0, address: config.rateAddressPerSec > 0 });
     const shardCount = shared.shardCount;
     const catalog = new ItemCatalog(store.items, store.ticketSecret, shared.left, shared.settings);
     const latency = new LatencyHistogram();
@@ -127,8 +130,7 @@ export class Engine {
       progress: shared.progress, control: shared.persisterControl, appliedTime: shared.appliedTime,
     }, this.log, this.onFatal);
     await persister.start();
-    // Every buy in flight holds a ring slot (workers) or a deferred-answer slot (inline): that bounds the set.
-    const inFlight = new InFlightUsers(shardCount * config.ringSlots);
+    const inFlight = new InFlightUsers(inFlightBound(shardCount, config.ringSlots, PRODUCERS), shared.inFlightUsers);
     const answerer = new ShardAnswerer(catalog, latency);
     const setups = shardSetups(config, store.items, bootId, shared);
     const shards: ShardDispatcher = config.workers === 0
@@ -137,7 +139,7 @@ export class Engine {
       : await WorkerShards.start(setups, config.dataDir,
         { answerer, shared, log: this.log, inFlight, onFatal: this.onFatal });
     const threadsAlive = (): boolean => persister.alive && shards.shardsAlive().every(Boolean);
-    const ctx = this.httpContext(store, catalog, latency, inFlight, threadsAlive);
+    const ctx = this.httpContext(store, shared, catalog, latency, inFlight, threadsAlive);
     const { pushes, listenSocket } = await this.listen(ctx, store, shards, persister);
     ctx.lag.start();
     const settlement = new Settlement(config.dataDir, store.db, catalog, shards.counters, persister, this.log);
@@ -152,8 +154,8 @@ export class Engine {
     }, 'listening');
   }
 
-  private httpContext(store: Store, catalog: ItemCatalog, latency: LatencyHistogram, inFlight: InFlightUsers,
-    threadsAlive: () => boolean): HttpContext {
+  private httpContext(store: Store, shared: SharedState, catalog: ItemCatalog, latency: LatencyHistogram,
+    inFlight: InFlightUsers, threadsAlive: () => boolean): HttpContext {
     const config = this.config;
     const demoUserSecret = store.demoUserSecret;
     return {
@@ -162,14 +164,16 @@ export class Engine {
       latency, counts: new ResponseCounts(), threadsAlive,
       bans: loadBans(store.db), trustedProxyHeader: config.trustedProxyHeader,
       lag: new LagMonitor(config.shedLagMs),
-      rateUser: config.rateUserPerSec === 0 ? null : new TokenBucketTable(config.rateUserPerSec, config.rateUserBurst),
-      rateAddress: config.rateAddressPerSec === 0
+      rateUser: shared.rateUser === null
         ? null
-        : new TokenBucketTable(config.rateAddressPerSec, config.rateAddressBurst),
+        : new TokenBucketTable(config.rateUserPerSec, config.rateUserBurst, RATE_SLOTS, shared.rateUser),
+      rateAddress: shared.rateAddress === null
+        ? null
+        : new TokenBucketTable(config.rateAddressPerSec, config.rateAddressBurst, RATE_SLOTS, shared.rateAddress),
       rateExempt: config.rateExempt === null ? [] : config.rateExempt.split(',').map((r) => parseRange(r.trim())),
       inFlight,
-      challenges: new Challenges(
-        challengeSecretOf(store.ticketSecret), config.challengeThinkMs, config.challengeTtlSec * 1000),
+      challenges: new Challenges(challengeSecretOf(store.ticketSecret), config.challengeThinkMs,
+        config.challengeTtlSec * 1000, shared.usedChallenges),
       maxUrlBytes: config.maxUrlBytes, maxHeaderBytes: config.maxHeaderBytes,
     };
   }

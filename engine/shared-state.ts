@@ -8,14 +8,23 @@
 // Each buffer has one writer per slot; the comment on each says which.
 
 import assert from 'node:assert/strict';
+import { createUsedChallengeViews, type UsedChallengeViews } from './challenge';
 import { ITEMS_MAX, PRODUCERS_MAX } from './constants';
+import { createInFlightViews, type InFlightViews } from './in-flight-users';
 import { SETTING_FIELDS } from './item-book';
+import { createBucketViews, type BucketViews } from './rate-limiter';
 import { COUNTER_FIELDS } from './shard';
 import { createShardRings, type ShardRings } from './shard-ring';
 import { PROGRESS_FIELDS } from '../persistence/write-behind-log';
 
 /** Producer 0, the main thread: it starts the shard workers and alone sends them control requests. */
 export const MAIN_PRODUCER = 0;
+
+/** Which token-bucket tables the engine runs (a rate of 0 turns one off, and it takes no memory). */
+export interface RateTables {
+  user: boolean;
+  address: boolean;
+}
 
 const FLOAT64_BYTES = Float64Array.BYTES_PER_ELEMENT;
 
@@ -75,11 +84,44 @@ export class SharedState {
   /** Shards: one per worker thread, or the one inline shard with --workers 0. */
   readonly shardCount: number;
 
-  constructor(workers: number, ringSlots: number, producerCount: number) {
+  // The per-user and per-address tables below must be exact whichever HTTP
+  // thread a request arrives on: each is guarded by Atomics lock words of its
+  // own (atomic-lock.ts), and any HTTP thread reads and writes any slot.
+
+  /**
+   * Users with a buy in flight (in-flight-users.ts): slots for twice the
+   * in-flight bound (shardCount * ringSlots), 8 B each, plus a lock and a
+   * count word; 64 KiB per shard at the default 4,096 ring slots.
+   */
+  readonly inFlightUsers: InFlightViews;
+
+  /**
+   * Token buckets per user and per client address (rate-limiter.ts), each
+   * RATE_SLOTS * 24 B = 6 MiB plus 16 KiB of lock words; null when that
+   * rate is off.
+   */
+  readonly rateUser: BucketViews | null;
+  readonly rateAddress: BucketViews | null;
+
+  /** Used challenges (challenge.ts): 16 MiB plus 16 KiB of lock words. */
+  readonly usedChallenges: UsedChallengeViews = createUsedChallengeViews();
+
+  constructor(workers: number, ringSlots: number, producerCount: number, rateTables: RateTables) {
     const shardCount = Math.max(1, workers);
     this.shardCount = shardCount;
+    this.inFlightUsers = createInFlightViews(inFlightBound(shardCount, ringSlots, producerCount));
+    this.rateUser = rateTables.user ? createBucketViews() : null;
+    this.rateAddress = rateTables.address ? createBucketViews() : null;
     this.progress = new Int32Array(new SharedArrayBuffer(shardCount * PROGRESS_FIELDS * Int32Array.BYTES_PER_ELEMENT));
     assert.ok(producerCount >= 1 && producerCount <= PRODUCERS_MAX);
     this.rings = Array.from({ length: workers }, () => createShardRings(producerCount, ringSlots));
   }
+}
+
+/**
+ * The most buys in flight at once: each holds a ring slot (workers) or a
+ * deferred-answer slot (inline), ringSlots per shard and producer.
+ */
+export function inFlightBound(shardCount: number, ringSlots: number, producerCount: number): number {
+  return shardCount * ringSlots * producerCount;
 }

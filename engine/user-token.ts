@@ -44,6 +44,9 @@ export class UserTokenVerifier {
    * crowd, so their retries skip the HMAC). A slot holds a token only
    * after its MAC checked out, and a hit needs every byte equal, so the cache
    * can only say yes to a token that was valid; expiry is checked every time.
+   * Each HTTP thread keeps its own cache, not shared memory: a miss costs
+   * only an HMAC and the answer is the same on any thread, so a cache needs
+   * no exactness across threads and no lock on the verify path.
    */
   private readonly cacheBytes = new Uint8Array(CACHE_SLOTS * MAX_TOKEN_LENGTH);
   private readonly cacheLength = new Uint8Array(CACHE_SLOTS);
