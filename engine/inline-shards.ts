@@ -68,7 +68,8 @@ export class InlineShards implements ShardDispatcher {
     entry.startedAt = startedAt;
     entry.userId = userId;
     // The buy is decided but unanswered until the flush: the user's one buy in flight.
-    if (op === OP.buy) this.inFlight.add(userId);
+    // The gate found none in flight for this user in this same synchronous turn: the claim cannot fail.
+    if (op === OP.buy) assert.ok(this.inFlight.add(userId), 'a second buy in flight for one user');
     entry.view.orderId = this.view.orderId;
     entry.view.userId = this.view.userId;
     entry.view.state = this.view.state;

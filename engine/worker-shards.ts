@@ -174,7 +174,10 @@ export class WorkerShards implements ShardDispatcher {
     link.pendingItem[token] = itemIndex;
     link.pendingStartedAt[token] = startedAt;
     link.pendingUser[token] = userId;
-    if (op === OP.buy) this.inFlight.add(userId);
+    // The buy gate found the user without a buy in flight, in this same
+    // synchronous turn of the one HTTP thread: the claim cannot fail. With
+    // several producers it could, and must then be refused, not asserted.
+    if (op === OP.buy) assert.ok(this.inFlight.add(userId), 'a second buy in flight for one user');
     writeRequest(link.requests, op, token, localIndexOf(itemIndex, this.links.length), userId, argument, nowMs);
     link.doorbell.ring();
   }
