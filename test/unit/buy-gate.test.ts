@@ -11,37 +11,20 @@ import { BanList } from '../../engine/ban-list';
 import { BuyGate, type Buyer, type BuyGateContext } from '../../engine/buy-gate';
 import { Challenges, challengeAnswer, challengeSecretOf } from '../../engine/challenge';
 import { ITEMS_MAX } from '../../engine/constants';
-import type { ErrorCode, Outcome } from '../../engine/error-catalog';
+import type { ErrorCode } from '../../engine/error-catalog';
 import { InFlightUsers } from '../../engine/in-flight-users';
 import { SETTING_FIELDS } from '../../engine/item-book';
 import { ItemCatalog, REFUSAL, REFUSAL_FIELDS } from '../../engine/item-catalog';
 import { LagMonitor } from '../../engine/lag-monitor';
 import { LatencyHistogram } from '../../engine/latency-histogram';
 import { TokenBucketTable } from '../../engine/rate-limiter';
-import type { Reply } from '../../engine/reply';
-import type { OrderView } from '../../engine/shard';
 import type { StoredItem } from '../../persistence/database';
+import { RecordingReply } from '../helpers/recording-reply';
 
 const NOW = 1_800_000_000_000;
 const USER = 42;
 const ADDRESS_KEY = 7;
 const secret = challengeSecretOf('ticket-secret');
-
-/** A reply that records its refusals; the gate never answers a passed buy. */
-class RecordingReply implements Reply {
-  readonly refusals: { code: ErrorCode; itemIndex: number }[] = [];
-  aborted = false;
-  watch(): void {}
-  cork(write: () => void): void {
-    write();
-  }
-  answer(_op: number, _itemIndex: number, _outcome: Outcome, _view: OrderView): void {
-    throw new Error('the gate answers refusals only');
-  }
-  refuse(code: ErrorCode, itemIndex = -1): void {
-    this.refusals.push({ code, itemIndex });
-  }
-}
 
 function storedItem(id: string, row: number, fields: Partial<StoredItem> = {}): StoredItem {
   return {

@@ -16,15 +16,15 @@ import { BanList } from '../../engine/ban-list';
 import { BuyGate, type BuyGateContext } from '../../engine/buy-gate';
 import { Challenges } from '../../engine/challenge';
 import { ITEMS_MAX } from '../../engine/constants';
-import { BUY_REFUSALS, ERRORS, isBuyRefusal, type ErrorCode, type Outcome } from '../../engine/error-catalog';
+import { BUY_REFUSALS, ERRORS, isBuyRefusal, type ErrorCode } from '../../engine/error-catalog';
 import { InFlightUsers } from '../../engine/in-flight-users';
 import { SETTING_FIELDS } from '../../engine/item-book';
 import { ItemCatalog, REFUSAL, REFUSAL_FIELDS } from '../../engine/item-catalog';
 import { ItemCounters } from '../../engine/item-counters';
 import { LagMonitor } from '../../engine/lag-monitor';
 import { LatencyHistogram } from '../../engine/latency-histogram';
-import type { Reply } from '../../engine/reply';
-import { COUNTER_FIELDS, type OrderView } from '../../engine/shard';
+import { COUNTER_FIELDS } from '../../engine/shard';
+import { RecordingReply } from '../helpers/recording-reply';
 
 const NOW = 1_800_000_000_000;
 
@@ -33,22 +33,6 @@ function storedItem(id: string, row: number): StoredItem {
     id, row, name: id, price: 100, stock: 5, perUserLimit: 1, startsAt: NOW - 1000, endsAt: NOW + 60_000,
     mode: 'order', payWindowSec: 900, challenge: false, paused: false,
   };
-}
-
-/** A reply that records the codes it was refused with. */
-class RecordingReply implements Reply {
-  readonly codes: ErrorCode[] = [];
-  aborted = false;
-  watch(): void {}
-  cork(write: () => void): void {
-    write();
-  }
-  answer(_op: number, _itemIndex: number, _outcome: Outcome, _view: OrderView): void {
-    throw new Error('only refusals here');
-  }
-  refuse(code: ErrorCode): void {
-    this.codes.push(code);
-  }
 }
 
 function setUp(): { ctx: BuyGateContext; gate: BuyGate<RecordingReply, null> } {
@@ -76,7 +60,7 @@ t.test('refusing a buy moves its code\'s slot on its item alone, read back under
     const { ctx, gate } = setUp();
     const reply = new RecordingReply();
     t.equal(gate.refuse(reply, 1, code), 0, `${code}: no user id`);
-    t.same(reply.codes, [code], `${code}: answered once`);
+    t.same(reply.refusals, [{ code, itemIndex: 1 }], `${code}: answered once, on its item`);
     const expected = new Array<number>(2 * REFUSAL_FIELDS).fill(0);
     expected[REFUSAL_FIELDS + REFUSAL[code]] = 1;
     t.same([...ctx.catalog.refusals.subarray(0, 2 * REFUSAL_FIELDS)], expected, `${code}: item 1's slot, no other`);
