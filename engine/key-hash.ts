@@ -1,7 +1,8 @@
 // Spreads a key of up to 53 bits (a user id, an address key) over 32 bits,
 // murmur3's finalizer on both halves: shared by the typed-array tables.
 
-const TWO_POW_32 = 4294967296;
+/** 2^32: splits a 53-bit key into two 32-bit halves. */
+export const TWO_POW_32 = 4294967296;
 
 export function hashKey(key: number): number {
   const low = key >>> 0;

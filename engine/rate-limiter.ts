@@ -19,7 +19,7 @@
 
 import assert from 'node:assert/strict';
 import { createLockWords, lock, unlock } from './atomic-lock';
-import { hashKey } from './key-hash';
+import { hashKey, TWO_POW_32 } from './key-hash';
 
 /** Slots per table: a power of two. 2^18 = 262,144 slots, 6 MiB. */
 export const RATE_SLOTS = 1 << 18;
@@ -31,8 +31,6 @@ const KEY = 0;
 const TOKENS = 1;
 const STAMP_MS = 2;
 const BUCKET_FIELDS = 3;
-
-const TWO_POW_32 = 4294967296;
 
 /** A table's shared memory: a slot's three fields side by side, so a take touches one or two cache lines, not three. */
 export interface BucketViews {
