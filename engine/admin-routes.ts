@@ -14,14 +14,16 @@ import { ORDER_STATE, ORDER_STATE_NAMES } from '../persistence/log-record';
 import { orderIdRange } from '../persistence/order-id';
 import type { Persister } from '../persistence/persister';
 import { audit, type Caller } from './admin-audit';
-import { BanError, type BanList } from './ban-list';
+import { relayedAddress } from './admin-relay';
+import { BanError } from './ban-list';
+import type { CatalogChanges } from './catalog-changes';
 import type { ItemDefinition } from '../persistence/item-definition';
 import { checkItem, SaleDefinitionError } from './sale-definition';
 import { readBody } from './body-reader';
 import type { HttpReply } from './http-reply';
 import type { HttpRoutes, RouteHandler } from './http-routes';
 import type { ItemCatalog } from './item-catalog';
-import { ItemCounters } from './item-counters';
+import type { ItemCounters } from './item-counters';
 import { ItemRefusal, type ItemsService } from './items-service';
 import type { ShardDispatcher } from './shard-dispatcher';
 
@@ -33,8 +35,12 @@ export interface AdminContext {
   persister: Persister;
   snapshot: () => Promise<{ path: string; pausedMs: number }>;
   log: pino.Logger;
-  bans: BanList;
+  /** Bans reach every HTTP thread through these. */
+  changes: CatalogChanges;
   items: ItemsService;
+  /** Marks requests relayed by another HTTP thread (admin-relay.ts); '' with one thread. */
+  relaySecret: string;
+  counts: ItemCounters;
 }
 
 const ADMIN_BODY_BYTES_MAX = 4096;
@@ -58,9 +64,11 @@ function authorizer(token: string): (req: HttpRequest) => boolean {
   };
 }
 
-function callerOf(res: HttpResponse, req: HttpRequest): Caller {
+/** Who asked: the actor header, and the client address (as the relaying thread saw it, for a relayed request). */
+function callerOf(ctx: AdminContext, res: HttpResponse, req: HttpRequest): Caller {
   const actor = req.getHeader('x-admin-actor').slice(0, 64) || 'admin';
-  return { actor, address: Buffer.from(res.getRemoteAddressAsText()).toString() };
+  const socketAddress = (): string => Buffer.from(res.getRemoteAddressAsText()).toString();
+  return { actor, address: relayedAddress(req, ctx.relaySecret, socketAddress) };
 }
 
 /** Per-item stats: stock, left, orders by state, refusals by reason. */
@@ -181,7 +189,7 @@ function pauseRoute(ctx: AdminContext, paused: boolean, authorized: (req: HttpRe
     const index = itemIndexOf(ctx, reply, req);
     if (index === undefined) return;
     serve(reply, () => {
-      ctx.items.setPaused(index, paused, callerOf(reply.res, req));
+      ctx.items.setPaused(index, paused, callerOf(ctx, reply.res, req));
       reply.json(JSON.stringify({ ...ctx.catalog.publicItem(index, Date.now()), paused }));
     });
   };
@@ -194,7 +202,7 @@ function itemBodyRoute(ctx: AdminContext, authorized: (req: HttpRequest) => bool
     if (!authorized(req)) return reply.refuse('unauthorized');
     const index = itemIndexOf(ctx, reply, req);
     if (index === undefined) return;
-    const caller = callerOf(reply.res, req);
+    const caller = callerOf(ctx, reply.res, req);
     readBody(reply, req, ADMIN_BODY_BYTES_MAX, (body) => handle(reply, index, caller, body));
   };
 }
@@ -234,7 +242,7 @@ function updateRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolea
 function createRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean): RouteHandler {
   return (reply, req) => {
     if (!authorized(req)) return reply.refuse('unauthorized');
-    const caller = callerOf(reply.res, req);
+    const caller = callerOf(ctx, reply.res, req);
     readBody(reply, req, ADMIN_BODY_BYTES_MAX, (body) => {
       let item: ItemDefinition;
       try {
@@ -259,7 +267,8 @@ function deleteRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolea
     if (!authorized(req)) return reply.refuse('unauthorized');
     const index = itemIndexOf(ctx, reply, req);
     if (index === undefined) return;
-    serve(reply, () => reply.json( JSON.stringify({ deleted: ctx.items.delete(index, callerOf(reply.res, req)) })));
+    const caller = callerOf(ctx, reply.res, req);
+    serve(reply, () => reply.json(JSON.stringify({ deleted: ctx.items.delete(index, caller) })));
   };
 }
 
@@ -291,21 +300,23 @@ function banRequest(body: Buffer): BanRequest | string {
 function banRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean, ban: boolean): RouteHandler {
   return (reply, req) => {
     if (!authorized(req)) return reply.refuse('unauthorized');
-    const caller = callerOf(reply.res, req);
+    const caller = callerOf(ctx, reply.res, req);
     readBody(reply, req, ADMIN_BODY_BYTES_MAX, (body) => {
       const request = banRequest(body);
       if (typeof request === 'string') return reply.refuseWithMessage('bad_request', request);
-      try {
-        if (request.kind === 'address') request.value = ban ? ctx.bans.banRange(request.value).text : request.value;
-        else if (ban) ctx.bans.banUser(Number(request.value));
-      } catch (error) {
-        if (error instanceof BanError) return reply.refuseWithMessage('bad_request', error.message);
-        throw error;
-      }
-      if (ban) addBan(ctx.db, { ...request, at: Date.now(), actor: caller.actor });
-      else {
-        if (request.kind === 'user') ctx.bans.unbanUser(Number(request.value));
-        else ctx.bans.unbanRange(request.value);
+      if (ban) {
+        // The change normalises a range's text, which the database then keeps.
+        const change = { kind: 'ban' as const, ban: request.kind, value: request.value };
+        try {
+          ctx.changes.apply(change);
+        } catch (error) {
+          if (error instanceof BanError) return reply.refuseWithMessage('bad_request', error.message);
+          throw error;
+        }
+        request.value = change.value;
+        addBan(ctx.db, { ...request, at: Date.now(), actor: caller.actor });
+      } else {
+        ctx.changes.apply({ kind: 'unban', ban: request.kind, value: request.value });
         if (!removeBan(ctx.db, request.kind, request.value)) {
           return reply.refuseWithMessage('not_found', `no ${request.kind} ban ${request.value}`);
         }
@@ -319,7 +330,7 @@ function banRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean, 
 
 export function registerAdminRoutes(routes: HttpRoutes, ctx: AdminContext): void {
   const authorized = authorizer(ctx.token);
-  const counts = new ItemCounters(ctx.catalog, ctx.shards.counters);
+  const { counts } = ctx;
   const guarded = (handler: RouteHandler): RouteHandler => (reply, req) => {
     if (!authorized(req)) return reply.refuse('unauthorized');
     handler(reply, req);
@@ -353,7 +364,7 @@ export function registerAdminRoutes(routes: HttpRoutes, ctx: AdminContext): void
     });
   }));
   routes.post('/admin/snapshot', 'admin', guarded((reply, req) => {
-    const caller = callerOf(reply.res, req);
+    const caller = callerOf(ctx, reply.res, req);
     reply.watch();
     void ctx.snapshot().then((result) => {
       audit(ctx.db, ctx.log, caller, 'snapshot', result);

@@ -97,6 +97,19 @@ export class BuyGate<R extends Reply, Q> {
     return false;
   }
 
+  /**
+   * The last step before the shard: takes the user's one buy in flight, in
+   * the table every HTTP thread shares. itemGate looked already, but another
+   * thread may have claimed the user since; the claim is the check that
+   * counts. False when refused (answered and counted). The dispatcher
+   * releases the claim when it answers (shard-dispatcher.ts).
+   */
+  claim(reply: R, itemIndex: number, userId: number): boolean {
+    if (this.ctx.inFlight.add(userId)) return true;
+    this.refuse(reply, itemIndex, 'rate_limited');
+    return false;
+  }
+
   /** Answers a refused buy of a known item and counts it on the item. Returns 0, the user id of no buy. */
   refuse(reply: R, itemIndex: number, code: ErrorCode): 0 {
     countBuyRefusal(this.ctx, itemIndex, code);
@@ -145,6 +158,7 @@ function itemGate(ctx: BuyGateContext, itemIndex: number, ticket: string, userId
   // Sold out needs no shard: `left` is the shard's own published count.
   if (Atomics.load(catalog.left, itemIndex) === 0) return 'sold_out';
   // One buy in flight per user: parallel buys from one account are a bot's.
+  // A look before the challenge is used up; claim() is the check that holds.
   if (ctx.inFlight.size > 0 && ctx.inFlight.has(userId)) return 'rate_limited';
   return null;
 }

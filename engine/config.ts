@@ -8,7 +8,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { parseRange } from './ban-list';
-import { RATE_EXEMPT_RANGES_MAX, RING_SLOTS_DEFAULT, RING_SLOTS_MAX } from './constants';
+import { PRODUCERS_MAX, RATE_EXEMPT_RANGES_MAX, RING_SLOTS_DEFAULT, RING_SLOTS_MAX } from './constants';
 
 export interface EngineConfig {
   port: number;
@@ -16,6 +16,7 @@ export interface EngineConfig {
   dataDir: string;
   saleFile: string | null;
   workers: number;
+  httpThreads: number;
   fsync: boolean;
   logLevel: string;
   demoStartSec: number;
@@ -67,6 +68,9 @@ const FLAGS: readonly FlagSpec[] = [
   { flag: 'workers', env: 'FLASH_WORKERS', key: 'workers', kind: 'int', min: 0, max: 64,
     help: 'Shard worker threads; 0 runs one shard inline on the main thread. ' +
       'Default 0 on machines with up to 2 cores, else half the cores.' },
+  { flag: 'http-threads', env: 'FLASH_HTTP_THREADS', key: 'httpThreads', kind: 'int', min: 1, max: PRODUCERS_MAX,
+    help: 'HTTP threads sharing the port, each serving the whole shopper path; above 1 needs --workers 1 or more. ' +
+      `Default: the cores the shard workers leave (1 to ${PRODUCERS_MAX}); 1 with --workers 0.` },
   { flag: 'fsync', env: 'FLASH_FSYNC', key: 'fsync', kind: 'bool',
     help: 'fdatasync each log batch before answering (durable against power loss, group commit). Default off.' },
   { flag: 'log-level', env: 'FLASH_LOG_LEVEL', key: 'logLevel', kind: 'string',
@@ -135,13 +139,22 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+const DEFAULT_WORKERS = os.availableParallelism() <= 2 ? 0 : Math.floor(os.availableParallelism() / 2);
+
+/** The cores the shard workers leave, within 1..PRODUCERS_MAX; 1 with no workers (the inline shard). */
+function defaultHttpThreads(workers: number): number {
+  if (workers === 0) return 1;
+  return Math.min(PRODUCERS_MAX, Math.max(1, os.availableParallelism() - workers));
+}
+
 export function defaultConfig(): EngineConfig {
   return {
     port: 3000,
     host: '127.0.0.1',
     dataDir: './data',
     saleFile: null,
-    workers: os.availableParallelism() <= 2 ? 0 : Math.floor(os.availableParallelism() / 2),
+    workers: DEFAULT_WORKERS,
+    httpThreads: defaultHttpThreads(DEFAULT_WORKERS),
     fsync: false,
     logLevel: 'info',
     demoStartSec: 20,
@@ -231,10 +244,15 @@ function assign(config: EngineConfig, spec: FlagSpec, value: number | string | b
 /** Reads flags and environment; returns null when --help was asked for. */
 export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): EngineConfig | null {
   const config = defaultConfig();
+  // Which settings a flag or variable gave: a default may follow from another setting.
+  const given = new Set<keyof EngineConfig>();
   for (const spec of FLAGS) {
     const raw = env[spec.env];
     // A variable set to nothing counts as unset, as for the secrets.
-    if (raw !== undefined && raw !== '') assign(config, spec, parseValue(spec, raw, spec.env));
+    if (raw !== undefined && raw !== '') {
+      assign(config, spec, parseValue(spec, raw, spec.env));
+      given.add(spec.key);
+    }
   }
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -252,6 +270,7 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): En
       raw = argv[++i]!;
     }
     assign(config, spec, parseValue(spec, raw, `--${name}`));
+    given.add(spec.key);
   }
   if (config.trustedProxyHeader !== null) {
     if (!/^[a-z0-9-]{1,64}$/i.test(config.trustedProxyHeader)) {
@@ -271,6 +290,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): En
         throw new ConfigError(`--rate-exempt: ${(error as Error).message}`);
       }
     }
+  }
+  if (!given.has('httpThreads')) config.httpThreads = defaultHttpThreads(config.workers);
+  if (config.workers === 0 && config.httpThreads > 1) {
+    // The inline shard lives on the main thread's event loop: no other thread can reach it.
+    throw new ConfigError(`--http-threads ${config.httpThreads} needs shard workers (--workers 1 or more)`);
   }
   if ((config.ringSlots & (config.ringSlots - 1)) !== 0) {
     throw new ConfigError(`--ring-slots: ${config.ringSlots} is not a power of two`);

@@ -22,44 +22,37 @@ import {
   fileDefinitionOf, openDatabase, readBans, readItems, readMeta, setFileDefinition, upsertItem, writeMeta,
   type Db, type StoredItem,
 } from '../persistence/database';
+import type { ItemDefinition } from '../persistence/item-definition';
 import { Persister } from '../persistence/persister';
 import { catchUpLog } from '../persistence/recovery';
-import { BanList, parseRange } from './ban-list';
-import { Challenges, challengeSecretOf } from './challenge';
+import { CatalogChanges } from './catalog-changes';
 import { CoalescedRuns } from './coalesced-runs';
 import type { EngineConfig } from './config';
+import { ConnectionCounts } from './connection-counts';
 import { checkLimits, ITEMS_MAX, ITEM_ROW_MAX } from './constants';
 import type { HttpContext } from './http-context';
 import { createHttpApp } from './http-server';
-import { InFlightUsers } from './in-flight-users';
+import { createCatalog, createHttpContext, type HttpThreadSetup } from './http-thread-setup';
+import { HttpThreads } from './http-threads';
 import { InlineShards } from './inline-shards';
 import { loadItemBook } from './item-book';
-import { ItemCatalog } from './item-catalog';
+import type { ItemCatalog } from './item-catalog';
 import { ItemCounters } from './item-counters';
 import { ItemsService } from './items-service';
-import { LagMonitor } from './lag-monitor';
-import { LatencyHistogram } from './latency-histogram';
-import { ResponseCounts } from './response-counts';
-import { ShardAnswerer } from './shard-answerer';
 import { createMetrics, metricsHandler } from './metrics';
-import { RATE_SLOTS, TokenBucketTable } from './rate-limiter';
-import type { ItemDefinition } from '../persistence/item-definition';
 import { demoSale, readSaleFile } from './sale-definition';
 import { SalePushes } from './sale-pushes';
 import { checkAgainstSales } from './sale-rules';
 import { Settlement } from './settlement';
+import { ShardAnswerer } from './shard-answerer';
 import type { ShardDispatcher } from './shard-dispatcher';
 import { localIndexOf, shardOf } from './shard-dispatcher';
 import { loadShard, type ShardSetup } from './shard-loader';
 import { FAULT_ENV } from './shard-worker';
-import { inFlightBound, SharedState } from './shared-state';
+import { MAIN_PRODUCER, SharedState } from './shared-state';
 import { pruneSnapshots, snapshotBuffers, snapshotJob, writeSnapshotInThread } from './snapshot';
-import { loadStaticFiles } from './static-files';
-import { UserTokenVerifier } from './user-token';
+import { SummedCounters } from './thread-counters';
 import { WorkerShards } from './worker-shards';
-
-/** Threads that dispatch to the shards: the main thread runs every HTTP request. */
-const PRODUCERS = 1;
 
 /** A start-up refusal the operator can fix (exit code 2), not a bug. */
 export class StartupError extends Error {}
@@ -69,17 +62,26 @@ export interface SnapshotResult {
   pausedMs: number;
 }
 
+/** What the main thread's app listens on, and its pushes. */
+interface Listening {
+  pushes: SalePushes;
+  listenSocket: uWS.us_listen_socket | null;
+  /** The loopback port the other HTTP threads relay the admin API to; null with one thread. */
+  relaySocket: uWS.us_listen_socket | null;
+}
+
 /** What start() built; stop() takes it apart. */
-interface Running {
+interface Running extends Listening {
   db: Db;
   pidFile: string;
   catalog: ItemCatalog;
+  counts: ItemCounters;
   persister: Persister;
   shards: ShardDispatcher;
   ctx: HttpContext;
-  pushes: SalePushes;
   settlement: Settlement;
-  listenSocket: uWS.us_listen_socket | null;
+  /** The HTTP threads besides the main one; null with --http-threads 1. */
+  threads: HttpThreads | null;
 }
 
 /** What start-up reads from the data directory before any thread starts. */
@@ -94,6 +96,7 @@ interface Store {
 
 export class Engine {
   private running: Running | null = null;
+  private shared: SharedState | null = null;
   private stopping: Promise<void> | null = null;
   private exitCode = 0;
   private resolveStopped: (exitCode: number) => void = () => undefined;
@@ -113,100 +116,111 @@ export class Engine {
    */
   readonly onFatal = (reason: string): void => {
     this.exitCode = 1;
+    // Every HTTP thread's /readyz says so from now on.
+    if (this.shared !== null) Atomics.store(this.shared.threadDown, 0, 1);
     void this.stop(reason);
   };
 
   async start(): Promise<void> {
     const config = this.config;
     const store = openStore(config, this.log);
-    const shared = new SharedState(config.workers, config.ringSlots, PRODUCERS,
+    const shared = new SharedState(config.workers, config.ringSlots, config.httpThreads,
       { user: config.rateUserPerSec > 0, address: config.rateAddressPerSec > 0 });
-    const shardCount = shared.shardCount;
-    const catalog = new ItemCatalog(store.items, store.ticketSecret, shared.left, shared.settings);
-    const latency = new LatencyHistogram();
+    this.shared = shared;
+    const setup: HttpThreadSetup = {
+      index: MAIN_PRODUCER, config, shared, items: store.items, ticketSecret: store.ticketSecret,
+      demoUserSecret: store.demoUserSecret, bans: readBans(store.db),
+    };
+    const catalog = createCatalog(setup);
+    const counts = new ItemCounters(catalog, shared.counters, shared.threadCounters.map((views) => views.refusals));
     const bootId = Date.now();
     const persister = new Persister({
-      dataDir: config.dataDir, logDir: logDirectory(config.dataDir), bootId, shardCount, fsync: config.fsync,
-      progress: shared.progress, control: shared.persisterControl, appliedTime: shared.appliedTime,
+      dataDir: config.dataDir, logDir: logDirectory(config.dataDir), bootId, shardCount: shared.shardCount,
+      fsync: config.fsync, progress: shared.progress, control: shared.persisterControl,
+      appliedTime: shared.appliedTime,
     }, this.log, this.onFatal);
     await persister.start();
-    const inFlight = new InFlightUsers(inFlightBound(shardCount, config.ringSlots, PRODUCERS), shared.inFlightUsers);
-    const answerer = new ShardAnswerer(catalog, latency);
+    let shards: ShardDispatcher | null = null;
+    let threads: HttpThreads | null = null;
+    const threadsAlive = (): boolean => persister.alive && (shards?.shardsAlive().every(Boolean) ?? true)
+      && (threads?.alive().every(Boolean) ?? true);
+    const ctx = createHttpContext(setup, catalog, threadsAlive);
+    const answerer = new ShardAnswerer(catalog, ctx.latency);
     const setups = shardSetups(config, store.items, bootId, shared);
-    const shards: ShardDispatcher = config.workers === 0
+    shards = config.workers === 0
       ? new InlineShards(loadShard(setups[0]!, store.db), answerer, shared.left, config.ringSlots,
-        (item, index) => loadItemBook(store.db, item, index, shared.settings), inFlight)
-      : await WorkerShards.start(setups, config.dataDir,
-        { answerer, shared, log: this.log, inFlight, onFatal: this.onFatal });
-    const threadsAlive = (): boolean => persister.alive && shards.shardsAlive().every(Boolean);
-    const ctx = this.httpContext(store, shared, catalog, latency, inFlight, threadsAlive);
-    const { pushes, listenSocket } = await this.listen(ctx, store, shards, persister);
+        (item, index) => loadItemBook(store.db, item, index, shared.settings), ctx.inFlight)
+      : await WorkerShards.start(setups, config.dataDir, {
+        answerer, shared, log: this.log, inFlight: ctx.inFlight,
+        onShardDied: (index) => {
+          threads?.shardDied(index);
+          this.onFatal('shard worker died');
+        },
+      });
+    const changes = new CatalogChanges(catalog, ctx.bans, null, this.log);
+    const relay = { port: 0, secret: config.httpThreads > 1 ? crypto.randomBytes(24).toString('base64url') : '' };
+    const listening = await this.listen(ctx, store, shards, persister, counts, changes, relay.secret,
+      () => [true, ...(threads?.alive() ?? [])]);
+    if (config.httpThreads > 1) {
+      relay.port = uWS.us_socket_local_port(listening.relaySocket as unknown as uWS.us_socket);
+      const port = uWS.us_socket_local_port(listening.listenSocket as unknown as uWS.us_socket);
+      // Started and attached in the turn that listened: every admin change reaches them.
+      threads = new HttpThreads(Array.from({ length: config.httpThreads - 1 }, (_, i) => ({
+        ...setup, index: i + 1, items: catalog.items, bans: readBans(store.db), port, relay,
+      })), shared.changeAcks, this.log, () => this.onFatal('HTTP thread died'));
+      changes.attach(threads);
+      await threads.ready;
+    }
     ctx.lag.start();
-    const settlement = new Settlement(config.dataDir, store.db, catalog, shards.counters, persister, this.log);
+    const settlement = new Settlement(config.dataDir, store.db, catalog, counts, persister, this.log);
     settlement.start();
     this.running = {
-      db: store.db, pidFile: store.pidFile, catalog, persister, shards, ctx, pushes, settlement, listenSocket,
+      db: store.db, pidFile: store.pidFile, catalog, counts, persister, shards, ctx, settlement, threads,
+      ...listening,
     };
-    const port = uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket);
+    const port = uWS.us_socket_local_port(listening.listenSocket as unknown as uWS.us_socket);
     this.log.info({
-      host: config.host, port, workers: config.workers, items: store.items.length, fsync: config.fsync,
-      dataDir: config.dataDir, cpus: os.availableParallelism(),
+      host: config.host, port, workers: config.workers, httpThreads: config.httpThreads, items: store.items.length,
+      fsync: config.fsync, dataDir: config.dataDir, cpus: os.availableParallelism(),
     }, 'listening');
   }
 
-  private httpContext(store: Store, shared: SharedState, catalog: ItemCatalog, latency: LatencyHistogram,
-    inFlight: InFlightUsers, threadsAlive: () => boolean): HttpContext {
-    const config = this.config;
-    const demoUserSecret = store.demoUserSecret;
-    return {
-      catalog, verifier: new UserTokenVerifier(config.userSecret ?? demoUserSecret!),
-      staticFiles: loadStaticFiles(path.join(__dirname, '..', '..', 'static')), demoUserSecret, closing: false,
-      latency, counts: new ResponseCounts(), threadsAlive,
-      bans: loadBans(store.db), trustedProxyHeader: config.trustedProxyHeader,
-      lag: new LagMonitor(config.shedLagMs),
-      rateUser: shared.rateUser === null
-        ? null
-        : new TokenBucketTable(config.rateUserPerSec, config.rateUserBurst, RATE_SLOTS, shared.rateUser),
-      rateAddress: shared.rateAddress === null
-        ? null
-        : new TokenBucketTable(config.rateAddressPerSec, config.rateAddressBurst, RATE_SLOTS, shared.rateAddress),
-      rateExempt: config.rateExempt === null ? [] : config.rateExempt.split(',').map((r) => parseRange(r.trim())),
-      inFlight,
-      challenges: new Challenges(challengeSecretOf(store.ticketSecret), config.challengeThinkMs,
-        config.challengeTtlSec * 1000, shared.usedChallenges),
-      maxUrlBytes: config.maxUrlBytes, maxHeaderBytes: config.maxHeaderBytes,
-    };
-  }
-
-  /** Builds the HTTP app with its admin API, metrics and pushes, and listens. */
-  private async listen(ctx: HttpContext, store: Store, shards: ShardDispatcher, persister: Persister):
-    Promise<{ pushes: SalePushes; listenSocket: uWS.us_listen_socket }> {
+  /** Builds the main thread's HTTP app with the admin API, metrics and pushes, and listens. */
+  private async listen(ctx: HttpContext, store: Store, shards: ShardDispatcher, persister: Persister,
+    counts: ItemCounters, changes: CatalogChanges, relaySecret: string, httpThreadsAlive: () => boolean[]):
+    Promise<Listening> {
     const config = this.config;
     const log = this.log;
     const catalog = ctx.catalog;
     const admin = config.adminToken === null ? null : {
-      token: config.adminToken, catalog, shards, db: store.db, persister, log,
-      bans: ctx.bans, snapshot: () => this.snapshots.request(),
-      items: new ItemsService(store.db, catalog, shards, log),
+      token: config.adminToken, catalog, shards, db: store.db, persister, log, counts, changes, relaySecret,
+      snapshot: () => this.snapshots.request(),
+      items: new ItemsService(store.db, catalog, shards, counts, changes, log),
     };
     if (admin === null) log.info('admin API disabled: FLASH_ADMIN_TOKEN is not set');
-    const { requests: routeCounts, responses: responseCounts } = ctx.counts;
     const metrics = metricsHandler(createMetrics({
-      catalog, shards, persister, latency: ctx.latency, routeCounts, responseCounts, lag: ctx.lag,
+      catalog, shards, persister, counts, threads: new SummedCounters(this.shared!.threadCounters), httpThreadsAlive,
     }));
     // No connection opens before listen(), and `pushes` exists by then.
-    const { app, channel } = createHttpApp(ctx, shards, admin, metrics, {
-      connectionsMax: config.wsMaxConnections, perAddressMax: config.wsMaxPerAddress, idleSeconds: config.wsIdleSec,
+    const { app, channel } = createHttpApp(ctx, shards, { admin, metrics }, {
+      connections: new ConnectionCounts(this.shared!.connections, config.wsMaxConnections, config.wsMaxPerAddress),
+      idleSeconds: config.wsIdleSec,
       onOpen: (ws) => pushes.subscribe(ws),
     });
     const pushes = new SalePushes(app, catalog, channel.sockets, (item, delayMs, clients, publishMs) =>
       log.info({ item, delayMs, clients, publishMs: Number(publishMs.toFixed(2)) }, 'start pushed'));
-    const listenSocket = await new Promise<uWS.us_listen_socket>((resolve, reject) => {
-      app.listen(config.host, config.port, (socket) => (socket
-        ? resolve(socket)
-        : reject(new StartupError(`cannot listen on ${config.host}:${config.port}`))));
-    });
-    return { pushes, listenSocket };
+    const listenOn = (host: string, port: number): Promise<uWS.us_listen_socket> =>
+      new Promise((resolve, reject) => {
+        app.listen(host, port, (socket) => (socket
+          ? resolve(socket)
+          : reject(new StartupError(`cannot listen on ${host}:${port}`))));
+      });
+    const listenSocket = config.port === 0 && config.httpThreads > 1
+      ? await listenOnFreePort(listenOn, config.host)
+      : await listenOn(config.host, config.port);
+    // The other HTTP threads relay the admin API and /metrics here (admin-relay.ts).
+    const relaySocket = config.httpThreads > 1 ? await listenOn('127.0.0.1', 0) : null;
+    return { pushes, listenSocket, relaySocket };
   }
 
   /**
@@ -226,11 +240,14 @@ export class Engine {
 
   private async stopRunning(running: Running): Promise<void> {
     running.ctx.closing = true;
-    if (running.listenSocket) uWS.us_listen_socket_close(running.listenSocket);
+    for (const socket of [running.listenSocket, running.relaySocket]) if (socket) uWS.us_listen_socket_close(socket);
     running.listenSocket = null;
+    running.relaySocket = null;
     running.settlement.stop();
     running.pushes.stop();
     running.ctx.lag.stop();
+    // The other HTTP threads answer what they sent the shards before the shards stop.
+    await running.threads?.stop();
     // A snapshot being written is finished, not left as a .tmp file; none starts after this.
     await this.snapshots.close();
     await running.shards.close();
@@ -240,7 +257,7 @@ export class Engine {
     const stopped = running.persister.alive
       ? 'stopped: every acknowledged order is in SQLite'
       : 'stopped: the persistence worker died, so the log keeps what SQLite lacks until the next start replays it';
-    const ordersWon = new ItemCounters(running.catalog, running.shards.counters).wonTotal();
+    const ordersWon = running.counts.wonTotal();
     this.log.info({ ordersWon, recordsApplied: applied }, stopped);
     this.resolveStopped(this.exitCode);
   }
@@ -298,6 +315,29 @@ function shardSetups(config: EngineConfig, items: StoredItem[], bootId: number, 
     setup.items.push({ item, globalIndex });
   });
   return setups;
+}
+
+/** Tries for --port 0 with several HTTP threads: a port another process takes between probe and listen. */
+const FREE_PORT_TRIES = 5;
+
+/**
+ * --port 0 with several HTTP threads: uWebSockets.js sets SO_REUSEPORT only
+ * on a socket bound to a port it was given, so the main thread cannot let
+ * the kernel pick one and have the others join it. A probe finds a free
+ * port, is closed, and the main thread listens on that port by number.
+ */
+async function listenOnFreePort(listenOn: (host: string, port: number) => Promise<uWS.us_listen_socket>,
+  host: string): Promise<uWS.us_listen_socket> {
+  for (let attempt = 1; ; attempt++) {
+    const probe = await listenOn(host, 0);
+    const port = uWS.us_socket_local_port(probe as unknown as uWS.us_socket);
+    uWS.us_listen_socket_close(probe);
+    try {
+      return await listenOn(host, port);
+    } catch (error) {
+      if (attempt === FREE_PORT_TRIES) throw error;
+    }
+  }
 }
 
 /** One engine per data directory: a second one would write the same log and database. */
@@ -369,15 +409,5 @@ function secretOf(db: Db, configured: string | null, key: string): string {
   const fresh = crypto.randomBytes(32).toString('base64url');
   writeMeta(db, key, fresh);
   return fresh;
-}
-
-/** The bans kept in the database, as the buy path checks them. */
-function loadBans(db: Db): BanList {
-  const bans = new BanList();
-  for (const ban of readBans(db)) {
-    if (ban.kind === 'user') bans.banUser(Number(ban.value));
-    else bans.banRange(ban.value);
-  }
-  return bans;
 }
 

@@ -35,13 +35,6 @@ export class ItemCatalog {
   readonly paused = new Uint8Array(ITEMS_MAX);
   /** 1 once an admin deleted the item: its index stays taken until restart, so no index moves. */
   readonly deleted = new Uint8Array(ITEMS_MAX);
-  /**
-   * Refusals the HTTP thread gives itself, per item (REFUSAL slots), for
-   * stats and metrics; the shard counts its own (shard.ts COUNTER), and
-   * item-counters.ts reads both. ITEMS_MAX * REFUSAL_FIELDS (13 buy
-   * refusals) * 8 B = 10.4 MB, allocated once.
-   */
-  readonly refusals = new Float64Array(ITEMS_MAX * REFUSAL_FIELDS);
   private listCache: CachedBody = { body: Buffer.alloc(0), validUntil: 0 };
   private scriptCache: CachedBody = { body: Buffer.alloc(0), validUntil: 0 };
 
@@ -54,8 +47,15 @@ export class ItemCatalog {
   readonly notStartedBodies: Buffer[] = [];
   private readonly itemCaches: CachedBody[] = [];
 
+  /**
+   * `refusals`: the buys this HTTP thread refuses itself, per item
+   * (REFUSAL slots), for stats and metrics; the shard counts its own
+   * (shard.ts COUNTER), and item-counters.ts reads both. ITEMS_MAX *
+   * REFUSAL_FIELDS (13 buy refusals) * 8 B = 10.4 MB, allocated once, in
+   * shared memory (thread-counters.ts) so that the main thread sums them.
+   */
   constructor(items: readonly StoredItem[], ticketSecret: string, readonly left: Int32Array,
-    readonly settings: Float64Array) {
+    readonly settings: Float64Array, readonly refusals: Float64Array = new Float64Array(ITEMS_MAX * REFUSAL_FIELDS)) {
     this.ticketSecret = ticketSecret;
     for (const item of items) this.add(item);
   }

@@ -1,6 +1,6 @@
 // The one reader of the per-item counters. Two threads count an item's
 // life: its shard counts orders by state and the refusals it decides
-// (shard.ts COUNTER), the HTTP thread counts the buys it refuses before
+// (shard.ts COUNTER), each HTTP thread counts the buys it refuses before
 // any shard (item-catalog.ts REFUSAL). Admin stats, /metrics, settlement
 // and admin updates all read them here, so "open reservations" and
 // "refused as sold_out" mean one thing everywhere.
@@ -18,10 +18,9 @@ const SHARD_REFUSAL: Partial<Record<BuyRefusal, number>> = {
   sold_out: COUNTER.soldOut, limit_reached: COUNTER.limitReached,
 };
 
-/** What the reader needs of the catalog: each item's mode and the HTTP thread's refusal counters. */
+/** What the reader needs of the catalog: each item's mode. */
 export interface CountedItems {
   readonly items: readonly Pick<StoredItem, 'mode'>[];
-  readonly refusals: Float64Array;
 }
 
 export interface ItemCounts {
@@ -39,8 +38,13 @@ export interface ItemCounts {
 }
 
 export class ItemCounters {
-  /** `shardCounters` holds COUNTER_FIELDS per item index (shard.ts), written by the owning shards. */
-  constructor(private readonly catalog: CountedItems, private readonly shardCounters: Float64Array) {}
+  /**
+   * `shardCounters` holds COUNTER_FIELDS per item index (shard.ts), written
+   * by the owning shards; `httpRefusals` one ItemCatalog.refusals per HTTP
+   * thread (thread-counters.ts), summed here.
+   */
+  constructor(private readonly catalog: CountedItems, private readonly shardCounters: Float64Array,
+    private readonly httpRefusals: readonly Float64Array[]) {}
 
   /** Orders made for the item, in any state. */
   won(index: number): number {
@@ -65,7 +69,10 @@ export class ItemCounters {
   refused(index: number, code: BuyRefusal): number {
     const shardField = SHARD_REFUSAL[code];
     const byShard = shardField === undefined ? 0 : this.shard(index, shardField);
-    return byShard + this.catalog.refusals[index * REFUSAL_FIELDS + REFUSAL[code]]!;
+    const slot = index * REFUSAL_FIELDS + REFUSAL[code];
+    let byHttp = 0;
+    for (const refusals of this.httpRefusals) byHttp += refusals[slot]!;
+    return byShard + byHttp;
   }
 
   read(index: number): ItemCounts {

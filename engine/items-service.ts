@@ -19,7 +19,9 @@
 //   the catalog's byId, and the new book travels down the same request ring
 //   as the requests that follow, so each of them finds the item on its shard.
 // - The catalog last: the item becomes visible only once everything that
-//   serves it is in place.
+//   serves it is in place. Every HTTP thread has its own catalog; each
+//   change reaches all of them before the admin is answered
+//   (catalog-changes.ts).
 //
 // Restock goes database, then shard (OP.restock on the ring): `left` is
 // written only by the shard, so no buy sees the new units before the shard
@@ -32,11 +34,12 @@ import assert from 'node:assert/strict';
 import type pino from 'pino';
 import { addStock, deleteItem, setPaused, upsertItem, type Db, type StoredItem } from '../persistence/database';
 import { audit, type Caller } from './admin-audit';
+import type { CatalogChanges } from './catalog-changes';
 import { ITEMS_MAX, ITEM_ROW_MAX, STOCK_MAX } from './constants';
 import type { ErrorCode } from './error-catalog';
 import { writeSettings } from './item-book';
 import type { ItemCatalog } from './item-catalog';
-import { ItemCounters } from './item-counters';
+import type { ItemCounters } from './item-counters';
 import { checkAgainstSales } from './sale-rules';
 import type { ItemDefinition } from '../persistence/item-definition';
 import { checkItem, SaleDefinitionError } from './sale-definition';
@@ -60,12 +63,9 @@ const UPDATABLE = new Set(['name', 'price', 'startsAt', 'endsAt', 'perUserLimit'
 export type RestockReply = Parameters<ShardDispatcher['dispatch']>[0];
 
 export class ItemsService {
-  private readonly counts: ItemCounters;
-
   constructor(private readonly db: Db, private readonly catalog: ItemCatalog, private readonly shards: ShardDispatcher,
-    private readonly log: pino.Logger) {
-    this.counts = new ItemCounters(catalog, shards.counters);
-  }
+    private readonly counts: ItemCounters, private readonly changes: CatalogChanges,
+    private readonly log: pino.Logger) {}
 
   /** Adds an item, sold from the next moment its times allow; returns its index. */
   create(definition: ItemDefinition, caller: Caller): number {
@@ -84,7 +84,7 @@ export class ItemsService {
     Atomics.store(catalog.left, index, item.stock);
     writeSettings(catalog.settings, index, item);
     this.shards.addItem(item, index);
-    catalog.add(item);
+    this.changes.apply({ kind: 'add', index, item });
     audit(this.db, this.log, caller, 'create', { item: item.id, definition });
     return index;
   }
@@ -111,7 +111,7 @@ export class ItemsService {
       throw new ItemRefusal('reservations_open', `${open} reservations made under the old pay window are still open`);
     }
     upsertItem(this.db, next, now);
-    this.catalog.update(index, next);
+    this.changes.apply({ kind: 'update', index, item: next });
     audit(this.db, this.log, caller, 'update', { item: current.id, patch });
   }
 
@@ -121,7 +121,7 @@ export class ItemsService {
     assert.ok(add >= 1);
     const item = this.existing(index);
     if (item.stock + add > STOCK_MAX) throw new ItemRefusal('bad_request');
-    item.stock = addStock(this.db, item.row, add, Date.now());
+    this.changes.apply({ kind: 'stock', index, stock: addStock(this.db, item.row, add, Date.now()) });
     audit(this.db, this.log, caller, 'restock', { item: item.id, add, stock: item.stock });
     this.shards.dispatch(reply, OP.restock, index, 0, add, Date.now(), 0);
   }
@@ -130,9 +130,7 @@ export class ItemsService {
   setPaused(index: number, paused: boolean, caller: Caller): void {
     const item = this.existing(index);
     setPaused(this.db, item.row, paused, Date.now());
-    this.catalog.paused[index] = paused ? 1 : 0;
-    item.paused = paused;
-    this.catalog.invalidate();
+    this.changes.apply({ kind: 'paused', index, paused });
     audit(this.db, this.log, caller, paused ? 'pause' : 'resume', { item: item.id });
   }
 
@@ -143,7 +141,7 @@ export class ItemsService {
     const won = this.counts.won(index);
     if (won > 0) throw new ItemRefusal('item_has_orders', `item "${item.id}" has ${won} orders; export them, it stays`);
     deleteItem(this.db, item.row);
-    this.catalog.remove(index);
+    this.changes.apply({ kind: 'remove', index });
     audit(this.db, this.log, caller, 'delete', { item: item.id });
     return item.id;
   }

@@ -6,14 +6,29 @@
 
 const SAMPLE_MS = 20;
 
+/** Fields of a monitor's array: the latest lag in ms, and 1 while shedding. */
+export const LAG_FIELDS = 2;
+const LAG_MS = 0;
+const SHEDDING = 1;
+
 export class LagMonitor {
-  /** The latest lag measured, ms. */
-  lagMs = 0;
-  shedding = false;
   private expected = 0;
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(private readonly thresholdMs: number) {}
+  /**
+   * `fields` (LAG_FIELDS) has one writer, this monitor's thread; it may be
+   * shared memory that /metrics reads from another thread.
+   */
+  constructor(private readonly thresholdMs: number, readonly fields: Float64Array = new Float64Array(LAG_FIELDS)) {}
+
+  /** The latest lag measured, ms. */
+  get lagMs(): number {
+    return this.fields[LAG_MS]!;
+  }
+
+  get shedding(): boolean {
+    return this.fields[SHEDDING] === 1;
+  }
 
   start(): void {
     if (this.thresholdMs === 0) return;
@@ -27,9 +42,10 @@ export class LagMonitor {
   }
 
   sample(nowMs: number): void {
-    this.lagMs = Math.max(0, nowMs - this.expected);
+    const lagMs = Math.max(0, nowMs - this.expected);
+    this.fields[LAG_MS] = lagMs;
     this.expected = nowMs + SAMPLE_MS;
-    if (this.lagMs > this.thresholdMs) this.shedding = true;
-    else if (this.lagMs < this.thresholdMs / 2) this.shedding = false;
+    if (lagMs > this.thresholdMs) this.fields[SHEDDING] = 1;
+    else if (lagMs < this.thresholdMs / 2) this.fields[SHEDDING] = 0;
   }
 }

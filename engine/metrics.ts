@@ -1,29 +1,30 @@
 // GET /metrics in Prometheus text format. prom-client keeps the registry and
 // writes the format; every value is read at scrape time from the engine's
 // typed-array counters (shard counters, HTTP refusals, route counts, the
-// latency histogram), so a buy never calls into the library.
+// latency histogram; those of the HTTP threads summed over them), so a buy
+// never calls into the library.
 
 import client from 'prom-client';
 import type { Persister } from '../persistence/persister';
 import { BUY_REFUSALS } from './error-catalog';
 import type { ItemCatalog } from './item-catalog';
-import { ItemCounters } from './item-counters';
+import type { ItemCounters } from './item-counters';
 import { LATENCY_BOUNDS_SECONDS, type LatencyHistogram } from './latency-histogram';
 import type { HttpReply } from './http-reply';
 import type { RouteHandler } from './http-routes';
 import { RESPONSE_OUTCOMES, ROUTE_NAMES } from './response-counts';
-import type { LagMonitor } from './lag-monitor';
 import type { ShardDispatcher } from './shard-dispatcher';
+import type { SummedCounters } from './thread-counters';
 
 export interface MetricsSources {
   catalog: ItemCatalog;
   shards: ShardDispatcher;
   persister: Persister;
-  latency: LatencyHistogram;
-  routeCounts: Float64Array;
-  /** Responses by route and outcome: ROUTE_NAMES.length * RESPONSE_OUTCOMES.length. */
-  responseCounts: Float64Array;
-  lag: LagMonitor;
+  counts: ItemCounters;
+  /** The HTTP threads' counters: requests, responses, latency, lag. */
+  threads: SummedCounters;
+  /** Whether each HTTP thread is alive, the main thread first. */
+  httpThreadsAlive: () => boolean[];
 }
 
 /** A histogram whose buckets live in our typed array; prom-client only formats it. */
@@ -32,21 +33,22 @@ class BuyLatencyMetric {
   readonly help = 'Buy latency from arrival in the handler to the answer, including the wait for the write-behind log.';
   readonly type = 'histogram';
   readonly aggregator = 'sum';
-  constructor(private readonly latency: LatencyHistogram) {}
+  constructor(private readonly read: () => LatencyHistogram) {}
 
   get(): {
     name: string; help: string; type: string; aggregator: string;
     values: { value: number; labels: Record<string, string | number>; metricName: string }[];
   } {
-    const cumulative = this.latency.cumulative();
+    const latency = this.read();
+    const cumulative = latency.cumulative();
     const values: { value: number; labels: Record<string, string | number>; metricName: string }[] =
       cumulative.map((value, i) => ({
         value,
         labels: { le: i < LATENCY_BOUNDS_SECONDS.length ? LATENCY_BOUNDS_SECONDS[i]! : '+Inf' },
         metricName: `${this.name}_bucket`,
       }));
-    values.push({ value: this.latency.sumSeconds, labels: {}, metricName: `${this.name}_sum` });
-    values.push({ value: this.latency.count, labels: {}, metricName: `${this.name}_count` });
+    values.push({ value: latency.sumSeconds, labels: {}, metricName: `${this.name}_sum` });
+    values.push({ value: latency.count, labels: {}, metricName: `${this.name}_count` });
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }
 }
@@ -64,17 +66,18 @@ function counter(registry: client.Registry, name: string, help: string, labelNam
 }
 
 export function createMetrics(sources: MetricsSources): client.Registry {
-  const { catalog, shards, persister, latency, routeCounts, responseCounts, lag } = sources;
+  const { catalog, shards, persister, counts, threads } = sources;
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'flash_' });
   const perItem = (visit: (id: string, index: number) => void): void =>
     catalog.existingIndexes().forEach((index) => visit(catalog.items[index]!.id, index));
-  const counts = new ItemCounters(catalog, shards.counters);
   counter(registry, 'flash_http_requests_total', 'Requests by route, counted on arrival.', ['route'], (c) => {
+    const routeCounts = threads.requests();
     ROUTE_NAMES.forEach((route, i) => c.inc({ route }, routeCounts[i]!));
   });
   counter(registry, 'flash_http_responses_total',
     'Responses by route and outcome (ok, or the error code); only pairs that occurred.', ['route', 'outcome'], (c) => {
+    const responseCounts = threads.responses();
     ROUTE_NAMES.forEach((route, r) => RESPONSE_OUTCOMES.forEach((outcome, o) => {
       const count = responseCounts[r * RESPONSE_OUTCOMES.length + o]!;
       if (count > 0) c.inc({ route, outcome }, count);
@@ -110,9 +113,10 @@ export function createMetrics(sources: MetricsSources): client.Registry {
     g.set({ item, state: 'cancelled' }, cancelled);
   }));
   gauge(registry, 'flash_event_loop_lag_seconds',
-    'Event-loop lag as the engine measures it for shedding (a 20 ms timer).', [], (g) => g.set(lag.lagMs / 1000));
-  gauge(registry, 'flash_shedding', '1 while buys are refused for event-loop lag.', [],
-    (g) => g.set(lag.shedding ? 1 : 0));
+    'Event-loop lag as the engine measures it for shedding (a 20 ms timer), of the most lagging HTTP thread.', [],
+    (g) => g.set(threads.lagMs() / 1000));
+  gauge(registry, 'flash_shedding', '1 while some HTTP thread refuses buys for event-loop lag.', [],
+    (g) => g.set(threads.shedding() ? 1 : 0));
   gauge(registry, 'flash_write_behind_lag_records', 'Log records written but not yet in SQLite.', [],
     (g) => g.set(persister.lagRecords()));
   gauge(registry, 'flash_write_behind_lag_seconds', 'How far SQLite trails the log in time (0 when caught up).', [],
@@ -120,8 +124,9 @@ export function createMetrics(sources: MetricsSources): client.Registry {
   gauge(registry, 'flash_thread_up', 'Whether each engine thread is alive (1) or not (0).', ['thread'], (g) => {
     shards.shardsAlive().forEach((alive, i) => g.set({ thread: `shard-${i}` }, alive ? 1 : 0));
     g.set({ thread: 'persister' }, persister.alive ? 1 : 0);
+    sources.httpThreadsAlive().forEach((alive, i) => g.set({ thread: `http-${i}` }, alive ? 1 : 0));
   });
-  registry.registerMetric(new BuyLatencyMetric(latency) as unknown as client.Metric);
+  registry.registerMetric(new BuyLatencyMetric(() => threads.latency()) as unknown as client.Metric);
   return registry;
 }
 

@@ -21,10 +21,15 @@ export const RESPONSE_OUTCOMES: readonly ResponseOutcome[] = ['ok', ...(Object.k
 export const OUTCOME_INDEX = indexOf(RESPONSE_OUTCOMES);
 
 export class ResponseCounts {
-  /** Requests per route, counted on arrival. */
-  readonly requests = new Float64Array(ROUTE_NAMES.length);
-  /** Responses per route and outcome: ROUTE_NAMES.length * RESPONSE_OUTCOMES.length. */
-  readonly responses = new Float64Array(ROUTE_NAMES.length * RESPONSE_OUTCOMES.length);
+  /**
+   * Requests per route, counted on arrival, and responses per route and
+   * outcome (ROUTE_NAMES.length * RESPONSE_OUTCOMES.length). One writer,
+   * its HTTP thread; the arrays may be shared memory that /metrics reads.
+   */
+  constructor(
+    readonly requests: Float64Array = new Float64Array(ROUTE_NAMES.length),
+    readonly responses: Float64Array = new Float64Array(ROUTE_NAMES.length * RESPONSE_OUTCOMES.length),
+  ) {}
 
   /** Counts one answer of `route` (ROUTE_INDEX) with outcome `outcome` (OUTCOME_INDEX). */
   count(route: number, outcome: number): void {

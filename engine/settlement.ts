@@ -14,7 +14,7 @@ import { ORDER_STATE, ORDER_STATE_NAMES } from '../persistence/log-record';
 import { orderIdRange } from '../persistence/order-id';
 import type { Persister } from '../persistence/persister';
 import type { ItemCatalog } from './item-catalog';
-import { ItemCounters } from './item-counters';
+import type { ItemCounters } from './item-counters';
 
 /** How often the engine looks for items to settle. */
 export const SETTLEMENT_CHECK_MS = 1000;
@@ -35,14 +35,11 @@ export interface SettlementReport {
 }
 
 export class Settlement {
-  private readonly counts: ItemCounters;
   private timer: NodeJS.Timeout | null = null;
   private busy = false;
 
   constructor(private readonly dataDir: string, private readonly db: Db, private readonly catalog: ItemCatalog,
-    counters: Float64Array, private readonly persister: Persister, private readonly log: pino.Logger) {
-    this.counts = new ItemCounters(catalog, counters);
-  }
+    private readonly counts: ItemCounters, private readonly persister: Persister, private readonly log: pino.Logger) {}
 
   start(): void {
     this.timer = setInterval(() => void this.check(Date.now()), SETTLEMENT_CHECK_MS);

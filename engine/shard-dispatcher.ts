@@ -19,9 +19,8 @@ export interface Answerer {
   answer(reply: Reply, op: number, itemIndex: number, outcome: Outcome, view: OrderView, waitedMs: number): void;
 }
 
-export interface ShardDispatcher {
-  /** Stock left per global item index, written by the owning shards. */
-  readonly left: Int32Array;
+/** What the shopper routes of any HTTP thread need: a way to the shard that owns an item. */
+export interface RequestDispatcher {
   /**
    * Runs `op` on the shard owning item `itemIndex` and answers `reply`, at once
    * or after the decision is in the write-behind log. `argument` is the op's
@@ -29,9 +28,17 @@ export interface ShardDispatcher {
    * for restock, 0 for buy (as in the ring's request slot). `startedAt`
    * (performance.now() at dispatch, 0 when untimed) times the wait.
    * Watches `reply` itself (again, if the caller had) when it answers later.
+   * A buy arrives with its user's in-flight claim taken (buy-gate.ts
+   * claim), and the dispatcher releases it when it answers.
    */
   dispatch(reply: Reply, op: number, itemIndex: number, userId: number, argument: number, nowMs: number,
     startedAt: number): void;
+}
+
+/** The main thread's handle on every shard: requests, and the control the other HTTP threads have not. */
+export interface ShardDispatcher extends RequestDispatcher {
+  /** Stock left per global item index, written by the owning shards. */
+  readonly left: Int32Array;
   /** A consistent copy of every shard's state, each taken between two of its decisions. */
   snapshot(): Promise<ShardSnapshot[]>;
   /** Answers what is in flight, flushes and closes the logs. */

@@ -9,13 +9,21 @@
 
 import assert from 'node:assert/strict';
 import { createUsedChallengeViews, type UsedChallengeViews } from './challenge';
+import { createConnectionCountView } from './connection-counts';
 import { ITEMS_MAX, PRODUCERS_MAX } from './constants';
 import { createInFlightViews, type InFlightViews } from './in-flight-users';
 import { SETTING_FIELDS } from './item-book';
 import { createBucketViews, type BucketViews } from './rate-limiter';
 import { COUNTER_FIELDS } from './shard';
 import { createShardRings, type ShardRings } from './shard-ring';
+import { createThreadCounterViews, type ThreadCounterViews } from './thread-counters';
 import { PROGRESS_FIELDS } from '../persistence/write-behind-log';
+
+/**
+ * The shared state as another thread receives it (workerData): the same
+ * fields and views on the same memory, without the class.
+ */
+export type SharedViews = { readonly [K in keyof SharedState]: SharedState[K] };
 
 /** Producer 0, the main thread: it starts the shard workers and alone sends them control requests. */
 export const MAIN_PRODUCER = 0;
@@ -106,7 +114,35 @@ export class SharedState {
   /** Used challenges (challenge.ts): 16 MiB plus 16 KiB of lock words. */
   readonly usedChallenges: UsedChallengeViews = createUsedChallengeViews();
 
+  /** Open WebSocket connections, in total and per address (connection-counts.ts): 256 KiB. */
+  readonly connections = createConnectionCountView();
+
+  /**
+   * Per HTTP thread, what it counts for /metrics and the stats
+   * (thread-counters.ts), about 10.4 MB each. Thread p writes [p]; the
+   * main thread sums them.
+   */
+  readonly threadCounters: readonly ThreadCounterViews[];
+
+  /**
+   * Int32Array(1): 1 once some engine thread died (the engine is stopping).
+   * The main thread writes; every HTTP thread's /readyz reads it.
+   */
+  readonly threadDown = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
+
+  /**
+   * Int32Array(1): admin changes applied by the HTTP threads other than the
+   * main one, summed (catalog-changes.ts). Each adds 1 per change; the main
+   * thread waits on it.
+   */
+  readonly changeAcks = new Int32Array(new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT));
+
+  /** HTTP threads: each a producer of every shard's rings. */
+  readonly httpThreads: number;
+
   constructor(workers: number, ringSlots: number, producerCount: number, rateTables: RateTables) {
+    this.httpThreads = producerCount;
+    this.threadCounters = Array.from({ length: producerCount }, createThreadCounterViews);
     const shardCount = Math.max(1, workers);
     this.shardCount = shardCount;
     this.inFlightUsers = createInFlightViews(inFlightBound(shardCount, ringSlots, producerCount));

@@ -15,7 +15,7 @@ import type { HttpReply } from './http-reply';
 import type { HttpRoutes, RouteHandler } from './http-routes';
 import { requestUser } from './request-user';
 import { OP } from './shard';
-import type { ShardDispatcher } from './shard-dispatcher';
+import type { RequestDispatcher } from './shard-dispatcher';
 import { signUserToken } from './user-token';
 
 const ORDER_ID = /^[1-9][0-9]{0,15}$/;
@@ -51,7 +51,7 @@ function httpBuyer(ctx: HttpContext): Buyer<HttpReply, HttpRequest> {
   };
 }
 
-function buyRoute(ctx: HttpContext, shards: ShardDispatcher): RouteHandler {
+function buyRoute(ctx: HttpContext, shards: RequestDispatcher): RouteHandler {
   const { catalog } = ctx;
   const gate = new BuyGate(ctx, httpBuyer(ctx));
   return (reply, req) => {
@@ -65,6 +65,7 @@ function buyRoute(ctx: HttpContext, shards: ShardDispatcher): RouteHandler {
     // The common buy has no body: no closure, no body buffer. Its latency is
     // timed from here (performance.now()) to its answer.
     if (hasNoBody(req) && !catalog.items[itemIndex]!.challenge) {
+      if (!gate.claim(reply, itemIndex, userId)) return;
       return shards.dispatch(reply, OP.buy, itemIndex, userId, 0, now, performance.now());
     }
     readBody(reply, req, BUY_BODY_BYTES_MAX, (body) => {
@@ -73,12 +74,13 @@ function buyRoute(ctx: HttpContext, shards: ShardDispatcher): RouteHandler {
       const at = Date.now();
       // The item's state is checked again once the body is in: it can change while the body arrives.
       if (!gate.admitAnswer(reply, itemIndex, ticket, userId, fields.challenge, fields.answer, at, true)) return;
+      if (!gate.claim(reply, itemIndex, userId)) return;
       shards.dispatch(reply, OP.buy, itemIndex, userId, 0, at, performance.now());
     });
   };
 }
 
-function orderRoute(ctx: HttpContext, shards: ShardDispatcher, op: number): RouteHandler {
+function orderRoute(ctx: HttpContext, shards: RequestDispatcher, op: number): RouteHandler {
   return (reply, req) => {
     const now = Date.now();
     // The token first: without one, nothing about orders (not even which ids could exist) is told.
@@ -145,7 +147,7 @@ function demoTokenRoute(routes: HttpRoutes, demoSecret: string): void {
   });
 }
 
-export function registerShopperRoutes(routes: HttpRoutes, ctx: HttpContext, shards: ShardDispatcher): void {
+export function registerShopperRoutes(routes: HttpRoutes, ctx: HttpContext, shards: RequestDispatcher): void {
   itemRoutes(routes, ctx);
   routes.post('/api/buy/:id/:ticket', 'buy', buyRoute(ctx, shards));
   routes.get('/api/orders/:orderId', 'order', orderRoute(ctx, shards, OP.getOrder));

@@ -11,12 +11,12 @@ import type { HttpRequest, TemplatedApp, us_socket_context_t, WebSocket } from '
 import type { BanList } from './ban-list';
 import { BuyGate, type Buyer } from './buy-gate';
 import { addressBanned, ClientAddress, resolveClientAddress } from './client-address';
+import { OPEN_REFUSED, type ConnectionCounts } from './connection-counts';
 import type { HttpContext } from './http-context';
 import { HttpReply, type HttpAnswers } from './http-reply';
-import { hashKey } from './key-hash';
 import { ROUTE_INDEX } from './response-counts';
 import { OP } from './shard';
-import type { ShardDispatcher } from './shard-dispatcher';
+import type { RequestDispatcher } from './shard-dispatcher';
 import { requestUser } from './request-user';
 import { presentsToken } from './user-token';
 import { WsAnswers, WsReply, type Connection } from './ws-reply';
@@ -50,30 +50,18 @@ export interface WsChannel {
   readonly sockets: Set<WebSocket<Connection>>;
 }
 
-/** Slots of the per-address connection count: 2^16 Int32 = 256 KiB, fixed. */
-const ADDRESS_SLOTS = 1 << 16;
-
-export interface WsLimits {
-  connectionsMax: number;
-  /** Open connections one client address may hold (0: no limit). */
-  perAddressMax: number;
+export interface WsSettings {
+  /** Open connections over every HTTP thread, against their caps. */
+  connections: ConnectionCounts;
   idleSeconds: number;
-}
-
-export interface WsSettings extends WsLimits {
   /** Called for each socket once open (pushes subscribe it to the item topics). */
   onOpen: (ws: WebSocket<Connection>) => void;
 }
 
-export function registerWebSocket(app: TemplatedApp, ctx: HttpContext, shards: ShardDispatcher, answers: HttpAnswers,
+export function registerWebSocket(app: TemplatedApp, ctx: HttpContext, shards: RequestDispatcher, answers: HttpAnswers,
   settings: WsSettings): WsChannel {
   const sockets = new Set<WebSocket<Connection>>();
-  // Open connections per address, direct-mapped by the address's hash: one
-  // client cannot take the whole connection cap from everyone else. Two
-  // addresses sharing a slot share a count (a 1-in-65,536 chance for each
-  // address), which can only make the limit stricter for them, never let an
-  // address past it.
-  const perAddress = new Int32Array(ADDRESS_SLOTS);
+  const { connections } = settings;
   const frames = new WsAnswers(ctx.counts, ctx.catalog);
   const gate = new BuyGate(ctx, SOCKET_BUYER);
   const client = new ClientAddress();
@@ -96,13 +84,13 @@ export function registerWebSocket(app: TemplatedApp, ctx: HttpContext, shards: S
     const userId = gate.admit(reply, ctx.bans, itemIndex, ticket, now);
     if (userId === 0) return;
     if (!gate.admitAnswer(reply, itemIndex, ticket, userId, frame.challenge, frame.answer, now, false)) return;
+    if (!gate.claim(reply, itemIndex, userId)) return;
     shards.dispatch(reply, OP.buy, itemIndex, userId, 0, now, performance.now());
   };
 
   /** Checks an upgrade and answers it: the socket opens, or the upgrade is refused over HTTP. */
   const upgrade = (reply: HttpReply, req: HttpRequest, context: us_socket_context_t): void => {
     if (ctx.closing) return reply.refuse('shutting_down');
-    if (sockets.size >= settings.connectionsMax) return reply.refuse('overloaded');
     const now = Date.now();
     const { address, rateKey, banned } = resolveClientAddress(ctx, reply.res, req, client);
     if (banned) return reply.refuse('banned');
@@ -113,12 +101,9 @@ export function registerWebSocket(app: TemplatedApp, ctx: HttpContext, shards: S
       || presentsToken(req.getHeader('authorization'), req.getHeader('cookie'));
     if (userId === 0 && presented) return reply.refuse('unauthorized');
     // rateKey is 0 when the address is exempt (--rate-exempt): no per-address limit, for buys or sockets.
-    let addressSlot = -1;
-    if (settings.perAddressMax > 0 && rateKey !== 0) {
-      addressSlot = hashKey(rateKey) & (ADDRESS_SLOTS - 1);
-      if (perAddress[addressSlot]! >= settings.perAddressMax) return reply.refuse('rate_limited');
-      perAddress[addressSlot]!++;
-    }
+    const addressSlot = connections.open(rateKey);
+    if (addressSlot === OPEN_REFUSED.total) return reply.refuse('overloaded');
+    if (addressSlot === OPEN_REFUSED.address) return reply.refuse('rate_limited');
     // The socket's address is only valid during this callback: the connection keeps a copy.
     const kept = typeof address === 'string' ? address : address.slice(0);
     const conn: Connection = {
@@ -158,7 +143,7 @@ export function registerWebSocket(app: TemplatedApp, ctx: HttpContext, shards: S
     close: (ws) => {
       const conn = ws.getUserData();
       conn.closed = true;
-      if (conn.addressSlot >= 0) perAddress[conn.addressSlot]!--;
+      connections.close(conn.addressSlot);
       sockets.delete(ws);
     },
   });

@@ -35,6 +35,21 @@ export function tempDataDir(label: string): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `flash-${label}-`));
 }
 
+/**
+ * The thread layouts every black-box test runs under, each as the flags
+ * that choose it: the inline shard on the main thread, shard workers fed
+ * by one HTTP thread, and shard workers fed by two HTTP threads sharing
+ * the port (the kernel spreads connections over them).
+ */
+export const MODES: readonly { name: string; args: readonly string[] }[] = [
+  { name: '--workers 0', args: ['--workers', '0', '--http-threads', '1'] },
+  { name: '--workers 2', args: ['--workers', '2', '--http-threads', '1'] },
+  { name: '--workers 2 --http-threads 2', args: ['--workers', '2', '--http-threads', '2'] },
+];
+
+/** The layouts with shard workers: a test of something the inline shard lacks (a worker's death) runs these. */
+export const WORKER_MODES = MODES.filter((mode) => !mode.args.includes('0'));
+
 export interface StartOptions {
   dataDir: string;
   args?: string[];

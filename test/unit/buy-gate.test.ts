@@ -75,7 +75,7 @@ t.test('the checks refuse in the order load, buyer, address ban, item, each with
   const g = setup();
   const { ctx, catalog, client } = g;
   // Every check fails at first; each step below clears the one that refused.
-  ctx.lag.shedding = true;
+  ctx.lag.fields[1] = 1; // shedding
   for (let i = 0; i < 2000; i++) ctx.rateAddress!.take(ADDRESS_KEY, NOW);
   client.userId = 0;
   for (let i = 0; i < 2000; i++) ctx.rateUser!.take(USER, NOW);
@@ -88,7 +88,7 @@ t.test('the checks refuse in the order load, buyer, address ban, item, each with
 
   t.equal(tryBuy(g).code, 'overloaded', 'shedding first');
   t.equal(client.userAsked, 0, 'the token is not read while the load checks refuse');
-  ctx.lag.shedding = false;
+  ctx.lag.fields[1] = 0;
   t.equal(tryBuy(g).code, 'rate_limited', 'then the address rate');
   t.equal(client.userAsked, 0, 'still no token read');
   client.rateKey = 0;

@@ -64,7 +64,7 @@ t.test('refusing a buy moves its code\'s slot on its item alone, read back under
     const expected = new Array<number>(2 * REFUSAL_FIELDS).fill(0);
     expected[REFUSAL_FIELDS + REFUSAL[code]] = 1;
     t.same([...ctx.catalog.refusals.subarray(0, 2 * REFUSAL_FIELDS)], expected, `${code}: item 1's slot, no other`);
-    const counts = new ItemCounters(ctx.catalog, new Float64Array(2 * COUNTER_FIELDS));
+    const counts = new ItemCounters(ctx.catalog, new Float64Array(2 * COUNTER_FIELDS), [ctx.catalog.refusals]);
     t.equal(counts.refused(1, code), 1, `${code}: read back as ${code}`);
     t.equal(ctx.latency.count, 1, `${code}: timed as answered at once`);
   }

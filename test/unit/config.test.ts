@@ -28,6 +28,8 @@ const SAMPLES: Record<string, [keyof EngineConfig, string, unknown]> = {
   data: ['dataDir', '/tmp/flash-data', '/tmp/flash-data'],
   sale: ['saleFile', '/tmp/sale.json', '/tmp/sale.json'],
   workers: ['workers', '3', 3],
+  // Alone (no --workers) only 1 is valid on a machine of up to 2 cores; the default there too.
+  'http-threads': ['httpThreads', '1', 1],
   fsync: ['fsync', 'true', true],
   'log-level': ['logLevel', 'debug', 'debug'],
   'demo-start-sec': ['demoStartSec', '5', 5],
@@ -72,6 +74,22 @@ t.test('with no flags and no environment every value is its default', async (t) 
   t.equal(config.ticketSecret, null);
   const cores = os.availableParallelism();
   t.equal(config.workers, cores <= 2 ? 0 : Math.floor(cores / 2), 'workers follow the number of cores');
+});
+
+t.test('--http-threads: the cores the workers leave by default, 1 without workers, and never above 1 then',
+  async (t) => {
+  const cores = os.availableParallelism();
+  t.equal(parse(['--workers', '0']).httpThreads, 1, 'the inline shard: one HTTP thread');
+  t.equal(parse(['--workers', '1']).httpThreads, Math.min(16, Math.max(1, cores - 1)), 'the cores one worker leaves');
+  t.equal(parse(['--workers', '64']).httpThreads, 1, 'at least one');
+  t.equal(parse(['--workers', '2', '--http-threads', '16']).httpThreads, 16, 'up to 16');
+  t.equal(parse([], { FLASH_WORKERS: '2', FLASH_HTTP_THREADS: '3' }).httpThreads, 3, 'from the environment');
+  t.throws(() => parse(['--workers', '2', '--http-threads', '17']),
+    { constructor: ConfigError, message: '--http-threads: 17 is outside 1..16' });
+  t.throws(() => parse(['--workers', '2', '--http-threads', '0']),
+    { constructor: ConfigError, message: '--http-threads: 0 is outside 1..16' });
+  t.throws(() => parse(['--workers', '0', '--http-threads', '2']),
+    { constructor: ConfigError, message: '--http-threads 2 needs shard workers (--workers 1 or more)' });
 });
 
 t.test('helpText lists every flag with its FLASH_* variable, --help, and the secret variables', async (t) => {

@@ -15,8 +15,8 @@ import { COUNTER, COUNTER_FIELDS } from '../../engine/shard';
 function setUp(): { counts: ItemCounters; shard: Float64Array; refusals: Float64Array } {
   const shard = new Float64Array(2 * COUNTER_FIELDS);
   const refusals = new Float64Array(2 * REFUSAL_FIELDS);
-  const catalog = { items: [{ mode: 'reserve' as const }, { mode: 'order' as const }], refusals };
-  return { counts: new ItemCounters(catalog, shard), shard, refusals };
+  const catalog = { items: [{ mode: 'reserve' as const }, { mode: 'order' as const }] };
+  return { counts: new ItemCounters(catalog, shard, [refusals]), shard, refusals };
 }
 
 t.test('the buy refusals are the thirteen names stats and metrics report', async (t) => {

@@ -15,7 +15,10 @@ import { openDatabase, readAdminActions, readItems, upsertItem, type Db, type St
   from '../../persistence/database';
 import { ITEMS_MAX, STOCK_MAX } from '../../engine/constants';
 import { SETTING, SETTING_FIELDS } from '../../engine/item-book';
+import { BanList } from '../../engine/ban-list';
+import { CatalogChanges } from '../../engine/catalog-changes';
 import { ItemCatalog } from '../../engine/item-catalog';
+import { ItemCounters } from '../../engine/item-counters';
 import { ItemRefusal, ItemsService } from '../../engine/items-service';
 import type { ItemDefinition } from '../../persistence/item-definition';
 import { COUNTER, COUNTER_FIELDS, OP } from '../../engine/shard';
@@ -87,7 +90,10 @@ function setUp(t: Test, items: ItemDefinition[]): Fixture {
       dispatched.push({ reply, op, index, sequence });
     },
   } as unknown as ShardDispatcher;
-  const service = new ItemsService(db, catalog, shards, pino({ level: 'silent' }));
+  const log = pino({ level: 'silent' });
+  const counts = new ItemCounters(catalog, counters, [catalog.refusals]);
+  const changes = new CatalogChanges(catalog, new BanList(), null, log);
+  const service = new ItemsService(db, catalog, shards, counts, changes, log);
   return { db, catalog, service, counters, added, dispatched };
 }
 

@@ -1,0 +1,81 @@
+// What every HTTP thread is made from, the main thread and the others alike:
+// the setup the main thread hands over (the configuration, the shared
+// memory, the items and secrets as they stood when the thread started) and
+// how a thread turns it into the context its routes read (http-context.ts).
+// Each thread builds its own objects over the same shared tables, so a
+// per-user or per-address check means the same on every thread.
+
+import path from 'node:path';
+import type { Ban, StoredItem } from '../persistence/database';
+import { BanList, parseRange } from './ban-list';
+import { Challenges, challengeSecretOf } from './challenge';
+import type { EngineConfig } from './config';
+import type { HttpContext } from './http-context';
+import { InFlightUsers } from './in-flight-users';
+import { ItemCatalog } from './item-catalog';
+import { RATE_SLOTS, TokenBucketTable } from './rate-limiter';
+import { inFlightBound, type SharedViews } from './shared-state';
+import { loadStaticFiles } from './static-files';
+import { threadCounters } from './thread-counters';
+import { UserTokenVerifier } from './user-token';
+
+export interface HttpThreadSetup {
+  /** The thread's producer index: 0 is the main thread. */
+  index: number;
+  config: EngineConfig;
+  shared: SharedViews;
+  /** The items when the thread starts; changes after that arrive as catalog changes (catalog-changes.ts). */
+  items: StoredItem[];
+  ticketSecret: string;
+  /** Signs demo tokens when no FLASH_USER_SECRET is set. */
+  demoUserSecret: string | null;
+  bans: Ban[];
+}
+
+/** The thread's catalog over the shared `left` and settings, with its own refusal counters. */
+export function createCatalog(setup: HttpThreadSetup): ItemCatalog {
+  const { shared } = setup;
+  return new ItemCatalog(setup.items, setup.ticketSecret, shared.left, shared.settings,
+    shared.threadCounters[setup.index]!.refusals);
+}
+
+/** The bans as the buy path checks them. */
+export function banListOf(bans: readonly Ban[]): BanList {
+  const list = new BanList();
+  for (const ban of bans) {
+    if (ban.kind === 'user') list.banUser(Number(ban.value));
+    else list.banRange(ban.value);
+  }
+  return list;
+}
+
+/** The context the thread's routes read; `threadsAlive` says whether every engine thread is up. */
+export function createHttpContext(setup: HttpThreadSetup, catalog: ItemCatalog, threadsAlive: () => boolean):
+  HttpContext {
+  const { config, shared } = setup;
+  const { counts, latency, lag } = threadCounters(shared.threadCounters[setup.index]!, config.shedLagMs);
+  return {
+    catalog, verifier: new UserTokenVerifier(config.userSecret ?? setup.demoUserSecret!),
+    staticFiles: loadStaticFiles(path.join(__dirname, '..', '..', 'static')), demoUserSecret: setup.demoUserSecret,
+    closing: false, latency, counts, threadsAlive, lag,
+    bans: banListOf(setup.bans), trustedProxyHeader: config.trustedProxyHeader,
+    rateUser: shared.rateUser === null
+      ? null
+      : new TokenBucketTable(config.rateUserPerSec, config.rateUserBurst, RATE_SLOTS, shared.rateUser),
+    rateAddress: shared.rateAddress === null
+      ? null
+      : new TokenBucketTable(config.rateAddressPerSec, config.rateAddressBurst, RATE_SLOTS, shared.rateAddress),
+    rateExempt: config.rateExempt === null ? [] : config.rateExempt.split(',').map((r) => parseRange(r.trim())),
+    inFlight: inFlightUsersOf(setup),
+    challenges: new Challenges(challengeSecretOf(setup.ticketSecret), config.challengeThinkMs,
+      config.challengeTtlSec * 1000, shared.usedChallenges),
+    maxUrlBytes: config.maxUrlBytes, maxHeaderBytes: config.maxHeaderBytes,
+  };
+}
+
+/** The users with a buy in flight, over the table every HTTP thread shares. */
+export function inFlightUsersOf(setup: HttpThreadSetup): InFlightUsers {
+  const { config, shared } = setup;
+  return new InFlightUsers(inFlightBound(shared.shardCount, config.ringSlots, shared.httpThreads),
+    shared.inFlightUsers);
+}

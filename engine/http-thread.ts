@@ -1,0 +1,80 @@
+// An HTTP thread other than the main one (--http-threads N starts N - 1 of
+// them): a uWebSockets.js app listening on the engine's port beside the
+// main thread's (SO_REUSEPORT: the kernel spreads connections over the
+// threads), serving the whole shopper path with its own catalog, token
+// verifier and WebSocket pushes, and reaching every shard through rings of
+// its own (ring-producer.ts). Per-user and per-address state lives in the
+// tables every thread shares. The admin API and /metrics are relayed to the
+// main thread (admin-relay.ts).
+//
+// Messages from the main thread: `change` (an admin change to apply and
+// acknowledge, catalog-changes.ts), `shardDied` (refuse what waits on that
+// shard), `stop` (stop accepting, answer what is in flight, say `stopped`).
+// The thread then stays until the process exits: its open connections stay
+// with it, as the main thread's do.
+
+import assert from 'node:assert/strict';
+import { parentPort, workerData } from 'node:worker_threads';
+import pino from 'pino';
+import uWS from 'uWebSockets.js';
+import type { RelayTarget } from './admin-relay';
+import { applyReplicated, type CatalogChange } from './catalog-changes';
+import { ConnectionCounts } from './connection-counts';
+import { createHttpApp } from './http-server';
+import { createCatalog, createHttpContext, type HttpThreadSetup } from './http-thread-setup';
+import { RingProducer } from './ring-producer';
+import { SalePushes } from './sale-pushes';
+import { ShardAnswerer } from './shard-answerer';
+
+/** What the main thread hands an HTTP thread besides the common setup. */
+export interface HttpThreadData extends HttpThreadSetup {
+  /** The port the main thread listens on (the real one, when --port 0 picked it). */
+  port: number;
+  relay: RelayTarget;
+}
+
+export type HttpThreadMessage =
+  | { type: 'change'; change: CatalogChange }
+  | { type: 'shardDied'; index: number }
+  | { type: 'stop' };
+
+function run(): void {
+  const port = parentPort;
+  assert.ok(port, 'http-thread runs only as a worker thread');
+  const setup = workerData as HttpThreadData;
+  const { config, shared } = setup;
+  const log = pino({ level: config.logLevel, base: { pid: process.pid, thread: `http-${setup.index}` },
+    timestamp: pino.stdTimeFunctions.isoTime });
+  const catalog = createCatalog(setup);
+  const ctx = createHttpContext(setup, catalog, () => Atomics.load(shared.threadDown, 0) === 0);
+  const producer = new RingProducer(shared.rings, setup.index, new ShardAnswerer(catalog, ctx.latency), ctx.inFlight);
+  producer.start();
+  const { app, channel } = createHttpApp(ctx, producer, { relay: setup.relay }, {
+    connections: new ConnectionCounts(shared.connections, config.wsMaxConnections, config.wsMaxPerAddress),
+    idleSeconds: config.wsIdleSec,
+    onOpen: (ws) => pushes.subscribe(ws),
+  });
+  const pushes = new SalePushes(app, catalog, channel.sockets, (item, delayMs, clients, publishMs) =>
+    log.info({ item, delayMs, clients, publishMs: Number(publishMs.toFixed(2)) }, 'start pushed'));
+  let listenSocket: uWS.us_listen_socket | null = null;
+  port.on('message', (message: HttpThreadMessage) => {
+    if (message.type === 'change') applyReplicated(catalog, ctx.bans, message.change, shared.changeAcks);
+    else if (message.type === 'shardDied') producer.shardDied(message.index);
+    else {
+      ctx.closing = true;
+      if (listenSocket !== null) uWS.us_listen_socket_close(listenSocket);
+      listenSocket = null;
+      pushes.stop();
+      ctx.lag.stop();
+      void producer.close().then(() => port.postMessage({ type: 'stopped' }));
+    }
+  });
+  app.listen(config.host, setup.port, (socket) => {
+    if (!socket) throw new Error(`http-${setup.index}: cannot listen on ${config.host}:${setup.port}`);
+    listenSocket = socket;
+    ctx.lag.start();
+    port.postMessage({ type: 'ready' });
+  });
+}
+
+run();
