@@ -5,17 +5,28 @@
 // that fails names the refusal, which the gate counts and answers. Each
 // transport tells the gate what it learns its own way (Buyer): the client
 // address's rate key and range ban, and the user id of its token.
+//
+// A buy with an Idempotency-Key (idempotency-keys.ts) is looked up once the
+// buyer and the item's ticket are known, before the checks that depend on
+// the moment (closing, paused, sold out, a buy in flight): a retry of a buy
+// that won must get its order back even though the item has sold out since.
+// A kept answer is replayed then, with no challenge and no shard; a key in
+// flight is answered 409 in_progress, one used on another item 422
+// key_reused. The claim begins the key, atomically across threads.
 
 import assert from 'node:assert/strict';
 import type { BanList } from './ban-list';
 import type { Challenges } from './challenge';
-import { isBuyRefusal, type ErrorCode } from './error-catalog';
+import { isBuyRefusal, OUTCOME, OUTCOME_ERROR, type ErrorCode, type Outcome } from './error-catalog';
+import { KEY_NONE } from './idempotency-key';
+import { KEY_STATE, type IdempotencyKeys, type KeyAnswer, type KeyState } from './idempotency-keys';
 import type { InFlightUsers } from './in-flight-users';
 import { REFUSAL, type ItemCatalog } from './item-catalog';
 import type { LagMonitor } from './lag-monitor';
 import type { LatencyHistogram } from './latency-histogram';
 import type { TokenBucketTable } from './rate-limiter';
 import type { Reply } from './reply';
+import { emptyOrderView, OP, type OrderView } from './shard';
 import { ticketMatches } from './ticket';
 
 export interface BuyGateContext {
@@ -24,6 +35,8 @@ export interface BuyGateContext {
   closing: boolean;
   /** Users with a buy dispatched and not yet answered: one each. */
   inFlight: InFlightUsers;
+  /** Idempotency keys of buys and their kept answers, shared by every HTTP thread. */
+  keys: IdempotencyKeys;
   challenges: Challenges;
   /** Event-loop lag and whether buys are being shed for it. */
   lag: LagMonitor;
@@ -62,23 +75,37 @@ export interface Buyer<R extends Reply, Q> {
 }
 
 export class BuyGate<R extends Reply, Q> {
+  /** The kept answer of a key, copied out of the shared table to be replayed; one per gate, reused. */
+  private readonly kept: OrderView & KeyAnswer = { ...emptyOrderView(), outcome: OUTCOME.ok };
+
   constructor(private readonly ctx: BuyGateContext, private readonly buyer: Buyer<R, Q>) {}
 
   /**
-   * Load, buyer, address ban and item, in that order, for a buy of the
-   * known item `itemIndex`: the user id when every check passes, else 0,
-   * the refusal already answered and counted.
+   * Load, buyer, address ban, item, the buy's idempotency `key` (KEY_NONE:
+   * none), and the item's state now, in that order, for a buy of the known
+   * item `itemIndex`: the user id when every check passes, else 0, the
+   * refusal or the kept answer already answered and counted.
    */
-  admit(reply: R, request: Q, itemIndex: number, ticket: string, nowMs: number): number {
+  admit(reply: R, request: Q, itemIndex: number, ticket: string, key: number, nowMs: number): number {
     const { ctx, buyer } = this;
     const overload = loadGate(ctx, buyer.rateKey(reply, request), nowMs);
     if (overload !== null) return this.refuse(reply, itemIndex, overload);
     const userId = buyer.userId(reply, request, nowMs);
     const refusal = buyerGate(ctx, userId, nowMs)
       ?? (ctx.bans.ranges.length > 0 && buyer.addressBanned(reply, request) ? 'banned' : null)
-      ?? itemGate(ctx, itemIndex, ticket, userId, nowMs);
+      ?? itemGate(ctx, itemIndex, ticket, nowMs);
     if (refusal !== null) return this.refuse(reply, itemIndex, refusal);
-    return userId;
+    // A look only: the claim begins the key, the check that holds across threads.
+    if (key !== KEY_NONE && this.answerKept(reply, itemIndex, ctx.keys.look(userId, key, itemIndex, this.kept))) {
+      return 0;
+    }
+    const closed = openGate(ctx, itemIndex, userId);
+    if (closed === null) return userId;
+    // Another thread may have begun this very key and claimed the user since
+    // the look: a second look tells the retry in_progress, not rate_limited.
+    if (closed === 'rate_limited' && key !== KEY_NONE
+      && this.answerKept(reply, itemIndex, ctx.keys.look(userId, key, itemIndex, this.kept))) return 0;
+    return this.refuse(reply, itemIndex, closed);
   }
 
   /**
@@ -90,22 +117,37 @@ export class BuyGate<R extends Reply, Q> {
   admitAnswer(reply: R, itemIndex: number, ticket: string, userId: number, challenge: unknown, answer: unknown,
     nowMs: number, recheckItem: boolean): boolean {
     const { ctx } = this;
-    const refusal = (recheckItem ? itemGate(ctx, itemIndex, ticket, userId, nowMs) : null)
-      ?? challengeGate(ctx, itemIndex, userId, challenge, answer, nowMs);
+    const itemRefusal = recheckItem
+      ? itemGate(ctx, itemIndex, ticket, nowMs) ?? openGate(ctx, itemIndex, userId)
+      : null;
+    const refusal = itemRefusal ?? challengeGate(ctx, itemIndex, userId, challenge, answer, nowMs);
     if (refusal === null) return true;
     this.refuse(reply, itemIndex, refusal);
     return false;
   }
 
   /**
-   * The last step before the shard: takes the user's one buy in flight, in
-   * the table every HTTP thread shares. itemGate looked already, but another
-   * thread may have claimed the user since; the claim is the check that
-   * counts. False when refused (answered and counted). The dispatcher
-   * releases the claim when it answers (shard-dispatcher.ts).
+   * The last step before the shard: begins the buy's idempotency key, then
+   * takes the user's one buy in flight, both in tables every HTTP thread
+   * shares. admit() looked already, but another thread may have begun the
+   * key or claimed the user since; these are the checks that count. False
+   * when refused or answered from the key (answered and counted). The
+   * dispatcher finishes the key and releases the claim when it answers
+   * (shard-dispatcher.ts).
    */
-  claim(reply: R, itemIndex: number, userId: number): boolean {
-    if (this.ctx.inFlight.add(userId)) return true;
+  claim(reply: R, itemIndex: number, userId: number, key: number): boolean {
+    const { ctx } = this;
+    if (key !== KEY_NONE) {
+      const state = ctx.keys.begin(userId, key, itemIndex, this.kept);
+      if (state === KEY_STATE.full) {
+        this.refuse(reply, itemIndex, 'overloaded');
+        return false;
+      }
+      if (this.answerKept(reply, itemIndex, state)) return false;
+    }
+    if (ctx.inFlight.add(userId)) return true;
+    // Another buy of this user (another key, or none) is in flight: this one gives its key back.
+    if (key !== KEY_NONE) ctx.keys.remove(userId, key);
     this.refuse(reply, itemIndex, 'rate_limited');
     return false;
   }
@@ -115,6 +157,27 @@ export class BuyGate<R extends Reply, Q> {
     countBuyRefusal(this.ctx, itemIndex, code);
     reply.refuse(code, itemIndex);
     return 0;
+  }
+
+  /**
+   * Answers from the key's entry when it has something to say (in flight,
+   * another item, a kept answer): true when answered. A kept win is the
+   * same answer as the first, order id and payBy; a kept refusal the same code.
+   */
+  private answerKept(reply: R, itemIndex: number, state: KeyState): boolean {
+    if (state === KEY_STATE.inFlight) this.refuse(reply, itemIndex, 'in_progress');
+    else if (state === KEY_STATE.otherItem) this.refuse(reply, itemIndex, 'key_reused');
+    else if (state === KEY_STATE.done) this.replay(reply, itemIndex);
+    else return false;
+    return true;
+  }
+
+  /** Answers the kept answer copied into `kept`: a win as the shard answered it, or its refusal. */
+  private replay(reply: R, itemIndex: number): void {
+    const outcome = this.kept.outcome as Outcome;
+    if (outcome !== OUTCOME.ok) return void this.refuse(reply, itemIndex, OUTCOME_ERROR[outcome]!);
+    this.ctx.latency.record(0);
+    reply.answer(OP.buy, itemIndex, OUTCOME.ok, this.kept);
   }
 }
 
@@ -142,17 +205,22 @@ function buyerGate(ctx: BuyGateContext, userId: number, nowMs: number): ErrorCod
   return null;
 }
 
-/**
- * The item's own state: started, not ended, the right ticket, open, not
- * paused, not sold out; and the user's one buy in flight.
- */
-function itemGate(ctx: BuyGateContext, itemIndex: number, ticket: string, userId: number,
-  nowMs: number): ErrorCode | null {
+/** The item itself: started, not ended, the right ticket. */
+function itemGate(ctx: BuyGateContext, itemIndex: number, ticket: string, nowMs: number): ErrorCode | null {
   const { catalog } = ctx;
   const item = catalog.items[itemIndex]!;
   if (nowMs < item.startsAt) return 'not_started';
   if (nowMs >= item.endsAt) return 'ended';
   if (!ticketMatches(ticket, catalog.tickets[itemIndex]!)) return 'bad_ticket';
+  return null;
+}
+
+/**
+ * What can change from one moment to the next: the engine closing, the
+ * item paused or sold out, and the user's one buy in flight.
+ */
+function openGate(ctx: BuyGateContext, itemIndex: number, userId: number): ErrorCode | null {
+  const { catalog } = ctx;
   if (ctx.closing) return 'shutting_down';
   if (catalog.paused[itemIndex] === 1) return 'paused';
   // Sold out needs no shard: `left` is the shard's own published count.

@@ -52,6 +52,19 @@ export const HOLDINGS_SLOTS_MIN = 16;
 export const HOLDINGS_SLOTS_INITIAL_MAX = 1 << 20;
 export const HOLDINGS_SLOTS_MAX = 1 << 26;
 
+/**
+ * Idempotency keys (Idempotency-Key on a buy, idempotency-keys.ts) the
+ * engine holds at once, over every user: a keyed buy that reaches the
+ * shard keeps its key until the engine stops, so that a retry at any time
+ * in the sale gets the first answer. 2^20 is more than the orders of a
+ * large sale plus its shard refusals (a buy the gate refuses keeps no key).
+ * The table has twice as many slots (load at most one half, so probe runs
+ * stay short), 40 B each: 80 MiB of shared memory, touched as keys arrive.
+ * When it is full a new keyed buy is refused 503 overloaded; a retry of a
+ * kept key is still answered.
+ */
+export const IDEMPOTENCY_KEYS_MAX = 1 << 20;
+
 /** Orders one item can ever have: the low 32 bits of an order id count them. */
 export const ORDERS_PER_ITEM_MAX = 2 ** 32 - 1;
 
@@ -95,4 +108,7 @@ export function checkLimits(ringSlots: number): void {
   assert.ok(ITEM_ROW_MAX * TWO_POW_32 + ORDERS_PER_ITEM_MAX <= Number.MAX_SAFE_INTEGER);
   assert.ok(STOCK_MAX <= ORDERS_PER_ITEM_MAX);
   assert.ok(STOCK_MAX < 2 ** 31);
+  assert.ok((IDEMPOTENCY_KEYS_MAX & (IDEMPOTENCY_KEYS_MAX - 1)) === 0);
+  // A table entry keeps an item index below 2^31 (an Int32 field).
+  assert.ok(ITEMS_MAX < 2 ** 31);
 }

@@ -19,8 +19,8 @@ import type pino from 'pino';
 import uWS from 'uWebSockets.js';
 import { databaseFile, logDirectory, pidFile } from '../persistence/data-directory';
 import {
-  fileDefinitionOf, openDatabase, readBans, readItems, readMeta, setFileDefinition, upsertItem, writeMeta,
-  type Db, type StoredItem,
+  fileDefinitionOf, keyedOrders, openDatabase, readBans, readItems, readMeta, setFileDefinition, upsertItem,
+  writeMeta, type Db, type StoredItem,
 } from '../persistence/database';
 import type { ItemDefinition } from '../persistence/item-definition';
 import { Persister } from '../persistence/persister';
@@ -35,6 +35,7 @@ import { createHttpApp } from './http-server';
 import { HTTP_FAULT_ENV } from './http-thread';
 import { createCatalog, createHttpContext, type HttpThreadSetup } from './http-thread-setup';
 import { HttpThreads } from './http-threads';
+import type { IdempotencyKeys } from './idempotency-keys';
 import { InlineShards } from './inline-shards';
 import { loadItemBook } from './item-book';
 import type { ItemCatalog } from './item-catalog';
@@ -146,13 +147,14 @@ export class Engine {
     const threadsAlive = (): boolean => persister.alive && (shards?.shardsAlive().every(Boolean) ?? true)
       && (threads?.alive().every(Boolean) ?? true);
     const ctx = createHttpContext(setup, catalog, threadsAlive);
+    restoreIdempotencyKeys(store.db, catalog, ctx.keys, this.log);
     const answerer = new ShardAnswerer(catalog, ctx.latency);
     const setups = shardSetups(config, store.items, bootId, shared);
     shards = config.workers === 0
       ? new InlineShards(loadShard(setups[0]!, store.db), answerer, shared.left, config.ringSlots,
-        (item, index) => loadItemBook(store.db, item, index, shared.settings), ctx.inFlight)
+        (item, index) => loadItemBook(store.db, item, index, shared.settings), ctx.inFlight, ctx.keys)
       : await WorkerShards.start(setups, config.dataDir, {
-        answerer, shared, log: this.log, inFlight: ctx.inFlight,
+        answerer, shared, log: this.log, inFlight: ctx.inFlight, keys: ctx.keys,
         onShardDied: (index) => {
           threads?.shardDied(index);
           this.onFatal('shard worker died');
@@ -305,6 +307,26 @@ function openStore(config: EngineConfig, log: pino.Logger): Store {
       + 'GET /api/demo/token hands them out');
   }
   return { db, pidFile, items, ticketSecret, demoUserSecret };
+}
+
+/**
+ * Keeps the wins of keyed buys that SQLite holds (the log replay has put
+ * every acknowledged one there by now), so that a retry after a restart,
+ * kill -9 included, gets its order back rather than a second unit. Orders of
+ * deleted items have no item to be retried on. Past the table's bound the
+ * rest are not kept, and said so: their retries would buy again.
+ */
+function restoreIdempotencyKeys(db: Db, catalog: ItemCatalog, keys: IdempotencyKeys, log: pino.Logger): void {
+  let restored = 0;
+  let notKept = 0;
+  for (const order of keyedOrders(db)) {
+    const itemIndex = catalog.byRow.get(order.itemRow);
+    if (itemIndex === undefined) continue;
+    if (keys.restoreWon(order.userId, order.key, itemIndex, order.id, order.payBy)) restored++;
+    else notKept++;
+  }
+  if (notKept > 0) log.warn({ restored, notKept }, 'idempotency keys past the table\'s bound were not kept');
+  else log.info({ restored }, 'idempotency keys of won orders restored');
 }
 
 /** One setup per shard, each with its items in local index order. */

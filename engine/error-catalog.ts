@@ -38,6 +38,11 @@ export const ERRORS = {
   not_found: entry('not_found', '404 Not Found'),
   sold_out: entry('sold_out', '409 Conflict', BUY),
   limit_reached: entry('limit_reached', '409 Conflict', BUY),
+  // Idempotency-Key (engine codes, as the IETF httpapi draft answers them):
+  // the first buy with the key is still with its shard; the key was used on
+  // another item.
+  in_progress: entry('in_progress', '409 Conflict', BUY),
+  key_reused: entry('key_reused', '422 Unprocessable Entity', BUY),
   ended: entry('ended', '410 Gone', BUY),
   too_large: entry('too_large', '413 Payload Too Large'),
   url_too_long: entry('url_too_long', '414 URI Too Long'),

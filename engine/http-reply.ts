@@ -22,6 +22,7 @@ import { OP, type OrderView } from './shard';
 export const HEADER = {
   authorization: Buffer.from('authorization'),
   cookie: Buffer.from('cookie'),
+  idempotencyKey: Buffer.from('idempotency-key'),
   contentLength: Buffer.from('content-length'),
   contentType: Buffer.from('content-type'),
   cacheControl: Buffer.from('cache-control'),

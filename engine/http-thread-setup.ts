@@ -10,7 +10,9 @@ import type { Ban, StoredItem } from '../persistence/database';
 import { BanList, parseRange } from './ban-list';
 import { Challenges, challengeSecretOf } from './challenge';
 import type { EngineConfig } from './config';
+import { IDEMPOTENCY_KEYS_MAX } from './constants';
 import type { HttpContext } from './http-context';
+import { IdempotencyKeys } from './idempotency-keys';
 import { InFlightUsers } from './in-flight-users';
 import { ItemCatalog } from './item-catalog';
 import { RATE_SLOTS, TokenBucketTable } from './rate-limiter';
@@ -67,6 +69,7 @@ export function createHttpContext(setup: HttpThreadSetup, catalog: ItemCatalog, 
       : new TokenBucketTable(config.rateAddressPerSec, config.rateAddressBurst, RATE_SLOTS, shared.rateAddress),
     rateExempt: config.rateExempt === null ? [] : config.rateExempt.split(',').map((r) => parseRange(r.trim())),
     inFlight: inFlightUsersOf(setup),
+    keys: new IdempotencyKeys(IDEMPOTENCY_KEYS_MAX, shared.idempotencyKeys),
     challenges: new Challenges(challengeSecretOf(setup.ticketSecret), config.challengeThinkMs,
       config.challengeTtlSec * 1000, shared.usedChallenges),
     maxUrlBytes: config.maxUrlBytes, maxHeaderBytes: config.maxHeaderBytes,

@@ -76,7 +76,8 @@ function run(): void {
     timestamp: pino.stdTimeFunctions.isoTime });
   const catalog = createCatalog(setup);
   const ctx = createHttpContext(setup, catalog, () => Atomics.load(shared.threadDown, 0) === 0);
-  const producer = new RingProducer(shared.rings, setup.index, new ShardAnswerer(catalog, ctx.latency), ctx.inFlight);
+  const producer = new RingProducer(shared.rings, setup.index, new ShardAnswerer(catalog, ctx.latency), ctx.inFlight,
+    ctx.keys);
   producer.start();
   const { app, channel } = createHttpApp(ctx, withFault(producer, setup.index), { relay: setup.relay }, {
     connections: new ConnectionCounts(shared.connections, config.wsMaxConnections, config.wsMaxPerAddress),

@@ -9,6 +9,8 @@ import type { StoredItem } from '../persistence/database';
 import type { ItemBook } from './item-book';
 import { EXPIRY_SWEEP_MS } from './constants';
 import { OUTCOME, type Outcome } from './error-catalog';
+import { KEY_NONE } from './idempotency-key';
+import type { IdempotencyKeys } from './idempotency-keys';
 import type { InFlightUsers } from './in-flight-users';
 import { emptyOrderView, OP, type OrderView, type Shard } from './shard';
 import type { Reply } from './reply';
@@ -23,6 +25,8 @@ interface Deferred {
   view: OrderView;
   startedAt: number;
   userId: number;
+  /** A buy's idempotency key (KEY_NONE: none), finished at the flush. */
+  key: number;
 }
 
 
@@ -37,10 +41,10 @@ export class InlineShards implements ShardDispatcher {
 
   constructor(private readonly shard: Shard, private readonly answerer: Answerer, readonly left: Int32Array,
     deferredMax: number, private readonly loadBook: (item: StoredItem, itemIndex: number) => ItemBook,
-    private readonly inFlight: InFlightUsers) {
+    private readonly inFlight: InFlightUsers, private readonly keys: IdempotencyKeys) {
     this.deferred = Array.from({ length: deferredMax }, () => ({
       reply: null as unknown as Reply, op: 0, itemIndex: 0, outcome: OUTCOME.ok,
-      view: emptyOrderView(), startedAt: 0, userId: 0,
+      view: emptyOrderView(), startedAt: 0, userId: 0, key: KEY_NONE,
     }));
     this.sweepTimer = setInterval(() => {
       if (this.shard.sweep(Date.now()) > 0) this.flushAndAnswer();
@@ -51,7 +55,7 @@ export class InlineShards implements ShardDispatcher {
     startedAt: number): void {
     const outcome = this.shard.run(op, itemIndex, userId, argument, nowMs, this.view);
     if (outcome !== OUTCOME.ok || this.shard.log.pending === 0) {
-      if (op === OP.buy) this.inFlight.remove(userId);
+      if (op === OP.buy) this.endBuy(userId, argument, outcome, this.view);
       // Called from a request handler or from a corked body callback: already corked.
       this.answerer.answer(reply, op, itemIndex, outcome, this.view, 0);
       return;
@@ -68,6 +72,7 @@ export class InlineShards implements ShardDispatcher {
     entry.outcome = outcome;
     entry.startedAt = startedAt;
     entry.userId = userId;
+    entry.key = op === OP.buy ? argument : KEY_NONE;
     // The buy is decided but unanswered until the flush: the user's claim (buy-gate.ts) is kept until then.
     entry.view.orderId = this.view.orderId;
     entry.view.userId = this.view.userId;
@@ -89,7 +94,7 @@ export class InlineShards implements ShardDispatcher {
     for (let i = 0; i < this.deferredCount; i++) {
       const entry = this.deferred[i]!;
       this.current = entry;
-      if (entry.op === OP.buy) this.inFlight.remove(entry.userId);
+      if (entry.op === OP.buy) this.endBuy(entry.userId, entry.key, entry.outcome, entry.view);
       if (!entry.reply.aborted) entry.reply.cork(this.answerCurrent);
       entry.reply = null as unknown as Reply;
     }
@@ -104,6 +109,16 @@ export class InlineShards implements ShardDispatcher {
       this.answeredAt - entry.startedAt);
   };
   private answeredAt = 0;
+
+  /**
+   * A buy is answered: its idempotency key keeps the answer or is forgotten
+   * (idempotency-keys.ts finish), then the user's claim is released. A won
+   * buy's key keeps its order only after the flush that wrote its record.
+   */
+  private endBuy(userId: number, key: number, outcome: Outcome, view: OrderView): void {
+    if (key !== KEY_NONE) this.keys.finish(userId, key, outcome, view.orderId, view.payBy);
+    this.inFlight.remove(userId);
+  }
 
   async snapshot(): Promise<ShardSnapshot[]> {
     this.flushAndAnswer();

@@ -11,6 +11,8 @@
 
 import assert from 'node:assert/strict';
 import { OUTCOME, type Outcome } from './error-catalog';
+import { KEY_NONE } from './idempotency-key';
+import type { IdempotencyKeys } from './idempotency-keys';
 import type { InFlightUsers } from './in-flight-users';
 import type { Reply } from './reply';
 import { emptyOrderView, OP } from './shard';
@@ -28,6 +30,8 @@ class ShardLink {
   readonly pendingItem: Int32Array;
   readonly pendingStartedAt: Float64Array;
   readonly pendingUser: Float64Array;
+  /** A buy's idempotency key (KEY_NONE: none), finished when its answer comes. */
+  readonly pendingKey: Float64Array;
   readonly freeTokens: Int32Array;
   freeCount: number;
   /** Set once the shard died: its pending requests were refused, and it gets no more. */
@@ -46,6 +50,7 @@ class ShardLink {
     this.pendingItem = new Int32Array(slots);
     this.pendingStartedAt = new Float64Array(slots);
     this.pendingUser = new Float64Array(slots);
+    this.pendingKey = new Float64Array(slots);
     this.freeTokens = Int32Array.from({ length: slots }, (_, i) => slots - 1 - i);
     this.freeCount = slots;
   }
@@ -67,7 +72,7 @@ export class RingProducer implements RequestDispatcher {
 
   /** `rings[s]` are shard s's rings; this producer uses its own pair of each. */
   constructor(rings: readonly ShardRings[], producer: number, private readonly answerer: Answerer,
-    private readonly inFlight: InFlightUsers) {
+    private readonly inFlight: InFlightUsers, private readonly keys: IdempotencyKeys) {
     this.links = rings.map((shardRings) => new ShardLink(shardRings, producer));
   }
 
@@ -80,7 +85,7 @@ export class RingProducer implements RequestDispatcher {
     startedAt: number): void {
     const link = this.links[shardOf(itemIndex, this.links.length)]!;
     if (link.freeCount === 0 || this.closing || link.dead) {
-      if (op === OP.buy) this.inFlight.remove(userId);
+      if (op === OP.buy) this.endBuy(userId, argument, OUTCOME.overloaded);
       // Called from a request handler or from a corked body callback: already corked.
       this.answerer.answer(reply, op, itemIndex, OUTCOME.overloaded, this.view, 0);
       return;
@@ -95,6 +100,7 @@ export class RingProducer implements RequestDispatcher {
     link.pendingItem[token] = itemIndex;
     link.pendingStartedAt[token] = startedAt;
     link.pendingUser[token] = userId;
+    link.pendingKey[token] = op === OP.buy ? argument : KEY_NONE;
     writeRequest(link.requests, op, token, localIndexOf(itemIndex, this.links.length), userId, argument, nowMs);
     link.doorbell.ring();
   }
@@ -118,7 +124,9 @@ export class RingProducer implements RequestDispatcher {
       const reply = link.pendingReplies[token];
       if (!reply) continue;
       link.pendingReplies[token] = null;
-      if (link.pendingOp[token] === OP.buy) this.inFlight.remove(link.pendingUser[token]!);
+      if (link.pendingOp[token] === OP.buy) {
+        this.endBuy(link.pendingUser[token]!, link.pendingKey[token]!, OUTCOME.overloaded);
+      }
       if (!reply.aborted) {
         reply.cork(() => this.answerer.answer(reply, link.pendingOp[token]!, link.pendingItem[token]!,
           OUTCOME.overloaded, this.view, 0));
@@ -139,6 +147,17 @@ export class RingProducer implements RequestDispatcher {
   /** Reads what a shard that has exited published last (its shutdown flushed it). */
   drainShard(index: number): void {
     this.drain(this.links[index]!);
+  }
+
+  /**
+   * A buy is answered (or refused before its shard): its idempotency key
+   * keeps the answer or is forgotten (idempotency-keys.ts finish), then the
+   * user's claim is released. The key first, so that a retry that follows
+   * the claim finds the answer, never an absent key.
+   */
+  private endBuy(userId: number, key: number, outcome: Outcome): void {
+    if (key !== KEY_NONE) this.keys.finish(userId, key, outcome, this.view.orderId, this.view.payBy);
+    this.inFlight.remove(userId);
   }
 
   private checkIdle(): void {
@@ -179,7 +198,9 @@ export class RingProducer implements RequestDispatcher {
       // A shard that died had its requests answered 503 already (shardDied).
       if (reply === null) continue;
       link.pendingReplies[token] = null;
-      if (link.pendingOp[token] === OP.buy) this.inFlight.remove(link.pendingUser[token]!);
+      if (link.pendingOp[token] === OP.buy) {
+        this.endBuy(link.pendingUser[token]!, link.pendingKey[token]!, answer.outcome);
+      }
       if (!reply.aborted) {
         this.currentReply = reply;
         this.currentOp = link.pendingOp[token]!;

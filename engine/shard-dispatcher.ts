@@ -25,11 +25,14 @@ export interface RequestDispatcher {
    * Runs `op` on the shard owning item `itemIndex` and answers `reply`, at once
    * or after the decision is in the write-behind log. `argument` is the op's
    * one number: the order's sequence for getOrder, pay and cancel, the units
-   * for restock, 0 for buy (as in the ring's request slot). `startedAt`
+   * for restock, the idempotency key for buy (0: none; as in the ring's
+   * request slot). `startedAt`
    * (performance.now() at dispatch, 0 when untimed) times the wait.
    * Watches `reply` itself (again, if the caller had) when it answers later.
-   * A buy arrives with its user's in-flight claim taken (buy-gate.ts
-   * claim), and the dispatcher releases it when it answers.
+   * A buy arrives with its user's in-flight claim taken and its key begun
+   * (buy-gate.ts claim); when it answers, the dispatcher finishes the key
+   * (idempotency-keys.ts: a final answer is kept, any other forgotten) and
+   * then releases the claim.
    */
   dispatch(reply: Reply, op: number, itemIndex: number, userId: number, argument: number, nowMs: number,
     startedAt: number): void;

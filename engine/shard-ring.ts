@@ -46,7 +46,9 @@
 //   user      the user asking
 //   argument  what the op needs beyond item and user: the order's sequence
 //             within its item for getOrder, pay and cancel; the units to add
-//             for restock; 0 for buy, which makes a new order
+//             for restock; for buy, which makes a new order, its
+//             idempotency key (idempotency-key.ts; 0: none), which the
+//             shard writes into the won record
 //   nowMs     the producer's clock when the request arrived
 //
 // An addItem control request carries the new item instead (ADD_ITEM): its

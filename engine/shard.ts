@@ -82,13 +82,13 @@ export class Shard {
    * Decides `op` on the item with local index `local`. `argument` is what the
    * op needs beyond item and user (shard-ring.ts draws the slot): the
    * order's sequence for getOrder, pay and cancel, the units for restock,
-   * unused for buy.
+   * the idempotency key (0: none) for buy.
    */
   run(op: number, local: number, userId: number, argument: number, nowMs: number, out: OrderView): Outcome {
     const book = this.books[local];
     assert.ok(book !== undefined, 'request for an item this shard does not own');
     switch (op) {
-      case OP.buy: return this.buy(book, userId, nowMs, out);
+      case OP.buy: return this.buy(book, userId, argument, nowMs, out);
       case OP.getOrder: return this.readOrder(book, argument, userId, out);
       case OP.pay: return this.pay(book, argument, userId, nowMs, out);
       case OP.cancel: return this.cancel(book, argument, userId, nowMs, out);
@@ -97,7 +97,8 @@ export class Shard {
     }
   }
 
-  private buy(book: ItemBook, userId: number, nowMs: number, out: OrderView): Outcome {
+  /** `key` is the buy's idempotency key (0: none): it goes into the won record, beside the order it won. */
+  private buy(book: ItemBook, userId: number, key: number, nowMs: number, out: OrderView): Outcome {
     if (nowMs >= book.endsAt) return OUTCOME.ended;
     // Sold out is answered before the per-user check, even to a holder, so
     // that the HTTP thread can give the same answer from `left` alone.
@@ -119,7 +120,7 @@ export class Shard {
     this.publishLeft(book);
     this.count(book, COUNTER.won);
     const orderId = book.orderId(sequence);
-    this.log.append(RECORD_TYPE.won, state, orderId, userId, nowMs, payBy, nowMs);
+    this.log.append(RECORD_TYPE.won, state, orderId, userId, nowMs, payBy, nowMs, key);
     return this.view(book, sequence, out);
   }
 

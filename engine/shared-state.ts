@@ -10,7 +10,8 @@
 import assert from 'node:assert/strict';
 import { createUsedChallengeViews, type UsedChallengeViews } from './challenge';
 import { createConnectionCountView } from './connection-counts';
-import { ITEMS_MAX, PRODUCERS_MAX } from './constants';
+import { IDEMPOTENCY_KEYS_MAX, ITEMS_MAX, PRODUCERS_MAX } from './constants';
+import { createIdempotencyViews, type IdempotencyViews } from './idempotency-keys';
 import { createInFlightViews, type InFlightViews } from './in-flight-users';
 import { SETTING_FIELDS } from './item-book';
 import { createBucketViews, type BucketViews } from './rate-limiter';
@@ -110,6 +111,15 @@ export class SharedState {
    */
   readonly rateUser: BucketViews | null;
   readonly rateAddress: BucketViews | null;
+
+  /**
+   * Idempotency keys of buys and their answers (idempotency-keys.ts):
+   * IDEMPOTENCY_KEYS_MAX entries in twice as many slots of 40 B, 80 MiB,
+   * one lock word. Any HTTP thread begins a key; the thread whose
+   * dispatcher gets the shard's answer finishes it; the main thread fills
+   * it at start-up from the orders in SQLite.
+   */
+  readonly idempotencyKeys: IdempotencyViews = createIdempotencyViews(IDEMPOTENCY_KEYS_MAX);
 
   /** Used challenges (challenge.ts): 16 MiB plus 16 KiB of lock words. */
   readonly usedChallenges: UsedChallengeViews = createUsedChallengeViews();

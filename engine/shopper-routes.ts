@@ -11,7 +11,8 @@ import { BuyGate, type Buyer } from './buy-gate';
 import { ClientAddress, resolveClientAddress } from './client-address';
 import { BUY_BODY_BYTES_MAX, SMALL_BODY_BYTES_MAX } from './constants';
 import type { HttpContext } from './http-context';
-import type { HttpReply } from './http-reply';
+import { idempotencyKeyOf, KEY_MALFORMED } from './idempotency-key';
+import { HEADER, type HttpReply } from './http-reply';
 import type { HttpRoutes, RouteHandler } from './http-routes';
 import { requestUser } from './request-user';
 import { OP } from './shard';
@@ -60,13 +61,18 @@ function buyRoute(ctx: HttpContext, shards: RequestDispatcher): RouteHandler {
     const itemIndex = catalog.byId.get(itemId);
     if (itemIndex === undefined) return reply.refuse(ITEM_ID.test(itemId) ? 'unknown_item' : 'bad_request');
     const ticket = req.getParameter(1);
-    const userId = gate.admit(reply, req, itemIndex, ticket, now);
+    // Idempotency-Key (idempotency-key.ts): KEY_NONE when absent. The ring
+    // request's argument carries it to the shard, which writes it into the
+    // order's log record.
+    const key = idempotencyKeyOf(req.getHeader(HEADER.idempotencyKey));
+    if (key === KEY_MALFORMED) return void gate.refuse(reply, itemIndex, 'bad_request');
+    const userId = gate.admit(reply, req, itemIndex, ticket, key, now);
     if (userId === 0) return;
     // The common buy has no body: no closure, no body buffer. Its latency is
     // timed from here (performance.now()) to its answer.
     if (hasNoBody(req) && !catalog.items[itemIndex]!.challenge) {
-      if (!gate.claim(reply, itemIndex, userId)) return;
-      return shards.dispatch(reply, OP.buy, itemIndex, userId, 0, now, performance.now());
+      if (!gate.claim(reply, itemIndex, userId, key)) return;
+      return shards.dispatch(reply, OP.buy, itemIndex, userId, key, now, performance.now());
     }
     readBody(reply, req, BUY_BODY_BYTES_MAX, (body) => {
       const fields = parseBuyBody(body);
@@ -74,8 +80,8 @@ function buyRoute(ctx: HttpContext, shards: RequestDispatcher): RouteHandler {
       const at = Date.now();
       // The item's state is checked again once the body is in: it can change while the body arrives.
       if (!gate.admitAnswer(reply, itemIndex, ticket, userId, fields.challenge, fields.answer, at, true)) return;
-      if (!gate.claim(reply, itemIndex, userId)) return;
-      shards.dispatch(reply, OP.buy, itemIndex, userId, 0, at, performance.now());
+      if (!gate.claim(reply, itemIndex, userId, key)) return;
+      shards.dispatch(reply, OP.buy, itemIndex, userId, key, at, performance.now());
     });
   };
 }

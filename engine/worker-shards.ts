@@ -10,6 +10,7 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type pino from 'pino';
 import type { StoredItem } from '../persistence/database';
+import type { IdempotencyKeys } from './idempotency-keys';
 import type { InFlightUsers } from './in-flight-users';
 import type { Reply } from './reply';
 import { RingProducer } from './ring-producer';
@@ -42,6 +43,7 @@ export interface WorkerShardsContext {
   shared: SharedState;
   log: pino.Logger;
   inFlight: InFlightUsers;
+  keys: IdempotencyKeys;
   /** Told when a worker dies (after this thread refused its pending requests): the engine stops. */
   onShardDied: (index: number) => void;
 }
@@ -56,7 +58,8 @@ export class WorkerShards implements ShardDispatcher {
   private constructor(private readonly context: WorkerShardsContext) {
     this.left = context.shared.left;
     this.counters = context.shared.counters;
-    this.producer = new RingProducer(context.shared.rings, MAIN_PRODUCER, context.answerer, context.inFlight);
+    this.producer = new RingProducer(context.shared.rings, MAIN_PRODUCER, context.answerer, context.inFlight,
+      context.keys);
   }
 
   /** Starts one worker per setup, each on the rings SharedState made for its index. */

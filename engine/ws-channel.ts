@@ -14,6 +14,7 @@ import { addressBanned, ClientAddress, resolveClientAddress } from './client-add
 import { OPEN_REFUSED, type ConnectionCounts } from './connection-counts';
 import type { HttpContext } from './http-context';
 import { HttpReply, type HttpAnswers } from './http-reply';
+import { idempotencyKeyOf, KEY_MALFORMED, KEY_NONE } from './idempotency-key';
 import { ROUTE_INDEX } from './response-counts';
 import { OP } from './shard';
 import type { RequestDispatcher } from './shard-dispatcher';
@@ -79,13 +80,15 @@ export function registerWebSocket(app: TemplatedApp, ctx: HttpContext, shards: R
     const now = Date.now();
     const { item, ticket } = frame;
     if (typeof item !== 'string' || typeof ticket !== 'string') return badFrame(reply);
+    const key = keyOfFrame(frame);
+    if (key === KEY_MALFORMED) return badFrame(reply);
     const itemIndex = ctx.catalog.byId.get(item);
     if (itemIndex === undefined) return reply.refuse('unknown_item');
-    const userId = gate.admit(reply, ctx.bans, itemIndex, ticket, now);
+    const userId = gate.admit(reply, ctx.bans, itemIndex, ticket, key, now);
     if (userId === 0) return;
     if (!gate.admitAnswer(reply, itemIndex, ticket, userId, frame.challenge, frame.answer, now, false)) return;
-    if (!gate.claim(reply, itemIndex, userId)) return;
-    shards.dispatch(reply, OP.buy, itemIndex, userId, 0, now, performance.now());
+    if (!gate.claim(reply, itemIndex, userId, key)) return;
+    shards.dispatch(reply, OP.buy, itemIndex, userId, key, now, performance.now());
   };
 
   /** Checks an upgrade and answers it: the socket opens, or the upgrade is refused over HTTP. */
@@ -160,6 +163,18 @@ function unpackFrame(message: ArrayBuffer): Record<string, unknown> | null {
   }
   if (typeof frame !== 'object' || frame === null || Array.isArray(frame) || frame instanceof Uint8Array) return null;
   return frame as Record<string, unknown>;
+}
+
+/**
+ * The buy frame's idempotency key, the field `key`: KEY_NONE when absent,
+ * KEY_MALFORMED when present and not a key (an empty string included: the
+ * header's empty value means absent only because uWebSockets.js cannot tell).
+ */
+function keyOfFrame(frame: Record<string, unknown>): number {
+  if (!Object.hasOwn(frame, 'key')) return KEY_NONE;
+  const { key } = frame;
+  if (typeof key !== 'string' || key.length === 0) return KEY_MALFORMED;
+  return idempotencyKeyOf(key);
 }
 
 /** The user id of the upgrade's token (Authorization header, cookie, or ?token=), or 0, and when that token expires. */

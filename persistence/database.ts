@@ -35,7 +35,10 @@ CREATE TABLE IF NOT EXISTS orders (
   state      INTEGER NOT NULL,
   created_at INTEGER NOT NULL,
   pay_by     INTEGER,
-  updated_at INTEGER NOT NULL
+  updated_at INTEGER NOT NULL,
+  -- The buy's Idempotency-Key as a number (engine/idempotency-key.ts), or
+  -- NULL for a buy without one. Read once, at start-up, without an index.
+  idem_key   INTEGER
 );
 -- How many records of each log segment are already in this database: the
 -- exactly-once bookkeeping of the write-behind log, updated in the same
@@ -102,6 +105,9 @@ function migrate(db: Db): void {
   if (!columns.has('paused')) db.exec('ALTER TABLE items ADD COLUMN paused INTEGER NOT NULL DEFAULT 0');
   // The item as the sale file last said it: a restart with an unchanged file keeps admin changes.
   if (!columns.has('file_definition')) db.exec('ALTER TABLE items ADD COLUMN file_definition TEXT');
+  const orderColumns = new Set((db.prepare('PRAGMA table_info(orders)').all() as { name: string }[])
+    .map((c) => c.name));
+  if (!orderColumns.has('idem_key')) db.exec('ALTER TABLE orders ADD COLUMN idem_key INTEGER');
 }
 
 export interface StoredItem extends ItemDefinition {
@@ -166,6 +172,25 @@ export function mostHeldByOneUser(db: Db, row: number): number {
 export function hasOrders(db: Db, row: number): boolean {
   const { first, last } = orderIdRange(row);
   return db.prepare('SELECT 1 FROM orders WHERE id BETWEEN ? AND ? LIMIT 1').get(first, last) !== undefined;
+}
+
+export interface KeyedOrder {
+  id: number;
+  itemRow: number;
+  userId: number;
+  key: number;
+  /** 0 when the order has none. */
+  payBy: number;
+}
+
+/** Every order won with an idempotency key, one at a time (a sale's orders need not fit in memory at once). */
+export function* keyedOrders(db: Db): Generator<KeyedOrder> {
+  const rows = db.prepare('SELECT id, item_row, user_id, idem_key, pay_by FROM orders WHERE idem_key IS NOT NULL')
+    .iterate() as IterableIterator<{ id: number; item_row: number; user_id: number; idem_key: number;
+      pay_by: number | null }>;
+  for (const r of rows) {
+    yield { id: r.id, itemRow: r.item_row, userId: r.user_id, key: r.idem_key, payBy: r.pay_by ?? 0 };
+  }
 }
 
 export function readMeta(db: Db, key: string): string | null {

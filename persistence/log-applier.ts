@@ -19,7 +19,7 @@ import { itemRowOf } from './order-id';
  * buy path gets back on a small machine.
  */
 const INSERT_ROWS = 64;
-const ORDER_COLUMNS = 7;
+const ORDER_COLUMNS = 8;
 
 export class LogApplier {
   private readonly insertOrder: Database.Statement;
@@ -39,11 +39,11 @@ export class LogApplier {
   lastAppliedTimeMs = 0;
 
   constructor(db: Db) {
-    this.insertOrder = db.prepare(`INSERT INTO orders (id, item_row, user_id, state, created_at, pay_by, updated_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO NOTHING`);
-    this.insertOrders = db.prepare(`INSERT INTO orders (id, item_row, user_id, state, created_at, pay_by, updated_at)
-      VALUES ${Array.from({ length: INSERT_ROWS }, () => '(?, ?, ?, ?, ?, ?, ?)').join(', ')}` +
-      ' ON CONFLICT(id) DO NOTHING');
+    const columns = 'id, item_row, user_id, state, created_at, pay_by, updated_at, idem_key';
+    const values = `(${Array.from({ length: ORDER_COLUMNS }, () => '?').join(', ')})`;
+    this.insertOrder = db.prepare(`INSERT INTO orders (${columns}) VALUES ${values} ON CONFLICT(id) DO NOTHING`);
+    this.insertOrders = db.prepare(`INSERT INTO orders (${columns})
+      VALUES ${Array.from({ length: INSERT_ROWS }, () => values).join(', ')} ON CONFLICT(id) DO NOTHING`);
     this.updateOrder = db.prepare('UPDATE orders SET state = ?, updated_at = ? WHERE id = ?');
     this.setApplied = db.prepare('INSERT INTO log_applied (segment, records) VALUES (?, ?) ' +
       'ON CONFLICT(segment) DO UPDATE SET records = excluded.records');
@@ -76,7 +76,7 @@ export class LogApplier {
     for (let i = 0; i < this.pendingCount; i++) {
       const at = i * ORDER_COLUMNS;
       this.insertOrder.run(rows[at], rows[at + 1], rows[at + 2], rows[at + 3], rows[at + 4], rows[at + 5],
-        rows[at + 6]);
+        rows[at + 6], rows[at + 7]);
     }
     this.pendingCount = 0;
   }
@@ -100,7 +100,8 @@ export class LogApplier {
       rows[at++] = r.state;
       rows[at++] = r.createdAt;
       rows[at++] = r.payBy === 0 ? null : r.payBy;
-      rows[at] = r.timeMs;
+      rows[at++] = r.timeMs;
+      rows[at] = r.key === 0 ? null : r.key;
       if (++this.pendingCount === INSERT_ROWS) {
         this.insertOrders.run(rows);
         this.pendingCount = 0;

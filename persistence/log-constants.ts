@@ -21,3 +21,9 @@ export const PERSIST_POLL_MS = 10;
 
 /** Records the persistence worker applies in one SQLite transaction, bounding its memory. */
 export const PERSIST_BATCH_RECORDS_MAX = 8_192;
+
+/**
+ * The largest idempotency key a won record carries (engine/idempotency-key.ts
+ * makes them, 1 .. 2^52): an exact integer in the record's float64 field.
+ */
+export const IDEMPOTENCY_KEY_MAX = 2 ** 52;

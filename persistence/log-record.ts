@@ -6,18 +6,28 @@
 //        0     4  crc32 of bytes 4..47
 //        4     1  type: 1 won, 2 paid, 3 cancelled, 4 expired
 //        5     1  state of the order after this record (ORDER_STATE)
-//        6     2  zero
+//        6     1  flags: FLAG_KEY, or zero
+//        7     1  zero
 //        8     8  f64 order id (item row * 2^32 + sequence within the item)
 //       16     8  f64 user id
-//       24     8  f64 time of the event, epoch ms
+//       24     8  f64 time of the event, epoch ms; with FLAG_KEY instead
+//                 the buy's idempotency key (0: none), see below
 //       32     8  f64 payBy, epoch ms; 0 when the order has none
 //       40     8  f64 createdAt of the order, epoch ms
+//
+// A won record's event time is its order's createdAt, so offset 24 would
+// say it twice; it carries the buy's idempotency key instead (FLAG_KEY,
+// set on every won record this build writes), and the key reaches SQLite in
+// the same record as the order it won: after a kill -9 both are there or
+// neither is. A won record without FLAG_KEY was written by an earlier build
+// and has the time at 24 and no key. Readers see `timeMs` as the event time
+// either way, and `key`.
 //
 // A record says what the order is after it; replaying a record twice gives
 // the same row, so replay is idempotent as well as exactly-once by offset.
 
 import assert from 'node:assert/strict';
-import { LOG_RECORD_BYTES } from './log-constants';
+import { IDEMPOTENCY_KEY_MAX, LOG_RECORD_BYTES } from './log-constants';
 
 export const RECORD_TYPE = { won: 1, paid: 2, cancelled: 3, expired: 4 } as const;
 export type RecordType = (typeof RECORD_TYPE)[keyof typeof RECORD_TYPE];
@@ -30,6 +40,9 @@ export const ORDER_STATE_NAMES = ['', 'reserved', 'paid', 'confirmed', 'expired'
 export function holdsUnit(state: number): boolean {
   return state === ORDER_STATE.reserved || state === ORDER_STATE.paid || state === ORDER_STATE.confirmed;
 }
+
+/** Flag of byte 6: offset 24 holds the idempotency key, and the event time is createdAt (won records only). */
+export const FLAG_KEY = 1;
 
 const CRC_TABLE = (() => {
   const table = new Int32Array(256);
@@ -56,11 +69,14 @@ export interface LogRecord {
   timeMs: number;
   payBy: number;
   createdAt: number;
+  /** The idempotency key of the buy that won the order, 0 for none (and for every other type). */
+  key: number;
 }
 
-function isValidRecord(type: number, state: number, orderId: number, userId: number): boolean {
+function isValidRecord(type: number, state: number, orderId: number, userId: number, key: number): boolean {
   return type >= RECORD_TYPE.won && type <= RECORD_TYPE.expired && state >= 1 && state <= 5 &&
-    Number.isSafeInteger(orderId) && orderId > 0 && Number.isSafeInteger(userId) && userId > 0;
+    Number.isSafeInteger(orderId) && orderId > 0 && Number.isSafeInteger(userId) && userId > 0 &&
+    Number.isSafeInteger(key) && key >= 0 && key <= IDEMPOTENCY_KEY_MAX && (key === 0 || type === RECORD_TYPE.won);
 }
 
 /**
@@ -69,15 +85,19 @@ function isValidRecord(type: number, state: number, orderId: number, userId: num
  * calls it per decision, so it takes fields rather than an object.
  */
 export function encodeFields(view: DataView, bytes: Uint8Array, offset: number, type: number, state: number,
-  orderId: number, userId: number, timeMs: number, payBy: number, createdAt: number): void {
+  orderId: number, userId: number, timeMs: number, payBy: number, createdAt: number, key: number): void {
   // Paired with the check in decodeRecord: a record that would not decode must never be written.
-  assert.ok(isValidRecord(type, state, orderId, userId), 'log record to write is invalid');
+  assert.ok(isValidRecord(type, state, orderId, userId, key), 'log record to write is invalid');
+  const won = type === RECORD_TYPE.won;
+  // A won record keeps its time only as createdAt: they must be one.
+  assert.ok(!won || timeMs === createdAt, 'a won record\'s time is its createdAt');
   view.setUint8(offset + 4, type);
   view.setUint8(offset + 5, state);
-  view.setUint16(offset + 6, 0, true);
+  view.setUint8(offset + 6, won ? FLAG_KEY : 0);
+  view.setUint8(offset + 7, 0);
   view.setFloat64(offset + 8, orderId, true);
   view.setFloat64(offset + 16, userId, true);
-  view.setFloat64(offset + 24, timeMs, true);
+  view.setFloat64(offset + 24, won ? key : timeMs, true);
   view.setFloat64(offset + 32, payBy, true);
   view.setFloat64(offset + 40, createdAt, true);
   view.setUint32(offset, crc32(bytes, offset + 4, offset + LOG_RECORD_BYTES), true);
@@ -85,8 +105,8 @@ export function encodeFields(view: DataView, bytes: Uint8Array, offset: number, 
 
 /** Writes `record` at `offset` of `view`'s buffer. */
 export function encodeRecord(view: DataView, bytes: Uint8Array, offset: number, record: LogRecord): void {
-  const { type, state, orderId, userId, timeMs, payBy, createdAt } = record;
-  encodeFields(view, bytes, offset, type, state, orderId, userId, timeMs, payBy, createdAt);
+  const { type, state, orderId, userId, timeMs, payBy, createdAt, key } = record;
+  encodeFields(view, bytes, offset, type, state, orderId, userId, timeMs, payBy, createdAt, key);
 }
 
 /** Reads the record at `offset` into `out`; false when its checksum or fields are wrong (torn or corrupt). */
@@ -94,12 +114,16 @@ export function decodeRecord(view: DataView, bytes: Uint8Array, offset: number, 
   if (view.getUint32(offset, true) !== crc32(bytes, offset + 4, offset + LOG_RECORD_BYTES)) return false;
   out.type = view.getUint8(offset + 4);
   out.state = view.getUint8(offset + 5);
+  const flags = view.getUint8(offset + 6);
   out.orderId = view.getFloat64(offset + 8, true);
   out.userId = view.getFloat64(offset + 16, true);
-  out.timeMs = view.getFloat64(offset + 24, true);
   out.payBy = view.getFloat64(offset + 32, true);
   out.createdAt = view.getFloat64(offset + 40, true);
-  return isValidRecord(out.type, out.state, out.orderId, out.userId);
+  const keyed = flags === FLAG_KEY;
+  out.key = keyed ? view.getFloat64(offset + 24, true) : 0;
+  out.timeMs = keyed ? out.createdAt : view.getFloat64(offset + 24, true);
+  return (flags === 0 || (keyed && out.type === RECORD_TYPE.won)) && view.getUint8(offset + 7) === 0 &&
+    isValidRecord(out.type, out.state, out.orderId, out.userId, out.key);
 }
 
 /**
@@ -120,5 +144,5 @@ export function decodeLeadingRecords(bytes: Uint8Array, visit?: (record: LogReco
 }
 
 export function emptyRecord(): LogRecord {
-  return { type: 0, state: 0, orderId: 0, userId: 0, timeMs: 0, payBy: 0, createdAt: 0 };
+  return { type: 0, state: 0, orderId: 0, userId: 0, timeMs: 0, payBy: 0, createdAt: 0, key: 0 };
 }

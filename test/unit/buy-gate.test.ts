@@ -12,6 +12,8 @@ import { BuyGate, type Buyer, type BuyGateContext } from '../../engine/buy-gate'
 import { Challenges, challengeAnswer, challengeSecretOf } from '../../engine/challenge';
 import { ITEMS_MAX } from '../../engine/constants';
 import type { ErrorCode } from '../../engine/error-catalog';
+import { KEY_NONE } from '../../engine/idempotency-key';
+import { IdempotencyKeys } from '../../engine/idempotency-keys';
 import { InFlightUsers } from '../../engine/in-flight-users';
 import { SETTING_FIELDS } from '../../engine/item-book';
 import { ItemCatalog, REFUSAL, REFUSAL_FIELDS } from '../../engine/item-catalog';
@@ -41,7 +43,8 @@ function setup() {
   left[1] = 5;
   const catalog = new ItemCatalog(items, 'ticket-secret', left, new Float64Array(ITEMS_MAX * SETTING_FIELDS));
   const ctx: BuyGateContext = {
-    catalog, closing: false, inFlight: new InFlightUsers(16), challenges: new Challenges(secret, 100, 60_000),
+    catalog, closing: false, inFlight: new InFlightUsers(16), keys: new IdempotencyKeys(16),
+    challenges: new Challenges(secret, 100, 60_000),
     lag: new LagMonitor(1000), rateUser: new TokenBucketTable(1000, 1000),
     rateAddress: new TokenBucketTable(1000, 1000),
     bans: new BanList(), latency: new LatencyHistogram(),
@@ -65,7 +68,7 @@ function setup() {
 function tryBuy(g: ReturnType<typeof setup>, ticket = g.catalog.tickets[0]!):
   { code: ErrorCode | null; userId: number } {
   const reply = new RecordingReply();
-  const userId = g.gate.admit(reply, null, 0, ticket, NOW);
+  const userId = g.gate.admit(reply, null, 0, ticket, KEY_NONE, NOW);
   t.ok(reply.refusals.length === (userId === 0 ? 1 : 0), 'one answer for a refusal, none for a pass');
   if (reply.refusals.length === 1) t.equal(reply.refusals[0]!.itemIndex, 0, 'the refusal names its item');
   return { code: reply.refusals[0]?.code ?? null, userId };
@@ -160,15 +163,16 @@ t.test('admitAnswer checks the item again only when asked to, then the challenge
   t.ok(plain, 'an item without a challenge needs none');
 });
 
-t.test('claim takes the user\'s one buy in flight, and refuses rate_limited when another thread holds it', async (t) => {
+t.test('claim takes the user\'s one buy in flight, and refuses rate_limited while another thread holds it',
+  async (t) => {
   const g = setup();
   const reply = new RecordingReply();
-  t.ok(g.gate.claim(reply, 1, USER), 'a free user is claimed');
+  t.ok(g.gate.claim(reply, 1, USER, KEY_NONE), 'a free user is claimed');
   t.ok(g.ctx.inFlight.has(USER), 'and is in flight');
   // Another HTTP thread claimed the user between this thread's look and its claim.
-  t.notOk(g.gate.claim(reply, 1, USER), 'a second claim is refused');
+  t.notOk(g.gate.claim(reply, 1, USER, KEY_NONE), 'a second claim is refused');
   t.same(reply.refusals, [{ code: 'rate_limited', itemIndex: 1 }], 'answered once, on its item');
   t.equal(g.catalog.refusals[REFUSAL_FIELDS + REFUSAL.rate_limited], 1, 'and counted there');
   g.ctx.inFlight.remove(USER);
-  t.ok(g.gate.claim(reply, 1, USER), 'free again once the dispatcher gave it back');
+  t.ok(g.gate.claim(reply, 1, USER, KEY_NONE), 'free again once the dispatcher gave it back');
 });

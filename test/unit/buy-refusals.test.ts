@@ -17,6 +17,7 @@ import { BuyGate, type BuyGateContext } from '../../engine/buy-gate';
 import { Challenges } from '../../engine/challenge';
 import { ITEMS_MAX } from '../../engine/constants';
 import { BUY_REFUSALS, ERRORS, isBuyRefusal, type ErrorCode } from '../../engine/error-catalog';
+import { IdempotencyKeys } from '../../engine/idempotency-keys';
 import { InFlightUsers } from '../../engine/in-flight-users';
 import { SETTING_FIELDS } from '../../engine/item-book';
 import { ItemCatalog, REFUSAL, REFUSAL_FIELDS } from '../../engine/item-catalog';
@@ -40,7 +41,8 @@ function setUp(): { ctx: BuyGateContext; gate: BuyGate<RecordingReply, null> } {
   const catalog = new ItemCatalog(items, 'ticket-secret', new Int32Array(ITEMS_MAX),
     new Float64Array(ITEMS_MAX * SETTING_FIELDS));
   const ctx: BuyGateContext = {
-    catalog, closing: false, inFlight: new InFlightUsers(16), challenges: new Challenges(Buffer.alloc(32), 0, 60_000),
+    catalog, closing: false, inFlight: new InFlightUsers(16), keys: new IdempotencyKeys(16),
+    challenges: new Challenges(Buffer.alloc(32), 0, 60_000),
     lag: new LagMonitor(100), rateUser: null, rateAddress: null, bans: new BanList(), latency: new LatencyHistogram(),
   };
   const never = (): never => {

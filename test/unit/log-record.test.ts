@@ -27,6 +27,7 @@ function sampleRecord(): LogRecord {
     timeMs: 1_700_000_000_123,
     payBy: 1_700_000_900_000,
     createdAt: 1_700_000_000_000,
+    key: 0,
   };
 }
 
@@ -58,7 +59,8 @@ t.test('every record type and state round-trips, with payBy 0 for orders without
   const out = emptyRecord();
   for (const type of Object.values(RECORD_TYPE)) {
     for (const state of Object.values(ORDER_STATE)) {
-      const record: LogRecord = { type, state, orderId: orderIdOf(1, 1), userId: 1, timeMs: 0, payBy: 0, createdAt: 0 };
+      const record: LogRecord = { type, state, orderId: orderIdOf(1, 1), userId: 1, timeMs: 0, payBy: 0, createdAt: 0,
+        key: 0 };
       const { bytes, view } = encoded(record);
       t.ok(decodeRecord(view, bytes, 0, out) && out.type === type && out.state === state && out.payBy === 0,
         `type ${type} state ${state}`);
@@ -168,7 +170,7 @@ t.test('decodeLeadingRecords stops at the first bad or cut record and visits eac
   for (let index = 0; index < 4; index++) {
     const orderId = orderIdOf(1, index + 1);
     encodeFields(view, bytes, index * LOG_RECORD_BYTES, RECORD_TYPE.won, ORDER_STATE.confirmed, orderId, 10 + index,
-      5, 0, 5);
+      5, 0, 5, 0);
   }
   const seen: number[] = [];
   const count = decodeLeadingRecords(bytes, (record, index) => seen.push(index, record.userId));

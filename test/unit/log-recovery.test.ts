@@ -57,7 +57,8 @@ function writes(db: Db): { insert: number; update: number } {
 }
 
 function orders(db: Db): OrderRow[] {
-  return db.prepare('SELECT * FROM orders ORDER BY id').all() as OrderRow[];
+  return db.prepare('SELECT id, item_row, user_id, state, created_at, pay_by, updated_at FROM orders ORDER BY id')
+    .all() as OrderRow[];
 }
 
 function logApplied(db: Db): Array<{ segment: string; records: number }> {

@@ -7,6 +7,7 @@
 
 import t from 'tap';
 import { OUTCOME, type Outcome } from '../../engine/error-catalog';
+import { IdempotencyKeys } from '../../engine/idempotency-keys';
 import { InFlightUsers } from '../../engine/in-flight-users';
 import type { Reply } from '../../engine/reply';
 import { RingProducer } from '../../engine/ring-producer';
@@ -32,7 +33,7 @@ function setUp(): { producer: RingProducer; answers: Answers; inFlight: InFlight
   const rings = createShardRings(1, SLOTS);
   const answers = new Answers();
   const inFlight = new InFlightUsers(inFlightBound(1, SLOTS, 1));
-  const producer = new RingProducer([rings], 0, answers, inFlight);
+  const producer = new RingProducer([rings], 0, answers, inFlight, new IdempotencyKeys(16));
   producer.start();
   return { producer, answers, inFlight, requests: new Ring(rings.producers[0]!.requests),
     answerRing: new Ring(rings.producers[0]!.answers) };

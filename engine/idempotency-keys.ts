@@ -1,0 +1,269 @@
+// The idempotency keys of buys (idempotency-key.ts makes them): for each
+// (user, key), the item it was used on and the buy's answer, so that a
+// retry of the same buy gets the first answer instead of a second unit.
+// An entry is in flight from the moment the buy is claimed (buy-gate.ts)
+// until its shard answers; then it keeps that answer when it is final
+// (won with its order id and payBy, sold_out, limit_reached) and is removed
+// when it is not (overloaded, a dead shard, shutting down: the retry should
+// run again). Kept answers live as long as the engine: at least the sale.
+// Won entries are rebuilt at start-up from the orders' keys in SQLite (the
+// key is in the same log record as the order, so a kill -9 loses neither
+// without the other); kept refusals are not, and a retry after a restart
+// runs again, which the shard then refuses the same way.
+//
+// Cross-thread design: shared memory with Atomics, as in-flight-users.ts,
+// whose structure this follows: an exact open-addressing table in typed
+// arrays, linear probing with backward-shift deletion (no tombstones), one
+// lock word for the whole table (a backward shift moves entries across any
+// stretch of slots), the count written under the lock. Bounded at
+// IDEMPOTENCY_KEYS_MAX entries (constants.ts says the memory); when full a
+// new key is refused (the caller answers 503 overloaded).
+//
+//   slot i of `numbers` (Float64Array, 4 per slot), `ints` (Int32Array, 2):
+//
+//     numbers[4i]      user id; 0 marks an empty slot
+//     numbers[4i + 1]  K, the key's number (1 .. 2^52)
+//     numbers[4i + 2]  order id of a won buy, else 0
+//     numbers[4i + 3]  payBy of a won buy (0: none)
+//     ints[2i]         the global index of the item the key was used on
+//     ints[2i + 1]     the answer: IN_FLIGHT, or the shard's Outcome
+
+import assert from 'node:assert/strict';
+import { createLockWords, lock, unlock } from './atomic-lock';
+import { OUTCOME, type Outcome } from './error-catalog';
+import { isIdempotencyKey } from './idempotency-key';
+import { hashKey } from './key-hash';
+
+/** control[LOCK]: the table's lock word (atomic-lock.ts). */
+const LOCK = 0;
+/** control[COUNT]: entries in the table. */
+const COUNT = 1;
+const CONTROL_WORDS = 2;
+
+const USER = 0;
+const KEY = 1;
+const ORDER = 2;
+const PAY_BY = 3;
+const NUMBER_FIELDS = 4;
+const ITEM = 0;
+const ANSWER = 1;
+const INT_FIELDS = 2;
+
+const EMPTY = 0;
+/** ints[ANSWER] of a buy whose shard has not answered yet. */
+const IN_FLIGHT = -1;
+
+/** What a look or a begin found for (user, key). */
+export const KEY_STATE = {
+  /** begin() only: the key was new, and is now in flight for this buy. */
+  begun: 0,
+  /** look() only: no entry; begin() will decide. */
+  absent: 1,
+  /** The first buy with this key is still with its shard: 409 in_progress. */
+  inFlight: 2,
+  /** The first buy was answered: `out` holds the answer to replay. */
+  done: 3,
+  /** The key was used on another item: 422 key_reused. */
+  otherItem: 4,
+  /** begin() only: the table is full: 503 overloaded. */
+  full: 5,
+} as const;
+export type KeyState = (typeof KEY_STATE)[keyof typeof KEY_STATE];
+
+/** A kept answer, as look() and begin() copy it out. */
+export interface KeyAnswer {
+  outcome: number;
+  orderId: number;
+  payBy: number;
+}
+
+/** The table's shared memory (layout above). */
+export interface IdempotencyViews {
+  /** Float64Array(slots * 4): user, key, order id, payBy. Under LOCK. */
+  numbers: Float64Array;
+  /** Int32Array(slots * 2): item index, answer. Under LOCK. */
+  ints: Int32Array;
+  /** Int32Array(2): [LOCK, COUNT]. */
+  control: Int32Array;
+}
+
+/** Slots for `capacity` entries: a power of two at least twice it, so probe runs stay short. */
+export function idempotencySlots(capacity: number): number {
+  let slots = 16;
+  while (slots < capacity * 2) slots *= 2;
+  return slots;
+}
+
+export function createIdempotencyViews(capacity: number): IdempotencyViews {
+  const slots = idempotencySlots(capacity);
+  return {
+    numbers: new Float64Array(new SharedArrayBuffer(slots * NUMBER_FIELDS * Float64Array.BYTES_PER_ELEMENT)),
+    ints: new Int32Array(new SharedArrayBuffer(slots * INT_FIELDS * Int32Array.BYTES_PER_ELEMENT)),
+    control: createLockWords(CONTROL_WORDS),
+  };
+}
+
+/** Whether the shard's outcome is a final answer that a retry gets again. */
+function isKept(outcome: number): boolean {
+  return outcome === OUTCOME.ok || outcome === OUTCOME.sold_out || outcome === OUTCOME.limit_reached;
+}
+
+export class IdempotencyKeys {
+  private readonly numbers: Float64Array;
+  private readonly ints: Int32Array;
+  private readonly control: Int32Array;
+  private readonly mask: number;
+
+  /** `capacity` is the most entries the table holds, over every thread that shares `views`. */
+  constructor(readonly capacity: number, views: IdempotencyViews = createIdempotencyViews(capacity)) {
+    const slots = idempotencySlots(capacity);
+    assert.equal(views.numbers.length, slots * NUMBER_FIELDS);
+    assert.equal(views.ints.length, slots * INT_FIELDS);
+    assert.equal(views.control.length, CONTROL_WORDS);
+    this.numbers = views.numbers;
+    this.ints = views.ints;
+    this.control = views.control;
+    this.mask = slots - 1;
+  }
+
+  get size(): number {
+    return Atomics.load(this.control, COUNT);
+  }
+
+  /** What the table holds for (user, key) as used on `itemIndex`; copies a kept answer into `out`. */
+  look(userId: number, key: number, itemIndex: number, out: KeyAnswer): KeyState {
+    lock(this.control, LOCK);
+    const slot = this.slotOf(userId, key);
+    const state = this.numbers[slot * NUMBER_FIELDS + USER] === EMPTY
+      ? KEY_STATE.absent
+      : this.stateAt(slot, itemIndex, out);
+    unlock(this.control, LOCK);
+    return state;
+  }
+
+  /**
+   * The check that holds across threads: marks (user, key) in flight on
+   * `itemIndex` when it is new (begun), else says what is there, as look().
+   */
+  begin(userId: number, key: number, itemIndex: number, out: KeyAnswer): KeyState {
+    assert.ok(userId > 0);
+    assert.ok(isIdempotencyKey(key));
+    assert.ok(itemIndex >= 0);
+    lock(this.control, LOCK);
+    const state = this.insert(userId, key, itemIndex, IN_FLIGHT, 0, 0, out);
+    unlock(this.control, LOCK);
+    return state;
+  }
+
+  /**
+   * The shard answered the buy that began (user, key): a final answer is
+   * kept for retries, any other is forgotten, so that a retry runs again.
+   */
+  finish(userId: number, key: number, outcome: Outcome, orderId: number, payBy: number): void {
+    lock(this.control, LOCK);
+    const slot = this.slotOf(userId, key);
+    const found = this.numbers[slot * NUMBER_FIELDS + USER] === userId;
+    const wasInFlight = found && this.ints[slot * INT_FIELDS + ANSWER] === IN_FLIGHT;
+    if (wasInFlight && isKept(outcome)) {
+      this.ints[slot * INT_FIELDS + ANSWER] = outcome;
+      this.numbers[slot * NUMBER_FIELDS + ORDER] = outcome === OUTCOME.ok ? orderId : 0;
+      this.numbers[slot * NUMBER_FIELDS + PAY_BY] = outcome === OUTCOME.ok ? payBy : 0;
+    } else if (wasInFlight) {
+      this.deleteAt(slot);
+    }
+    unlock(this.control, LOCK);
+    // Only the buy that began a key finishes it, once: the user's one buy in flight.
+    assert.ok(wasInFlight, 'an idempotency key finished that was not in flight');
+    assert.ok(outcome !== OUTCOME.ok || orderId > 0);
+  }
+
+  /** Forgets (user, key) that its buy began and then gave up before its shard (a refused claim). */
+  remove(userId: number, key: number): void {
+    lock(this.control, LOCK);
+    const slot = this.slotOf(userId, key);
+    const found = this.numbers[slot * NUMBER_FIELDS + USER] === userId
+      && this.ints[slot * INT_FIELDS + ANSWER] === IN_FLIGHT;
+    if (found) this.deleteAt(slot);
+    unlock(this.control, LOCK);
+    assert.ok(found, 'an idempotency key removed that was not in flight');
+  }
+
+  /** At start-up: keeps the win of a recovered order. False when the table is full. */
+  restoreWon(userId: number, key: number, itemIndex: number, orderId: number, payBy: number): boolean {
+    assert.ok(userId > 0 && isIdempotencyKey(key) && orderId > 0);
+    const out: KeyAnswer = { outcome: 0, orderId: 0, payBy: 0 };
+    lock(this.control, LOCK);
+    const state = this.insert(userId, key, itemIndex, OUTCOME.ok, orderId, payBy, out);
+    unlock(this.control, LOCK);
+    // One order per key: the engine never decides two buys with one key.
+    assert.ok(state !== KEY_STATE.done && state !== KEY_STATE.otherItem, 'two orders with one idempotency key');
+    return state === KEY_STATE.begun;
+  }
+
+  /** The state of the occupied `slot` for a buy of `itemIndex`. Under the lock. */
+  private stateAt(slot: number, itemIndex: number, out: KeyAnswer): KeyState {
+    if (this.ints[slot * INT_FIELDS + ITEM] !== itemIndex) return KEY_STATE.otherItem;
+    const answer = this.ints[slot * INT_FIELDS + ANSWER]!;
+    if (answer === IN_FLIGHT) return KEY_STATE.inFlight;
+    out.outcome = answer;
+    out.orderId = this.numbers[slot * NUMBER_FIELDS + ORDER]!;
+    out.payBy = this.numbers[slot * NUMBER_FIELDS + PAY_BY]!;
+    return KEY_STATE.done;
+  }
+
+  /** Under the lock; never throws, so the caller always unlocks. */
+  private insert(userId: number, key: number, itemIndex: number, answer: number, orderId: number, payBy: number,
+    out: KeyAnswer): KeyState {
+    const slot = this.slotOf(userId, key);
+    const numbers = this.numbers;
+    const at = slot * NUMBER_FIELDS;
+    if (numbers[at + USER] !== EMPTY) return this.stateAt(slot, itemIndex, out);
+    if (this.control[COUNT]! >= this.capacity) return KEY_STATE.full;
+    numbers[at + USER] = userId;
+    numbers[at + KEY] = key;
+    numbers[at + ORDER] = orderId;
+    numbers[at + PAY_BY] = payBy;
+    this.ints[slot * INT_FIELDS + ITEM] = itemIndex;
+    this.ints[slot * INT_FIELDS + ANSWER] = answer;
+    this.control[COUNT] = this.control[COUNT]! + 1;
+    return KEY_STATE.begun;
+  }
+
+  private homeOf(userId: number, key: number): number {
+    return (hashKey(userId) ^ Math.imul(hashKey(key), 0x9e3779b1)) & this.mask;
+  }
+
+  /** The slot holding (user, key), or the empty slot that ends its probe run. Under the lock. */
+  private slotOf(userId: number, key: number): number {
+    const numbers = this.numbers;
+    let slot = this.homeOf(userId, key);
+    for (;;) {
+      const at = slot * NUMBER_FIELDS;
+      const user = numbers[at + USER];
+      if (user === EMPTY || (user === userId && numbers[at + KEY] === key)) return slot;
+      slot = (slot + 1) & this.mask;
+    }
+  }
+
+  /**
+   * Backward-shift: move later entries of the run into the hole when their
+   * home slot allows, so every lookup still finds them without tombstones.
+   * Under the lock.
+   */
+  private deleteAt(slot: number): void {
+    const { numbers, ints, mask } = this;
+    let hole = slot;
+    for (let next = (hole + 1) & mask; numbers[next * NUMBER_FIELDS + USER] !== EMPTY; next = (next + 1) & mask) {
+      const home = this.homeOf(numbers[next * NUMBER_FIELDS + USER]!, numbers[next * NUMBER_FIELDS + KEY]!);
+      const between = hole <= next ? home > hole && home <= next : home > hole || home <= next;
+      if (!between) {
+        numbers.copyWithin(hole * NUMBER_FIELDS, next * NUMBER_FIELDS, next * NUMBER_FIELDS + NUMBER_FIELDS);
+        ints.copyWithin(hole * INT_FIELDS, next * INT_FIELDS, next * INT_FIELDS + INT_FIELDS);
+        hole = next;
+      }
+    }
+    numbers.fill(EMPTY, hole * NUMBER_FIELDS, hole * NUMBER_FIELDS + NUMBER_FIELDS);
+    ints.fill(0, hole * INT_FIELDS, hole * INT_FIELDS + INT_FIELDS);
+    this.control[COUNT] = this.control[COUNT]! - 1;
+  }
+}
