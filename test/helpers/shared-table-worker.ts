@@ -1,7 +1,7 @@
 // A worker thread for the cross-thread tests of the shared tables
 // (test/unit/atomic-lock.test.ts, in-flight-users-threads.test.ts,
 // rate-limiter-threads.test.ts, challenge-threads.test.ts,
-// connection-counts.test.ts). Each worker builds the real table over the
+// connection-counts.test.ts, idempotency-keys-threads.test.ts). Each worker builds the real table over the
 // typed arrays it receives, waits at a barrier until every worker of the run
 // is ready (so they hammer the table at the same time, not one after the
 // other), runs its job and posts one number back. runWorkers() starts such
@@ -13,6 +13,8 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import { lock, unlock } from '../../engine/atomic-lock';
 import { Challenges, type UsedChallengeViews } from '../../engine/challenge';
 import { ConnectionCounts } from '../../engine/connection-counts';
+import { OUTCOME } from '../../engine/error-catalog';
+import { IdempotencyKeys, KEY_STATE, type IdempotencyViews } from '../../engine/idempotency-keys';
 import { InFlightUsers, type InFlightViews } from '../../engine/in-flight-users';
 import { RATE_SLOTS, TokenBucketTable, type BucketViews } from '../../engine/rate-limiter';
 
@@ -98,8 +100,39 @@ export interface ChallengeCheckJob {
   wins: Int32Array;
 }
 
+/**
+ * Every thread begins every (users[i], keys[i]) on item 0 and, when it began
+ * one, finishes it won with order id i + 1 at once; begun[i] counts the
+ * threads that began it. Answers how many times a thread saw a state it
+ * should not: a kept answer with another order id, another item, or a full
+ * table.
+ */
+export interface KeysBeginJob {
+  kind: 'keys-begin';
+  views: IdempotencyViews;
+  capacity: number;
+  users: Float64Array;
+  keys: Float64Array;
+  begun: Int32Array;
+}
+
+/**
+ * Thread n cycles keys firstKey + n * count onwards (`count` of them, user
+ * n + 1) through the table, `held` at a time in flight, each given up
+ * (finished overloaded, so removed) while the others do the same; answers
+ * how many times a key in flight was not found, or a removed one was.
+ */
+export interface KeysChurnJob {
+  kind: 'keys-churn';
+  views: IdempotencyViews;
+  capacity: number;
+  firstKey: number;
+  count: number;
+  held: number;
+}
+
 export type TableJob = LockCountJob | InFlightAddJob | InFlightRemoveJob | InFlightChurnJob | BucketTakeJob
-  | ChallengeCheckJob | ConnectionsOpenJob;
+  | ChallengeCheckJob | ConnectionsOpenJob | KeysBeginJob | KeysChurnJob;
 
 interface WorkerInput {
   job: TableJob;
@@ -217,6 +250,42 @@ function connectionsOpen(job: ConnectionsOpenJob): number {
   return kept;
 }
 
+function keysBegin(job: KeysBeginJob): number {
+  const table = new IdempotencyKeys(job.capacity, job.views);
+  const out = { outcome: 0, orderId: 0, payBy: 0 };
+  let wrong = 0;
+  for (let i = 0; i < job.keys.length; i++) {
+    const state = table.begin(job.users[i]!, job.keys[i]!, 0, out);
+    if (state === KEY_STATE.begun) {
+      Atomics.add(job.begun, i, 1);
+      table.finish(job.users[i]!, job.keys[i]!, OUTCOME.ok, i + 1, 0);
+    } else if (state === KEY_STATE.done ? out.orderId !== i + 1 : state !== KEY_STATE.inFlight) {
+      wrong++;
+    }
+  }
+  return wrong;
+}
+
+function keysChurn(job: KeysChurnJob, thread: number): number {
+  const table = new IdempotencyKeys(job.capacity, job.views);
+  const user = thread + 1;
+  const firstKey = job.firstKey + thread * job.count;
+  const out = { outcome: 0, orderId: 0, payBy: 0 };
+  let wrong = 0;
+  for (let i = 0; i < job.count + job.held; i++) {
+    if (i < job.count && table.begin(user, firstKey + i, 0, out) !== KEY_STATE.begun) wrong++;
+    const oldest = i - job.held;
+    if (oldest < 0) continue;
+    // The oldest and a middle key, both held through many of the others' backward shifts.
+    const middle = oldest + (job.held >> 1);
+    if (middle < job.count && table.look(user, firstKey + middle, 0, out) !== KEY_STATE.inFlight) wrong++;
+    if (table.look(user, firstKey + oldest, 0, out) !== KEY_STATE.inFlight) wrong++;
+    table.finish(user, firstKey + oldest, OUTCOME.overloaded, 0, 0);
+    if (table.look(user, firstKey + oldest, 0, out) !== KEY_STATE.absent) wrong++;
+  }
+  return wrong;
+}
+
 function runJob(job: TableJob, thread: number): number {
   switch (job.kind) {
     case 'lock-count': return lockCount(job);
@@ -226,6 +295,8 @@ function runJob(job: TableJob, thread: number): number {
     case 'bucket-take': return bucketTake(job);
     case 'challenge-check': return challengeCheck(job);
     case 'connections-open': return connectionsOpen(job);
+    case 'keys-begin': return keysBegin(job);
+    case 'keys-churn': return keysChurn(job, thread);
   }
 }
 

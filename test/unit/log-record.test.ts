@@ -13,7 +13,7 @@ import { AssertionError } from 'node:assert';
 import { ITEM_ROW_MAX, ORDERS_PER_ITEM_MAX } from '../../engine/constants';
 import { LOG_RECORD_BYTES } from '../../persistence/log-constants';
 import {
-  crc32, decodeLeadingRecords, decodeRecord, emptyRecord, encodeFields, encodeRecord, holdsUnit, ORDER_STATE,
+  crc32, decodeLeadingRecords, decodeRecord, emptyRecord, encodeFields, encodeRecord, FLAG_KEY, holdsUnit, ORDER_STATE,
   RECORD_TYPE, type LogRecord,
 } from '../../persistence/log-record';
 import { itemRowOf, itemRowSql, orderIdOf, orderIdRange, sequenceOf, sequenceSql } from '../../persistence/order-id';
@@ -179,4 +179,39 @@ t.test('decodeLeadingRecords stops at the first bad or cut record and visits eac
   bytes[2 * LOG_RECORD_BYTES + 9]! ^= 1;
   t.equal(decodeLeadingRecords(bytes), 2, 'a damaged third record ends the good ones');
   t.equal(decodeLeadingRecords(Buffer.alloc(0)), 0);
+});
+
+t.test('a won record carries its idempotency key where the time was, the time being its createdAt', async (t) => {
+  const won: LogRecord = { ...sampleRecord(), type: RECORD_TYPE.won, state: ORDER_STATE.reserved,
+    timeMs: 1_700_000_000_000, key: 2 ** 52 };
+  const { bytes, view } = encoded(won);
+  const out = emptyRecord();
+  t.ok(decodeRecord(view, bytes, 0, out));
+  t.same(out, won, 'round-trips, key and time');
+  t.equal(view.getUint8(6), FLAG_KEY, 'flagged as carrying the key');
+  t.equal(view.getFloat64(24, true), 2 ** 52, 'the key at offset 24');
+  const none = encoded({ ...won, key: 0 });
+  t.ok(decodeRecord(none.view, none.bytes, 0, out) && out.key === 0 && out.timeMs === won.createdAt, 'no key: 0');
+  t.throws(() => encoded({ ...won, timeMs: won.createdAt + 1 }), 'a won record\'s time must be its createdAt');
+  t.throws(() => encoded({ ...sampleRecord(), key: 5 }), 'only a won record carries a key');
+  t.throws(() => encoded({ ...won, key: 2 ** 52 + 1 }), 'keys stop at 2^52');
+  t.throws(() => encoded({ ...won, key: 1.5 }), 'keys are integers');
+});
+
+t.test('a won record of an earlier build (no flag) reads its time at offset 24 and no key', async (t) => {
+  const bytes = Buffer.alloc(LOG_RECORD_BYTES);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  view.setUint8(4, RECORD_TYPE.won);
+  view.setUint8(5, ORDER_STATE.confirmed);
+  view.setFloat64(8, orderIdOf(1, 1), true);
+  view.setFloat64(16, 9, true);
+  view.setFloat64(24, 1_700_000_000_000, true);
+  view.setFloat64(40, 1_700_000_000_000, true);
+  view.setUint32(0, crc32(bytes, 4, LOG_RECORD_BYTES), true);
+  const out = emptyRecord();
+  t.ok(decodeRecord(view, bytes, 0, out));
+  t.same([out.timeMs, out.createdAt, out.key], [1_700_000_000_000, 1_700_000_000_000, 0]);
+  view.setUint8(6, 2);
+  view.setUint32(0, crc32(bytes, 4, LOG_RECORD_BYTES), true);
+  t.notOk(decodeRecord(view, bytes, 0, out), 'an unknown flag is refused, even with a good checksum');
 });

@@ -295,3 +295,27 @@ t.test('hundreds of wins in one batch, with transitions of orders not yet insert
   t.equal(rows.find((r) => r.id === orderIdOf(3, 129))!.state, ORDER_STATE.paid, 'the pay reached its order');
   t.ok(rows.every((r, i) => r.id === orderIdOf(3, i + 1) && r.user_id === 1001 + i), 'rows in order with their users');
 });
+
+t.test('a won record\'s idempotency key reaches orders.idem_key, with the order; no key is NULL', async (t) => {
+  const dataDir = tempDataDir(t);
+  const logDir = logDirectory(dataDir);
+  const progress = new Int32Array(new SharedArrayBuffer(PROGRESS_FIELDS * 4));
+  const log = new WriteBehindLog(logDir, BOOT_ID, 0, false, progress);
+  // More than one multi-row insert's worth, so both insert statements carry keys.
+  for (let sequence = 1; sequence <= 70; sequence++) {
+    log.append(RECORD_TYPE.won, ORDER_STATE.confirmed, orderIdOf(1, sequence), sequence, T0 + sequence, 0,
+      T0 + sequence, sequence % 2 === 0 ? 2 ** 52 - sequence : 0);
+  }
+  log.append(RECORD_TYPE.cancelled, ORDER_STATE.cancelled, orderIdOf(1, 2), 2, T0 + 500, 0, T0 + 2);
+  log.close();
+  const db = openCountingDatabase(t, dataDir);
+  t.same(catchUpLog(db, logDir, false), { segments: 1, recordsApplied: 71, tornBytes: 0 });
+  const rows = db.prepare('SELECT id, idem_key, created_at, updated_at FROM orders ORDER BY id').all() as
+    { id: number; idem_key: number | null; created_at: number; updated_at: number }[];
+  t.equal(rows.length, 70);
+  t.ok(rows.every((row, i) => row.idem_key === ((i + 1) % 2 === 0 ? 2 ** 52 - (i + 1) : null)),
+    'each order has its buy\'s key, or NULL');
+  t.ok(rows.every((row, i) => row.created_at === T0 + i + 1), 'a won record\'s time is its createdAt');
+  t.equal(rows[1]!.updated_at, T0 + 500, 'a later transition keeps the key and updates the time');
+  t.equal(rows[1]!.idem_key, 2 ** 52 - 2);
+});
