@@ -35,6 +35,12 @@ const OVERRUN_MS_MAX = 30_000;
 const PREBUILT_BUFFERS_MAX = 200_000;
 /** Seconds autocannon waits for one answer before counting a timeout. */
 const REQUEST_TIMEOUT_SECONDS = 10;
+/**
+ * Idempotency keys given out so far, by this process: a key is never given
+ * twice, not even in the next phase against the same engine, where a
+ * repeated (user, key) would be a retry answered from the first buy.
+ */
+let keysGiven = 0;
 
 export interface LoadRequest {
   method: 'GET' | 'POST';
@@ -84,6 +90,11 @@ export interface LoadOptions {
   wrkThreads?: number;
   /** Record latency apart for 2xx answers (wins) and the rest (refusals). */
   latencyByOutcome?: boolean;
+  /**
+   * Give every request a fresh Idempotency-Key (autocannon only): distinct
+   * per request, so per user, as a shop's clients send one per buy.
+   */
+  idempotencyKeys?: boolean;
 }
 
 export interface LoadResult {
@@ -126,15 +137,23 @@ const prebuilt = (requests: readonly LoadRequest[], connections: number): boolea
   requests.every((request) => request.headers.authorization === undefined)
   && requests.length * connections <= PREBUILT_BUFFERS_MAX;
 
-/** The list as autocannon gets it: prebuilt, or one request that becomes the next of the list each time. */
-function autocannonRequests(requests: readonly LoadRequest[], connections: number): AutocannonRequest[] {
-  if (prebuilt(requests, connections)) return [...requests];
+/**
+ * The list as autocannon gets it: prebuilt, or one request that becomes the
+ * next of the list each time. With `keyed`, never prebuilt (a prebuilt
+ * request would repeat its key): each request gets the next key of the
+ * process's counter, written into its entry's headers just before autocannon
+ * builds its bytes from them, so a key costs the generator one short string.
+ */
+function autocannonRequests(requests: readonly LoadRequest[], connections: number,
+  keyed: boolean): AutocannonRequest[] {
+  if (!keyed && prebuilt(requests, connections)) return [...requests];
   let next = 0;
   const setupRequest = (request: AutocannonRequest): AutocannonRequest => {
     const chosen = requests[next]!;
     next = next + 1 === requests.length ? 0 : next + 1;
     request.method = chosen.method;
     request.path = chosen.path;
+    if (keyed) chosen.headers['idempotency-key'] = `b${(keysGiven++).toString(36)}`;
     request.headers = chosen.headers;
     return request;
   };
@@ -144,7 +163,8 @@ function autocannonRequests(requests: readonly LoadRequest[], connections: numbe
 /** Loads the server for `durationSeconds` and reports the phase. */
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   // Worker threads cannot share a setupRequest closure or per-answer events.
-  const workers = options.latencyByOutcome || !prebuilt(options.requests, options.connections)
+  const keyed = options.idempotencyKeys ?? false;
+  const workers = options.latencyByOutcome || keyed || !prebuilt(options.requests, options.connections)
     ? 0
     : options.workers ?? 0;
   const cpuBefore = process.cpuUsage();
@@ -155,7 +175,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     pipelining: 1,
     duration: options.durationSeconds,
     timeout: REQUEST_TIMEOUT_SECONDS,
-    requests: autocannonRequests(options.requests, options.connections),
+    requests: autocannonRequests(options.requests.map((request) => ({ ...request, headers: { ...request.headers } })),
+      options.connections, keyed),
     ...(options.overallRate === undefined ? {} : { overallRate: options.overallRate }),
     ...(workers > 0 ? { workers } : {}),
   });

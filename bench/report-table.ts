@@ -57,6 +57,7 @@ export function notes(summaries: readonly VariantSummary[]): string[] {
   const lines: string[] = [];
   for (const s of summaries) {
     const name = `${s.scenario} / ${s.variant}`;
+    if (s.vsKeysOff !== null) lines.push(`${name}: ${fixed(s.vsKeysOff, 2)} of the req/s without keys, same run`);
     if (s.validRuns > 0 && s.generatorCpuShare >= GENERATOR_SATURATED_SHARE) {
       lines.push(`${name}: the generator (${s.generatorName}) used ${percent(s.generatorCpuShare)} ` +
         `of a core per thread: it saturated, the server may have more to give.`);

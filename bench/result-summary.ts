@@ -25,6 +25,8 @@ export interface VariantSummary {
   vsPeer: number | null;
   /** Against the same system built from the --compare checkout, same run. */
   vsCompare: number | null;
+  /** A keyed variant (Idempotency-Key on every buy) against the same system without keys, same run. */
+  vsKeysOff: number | null;
   latencyP50Ms: number;
   latencyP90Ms: number;
   latencyP99Ms: number;
@@ -98,7 +100,7 @@ function summarizeVariant(scenario: Scenario, name: string, all: readonly Varian
     winsPerSecond: of((result) => result.winsPerSecond),
     offeredRate: mine[0]?.offeredRate ?? null,
     vsBare: ratio(good, all, variant.bare), vsPeer: ratio(good, all, variant.peer),
-    vsCompare: ratio(good, all, variant.compare ?? null),
+    vsCompare: ratio(good, all, variant.compare ?? null), vsKeysOff: ratio(good, all, variant.keysOff ?? null),
     latencyP50Ms: of((result) => result.load!.latencyP50Ms), latencyP90Ms: of((result) => result.load!.latencyP90Ms),
     latencyP99Ms: of((result) => result.load!.latencyP99Ms), latencyP999Ms: of((result) => result.load!.latencyP999Ms),
     latencyWon: middle?.load!.latencyWon ?? null, latencyRefused: middle?.load!.latencyRefused ?? null,

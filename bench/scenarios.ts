@@ -28,6 +28,10 @@ export interface Variant {
   peer: string | null;
   /** The same system built from another checkout (bench --compare), for the "vs compare" ratio. */
   compare?: string;
+  /** Every buy carries a fresh Idempotency-Key (autocannon only). */
+  keyed?: boolean;
+  /** For a keyed variant, the same system and generator without keys, for the "vs keys off" ratio. */
+  keysOff?: string;
 }
 
 export interface Scenario {
@@ -62,11 +66,20 @@ const PEER = variant('peer', { kind: 'peer' }, 'autocannon', 'bare', null);
 const PEER_MEMO = variant('peer memo', { kind: 'peer', soldOutMemo: true }, 'autocannon', 'bare', null);
 const engine = (workers: number): Variant =>
   variant(`engine w${workers}`, { kind: 'engine', workers }, 'autocannon', 'bare', 'peer');
+/**
+ * engine w0 with an Idempotency-Key on every buy, beside engine w0 without:
+ * what keys cost the hot item's buy rate, measured in the same run.
+ */
+const ENGINE_KEYED: Variant = { ...engine(0), name: 'engine w0 keyed', keyed: true, keysOff: 'engine w0' };
 const WRK_TRIO: Variant[] = [
   variant('bare (wrk)', { kind: 'bare' }, 'wrk', null, null),
   variant('peer (wrk)', { kind: 'peer' }, 'wrk', 'bare (wrk)', null),
   variant('engine w0 (wrk)', { kind: 'engine', workers: 0 }, 'wrk', 'bare (wrk)', 'peer (wrk)'),
 ];
+/** The same with wrk, whose C generator leaves the engine more of the machine than autocannon. */
+const ENGINE_KEYED_WRK: Variant = {
+  ...WRK_TRIO[2]!, name: 'engine w0 keyed (wrk)', keyed: true, keysOff: 'engine w0 (wrk)',
+};
 
 /** One buy request per token, all for the sale's only item. */
 function hotItemRequests(buyPaths: Map<string, string>, tokens: readonly string[]): LoadRequest[] {
@@ -128,7 +141,8 @@ function baseScenarios(quick: boolean): Scenario[] {
       name: 'hot-large',
       summary: 'one hot item, stock 10^7, limit 65,535, 1,000 users: nearly every buy wins, log and SQLite in the path',
       sale: hotLarge, users: 1_000, connections: BEST_POINT_CONNECTIONS, requests: hotItemRequests,
-      variants: [BARE, PEER, engine(0), ...WRK_TRIO], latencyByOutcome: false, buys: true,
+      variants: [BARE, PEER, engine(0), ENGINE_KEYED, ...WRK_TRIO, ENGINE_KEYED_WRK], latencyByOutcome: false,
+      buys: true,
     },
     {
       name: 'many-items',

@@ -13,6 +13,8 @@ const BARE_RATIO_MIN = 0.85;
 const PEER_RATIO_MIN = 3;
 /** This build against the --compare checkout's: a change may not cost more than this of its throughput. */
 const COMPARE_RATIO_MIN = 0.97;
+/** Buys with an Idempotency-Key against buys without, hot-large, engine w0, same run (issue 14). */
+const KEYED_RATIO_MIN = 0.9;
 /** Wins per second under overload, as a share of the best point's. */
 const OVERLOAD_WINS_SHARE_MIN = 0.8;
 
@@ -52,6 +54,19 @@ function compareRatios(summaries: readonly VariantSummary[]): TargetVerdict[] {
       s.vsCompare! >= COMPARE_RATIO_MIN, s.vsCompare!.toFixed(2)));
 }
 
+/**
+ * Keys on against keys off on the hot item. Judged only when the keyed run
+ * had no 503: a full key table would refuse buys fast and flatter the ratio.
+ */
+function keyedRatio(summaries: readonly VariantSummary[], keysOff: string, keysOn: string): TargetVerdict {
+  const keyed = find(summaries, 'hot-large', keysOn);
+  const target = `hot-large: ${keysOn} / ${keysOff} >= ${KEYED_RATIO_MIN}`;
+  if (keyed === null || keyed.vsKeysOff === null) return verdict(target, null, 'not measured');
+  const refused503 = keyed.statusCounts['503'] ?? 0;
+  if (refused503 > 0) return verdict(target, null, `${refused503} answers 503: the key table may have filled`);
+  return verdict(target, keyed.vsKeysOff >= KEYED_RATIO_MIN, keyed.vsKeysOff.toFixed(2));
+}
+
 /** Overload against the best point, measured with the same generator (autocannon, and wrk where it ran). */
 function overload(summaries: readonly VariantSummary[], variant: string): TargetVerdict[] {
   const best = find(summaries, 'hot-large', variant);
@@ -80,5 +95,7 @@ function overload(summaries: readonly VariantSummary[], variant: string): Target
 
 export function judgeTargets(summaries: readonly VariantSummary[]): TargetVerdict[] {
   return [...bareRatios(summaries), ...peerRatios(summaries), ...compareRatios(summaries),
+    keyedRatio(summaries, 'engine w0', 'engine w0 keyed'),
+    keyedRatio(summaries, 'engine w0 (wrk)', 'engine w0 keyed (wrk)'),
     ...overload(summaries, 'engine w0'), ...overload(summaries, 'engine w0 (wrk)')];
 }

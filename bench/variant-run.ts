@@ -111,6 +111,7 @@ async function loadSystem(scenario: Scenario, variant: Variant, context: RunCont
     port: system.port, requests, connections: scenario.connections, durationSeconds: context.warmupSeconds,
     workers: context.generatorWorkers, wrkThreads: context.wrkThreads ?? 1,
     latencyByOutcome: scenario.latencyByOutcome, ...(offeredRate === null ? {} : { overallRate: offeredRate }),
+    idempotencyKeys: variant.keyed ?? false,
   };
   let warmup: LoadResult | null = null;
   if (context.warmupSeconds > 0) {

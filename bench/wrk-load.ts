@@ -14,6 +14,7 @@
 // to a buy is 200 won, so the first class counts wins.
 
 import { execFileSync, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -89,7 +90,9 @@ export async function runWrkLoad(options: LoadOptions): Promise<LoadResult> {
   const url = `http://127.0.0.1:${options.port}${urlPath}`;
   const threads = Math.min(options.wrkThreads ?? 1, options.connections);
   const args = [`-t${threads}`, `-c${options.connections}`, `-d${options.durationSeconds}s`, `--timeout`,
-    `${REQUEST_TIMEOUT_SECONDS}s`, '-s', SCRIPT, url, '--', tokensFile];
+    `${REQUEST_TIMEOUT_SECONDS}s`, '-s', SCRIPT, url, '--', tokensFile,
+    // A prefix of its own per phase: a key is never sent twice, not even in the next phase.
+    ...(options.idempotencyKeys ? ['keyed', crypto.randomBytes(6).toString('hex')] : [])];
   let run: Awaited<ReturnType<typeof runWrk>>;
   try {
     run = await runWrk(args, options.durationSeconds);

@@ -11,6 +11,7 @@
   const PUSH_GRACE_MS = 1500; // with a socket, how long a start push may be late before /sale.js
   const REFRESH_MS = 10_000; // /api/items polling while no socket is up
   const BUY_RETRIES = 8; // automatic retries of a 429/503 buy
+  const NETWORK_RETRIES = 4; // resends of a buy whose answer was lost, with its Idempotency-Key
   const TICKET_RETRIES = 5;
   const SOCKET_BACKOFF_MAX_MS = 30_000;
   const TICK_MS = 200;
@@ -60,12 +61,16 @@
 
   // ---- HTTP ---------------------------------------------------------------
 
-  /** One API call; never throws: a network failure is status 0, error "network". */
-  async function api(method, path, body) {
+  /**
+   * One API call; never throws: a network failure is status 0, error
+   * "network". `key`, for a buy, is its Idempotency-Key (an sf-string).
+   */
+  async function api(method, path, body, key) {
     const headers = {};
     // Without a readable token the fs_user cookie (maybe httpOnly) still goes along.
     if (token) headers.authorization = 'Bearer ' + token;
     if (body !== undefined) headers['content-type'] = 'application/json';
+    if (key) headers['idempotency-key'] = '"' + key + '"';
     let reply;
     try {
       reply = await fetch(path, { method, headers, body, cache: 'no-store' });
@@ -79,12 +84,12 @@
   }
 
   /** api(), and on a 401 with a stale demo token, one retry with a fresh token. */
-  async function authedApi(method, path, body) {
-    let reply = await api(method, path, body);
+  async function authedApi(method, path, body, key) {
+    let reply = await api(method, path, body, key);
     if (reply.status === 401 && tokenFromDemo) {
       localStorage.removeItem('fs_token');
       token = await identify();
-      reply = await api(method, path, body);
+      reply = await api(method, path, body, key);
     }
     if (reply.status === 401) showSignIn(true);
     return reply;
@@ -281,7 +286,7 @@
   };
   const BUSY = {
     rate_limited: 'Too many tries at once', overloaded: 'The shop is very busy',
-    shutting_down: 'The shop is restarting',
+    shutting_down: 'The shop is restarting', in_progress: 'Your buy is still being decided',
   };
 
   function say(item, text, kind) {
@@ -300,14 +305,38 @@
     await buy(item, undefined);
   }
 
-  /** Sends the buy (retrying 429/503 after their Retry-After) and shows its outcome. */
+  /**
+   * A fresh Idempotency-Key for one buy. randomUUID needs a secure context
+   * (https or localhost); getRandomValues, its fallback, does not.
+   */
+  function newBuyKey() {
+    if (window.crypto.randomUUID) return window.crypto.randomUUID();
+    return Array.from(window.crypto.getRandomValues(new Uint8Array(16)),
+      (byte) => byte.toString(16).padStart(2, '0')).join('');
+  }
+
+  /**
+   * Sends the buy and shows its outcome. Every send of this one buy carries
+   * the same Idempotency-Key: a resend after a network error (the answer
+   * may have been lost after the engine decided) gets the first answer back
+   * instead of buying a second unit; 429/503 and in_progress are retried
+   * after their Retry-After.
+   */
   async function buy(item, body) {
     item.phase = 'buying';
     render(item);
     say(item, 'Buying…');
+    const key = newBuyKey();
     let reply;
+    let lost = 0;
     for (let attempt = 0; ; attempt++) {
-      reply = await authedApi('POST', item.buyPath, body);
+      reply = await authedApi('POST', item.buyPath, body, key);
+      if (reply.status === 0 && lost < NETWORK_RETRIES) {
+        lost++;
+        say(item, 'Connection lost: sending the same buy again…', 'warn');
+        await sleep(500 * lost + jitter(250));
+        continue;
+      }
       const busy = BUSY[reply.json.error];
       if (!busy || attempt >= BUY_RETRIES) break;
       const waitSec = Math.max(1, reply.retryAfter);
