@@ -51,7 +51,7 @@ export class ItemCatalog {
    * `refusals`: the buys this HTTP thread refuses itself, per item
    * (REFUSAL slots), for stats and metrics; the shard counts its own
    * (shard.ts COUNTER), and item-counters.ts reads both. ITEMS_MAX *
-   * REFUSAL_FIELDS (13 buy refusals) * 8 B = 10.4 MB, allocated once, in
+   * REFUSAL_FIELDS (15 buy refusals) * 8 B = 12 MB, allocated once, in
    * shared memory (thread-counters.ts) so that the main thread sums them.
    */
   constructor(items: readonly StoredItem[], ticketSecret: string, readonly left: Int32Array,

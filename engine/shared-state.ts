@@ -129,7 +129,7 @@ export class SharedState {
 
   /**
    * Per HTTP thread, what it counts for /metrics and the stats
-   * (thread-counters.ts), about 10.4 MB each. Thread p writes [p]; the
+   * (thread-counters.ts), about 12 MB each. Thread p writes [p]; the
    * main thread sums them.
    */
   readonly threadCounters: readonly ThreadCounterViews[];

@@ -20,7 +20,7 @@ export interface ThreadCounterViews {
   responses: Float64Array;
   /** LatencyHistogram.fields: LATENCY_FIELDS. */
   latency: Float64Array;
-  /** ItemCatalog.refusals: ITEMS_MAX * REFUSAL_FIELDS, 10.4 MB. */
+  /** ItemCatalog.refusals: ITEMS_MAX * REFUSAL_FIELDS, 12 MB. */
   refusals: Float64Array;
   /** LagMonitor.fields: LAG_FIELDS. */
   lag: Float64Array;

@@ -19,13 +19,13 @@ function setUp(): { counts: ItemCounters; shard: Float64Array; refusals: Float64
   return { counts: new ItemCounters(catalog, shard, [refusals]), shard, refusals };
 }
 
-t.test('the buy refusals are the thirteen names stats and metrics report', async (t) => {
+t.test('the buy refusals are the fifteen names stats and metrics report', async (t) => {
   t.same([...BUY_REFUSALS].sort(), [
-    'bad_request', 'bad_ticket', 'banned', 'challenge_failed', 'ended', 'limit_reached', 'not_started', 'overloaded',
-    'paused', 'rate_limited', 'shutting_down', 'sold_out', 'unauthorized',
+    'bad_request', 'bad_ticket', 'banned', 'challenge_failed', 'ended', 'in_progress', 'key_reused', 'limit_reached',
+    'not_started', 'overloaded', 'paused', 'rate_limited', 'shutting_down', 'sold_out', 'unauthorized',
   ]);
-  t.equal(REFUSAL_FIELDS, 13);
-  t.same(BUY_REFUSALS.map((code) => REFUSAL[code]), [...Array(13).keys()], 'each has its own slot, in catalog order');
+  t.equal(REFUSAL_FIELDS, 15);
+  t.same(BUY_REFUSALS.map((code) => REFUSAL[code]), [...Array(15).keys()], 'each has its own slot, in catalog order');
   const others = (Object.keys(ERRORS) as ErrorCode[]).filter((code) => !isBuyRefusal(code));
   for (const code of ['unknown_item', 'too_large', 'item_live'] as const) {
     t.ok(others.includes(code), `${code} has no slot: no buy gets it`);
