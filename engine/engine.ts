@@ -2,8 +2,9 @@
 //
 // start(): check the limits, take the data directory's pid lock, replay the
 // write-behind log into SQLite, merge the sale file (keeping what is already
-// sold), allocate the shared state, start the persistence worker, load the
-// shards, build the HTTP app and listen.
+// sold), allocate the shared state, start the persistence worker, put the
+// idempotency keys of won orders back, load the shards, build the HTTP app
+// and listen.
 //
 // stop(reason): stop accepting, answer and flush everything in flight, drain
 // the log into SQLite, then resolve `stopped` with the exit code. Every
