@@ -4,22 +4,26 @@
 // (it costs an HMAC); the address is asked about bans only while a range is
 // banned; every refusal is answered once through the reply and counted on
 // the item and in the latency histogram. The test peels the failures off
-// one at a time, so each assertion names the next check in the chain.
+// one at a time, so each assertion names the next check in the chain. A
+// keyed buy is told in_progress or key_reused, gets a kept win replayed
+// even once the item sold out, and its claim refuses a full key table and
+// gives its key back when the user is already in flight.
 
 import t from 'tap';
 import { BanList } from '../../engine/ban-list';
 import { BuyGate, type Buyer, type BuyGateContext } from '../../engine/buy-gate';
 import { Challenges, challengeAnswer, challengeSecretOf } from '../../engine/challenge';
 import { ITEMS_MAX } from '../../engine/constants';
-import type { ErrorCode } from '../../engine/error-catalog';
+import { OUTCOME, type ErrorCode, type Outcome } from '../../engine/error-catalog';
 import { KEY_NONE } from '../../engine/idempotency-key';
-import { IdempotencyKeys } from '../../engine/idempotency-keys';
+import { IdempotencyKeys, KEY_STATE } from '../../engine/idempotency-keys';
 import { InFlightUsers } from '../../engine/in-flight-users';
 import { SETTING_FIELDS } from '../../engine/item-book';
 import { ItemCatalog, REFUSAL, REFUSAL_FIELDS } from '../../engine/item-catalog';
 import { LagMonitor } from '../../engine/lag-monitor';
 import { LatencyHistogram } from '../../engine/latency-histogram';
 import { TokenBucketTable } from '../../engine/rate-limiter';
+import type { OrderView } from '../../engine/shard';
 import type { StoredItem } from '../../persistence/database';
 import { RecordingReply } from '../helpers/recording-reply';
 
@@ -175,4 +179,48 @@ t.test('claim takes the user\'s one buy in flight, and refuses rate_limited whil
   t.equal(g.catalog.refusals[REFUSAL_FIELDS + REFUSAL.rate_limited], 1, 'and counted there');
   g.ctx.inFlight.remove(USER);
   t.ok(g.gate.claim(reply, 1, USER, KEY_NONE), 'free again once the dispatcher gave it back');
+});
+
+/** A reply that records the answers a gate replays from an idempotency key, beside its refusals. */
+class ReplayRecordingReply extends RecordingReply {
+  readonly answers: { itemIndex: number; orderId: number; payBy: number }[] = [];
+  override answer(_op: number, itemIndex: number, _outcome: Outcome, view: OrderView): void {
+    this.answers.push({ itemIndex, orderId: view.orderId, payBy: view.payBy });
+  }
+}
+
+t.test('a keyed buy: in flight is in_progress, another item key_reused, a kept win replayed after the sell-out',
+  async (t) => {
+  const g = setup();
+  const key = 2 ** 50 + 3;
+  const reply = new ReplayRecordingReply();
+  t.ok(g.gate.claim(reply, 0, USER, key), 'the first buy begins its key and claims the user');
+  t.equal(g.gate.admit(reply, null, 0, g.catalog.tickets[0]!, key, NOW), 0);
+  t.equal(g.gate.admit(reply, null, 1, g.catalog.tickets[1]!, key, NOW), 0);
+  t.same(reply.refusals.map((r) => r.code), ['in_progress', 'key_reused'], 'in flight, then another item');
+  g.ctx.keys.finish(USER, key, OUTCOME.ok, 2 ** 33 + 1, NOW + 60_000);
+  g.ctx.inFlight.remove(USER);
+  Atomics.store(g.catalog.left, 0, 0);
+  t.equal(g.gate.admit(reply, null, 0, g.catalog.tickets[0]!, key, NOW), 0, 'answered from the key');
+  t.same(reply.answers, [{ itemIndex: 0, orderId: 2 ** 33 + 1, payBy: NOW + 60_000 }],
+    'the win replayed, order and payBy, though the item sold out since');
+  t.equal(tryBuy(g).code, 'sold_out', 'a buy without the key is told sold_out');
+  t.equal(g.catalog.refusals[REFUSAL.in_progress], 1, 'in_progress counted on its item');
+  t.equal(g.catalog.refusals[REFUSAL_FIELDS + REFUSAL.key_reused], 1, 'key_reused counted on its item');
+});
+
+t.test('a keyed claim: a full key table is overloaded; a user in flight is rate_limited and the key let go',
+  async (t) => {
+  const g = setup();
+  const reply = new ReplayRecordingReply();
+  const out = { outcome: 0, orderId: 0, payBy: 0 };
+  t.ok(g.gate.claim(reply, 0, USER, 1), 'one keyed buy in flight');
+  t.notOk(g.gate.claim(reply, 0, USER, 2), 'a second key of the same user while the first is in flight');
+  t.equal(g.ctx.keys.look(USER, 2, 0, out), KEY_STATE.absent, 'gives its key back');
+  g.ctx.keys.finish(USER, 1, OUTCOME.overloaded, 0, 0);
+  g.ctx.inFlight.remove(USER);
+  for (let other = 1; other <= g.ctx.keys.capacity; other++) g.ctx.keys.begin(1000 + other, 5, 0, out);
+  t.notOk(g.gate.claim(reply, 0, USER, 3), 'a new key while the table is full');
+  t.same(reply.refusals.map((r) => r.code), ['rate_limited', 'overloaded']);
+  t.notOk(g.ctx.inFlight.has(USER), 'and the user is not left claimed');
 });
