@@ -5,8 +5,10 @@
 // or get that order back); the key works across transports; the same key on
 // another item is 422 key_reused; a malformed key is 400; a refusal is
 // answered again the same. Then the engine is killed with kill -9 right
-// after keyed wins and restarted on the same data directory: every retry
-// gets its order back, and SQLite holds exactly one order per buyer.
+// after keyed wins, with more keyed buys in flight, and restarted on the
+// same data directory: every retry gets its order back (the one it was
+// told, when it was told one), and SQLite holds exactly one order per
+// buyer, whether the first buy's answer arrived or was lost.
 
 import http from 'node:http';
 import t, { type Test } from 'tap';
@@ -17,10 +19,13 @@ import {
 import { connectWs } from '../helpers/ws-client';
 
 const KILL_BUYERS = 40;
+/** Buyers whose keyed buys are in flight when the engine is killed: some answered, some not. */
+const RACING_BUYERS = 200;
+const RACING_FIRST_USER = 5000;
 
 function sale(): Record<string, unknown>[] {
   // perUserLimit 5: without its key, a retry would buy a second unit.
-  return [item('a', { stock: 100, perUserLimit: 5 }), item('b', { stock: 100, perUserLimit: 5 }),
+  return [item('a', { stock: 1000, perUserLimit: 5 }), item('b', { stock: 100, perUserLimit: 5 }),
     item('tiny', { stock: 1 })];
 }
 
@@ -95,13 +100,29 @@ async function acrossTransports(t: Test, engine: EngineHandle, paths: Record<str
   ws.close();
 }
 
-/** Keyed buys by KILL_BUYERS users, then kill -9 at once: the order each was told, by user. */
+/**
+ * Keyed buys by KILL_BUYERS users, all answered; then RACING_BUYERS more,
+ * and kill -9 once a few of those are answered, the rest in flight. The
+ * orders told, by user (a racing buyer whose answer was lost has none).
+ */
 async function winThenKill(engine: EngineHandle, path: string): Promise<Map<number, string>> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: KILL_BUYERS });
   const replies = await pool(KILL_BUYERS, KILL_BUYERS, (i) => buy(engine, path, 1000 + i, `kill-${1000 + i}`, agent));
+  const told = new Map(replies.map((reply, i) => [1000 + i, reply.json.order as string]));
+  let killing: Promise<void> | null = null;
+  await pool(RACING_BUYERS, 50, async (i) => {
+    const user = RACING_FIRST_USER + i;
+    try {
+      const reply = await buy(engine, path, user, `race-${user}`, agent);
+      if (reply.status === 200) told.set(user, reply.json.order as string);
+      if (told.size >= KILL_BUYERS + 20 && killing === null) killing = engine.kill();
+    } catch {
+      // In flight when the process died: the answer is lost, the buy may or may not have been decided.
+    }
+  });
   agent.destroy();
-  await engine.kill();
-  return new Map(replies.map((reply, i) => [1000 + i, reply.json.order as string]));
+  await (killing ?? engine.kill());
+  return told;
 }
 
 for (const mode of MODES) {
@@ -119,12 +140,21 @@ for (const mode of MODES) {
     await parallelSends(t, engine, paths);
     await acrossTransports(t, engine, paths);
     const told = await winThenKill(engine, paths.a!);
-    t.ok([...told.values()].every((order) => typeof order === 'string'), 'every keyed buy won before the kill');
+    t.ok(Array.from({ length: KILL_BUYERS }, (_, i) => told.get(1000 + i)).every((order) => typeof order === 'string'),
+      'every keyed buy before the race won');
 
     engine = await startEngine({ dataDir, args: [...mode.args], sale: items });
     const retries = await pool(KILL_BUYERS, 10, (i) => buy(engine, paths.a!, 1000 + i, `kill-${1000 + i}`));
     t.ok(retries.every((reply, i) => reply.status === 200 && reply.json.order === told.get(1000 + i)),
       'after kill -9 and a restart every retry gets the order it was told');
+    const unanswered = Array.from({ length: RACING_BUYERS }, (_, i) => RACING_FIRST_USER + i)
+      .filter((user) => !told.has(user)).length;
+    t.comment(`${RACING_BUYERS - unanswered} racing buys answered before the kill, ${unanswered} not`);
+    const racing = await pool(RACING_BUYERS, 20, (i) =>
+      buy(engine, paths.a!, RACING_FIRST_USER + i, `race-${RACING_FIRST_USER + i}`));
+    t.ok(racing.every((reply) => reply.status === 200), 'every retry of a buy in flight at the kill wins');
+    t.ok(racing.every((reply, i) => !told.has(RACING_FIRST_USER + i)
+      || reply.json.order === told.get(RACING_FIRST_USER + i)), 'with the order told before the kill, if one was');
     const replayed = await buy(engine, paths.a!, 101, 'retry-101');
     t.equal(replayed.status, 200, 'so does a key won before the earlier tests');
     t.equal(await engine.stop(), 0, 'SIGTERM exits 0');
@@ -134,8 +164,10 @@ for (const mode of MODES) {
     for (const order of orders.filter((o) => o.item_row === 1)) {
       perUser.set(order.user_id, (perUser.get(order.user_id) ?? 0) + 1);
     }
-    t.ok([...told.keys(), 101, 301, 401].every((user) => perUser.get(user) === 1),
+    const racers = Array.from({ length: RACING_BUYERS }, (_, i) => RACING_FIRST_USER + i);
+    t.ok([...told.keys(), ...racers, 101, 301, 401].every((user) => perUser.get(user) === 1),
       'SQLite holds exactly one order of item a for each keyed buyer: no second unit');
-    t.equal(orders.filter((o) => o.item_row === 1).length, KILL_BUYERS + 4, 'and no other order of it');
+    t.equal(orders.filter((o) => o.item_row === 1).length, KILL_BUYERS + RACING_BUYERS + 4,
+      'and no other order of it');
   });
 }
