@@ -47,5 +47,5 @@ t.test('keys cycled through a half-full table by 4 threads at once are never los
   t.same(wrong, [0, 0, 0, 0]);
   t.equal(sum(wrong), 0);
   t.equal(new IdempotencyKeys(capacity, views).size, 0);
-  t.equal(views.numbers.filter((value) => value !== 0).length, 0, 'no slot left occupied');
+  t.equal(views.slots.filter((value) => value !== 0).length, 0, 'no slot left occupied');
 });
