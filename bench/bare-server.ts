@@ -80,6 +80,19 @@ function buildApp(): uWS.TemplatedApp {
   return app;
 }
 
+/**
+ * Closes the app's every socket, listening or connected (uWebSockets.js has
+ * the call; its typings lack it). A worker thread torn down while its event
+ * loop still holds sockets aborts the whole process (uv_loop_close with open
+ * handles), so each thread closes its app before the process exits.
+ */
+function closeApp(app: uWS.TemplatedApp): void {
+  (app as uWS.TemplatedApp & { close(): void }).close();
+}
+
+/** Longest the main thread waits for the other threads to close their sockets on SIGTERM. */
+const THREAD_CLOSE_TIMEOUT_MS = 2_000;
+
 function listenOrExit(app: uWS.TemplatedApp, port: number,
   listening: (listenSocket: uWS.us_listen_socket) => void): void {
   app.listen('127.0.0.1', port, (listenSocket) => {
@@ -105,13 +118,19 @@ function main(): void {
   }
   if (threads > 1 && fixedPort === 0) throw new Error('BARE_THREADS > 1 needs BARE_PORT: the threads share one port');
   if (!isMainThread) {
-    listenOrExit(buildApp(), fixedPort, () => parentPort!.postMessage('listening'));
+    const app = buildApp();
+    listenOrExit(app, fixedPort, () => parentPort!.postMessage('listening'));
+    parentPort!.once('message', () => {
+      closeApp(app);
+      parentPort!.postMessage('closed');
+    });
     return;
   }
-  listenOrExit(buildApp(), fixedPort, (listenSocket) => {
+  const app = buildApp();
+  listenOrExit(app, fixedPort, (listenSocket) => {
     const port = uWS.us_socket_local_port(listenSocket as unknown as uWS.us_socket);
-    const others = Array.from({ length: threads - 1 }, () => new Promise<void>((resolve, reject) => {
-      const worker = new Worker(__filename);
+    const workers = Array.from({ length: threads - 1 }, () => new Worker(__filename));
+    const others = workers.map((worker) => new Promise<void>((resolve, reject) => {
       worker.once('message', () => resolve());
       worker.once('error', reject);
     }));
@@ -119,9 +138,17 @@ function main(): void {
       process.stderr.write(`bare-server: a thread failed: ${error.message}\n`);
       process.exit(1);
     });
+    const closed = (worker: Worker): Promise<void> => new Promise((resolve) => {
+      worker.once('message', () => resolve());
+      worker.postMessage('close');
+    });
     const close = (): void => {
       uWS.us_listen_socket_close(listenSocket);
-      process.exit(0);
+      const timeout = new Promise<void>((resolve) => setTimeout(resolve, THREAD_CLOSE_TIMEOUT_MS).unref());
+      void Promise.race([Promise.all(workers.map(closed)), timeout]).then(() => {
+        closeApp(app);
+        process.exit(0);
+      });
     };
     process.once('SIGTERM', close);
     process.once('SIGINT', close);

@@ -17,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { signTokens } from './bench-sale';
 import { growthTable, measureGrowth, USERS_NOT_MEASURED, type GrowthRow } from './cost-growth';
+import { engineKnowsHttpThreads } from './http-threads';
 import { latencyChart } from './latency-chart';
 import { redisServerPath, REDIS_PERSISTENCE } from './redis-server-process';
 import { integer, mebibytes, notes, percent, resultsTable } from './report-table';
@@ -123,7 +124,8 @@ async function runScenario(scenario: Scenario, options: SuiteOptions, context: R
       if (reason !== null || (variant.rateOfCapacity !== undefined && rate === null)) {
         result = {
           scenario: scenario.name, variant: variant.name, run, skipped: reason ?? 'skipped: no capacity measured',
-          warmup: null, load: null, offeredRate: null, winsPerSecond: 0, serverCpuShare: null, peakRssBytes: null,
+          warmup: null, load: null, offeredRate: null, winsPerSecond: 0, serverCpuShare: null,
+          busiestThreadCpuShare: null, peakRssBytes: null,
           exitCode: null, invariants: null, failures: [],
         };
       } else {
@@ -163,10 +165,17 @@ function writeOutputs(stamp: string, report: Record<string, unknown>, svg: strin
   return { json, svg: chart };
 }
 
+/** The HTTP threads of the engines and the bare endpoint, as the report's headings say it. */
+function threadsHeading(httpThreads: number): string {
+  if (httpThreads === 1) return '1 HTTP thread (engines and bare endpoint)';
+  return `${httpThreads} HTTP threads (engines --http-threads ${httpThreads}, "w0" engines run --workers 1; ` +
+    `bare endpoint BARE_THREADS=${httpThreads}; the peer has one)`;
+}
+
 function printReport(options: SuiteOptions, summaries: ReturnType<typeof summarize>, growth: GrowthRow[] | null,
   pinning: Pinning): void {
-  console.log(`\nResults: medians over ${options.runs} run(s) of ${options.durationSeconds} s ` +
-    `after ${options.warmupSeconds} s of warm-up; closed loop, pipelining 1.`);
+  console.log(`\nResults, ${threadsHeading(options.httpThreads)}: medians over ${options.runs} run(s) of ` +
+    `${options.durationSeconds} s after ${options.warmupSeconds} s of warm-up; closed loop, pipelining 1.`);
   console.log('"vs bare" / "vs peer": median of each run\'s req/s ratio to the bare endpoint / the Redis peer ' +
     'measured in the same run with the same generator.');
   if (options.compareRoot !== null) {
@@ -203,6 +212,13 @@ async function main(): Promise<void> {
   const scenarioNames = allScenarios(false).map((scenario) => scenario.name);
   const options = parseSuiteFlags(process.argv.slice(2), scenarioNames);
   if (options === null) return;
+  for (const root of [ROOT, ...(options.compareRoot === null ? [] : [options.compareRoot])]) {
+    if (options.httpThreads > 1 && !engineKnowsHttpThreads(root)) {
+      console.error(`bench: --http-threads ${options.httpThreads}: the engine built in ${root} has no ` +
+        `--http-threads flag (one HTTP thread only)`);
+      process.exit(2);
+    }
+  }
   const selected = allScenarios(options.quick, options.compareRoot)
     .filter((scenario) => options.scenarios === null || options.scenarios.includes(scenario.name));
   const withGrowth = options.scenarios === null || options.scenarios.includes(GROWTH);
@@ -212,6 +228,7 @@ async function main(): Promise<void> {
   console.log(`bench: ${about.cpuModel as string}, nproc ${about.nproc as number}, node ${process.version}; ` +
     `${options.quick ? 'quick' : 'full'} mode${options.fsync ? ', engines with --fsync' : ''}` +
     `${options.compareRoot === null ? '' : `, compared with ${options.compareRoot}`}; ` +
+    `${threadsHeading(options.httpThreads)}; ` +
     `scenarios ${[...selected.map((s) => s.name), ...(withGrowth ? [GROWTH] : [])].join(', ')}`);
   if (os.loadavg()[0]! > os.availableParallelism() / 2) {
     console.log(`warning: 1-minute load average is ${os.loadavg()[0]!.toFixed(2)}: something else is busy; ` +
@@ -222,7 +239,8 @@ async function main(): Promise<void> {
     durationSeconds: options.durationSeconds, warmupSeconds: options.warmupSeconds,
     secrets: { userSecret, adminToken: crypto.randomBytes(32).toString('base64url') },
     tokens: tokenPool(userSecret), serverCpus: pinning.serverCpus, generatorWorkers: options.generatorWorkers,
-    keepData: options.keepData, fsync: options.fsync,
+    keepData: options.keepData, fsync: options.fsync, httpThreads: options.httpThreads,
+    wrkThreads: options.httpThreads > 1 ? Math.max(1, options.generatorWorkers) : 1,
   };
   const results: VariantResult[] = [];
   for (const scenario of selected) await runScenario(scenario, options, context, results);
@@ -240,7 +258,7 @@ async function main(): Promise<void> {
     `nproc ${about.nproc as number}${options.quick ? ', quick' : ''}`;
   const files = writeOutputs(stamp, {
     startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(), command: process.argv.slice(2).join(' '),
-    machine: about, options,
+    machine: about, httpThreads: options.httpThreads, options,
     scenarios: selected.map(({ name, summary, users, connections }) => ({ name, summary, users, connections })),
     summaries, targets: judgeTargets(summaries),
     growth, results, invariantFailures: failures,

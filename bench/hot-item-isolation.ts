@@ -6,13 +6,19 @@
 // asks for p99 within 2x with --workers 2). Runs --workers 0 too, to show
 // what inline mode, where one thread decides every item, can and cannot do.
 //
-// The baseline, measured first in the same run with the same flood and
-// probe: the bare uWebSockets.js endpoint (bench/bare-server.ts), which
+// The baseline, measured in every run beside the engine with the same flood
+// and probe: the bare uWebSockets.js endpoint (bench/bare-server.ts), which
 // answers every buy with fixed bytes. Its p99 growth is what the machine,
-// the generator and the HTTP stack add by themselves; the last line divides
-// the engine's growth by it.
+// the generator and the HTTP stack add by themselves; the last lines divide
+// the engine's growth by it, run by run, and report the median of those
+// ratios (issue 13's target: 1.2 or less).
 //
-//   node dist/bench/hot-item-isolation.js [--runs 3] [--seconds 5] [--connections 100]
+// --http-threads N runs the engine with --http-threads N and the bare
+// endpoint with BARE_THREADS=N (bench/http-threads.ts), so that both spread
+// the sockets over the same number of threads; --workers 0 has one HTTP
+// thread only, so it is measured only when N is 1.
+//
+//   node dist/bench/hot-item-isolation.js [--runs 3] [--seconds 5] [--connections 100] [--http-threads N]
 //
 // The probe is one keep-alive connection sending one buy at a time from
 // fresh users (every answer a win, so the log is in its path). On a 2-core
@@ -25,6 +31,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { signUserToken } from '../engine/user-token';
+import { bareThreadEnv, engineThreadArgs, httpThreadsFlag } from './http-threads';
 import { median as medianOf } from './result-summary';
 import { startServer, type ServerProcess } from './server-process';
 import { numberFlag } from './suite-flags';
@@ -70,17 +77,21 @@ async function probe(port: number, buyPath: string, firstUser: number, seconds: 
 /** What runs under the flood: the engine in a mode, or the bare uWebSockets.js baseline. */
 type System = { kind: 'engine'; workers: number } | { kind: 'bare' };
 
-const systemName = (system: System): string =>
-  (system.kind === 'bare' ? 'bare uWebSockets.js' : `--workers ${system.workers}`);
+const systemName = (system: System, httpThreads: number): string =>
+  (system.kind === 'bare' ? 'bare uWebSockets.js' : `--workers ${system.workers}`) +
+  (httpThreads > 1 && !(system.kind === 'engine' && system.workers === 0) ? ` on ${httpThreads} HTTP threads` : '');
 
-async function startSystem(system: System, saleFile: string, dataDir: string): Promise<ServerProcess> {
+async function startSystem(system: System, saleFile: string, dataDir: string,
+  httpThreads: number): Promise<ServerProcess> {
   if (system.kind === 'bare') {
     return startServer({
-      args: [path.join(__dirname, 'bare-server.js')], env: { ...process.env, BARE_SALE_FILE: saleFile }, cwd: ROOT,
+      args: [path.join(__dirname, 'bare-server.js')],
+      env: { ...process.env, BARE_SALE_FILE: saleFile, ...await bareThreadEnv(httpThreads) }, cwd: ROOT,
     }, (line) => (typeof line.port === 'number' ? line.port : null));
   }
   return startServer({
-    args: ['engine/start', '--port', '0', '--data', dataDir, '--sale', saleFile, '--workers', String(system.workers)],
+    args: ['engine/start', '--data', dataDir, '--sale', saleFile,
+      ...await engineThreadArgs(ROOT, system.workers === 0 ? 1 : httpThreads, system.workers)],
     env: {
       ...process.env, FLASH_USER_SECRET: USER_SECRET, FLASH_RATE_USER_PER_SEC: '0', FLASH_RATE_ADDRESS_PER_SEC: '0',
     },
@@ -88,7 +99,8 @@ async function startSystem(system: System, saleFile: string, dataDir: string): P
   }, (line) => (line.msg === 'listening' ? (line.port as number) : null));
 }
 
-async function oneRun(system: System, seconds: number, connections: number): Promise<Record<string, number>> {
+async function oneRun(system: System, seconds: number, connections: number,
+  httpThreads: number): Promise<Record<string, number>> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flash-isolation-'));
   const saleFile = path.join(dataDir, 'sale.json');
   const startsAt = Date.now() - 1000;
@@ -99,7 +111,7 @@ async function oneRun(system: System, seconds: number, connections: number): Pro
   ] }));
   const expires = Math.floor(Date.now() / 1000) + 3600;
   const tokens = Array.from({ length: FLOOD_USERS }, (_, i) => signUserToken(USER_SECRET, 1 + i, expires));
-  const server = await startSystem(system, saleFile, dataDir);
+  const server = await startSystem(system, saleFile, dataDir, httpThreads);
   try {
     const ticket = async (id: string): Promise<string> => {
       const response = await fetch(`http://127.0.0.1:${server.port}/api/items/${id}/ticket`);
@@ -135,29 +147,41 @@ async function main(): Promise<void> {
   const runs = arg('runs', 3);
   const seconds = arg('seconds', 5);
   const connections = arg('connections', 100);
-  const systems: System[] = [{ kind: 'bare' }, { kind: 'engine', workers: 2 }, { kind: 'engine', workers: 0 }];
-  const medians = new Map<string, number>();
-  for (const system of systems) {
-    const name = systemName(system);
-    const results: Record<string, number>[] = [];
-    for (let run = 0; run < runs; run++) {
-      const result = await oneRun(system, seconds, connections);
-      results.push(result);
-      process.stdout.write(`${name} run ${run + 1}: ` +
+  const httpThreads = httpThreadsFlag(process.argv);
+  const bare: System = { kind: 'bare' };
+  const systems: System[] = [bare, { kind: 'engine', workers: 2 },
+    ...(httpThreads === 1 ? [{ kind: 'engine', workers: 0 } as System] : [])];
+  const results = new Map<System, Record<string, number>[]>(systems.map((system) => [system, []]));
+  // Alternating, so that the bare endpoint and the engines see the same stretch of a noisy machine.
+  for (let run = 0; run < runs; run++) {
+    for (const system of systems) {
+      const result = await oneRun(system, seconds, connections, httpThreads);
+      results.get(system)!.push(result);
+      process.stdout.write(`${systemName(system, httpThreads)} run ${run + 1}: ` +
         `${JSON.stringify(result, (_, v: unknown) => (typeof v === 'number' ? Number(v.toFixed(3)) : v))}\n`);
     }
-    const median = (key: string): number => medianOf(results.map((r) => r[key]!));
-    medians.set(name, median('p99Ratio'));
-    process.stdout.write(`${name}, median of ${runs}: cold item p99 alone ${median('aloneP99Ms').toFixed(2)} ms, ` +
-      `during the flood ${median('loadedP99Ms').toFixed(2)} ms ` +
-      `(ratio ${median('p99Ratio').toFixed(2)}; p50 ${median('aloneP50Ms').toFixed(2)} → ` +
+  }
+  for (const system of systems) {
+    const median = (key: string): number => medianOf(results.get(system)!.map((r) => r[key]!));
+    process.stdout.write(`${systemName(system, httpThreads)}, median of ${runs}: cold item p99 alone ` +
+      `${median('aloneP99Ms').toFixed(2)} ms, during the flood ${median('loadedP99Ms').toFixed(2)} ms ` +
+      `(growth ${median('p99Ratio').toFixed(2)}x; p50 ${median('aloneP50Ms').toFixed(2)} → ` +
       `${median('loadedP50Ms').toFixed(2)} ms); flood ${median('floodPerSec')}/s on 'hot'\n`);
   }
-  const bare = medians.get(systemName({ kind: 'bare' }))!;
-  const ratios = [...medians].filter(([name]) => name !== systemName({ kind: 'bare' }))
-    .map(([name, ratio]) => `${name} ${(ratio / bare).toFixed(2)}`).join(', ');
-  process.stdout.write(`p99 growth under the flood, the engine's over the bare endpoint's ` +
-    `(1 = no worse than an endpoint that does nothing): ${ratios}\n`);
+  const bareRuns = results.get(bare)!;
+  process.stdout.write(`cold item p99 growth under the flood, the engine's over the bare endpoint's in the same run ` +
+    `(1 = no worse than an endpoint that does nothing; target 1.2 or less), median of ${runs} runs:\n`);
+  for (const system of systems.filter((s) => s !== bare)) {
+    const engineRuns = results.get(system)!;
+    const perRun = bareRuns.map((b, run) => engineRuns[run]!.p99Ratio! / b.p99Ratio!);
+    const growth = medianOf(engineRuns.map((r) => r.p99Ratio!));
+    process.stdout.write(`  ${systemName(system, httpThreads)}: growth ${growth.toFixed(2)}x against bare ` +
+      `${medianOf(bareRuns.map((r) => r.p99Ratio!)).toFixed(2)}x; engine/bare ${medianOf(perRun).toFixed(2)} ` +
+      `(runs: ${perRun.map((r) => r.toFixed(2)).join(', ')}); p99 during the flood engine/bare ` +
+      `${medianOf(bareRuns.map((b, run) => engineRuns[run]!.loadedP99Ms! / b.loadedP99Ms!)).toFixed(2)}; ` +
+      `flood engine/bare ` +
+      `${medianOf(bareRuns.map((b, run) => engineRuns[run]!.floodPerSec! / b.floodPerSec!)).toFixed(2)}\n`);
+  }
 }
 
 main().catch((error: Error) => {

@@ -80,6 +80,8 @@ export interface LoadOptions {
   overallRate?: number;
   /** autocannon worker threads (0: all in this thread). Per-outcome latency needs 0. */
   workers?: number;
+  /** wrk threads (-t), for runWrkLoad; 1 when absent. */
+  wrkThreads?: number;
   /** Record latency apart for 2xx answers (wins) and the rest (refusals). */
   latencyByOutcome?: boolean;
 }

@@ -54,14 +54,38 @@ const clockTicksPerSecond = ((): number => {
   }
 })();
 
+/** User plus system CPU milliseconds in a /proc stat line (utime + stime). */
+function statCpuMs(stat: string): number {
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1000) / clockTicksPerSecond;
+}
+
 /** User plus system CPU milliseconds the process has used (all its threads), or null off Linux. */
 export function processCpuMs(pid: number): number | null {
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name, which is in parentheses and may hold spaces.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    return (ticks * 1000) / clockTicksPerSecond;
+    return statCpuMs(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * CPU milliseconds of each of the process's threads by thread id, or null
+ * off Linux. Node names every thread "node", so a thread is known only by
+ * its id; the busiest one over a phase shows whether one thread (an HTTP
+ * thread, the shard, the persistence thread) is the ceiling.
+ */
+export function threadCpuMs(pid: number): Map<number, number> | null {
+  try {
+    const times = new Map<number, number>();
+    for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
+      try {
+        times.set(Number(task), statCpuMs(fs.readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8')));
+      } catch { /* the thread exited between the listing and the read */ }
+    }
+    return times;
   } catch {
     return null;
   }

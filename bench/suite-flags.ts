@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { HTTP_THREADS_MAX } from './http-threads';
 
 export interface SuiteOptions {
   quick: boolean;
@@ -20,6 +21,11 @@ export interface SuiteOptions {
   fsync: boolean;
   /** A checkout with a built engine to run beside this one (--compare DIR), or null. */
   compareRoot: string | null;
+  /**
+   * HTTP threads of every engine (--http-threads N) and of the bare endpoint (BARE_THREADS=N), so that
+   * engine/bare is on the same number of threads; engines named w0 run --workers 1 when N > 1.
+   */
+  httpThreads: number;
 }
 
 /** Full mode: 3 runs of 4 s per system, about 14 minutes on 2 cores. */
@@ -32,6 +38,7 @@ const INTEGER_FLAGS = {
   '--duration': { key: 'durationSeconds', min: 1, max: 120 },
   '--warmup': { key: 'warmupSeconds', min: 0, max: 30 },
   '--generator-workers': { key: 'generatorWorkers', min: 0, max: 16 },
+  '--http-threads': { key: 'httpThreads', min: 1, max: HTTP_THREADS_MAX },
 } as const;
 
 export const GROWTH = 'growth';
@@ -44,6 +51,8 @@ const help = (names: readonly string[]): string =>
   --duration S            measured seconds per system and run (default 4, quick 2)
   --warmup S              uncounted warm-up seconds before each measurement (default 1)
   --generator-workers N   autocannon worker threads (default 0 on < 4 cores, else 2)
+  --http-threads N        engines with --http-threads N and the bare endpoint on N threads (default 1);
+                          with N > 1 the "w0" engines run --workers 1 and wrk gets max(1, generator workers) threads
   --keep-data             keep every system's temporary data directory
   --fsync                 run the engines with --fsync (group commit to disk before answering)
   --compare DIR           also run the engine built in checkout DIR (npm ci or npm run build done there)
@@ -120,7 +129,7 @@ export function parseSuiteFlags(argv: readonly string[], scenarioNames: readonly
   }
   const defaults = {
     ...(quick ? QUICK : FULL), generatorWorkers: os.availableParallelism() >= 4 ? 2 : 0, keepData: false, fsync: false,
-    scenarios: null, compareRoot: null,
+    scenarios: null, compareRoot: null, httpThreads: 1,
   };
   return { ...defaults, ...given, quick };
 }

@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Sale } from './bench-sale';
 import { writeSale } from './bench-sale';
+import { bareThreadEnv, engineThreadArgs } from './http-threads';
 import type { ItemStats } from './order-invariants';
 import { startRedisServer, type RedisServer } from './redis-server-process';
 import { peakRssBytes, processCpuMs, startServer, type ServerProcess } from './server-process';
@@ -31,6 +32,11 @@ export interface SystemSpec {
   soldOutMemo?: boolean;
   /** Engine only: the checkout whose built engine runs (bench --compare); this one when absent. */
   root?: string;
+  /**
+   * Engine and bare: HTTP threads sharing the port (engine --http-threads, bare BARE_THREADS); 1 when absent.
+   * With more than 1 an engine's --workers 0 becomes 1 (bench/http-threads.ts). The peer has one.
+   */
+  httpThreads?: number;
 }
 
 export interface RunningSystem {
@@ -65,9 +71,10 @@ async function startEngine(spec: SystemSpec, dataDir: string, saleFile: string, 
     ...cleanEnvironment(), FLASH_USER_SECRET: secrets.userSecret, FLASH_ADMIN_TOKEN: secrets.adminToken,
     FLASH_LOG_LEVEL: 'info', FLASH_RATE_USER_PER_SEC: '0', FLASH_RATE_ADDRESS_PER_SEC: '0',
   };
-  const args = ['engine/start', '--port', '0', '--data', dataDir, '--sale', saleFile,
-    '--workers', String(spec.workers ?? 0), ...(spec.fsync ? ['--fsync'] : [])];
-  const engine = await startServer({ args, env, cwd: spec.root ?? ROOT, cpus },
+  const root = spec.root ?? ROOT;
+  const args = ['engine/start', '--data', dataDir, '--sale', saleFile,
+    ...await engineThreadArgs(root, spec.httpThreads ?? 1, spec.workers ?? 0), ...(spec.fsync ? ['--fsync'] : [])];
+  const engine = await startServer({ args, env, cwd: root, cpus },
     (line) => (line.msg === 'listening' && typeof line.port === 'number' ? line.port : null));
   return { port: engine.port, pids: [engine.pid], dataDir, redisPort: null, engine, stop: () => engine.stop() };
 }
@@ -99,10 +106,12 @@ async function startPeer(spec: SystemSpec, dataDir: string, saleFile: string, se
   };
 }
 
-async function startBare(dataDir: string, saleFile: string, cpus: string | null): Promise<RunningSystem> {
+async function startBare(spec: SystemSpec, dataDir: string, saleFile: string,
+  cpus: string | null): Promise<RunningSystem> {
+  const threads = await bareThreadEnv(spec.httpThreads ?? 1);
   const bare = await startServer({
-    args: [path.join(__dirname, 'bare-server.js')], env: { ...cleanEnvironment(), BARE_SALE_FILE: saleFile },
-    cwd: ROOT, cpus,
+    args: [path.join(__dirname, 'bare-server.js')],
+    env: { ...cleanEnvironment(), BARE_SALE_FILE: saleFile, ...threads }, cwd: ROOT, cpus,
   }, portFromJson);
   // The bare server exits on SIGTERM without anything to flush; its code is not a finding.
   return {
@@ -118,7 +127,7 @@ export async function startSystem(spec: SystemSpec, sale: Sale, secrets: Secrets
   try {
     if (spec.kind === 'engine') return await startEngine(spec, dataDir, saleFile, secrets, cpus);
     if (spec.kind === 'peer') return await startPeer(spec, dataDir, saleFile, secrets, cpus);
-    return await startBare(dataDir, saleFile, cpus);
+    return await startBare(spec, dataDir, saleFile, cpus);
   } catch (error) {
     fs.rmSync(dataDir, { recursive: true, force: true });
     throw error;

@@ -11,6 +11,7 @@ import { runLoad, type LoadOptions, type LoadResult } from './load-generator';
 import { checkOrderInvariants, type InvariantReport, type ItemStats } from './order-invariants';
 import { checkPeerInvariants } from './peer-invariants';
 import type { Scenario, Variant } from './scenarios';
+import { threadCpuMs } from './server-process';
 import {
   readBuyPaths, readEngineStats, startSystem, systemCpuMs, systemPeakRssBytes, type RunningSystem, type Secrets,
 } from './system-under-test';
@@ -30,6 +31,10 @@ export interface RunContext {
   keepData: boolean;
   /** Engines run with --fsync. */
   fsync: boolean;
+  /** HTTP threads of the engine and of the bare endpoint (bench/http-threads.ts); the peer has one. */
+  httpThreads: number;
+  /** wrk threads (-t); 1 when absent. */
+  wrkThreads?: number;
 }
 
 export interface VariantResult {
@@ -46,6 +51,8 @@ export interface VariantResult {
   winsPerSecond: number;
   /** CPU of all the system's processes over the measured phase, as a share of one core. */
   serverCpuShare: number | null;
+  /** The busiest thread of the system's first process over the measured phase, as a share of one core. */
+  busiestThreadCpuShare: number | null;
   peakRssBytes: number | null;
   exitCode: number | null;
   invariants: InvariantReport | null;
@@ -84,6 +91,15 @@ async function phase(scenario: Scenario, variant: Variant, load: LoadOptions, to
 
 interface Loaded {
   warmup: LoadResult | null; load: LoadResult | null; skipped: string | null; serverCpuShare: number | null;
+  busiestThreadCpuShare: number | null;
+}
+
+/** The largest growth of one thread's CPU time between two readings, or null without both. */
+function busiestThreadMs(before: Map<number, number> | null, after: Map<number, number> | null): number | null {
+  if (before === null || after === null) return null;
+  let busiest = 0;
+  for (const [thread, ms] of after) busiest = Math.max(busiest, ms - (before.get(thread) ?? 0));
+  return busiest;
 }
 
 async function loadSystem(scenario: Scenario, variant: Variant, context: RunContext, system: RunningSystem,
@@ -93,24 +109,31 @@ async function loadSystem(scenario: Scenario, variant: Variant, context: RunCont
   const requests = scenario.requests(buyPaths, tokens);
   const base: LoadOptions = {
     port: system.port, requests, connections: scenario.connections, durationSeconds: context.warmupSeconds,
-    workers: context.generatorWorkers,
+    workers: context.generatorWorkers, wrkThreads: context.wrkThreads ?? 1,
     latencyByOutcome: scenario.latencyByOutcome, ...(offeredRate === null ? {} : { overallRate: offeredRate }),
   };
   let warmup: LoadResult | null = null;
   if (context.warmupSeconds > 0) {
     const result = await phase(scenario, variant, base, tokens, buyPaths);
-    if (typeof result === 'string') return { warmup: null, load: null, skipped: result, serverCpuShare: null };
+    if (typeof result === 'string') {
+      return { warmup: null, load: null, skipped: result, serverCpuShare: null, busiestThreadCpuShare: null };
+    }
     warmup = result;
   }
   const cpuBefore = systemCpuMs(system);
+  const threadsBefore = threadCpuMs(system.pids[0]!);
   const wallBefore = performance.now();
   const load = await phase(scenario, variant, { ...base, durationSeconds: context.durationSeconds }, tokens, buyPaths);
   const wallMs = performance.now() - wallBefore;
   const cpuAfter = systemCpuMs(system);
-  if (typeof load === 'string') return { warmup, load: null, skipped: load, serverCpuShare: null };
+  const busiestMs = busiestThreadMs(threadsBefore, threadCpuMs(system.pids[0]!));
+  if (typeof load === 'string') {
+    return { warmup, load: null, skipped: load, serverCpuShare: null, busiestThreadCpuShare: null };
+  }
   return {
     warmup, load, skipped: null,
     serverCpuShare: cpuBefore === null || cpuAfter === null ? null : (cpuAfter - cpuBefore) / wallMs,
+    busiestThreadCpuShare: busiestMs === null ? null : busiestMs / wallMs,
   };
 }
 
@@ -154,9 +177,10 @@ function engineInvariants(sale: Sale, scenario: Scenario, system: RunningSystem,
 export async function measureVariant(scenario: Scenario, variant: Variant, context: RunContext, run: number,
   offeredRate: number | null): Promise<VariantResult> {
   const sale = scenario.sale();
-  const system = await startSystem({ ...variant.spec, fsync: context.fsync }, sale, context.secrets,
+  const httpThreads = variant.spec.kind === 'peer' ? 1 : context.httpThreads;
+  const system = await startSystem({ ...variant.spec, fsync: context.fsync, httpThreads }, sale, context.secrets,
     context.serverCpus);
-  let loaded: Loaded = { warmup: null, load: null, skipped: null, serverCpuShare: null };
+  let loaded: Loaded = { warmup: null, load: null, skipped: null, serverCpuShare: null, busiestThreadCpuShare: null };
   let state: StateBeforeStop = { engineStats: null, peerInvariants: null, statsError: null };
   let peakRssBytes: number | null = null;
   let exitCode: number | null = null;
@@ -188,6 +212,7 @@ export async function measureVariant(scenario: Scenario, variant: Variant, conte
   return {
     scenario: scenario.name, variant: variant.name, run, skipped: loaded.skipped, warmup: loaded.warmup,
     load: loaded.load, offeredRate, winsPerSecond: wonIn(loaded.load, scenario) / seconds,
-    serverCpuShare: loaded.serverCpuShare, peakRssBytes, exitCode, invariants, failures,
+    serverCpuShare: loaded.serverCpuShare, busiestThreadCpuShare: loaded.busiestThreadCpuShare, peakRssBytes,
+    exitCode, invariants, failures,
   };
 }

@@ -5,9 +5,11 @@
 // per request, so when both generators report the same req/s the server is
 // the limit, and when wrk reports more, autocannon was.
 //
-// wrk runs one thread (-t1), like autocannon's one JavaScript thread, so that
-// on a 2-core machine the generator keeps to one core and the server has the
-// other. wrk reports non-2xx/3xx answers only as a count (errors.status), so
+// wrk runs one thread (-t1) unless asked for more (LoadOptions.wrkThreads),
+// like autocannon's one JavaScript thread, so that on a 2-core machine the
+// generator keeps to one core and the server has the other. Servers on
+// several HTTP threads with cores to spare (bench/scaling.ts) need more.
+// wrk reports non-2xx/3xx answers only as a count (errors.status), so
 // statusCounts holds those two classes; the engine's only 2xx or 3xx answer
 // to a buy is 200 won, so the first class counts wins.
 
@@ -85,7 +87,8 @@ export async function runWrkLoad(options: LoadOptions): Promise<LoadResult> {
   const tokensFile = path.join(directory, 'tokens.txt');
   fs.writeFileSync(tokensFile, `${tokens.join('\n')}\n`);
   const url = `http://127.0.0.1:${options.port}${urlPath}`;
-  const args = ['-t1', `-c${options.connections}`, `-d${options.durationSeconds}s`, `--timeout`,
+  const threads = Math.min(options.wrkThreads ?? 1, options.connections);
+  const args = [`-t${threads}`, `-c${options.connections}`, `-d${options.durationSeconds}s`, `--timeout`,
     `${REQUEST_TIMEOUT_SECONDS}s`, '-s', SCRIPT, url, '--', tokensFile];
   let run: Awaited<ReturnType<typeof runWrk>>;
   try {
@@ -117,7 +120,7 @@ export async function runWrkLoad(options: LoadOptions): Promise<LoadResult> {
     latencyRefused: null,
     generatorCpuMs: cpuMs ?? 0,
     generatorCpuShare: cpuMs === null ? 0 : cpuMs / wallMs,
-    generatorThreads: 1,
+    generatorThreads: threads,
     overran: false,
   };
 }

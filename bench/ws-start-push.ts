@@ -7,13 +7,21 @@
 // engine's own delay from its "start pushed" log line. The baseline, run
 // alternately with the engine: the bare uWebSockets.js server
 // (bench/bare-server.ts BARE_START_AT), whose only work is one timer and
-// one publish of a frame of the same size to the same clients.
+// one publish of a frame of the same size to the same clients, on as many
+// threads as the engine has HTTP threads (--http-threads N: the engine with
+// --http-threads N and --workers 1, bare with BARE_THREADS=N, sharing the
+// port through SO_REUSEPORT; bench/http-threads.ts). The last line is the
+// median over runs of each run's engine p99 over bare p99 (issue 13's
+// target: 1.1 or less).
 //
-//   node dist/bench/ws-start-push.js [--clients 10000] [--runs 3] [--threads 4] [--bare-threads N]
+//   node dist/bench/ws-start-push.js [--clients 10000] [--runs 3] [--http-threads N]
+//                                    [--client-threads 4] [--bare-threads M]
 //
-// A third system shows what spreading the sockets over threads would buy:
-// the bare server on --bare-threads apps (default: the cores), one per
-// thread, sharing the port through SO_REUSEPORT (1 leaves it out).
+// --client-threads (formerly --threads, still accepted) is the number of
+// client threads opening the sockets; it is not the server's. A third
+// system shows what spreading the sockets over more threads would buy: the
+// bare server on --bare-threads apps (default: the cores), left out when
+// that is 1 or equal to --http-threads.
 //
 // The clients are raw sockets with a hand-made upgrade: a full WebSocket
 // client per socket would measure the client more than the engine. On
@@ -29,6 +37,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { median as medianOf } from './result-summary';
+import { bareThreadEnv, engineThreadArgs, httpThreadsFlag } from './http-threads';
 import { startServer, type ServerProcess } from './server-process';
 import { numberFlag } from './suite-flags';
 
@@ -85,19 +94,16 @@ function quantile(sorted: number[], q: number): number {
 
 type System = 'engine' | 'bare' | 'bare threads';
 
-/**
- * A port below the kernel's ephemeral range (32768 up), where the clients' own ports are: the threaded bare
- * server needs a fixed one.
- */
-const sharedPort = (): number => 20_000 + Math.floor(Math.random() * 10_000);
+/** HTTP threads of the engine and of the bare baseline (--http-threads), and of the extra bare system. */
+interface Threads { http: number; bare: number }
 
-function startSystem(system: System, dataDir: string, startsAt: number, clients: number,
-  bareThreads: number): Promise<ServerProcess> {
+async function startSystem(system: System, dataDir: string, startsAt: number, clients: number,
+  threads: Threads): Promise<ServerProcess> {
   if (system !== 'engine') {
-    const threads = system === 'bare' ? {} : { BARE_THREADS: String(bareThreads), BARE_PORT: String(sharedPort()) };
+    const env = await bareThreadEnv(system === 'bare' ? threads.http : threads.bare);
     return startServer({
       args: [path.join(__dirname, 'bare-server.js')],
-      env: { ...process.env, BARE_START_AT: String(startsAt), ...threads }, cwd: ROOT,
+      env: { ...process.env, BARE_START_AT: String(startsAt), ...env }, cwd: ROOT,
     }, (line) => (typeof line.port === 'number' ? line.port : null));
   }
   const saleFile = path.join(dataDir, 'sale.json');
@@ -105,7 +111,7 @@ function startSystem(system: System, dataDir: string, startsAt: number, clients:
     items: [{ id: 'drop', name: 'Drop', price: 100, stock: 10, startsAt, endsAt: startsAt + 3_600_000 }],
   }));
   return startServer({
-    args: ['engine/start', '--port', '0', '--data', dataDir, '--sale', saleFile, '--workers', '0'],
+    args: ['engine/start', '--data', dataDir, '--sale', saleFile, ...await engineThreadArgs(ROOT, threads.http, 0)],
     env: {
       ...process.env, FLASH_USER_SECRET: USER_SECRET, FLASH_WS_MAX_CONNECTIONS: String(clients + 100),
       FLASH_WS_MAX_PER_ADDRESS: '0',
@@ -114,17 +120,17 @@ function startSystem(system: System, dataDir: string, startsAt: number, clients:
   }, (line) => (line.msg === 'listening' ? (line.port as number) : null));
 }
 
-async function oneRun(system: System, clients: number, threads: number, leadMs: number,
-  bareThreads: number): Promise<Record<string, number>> {
+async function oneRun(system: System, clients: number, clientThreads: number, leadMs: number,
+  threads: Threads): Promise<Record<string, number>> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'flash-ws-start-'));
   const startsAt = Date.now() + leadMs;
-  const engine = await startSystem(system, dataDir, startsAt, clients, bareThreads);
+  const engine = await startSystem(system, dataDir, startsAt, clients, threads);
   const workers: Worker[] = [];
   try {
-    const perThread = Math.ceil(clients / threads);
+    const perThread = Math.ceil(clients / clientThreads);
     const ready: Promise<void>[] = [];
     const arrivals: Promise<number[]>[] = [];
-    for (let t = 0; t < threads; t++) {
+    for (let t = 0; t < clientThreads; t++) {
       const count = Math.min(perThread, clients - t * perThread);
       const worker = new Worker(__filename, { workerData: { port: engine.port, count } satisfies ClientJob });
       workers.push(worker);
@@ -163,18 +169,25 @@ async function main(): Promise<void> {
   const arg = (name: string, fallback: number): number => numberFlag(process.argv, name, fallback);
   const clients = arg('clients', 10_000);
   const runs = arg('runs', 3);
-  const threads = arg('threads', 4);
-  const bareThreads = arg('bare-threads', os.availableParallelism());
+  const clientThreads = arg('client-threads', arg('threads', 4));
+  const threads: Threads = {
+    http: httpThreadsFlag(process.argv), bare: arg('bare-threads', os.availableParallelism()),
+  };
+  const withBareThreads = threads.bare > 1 && threads.bare !== threads.http;
   const results = new Map<System, Record<string, number>[]>([
     ['bare', []], ['engine', []],
-    ...(bareThreads > 1 ? [['bare threads', []] as [System, Record<string, number>[]]] : []),
+    ...(withBareThreads ? [['bare threads', []] as [System, Record<string, number>[]]] : []),
+  ]);
+  const names = new Map<System, string>([
+    ['engine', `engine on ${threads.http} HTTP thread(s)`], ['bare', `bare on ${threads.http} thread(s)`],
+    ['bare threads', `bare on ${threads.bare} threads`],
   ]);
   // Alternating, so that both see the same stretch of a noisy machine.
   for (let run = 0; run < runs; run++) {
     for (const [system, list] of results) {
-      const result = await oneRun(system, clients, threads, arg('lead-ms', 8000), bareThreads);
+      const result = await oneRun(system, clients, clientThreads, arg('lead-ms', 8000), threads);
       list.push(result);
-      process.stdout.write(`${system} run ${run + 1}: ${JSON.stringify(result)}\n`);
+      process.stdout.write(`${names.get(system)!} run ${run + 1}: ${JSON.stringify(result)}\n`);
     }
   }
   for (const [system, list] of results) {
@@ -183,12 +196,16 @@ async function main(): Promise<void> {
       ? `engine pushed after ${median('engineDelayMs')} ms and its publish call returned in ` +
         `${median('enginePublishMs')} ms, `
       : '';
-    const name = system === 'bare threads' ? `bare on ${bareThreads} threads` : system;
-    process.stdout.write(`${name}, median of ${runs} runs, ${clients} clients ` +
+    process.stdout.write(`${names.get(system)!}, median of ${runs} runs, ${clients} clients ` +
       `on ${os.cpus()[0]?.model} x${os.availableParallelism()}: ` +
       `reached ${median('reached')}, ${engineSide}arrival p50 ${median('p50')} ms, p90 ${median('p90')} ms, ` +
       `p99 ${median('p99')} ms, max ${median('max')} ms, within 50 ms: ${median('within50ms')}\n`);
   }
+  const engine = results.get('engine')!;
+  // A p99 of 0 ms (a handful of clients) has no ratio.
+  const perRun = results.get('bare')!.map((bare, run) => (bare.p99! > 0 ? engine[run]!.p99! / bare.p99! : NaN));
+  process.stdout.write(`engine p99 / bare p99, both on ${threads.http} thread(s): median of ${runs} runs' ratios ` +
+    `${medianOf(perRun).toFixed(2)} (runs: ${perRun.map((r) => r.toFixed(2)).join(', ')}; target 1.1 or less)\n`);
 }
 
 if (isMainThread) {

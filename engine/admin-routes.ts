@@ -305,7 +305,7 @@ function banRoute(ctx: AdminContext, authorized: (req: HttpRequest) => boolean, 
       const request = banRequest(body);
       if (typeof request === 'string') return reply.refuseWithMessage('bad_request', request);
       if (ban) {
-        // The change normalises a range's text, which the database then keeps.
+        // The ban list checks a range's text first; the database keeps the text every thread keeps.
         const change = { kind: 'ban' as const, ban: request.kind, value: request.value };
         try {
           ctx.changes.apply(change);

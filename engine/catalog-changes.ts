@@ -25,7 +25,7 @@ const CHANGE_ACK_MS = 2000;
 
 /**
  * Applies `change` to one thread's catalog and bans. A banned range's text
- * is normalised in `change` itself, so the other threads get the same text.
+ * is written back into `change` as the ban list keeps it, so every thread keeps the same text.
  */
 export function applyChange(catalog: ItemCatalog, bans: BanList, change: CatalogChange): void {
   switch (change.kind) {

@@ -10,13 +10,12 @@
 // Messages from the main thread: `change` (an admin change to apply and
 // acknowledge, catalog-changes.ts), `shardDied` (refuse what waits on that
 // shard), `stop` (stop accepting, answer what is in flight, say `stopped`).
-// The thread then stays until the process exits: its open connections stay
-// with it, as the main thread's do.
+// The thread then closes its sockets and stays until the process exits.
 
 import assert from 'node:assert/strict';
 import { parentPort, workerData } from 'node:worker_threads';
 import pino from 'pino';
-import uWS from 'uWebSockets.js';
+import uWS, { type TemplatedApp } from 'uWebSockets.js';
 import type { RelayTarget } from './admin-relay';
 import { applyReplicated, type CatalogChange } from './catalog-changes';
 import { ConnectionCounts } from './connection-counts';
@@ -37,6 +36,11 @@ export type HttpThreadMessage =
   | { type: 'change'; change: CatalogChange }
   | { type: 'shardDied'; index: number }
   | { type: 'stop' };
+
+/** Closes the app's every socket, listening or connected: uWebSockets.js has the call, its typings lack it. */
+function closeApp(app: TemplatedApp): void {
+  (app as TemplatedApp & { close(): void }).close();
+}
 
 function run(): void {
   const port = parentPort;
@@ -66,7 +70,13 @@ function run(): void {
       listenSocket = null;
       pushes.stop();
       ctx.lag.stop();
-      void producer.close().then(() => port.postMessage({ type: 'stopped' }));
+      void producer.close().then(() => {
+        // Every answer is written; the thread's sockets are closed before the
+        // process exits, since a worker whose event loop still holds sockets
+        // when it is torn down aborts the process.
+        closeApp(app);
+        port.postMessage({ type: 'stopped' });
+      });
     }
   });
   app.listen(config.host, setup.port, (socket) => {

@@ -98,7 +98,7 @@ export class SharedState {
 
   /**
    * Users with a buy in flight (in-flight-users.ts): slots for twice the
-   * in-flight bound (shardCount * ringSlots), 8 B each, plus a lock and a
+   * in-flight bound (inFlightBound), 8 B each, plus a lock and a
    * count word; 64 KiB per shard at the default 4,096 ring slots.
    */
   readonly inFlightUsers: InFlightViews;
@@ -156,8 +156,10 @@ export class SharedState {
 
 /**
  * The most buys in flight at once: each holds a ring slot (workers) or a
- * deferred-answer slot (inline), ringSlots per shard and producer.
+ * deferred-answer slot (inline), ringSlots per shard and producer; and
+ * each HTTP thread may hold one claim more for the moment between the
+ * gate's claim and a dispatcher refusing at once (a full ring).
  */
 export function inFlightBound(shardCount: number, ringSlots: number, producerCount: number): number {
-  return shardCount * ringSlots * producerCount;
+  return shardCount * ringSlots * producerCount + producerCount;
 }

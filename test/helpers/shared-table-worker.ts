@@ -1,6 +1,7 @@
 // A worker thread for the cross-thread tests of the shared tables
 // (test/unit/atomic-lock.test.ts, in-flight-users-threads.test.ts,
-// rate-limiter-threads.test.ts, challenge-threads.test.ts). Each worker builds the real table over the
+// rate-limiter-threads.test.ts, challenge-threads.test.ts,
+// connection-counts.test.ts). Each worker builds the real table over the
 // typed arrays it receives, waits at a barrier until every worker of the run
 // is ready (so they hammer the table at the same time, not one after the
 // other), runs its job and posts one number back. runWorkers() starts such
@@ -11,6 +12,7 @@ import path from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { lock, unlock } from '../../engine/atomic-lock';
 import { Challenges, type UsedChallengeViews } from '../../engine/challenge';
+import { ConnectionCounts } from '../../engine/connection-counts';
 import { InFlightUsers, type InFlightViews } from '../../engine/in-flight-users';
 import { RATE_SLOTS, TokenBucketTable, type BucketViews } from '../../engine/rate-limiter';
 
@@ -55,6 +57,16 @@ export interface InFlightChurnJob {
   held: number;
 }
 
+/** Opens `attempts` connections from `rateKey` against shared counts, holding each; answers how many it kept. */
+export interface ConnectionsOpenJob {
+  kind: 'connections-open';
+  view: Int32Array;
+  connectionsMax: number;
+  perAddressMax: number;
+  attempts: number;
+  rateKey: number;
+}
+
 /**
  * Take number i is for keys[i % keys.length] at t0Ms + floor(i / (takesPerMs
  * * keys.length)); each allowed take counts in allowed[key's index].
@@ -86,8 +98,8 @@ export interface ChallengeCheckJob {
   wins: Int32Array;
 }
 
-export type TableJob =
-  LockCountJob | InFlightAddJob | InFlightRemoveJob | InFlightChurnJob | BucketTakeJob | ChallengeCheckJob;
+export type TableJob = LockCountJob | InFlightAddJob | InFlightRemoveJob | InFlightChurnJob | BucketTakeJob
+  | ChallengeCheckJob | ConnectionsOpenJob;
 
 interface WorkerInput {
   job: TableJob;
@@ -198,6 +210,13 @@ function challengeCheck(job: ChallengeCheckJob): number {
   return accepted;
 }
 
+function connectionsOpen(job: ConnectionsOpenJob): number {
+  const counts = new ConnectionCounts(job.view, job.connectionsMax, job.perAddressMax);
+  let kept = 0;
+  for (let i = 0; i < job.attempts; i++) if (counts.open(job.rateKey) >= -1) kept++;
+  return kept;
+}
+
 function runJob(job: TableJob, thread: number): number {
   switch (job.kind) {
     case 'lock-count': return lockCount(job);
@@ -206,6 +225,7 @@ function runJob(job: TableJob, thread: number): number {
     case 'in-flight-churn': return inFlightChurn(job, thread);
     case 'bucket-take': return bucketTake(job);
     case 'challenge-check': return challengeCheck(job);
+    case 'connections-open': return connectionsOpen(job);
   }
 }
 

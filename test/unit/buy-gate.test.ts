@@ -159,3 +159,16 @@ t.test('admitAnswer checks the item again only when asked to, then the challenge
   const plain = g.gate.admitAnswer(reply, 0, g.catalog.tickets[0]!, USER, undefined, undefined, NOW, true);
   t.ok(plain, 'an item without a challenge needs none');
 });
+
+t.test('claim takes the user\'s one buy in flight, and refuses rate_limited when another thread holds it', async (t) => {
+  const g = setup();
+  const reply = new RecordingReply();
+  t.ok(g.gate.claim(reply, 1, USER), 'a free user is claimed');
+  t.ok(g.ctx.inFlight.has(USER), 'and is in flight');
+  // Another HTTP thread claimed the user between this thread's look and its claim.
+  t.notOk(g.gate.claim(reply, 1, USER), 'a second claim is refused');
+  t.same(reply.refusals, [{ code: 'rate_limited', itemIndex: 1 }], 'answered once, on its item');
+  t.equal(g.catalog.refusals[REFUSAL_FIELDS + REFUSAL.rate_limited], 1, 'and counted there');
+  g.ctx.inFlight.remove(USER);
+  t.ok(g.gate.claim(reply, 1, USER), 'free again once the dispatcher gave it back');
+});
