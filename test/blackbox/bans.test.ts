@@ -60,7 +60,8 @@ for (const mode of MODES) {
 }
 
 for (const mode of MODES) {
-  t.test(`with ${mode.name}, behind a trusted proxy the address comes from its header, and only when one is configured`, async (t) => {
+  t.test(`with ${mode.name}, ` +
+    `behind a trusted proxy the address comes from its header, and only when one is configured`, async (t) => {
     const env = { FLASH_ADMIN_TOKEN: ADMIN_TOKEN };
     for (const trusted of [true, false]) {
       const engine = await startEngine({ dataDir: tempDataDir('proxy'), sale: [item('p', { stock: 100 })], env,

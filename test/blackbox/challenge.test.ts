@@ -24,7 +24,8 @@ for (const mode of MODES) {
   t.test(`with ${mode.name}, challenge items`, async (t) => {
     const startsAt = Date.now() + 3000;
     const engine = await startEngine({
-      dataDir: tempDataDir('challenge'), args: [...mode.args], env: { FLASH_TICKET_SECRET: TICKET_SECRET, FLASH_CHALLENGE_THINK_MS: '400' },
+      dataDir: tempDataDir('challenge'), args: [...mode.args],
+      env: { FLASH_TICKET_SECRET: TICKET_SECRET, FLASH_CHALLENGE_THINK_MS: '400' },
       sale: [item('quiz', { stock: 10, perUserLimit: 1, challenge: true, startsAt }), item('plain', { stock: 10 })],
     });
     t.teardown(() => engine.stop());
@@ -50,7 +51,8 @@ for (const mode of MODES) {
     t.notOk(question.includes(answer), 'the answer is not in it');
 
     t.same((await buy(1)).json, { error: 'challenge_failed' }, 'no answer');
-    t.same((await buy(1, { challenge, answer })).json, { error: 'challenge_failed' }, 'too quick (under the think time)');
+    t.same((await buy(1, { challenge, answer })).json, { error: 'challenge_failed' },
+      'too quick (under the think time)');
     await sleep(450);
     t.same((await buy(1, { challenge, answer: answer === '00000' ? '11111' : '00000' })).json,
       { error: 'challenge_failed' }, 'wrong');
@@ -65,7 +67,8 @@ for (const mode of MODES) {
     // Each try is on a fresh connection, so that with two HTTP threads the kernel puts some on each: a used
     // challenge must be refused by every thread, not only by the one it was used on.
     const reused = await Promise.all(Array.from({ length: 8 }, () => request(engine.port, 'POST', buyPath,
-      { token: signToken(1), body: JSON.stringify({ challenge, answer }), agent: new http.Agent({ keepAlive: false }) })));
+      { token: signToken(1), body: JSON.stringify({ challenge, answer }),
+        agent: new http.Agent({ keepAlive: false }) })));
     t.same(reused.map((r) => r.json), reused.map(() => ({ error: 'challenge_failed' })),
       'a used challenge cannot be used again, on any connection');
 
@@ -74,7 +77,8 @@ for (const mode of MODES) {
     t.teardown(() => shopper.close());
     const ticket = buyPath.split('/').pop()!;
     shopper.send({ op: 'buy', id: 1, item: 'quiz', ticket });
-    t.same(await shopper.next((f) => f.id === 1), { id: 1, error: 'challenge_failed' }, 'a socket buy without an answer');
+    t.same(await shopper.next((f) => f.id === 1), { id: 1, error: 'challenge_failed' },
+      'a socket buy without an answer');
     const c3 = (second.json as { challenge: string }).challenge;
     shopper.send({ op: 'buy', id: 2, item: 'quiz', ticket, challenge: c3, answer: answerOf('quiz', 3, c3) });
     t.match(await shopper.next((f) => f.id === 2), { id: 2, result: 'won' }, 'and with one');

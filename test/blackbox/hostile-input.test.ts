@@ -17,7 +17,8 @@ import {
 const SLOWLORIS_MODES = modesNamed('--workers 0', '--workers 2 --http-threads 2');
 
 for (const mode of MODES) {
-  t.test(`with ${mode.name}, URL and header limits are on by default and answer 414 and 431; 0 turns them off`, async (t) => {
+  t.test(`with ${mode.name}, ` +
+    `URL and header limits are on by default and answer 414 and 431; 0 turns them off`, async (t) => {
     const sale = [item('u', { stock: 10 })];
     const engine = await startEngine({ dataDir: tempDataDir('limits'), args: [...mode.args], sale });
     const longQuery = `/api/items?${'q'.repeat(3000)}`;
@@ -43,7 +44,8 @@ for (const mode of MODES) {
 }
 
 for (const mode of MODES) {
-  t.test(`with ${mode.name}, a user has one buy in flight: a burst from one account over many connections is refused while one is in flight`,
+  t.test(`with ${mode.name}, ` +
+    `a user has one buy in flight: a burst from one account over many connections is refused while one is in flight`,
     async (t) => {
     const engine = await startEngine({ dataDir: tempDataDir('inflight'), args: [...mode.args],
       sale: [item('p', { stock: 1000, perUserLimit: 50 })] });
@@ -81,7 +83,8 @@ for (const mode of MODES) {
 }
 
 for (const mode of SLOWLORIS_MODES) {
-  t.test(`with ${mode.name}, slow and silent connections are closed by the engine while others are served (slowloris)`, async (t) => {
+  t.test(`with ${mode.name}, ` +
+    `slow and silent connections are closed by the engine while others are served (slowloris)`, async (t) => {
     const engine = await startEngine({ dataDir: tempDataDir('slow'), args: [...mode.args], sale: [item('s')] });
     t.teardown(() => engine.stop());
     const started = Date.now();

@@ -52,7 +52,8 @@ async function checkSpread(t: Test, engine: EngineHandle, itemId: string, total:
   const pushed = await startPushedLines(engine, itemId, 2);
   const main = pushed.find((line) => line.thread === 'main');
   const second = pushed.find((line) => line.thread === 'http-1');
-  t.ok(main !== undefined && main.clients > 0, `the main thread pushed to clients of its own (${JSON.stringify(pushed)})`);
+  t.ok(main !== undefined && main.clients > 0,
+    `the main thread pushed to clients of its own (${JSON.stringify(pushed)})`);
   t.ok(second !== undefined && second.clients > 0, 'and so did thread http-1');
   t.equal((main?.clients ?? 0) + (second?.clients ?? 0), total, `together the ${total} sockets`);
 }
@@ -104,7 +105,9 @@ t.test(`with ${MODE.name}, connections, limits, admin changes, metrics and the a
     const paused = await fresh(engine.port, 'POST', '/admin/items/watched/pause', { headers: admin });
     t.equal(paused.status, 200, 'paused');
     const whilePaused = [];
-    for (let i = 0; i < 20; i++) whilePaused.push(await fresh(engine.port, 'POST', buyPath, { token: signToken(200 + i) }));
+    for (let i = 0; i < 20; i++) {
+      whilePaused.push(await fresh(engine.port, 'POST', buyPath, { token: signToken(200 + i) }));
+    }
     t.same(whilePaused.map((r) => `${r.status} ${r.json.error}`), whilePaused.map(() => '503 paused'),
       '20 fresh connections after the answer: every buy is 503 paused');
     t.equal((await fresh(engine.port, 'POST', '/admin/items/watched/resume', { headers: admin })).status, 200);

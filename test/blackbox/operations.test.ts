@@ -23,7 +23,8 @@ t.test('--help lists every flag with its FLASH_* variable', async (t) => {
   t.equal(code, 0);
   for (const [flag, env] of [['--port', 'FLASH_PORT'], ['--host', 'FLASH_HOST'], ['--data', 'FLASH_DATA'],
     ['--sale', 'FLASH_SALE'],
-    ['--workers', 'FLASH_WORKERS'], ['--http-threads', 'FLASH_HTTP_THREADS'], ['--fsync', 'FLASH_FSYNC'], ['--log-level', 'FLASH_LOG_LEVEL'],
+    ['--workers', 'FLASH_WORKERS'], ['--http-threads', 'FLASH_HTTP_THREADS'], ['--fsync', 'FLASH_FSYNC'],
+    ['--log-level', 'FLASH_LOG_LEVEL'],
     ['--ring-slots', 'FLASH_RING_SLOTS'],
     ['--demo-start-sec', 'FLASH_DEMO_START_SEC'], ['--trusted-proxy-header', 'FLASH_TRUSTED_PROXY_HEADER']]) {
     t.match(stdout, new RegExp(`${flag}\\b.*${env}`), `${flag} with ${env}`);
@@ -93,7 +94,8 @@ for (const mode of MODES) {
 }
 
 for (const mode of MODES) {
-  t.test(`with ${mode.name}, restarting with the same sale file keeps what was sold; lowering stock below it is refused`, async (t) => {
+  t.test(`with ${mode.name}, ` +
+    `restarting with the same sale file keeps what was sold; lowering stock below it is refused`, async (t) => {
     const dataDir = tempDataDir('resale');
     const sale = [item('keep', { stock: 10 })];
     const saleFile = writeSaleFile(dataDir, sale);
@@ -121,7 +123,8 @@ for (const mode of MODES) {
 }
 
 for (const mode of MODES) {
-  t.test(`with ${mode.name}, a sale file or an admin update may not lower perUserLimit below what a user holds`, async (t) => {
+  t.test(`with ${mode.name}, ` +
+    `a sale file or an admin update may not lower perUserLimit below what a user holds`, async (t) => {
     const dataDir = tempDataDir('limitdown');
     const sale = [item('pair', { stock: 10, perUserLimit: 3, startsAt: Date.now() - 1000, endsAt: Date.now() + 3000 })];
     let engine = await startEngine({ dataDir, args: [...mode.args], sale, env: { FLASH_ADMIN_TOKEN: ADMIN_TOKEN } });
@@ -133,7 +136,8 @@ for (const mode of MODES) {
     const update = await request(engine.port, 'PUT', '/admin/items/pair', { headers, body: '{"perUserLimit":1}' });
     t.equal(update.status, 400, 'an admin update is refused');
     t.match(update.json.message, /field "perUserLimit" is 1 but a user already holds 2 units/);
-    t.equal((await request(engine.port, 'PUT', '/admin/items/pair', { headers, body: '{"perUserLimit":2}' })).status, 200,
+    t.equal((await request(engine.port, 'PUT', '/admin/items/pair',
+      { headers, body: '{"perUserLimit":2}' })).status, 200,
       'down to what is held is fine');
     t.equal(await engine.stop(), 0);
     const lower = writeSaleFile(dataDir, [{ ...sale[0]!, perUserLimit: 1 }]);
@@ -229,7 +233,8 @@ for (const mode of MODES) {
   t.test(`with ${mode.name}, --snapshot-keep 2 keeps the two newest snapshot files`, async (t) => {
     const dataDir = tempDataDir('snapshot-keep');
     const headers = { authorization: `Bearer ${ADMIN_TOKEN}` };
-    const engine = await startEngine({ dataDir, args: [...mode.args, '--snapshot-keep', '2'], sale: [item('a', { stock: 10 })],
+    const engine = await startEngine({ dataDir, args: [...mode.args, '--snapshot-keep', '2'],
+      sale: [item('a', { stock: 10 })],
       env: { FLASH_ADMIN_TOKEN: headers.authorization.slice(7) } });
     t.teardown(() => engine.stop());
     const taken: string[] = [];

@@ -46,7 +46,8 @@ for (const mode of MODES) {
 }
 
 for (const mode of MODES) {
-  t.test(`with ${mode.name}, an address over its burst is refused whoever the user, and 0 turns a limit off`, async (t) => {
+  t.test(`with ${mode.name}, ` +
+    `an address over its burst is refused whoever the user, and 0 turns a limit off`, async (t) => {
     const sale = [item('a', { stock: 1000 })];
     const limited = await startEngine({ dataDir: tempDataDir('rateaddr'), args: [...mode.args], sale,
       env: { FLASH_RATE_ADDRESS_PER_SEC: '1', FLASH_RATE_ADDRESS_BURST: '5' } });
@@ -69,12 +70,15 @@ for (const mode of MODES) {
 }
 
 for (const mode of MODES) {
-  t.test(`with ${mode.name}, past the event-loop lag threshold buys are shed 503 overloaded, and 0 turns shedding off`, async (t) => {
+  t.test(`with ${mode.name}, ` +
+    `past the event-loop lag threshold buys are shed 503 overloaded, and 0 turns shedding off`, async (t) => {
     const sale = [item('l', { stock: 100_000, perUserLimit: 1 })];
     const burst = async (port: number, buyPath: string) =>
-      Promise.all(Array.from({ length: 3000 }, (_, i) => request(port, 'POST', buyPath, { token: signToken(1000 + i) })));
+      Promise.all(Array.from({ length: 3000 }, (_, i) =>
+        request(port, 'POST', buyPath, { token: signToken(1000 + i) })));
     // A threshold of 1 ms: a burst of 3,000 buys delays the engine's timer past it.
-    const touchy = await startEngine({ dataDir: tempDataDir('shed'), args: [...mode.args], sale, env: { FLASH_SHED_LAG_MS: '1' } });
+    const touchy = await startEngine({ dataDir: tempDataDir('shed'), args: [...mode.args], sale,
+      env: { FLASH_SHED_LAG_MS: '1' } });
     const shed = (await burst(touchy.port, await buyPathOf(touchy.port, 'l'))).filter((r) => r.status === 503);
     t.ok(shed.length > 0, `some buys were shed (${shed.length})`);
     t.ok(shed.every((r) => r.json.error === 'overloaded' && r.headers['retry-after'] === '1'),
@@ -83,7 +87,8 @@ for (const mode of MODES) {
     t.match(metrics, /flash_event_loop_lag_seconds \d/);
     t.match(metrics, new RegExp(`flash_shed_total ${shed.length}\\b`), 'each shed buy is counted in flash_shed_total');
     await touchy.stop();
-    const calm = await startEngine({ dataDir: tempDataDir('noshed'), args: [...mode.args], sale, env: { FLASH_SHED_LAG_MS: '0' } });
+    const calm = await startEngine({ dataDir: tempDataDir('noshed'), args: [...mode.args], sale,
+      env: { FLASH_SHED_LAG_MS: '0' } });
     t.teardown(() => calm.stop());
     const replies = await burst(calm.port, await buyPathOf(calm.port, 'l'));
     t.equal(replies.filter((r) => r.status === 503).length, 0, 'with shedding off nothing is shed');
@@ -91,7 +96,8 @@ for (const mode of MODES) {
 }
 
 for (const mode of MODES) {
-  t.test(`with ${mode.name}, --rate-exempt lifts the per-address limits for its ranges only; the per-user limit still applies`,
+  t.test(`with ${mode.name}, ` +
+    `--rate-exempt lifts the per-address limits for its ranges only; the per-user limit still applies`,
     async (t) => {
     const sale = [item('x', { stock: 1000, perUserLimit: 1000 })];
     const tight = { FLASH_RATE_ADDRESS_PER_SEC: '1', FLASH_RATE_ADDRESS_BURST: '2', FLASH_RATE_USER_PER_SEC: '',

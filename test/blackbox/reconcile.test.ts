@@ -17,7 +17,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import {
-  MODES, buyPathOf, item, modesNamed, request, signToken, startEngine, tempDataDir, type EngineHandle,
+  MODES, buyPathOf, item, modeNamed, request, signToken, startEngine, tempDataDir, type EngineHandle,
 } from '../helpers/engine-process';
 import {
   changeDatabase, copyDataDir, digestDataDir, readSegments, rewindPersister, runScript,
@@ -98,7 +98,8 @@ function errorsOf(report: Report): Finding[] {
 }
 
 for (const mode of MODES) {
-  t.test(`with ${mode.name}, reconcile refuses while the engine runs, and passes after SIGTERM with the left the engine offered`,
+  t.test(`with ${mode.name}, ` +
+    `reconcile refuses while the engine runs, and passes after SIGTERM with the left the engine offered`,
     async (t) => {
     const dataDir = tempDataDir('reconcile-term');
     const engine = await startEngine({ dataDir, args: [...mode.args], sale: SALE });
@@ -153,13 +154,20 @@ for (const mode of MODES) {
 }
 
 // The corruption cases copy one killed engine's directory a dozen times and
-// run reconcile on each (about SECONDS s a layout), so they run under the two
-// ends of the layouts: the inline shard, and shard workers fed by two HTTP
-// threads. What reconcile checks is the files, which every layout writes alike.
-const CORRUPTION_MODES = modesNamed('--workers 0', '--workers 2 --http-threads 2');
+// run reconcile on each (about 8 s a layout), so they run under two layouts,
+// not three. Each case is written around the one log segment of a single
+// shard (the record it corrupts is found in that segment), so the second
+// layout is one shard worker fed by two HTTP threads rather than
+// --workers 2 --http-threads 2, whose two shards write a segment each; what
+// reconcile checks is the files, which the HTTP threads do not write.
+const CORRUPTION_MODES = [
+  modeNamed('--workers 0'),
+  { name: '--workers 1 --http-threads 2', args: ['--workers', '1', '--http-threads', '2'] },
+];
 
 for (const mode of CORRUPTION_MODES) {
-  t.test(`with ${mode.name}, corruption made on purpose is caught, each with exit 1 and a precise message`, async (t) => {
+  t.test(`with ${mode.name}, ` +
+    `corruption made on purpose is caught, each with exit 1 and a precise message`, async (t) => {
     // The base: a killed engine whose persister had applied everything, so each
     // copy differs from a consistent directory by exactly one change.
     const base = tempDataDir('reconcile-base');

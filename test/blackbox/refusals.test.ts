@@ -133,7 +133,8 @@ for (const mode of MODES) {
 }
 
 for (const mode of WORKER_MODES) {
-  t.test(`with ${mode.name}, a full shard ring answers 503 overloaded with Retry-After, and winners never exceed stock`, async (t) => {
+  t.test(`with ${mode.name}, ` +
+    `a full shard ring answers 503 overloaded with Retry-After, and winners never exceed stock`, async (t) => {
     const engine = await startEngine({ dataDir: tempDataDir('overload'), args: [...mode.args, '--ring-slots', '1'],
       sale: [item('hot', { stock: 50 })] });
     t.teardown(() => engine.stop());

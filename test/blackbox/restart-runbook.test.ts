@@ -11,7 +11,8 @@ import {
 } from '../helpers/engine-process';
 
 for (const mode of WORKER_MODES) {
-  t.test(`with ${mode.name}, SIGTERM mid-sale, then start again: every acknowledged order is kept and sales resume`, async (t) => {
+  t.test(`with ${mode.name}, ` +
+    `SIGTERM mid-sale, then start again: every acknowledged order is kept and sales resume`, async (t) => {
     const dataDir = tempDataDir('runbook');
     const sale = [item('drop', { stock: 2000 })];
     let engine = await startEngine({ dataDir, args: [...mode.args], sale });
@@ -34,7 +35,8 @@ for (const mode of WORKER_MODES) {
     t.ok([...refusals.keys()].every((k) => k === '503 shutting_down'),
       `buys during the stop are refused 503 shutting_down (${JSON.stringify([...refusals])})`);
     const stored = new Set(readOrders(dataDir).map((o) => String(o.id)));
-    t.ok(acknowledged.every((a) => stored.has(a.order)), `all ${acknowledged.length} acknowledged orders are in SQLite`);
+    t.ok(acknowledged.every((a) => stored.has(a.order)),
+      `all ${acknowledged.length} acknowledged orders are in SQLite`);
     t.equal(stored.size, acknowledged.length,
       'and no order that was not acknowledged (SIGTERM answers what it accepted)');
 

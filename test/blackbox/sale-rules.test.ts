@@ -33,7 +33,8 @@ function messageOf(stderr: string, prefix: string): string {
 }
 
 for (const mode of MODES) {
-  t.test(`with ${mode.name}, sale check --data and start-up refuse the same files with one message, and accept the same file`, async (t) => {
+  t.test(`with ${mode.name}, ` +
+    `sale check --data and start-up refuse the same files with one message, and accept the same file`, async (t) => {
     const dataDir = tempDataDir('salerules');
     const engine = await startEngine({ dataDir, args: [...mode.args, '--sale', writeSaleFile(dataDir, [sold({})])] });
     const buyPath = await buyPathOf(engine.port, 'lim');
@@ -45,7 +46,8 @@ for (const mode of MODES) {
 
     const files = tempDataDir('salerulesfiles');
     const refusals: [string, Record<string, unknown>, string][] = [
-      ['a stock below the units held', sold({ stock: 2 }), 'field "stock" is 2 but 3 units are already sold or reserved'],
+      ['a stock below the units held', sold({ stock: 2 }),
+        'field "stock" is 2 but 3 units are already sold or reserved'],
       ['a perUserLimit below what one user holds', sold({ perUserLimit: 1 }),
         'field "perUserLimit" is 1 but a user already holds 2 units'],
       ['another mode once the item has orders', sold({ mode: 'reserve' }),

@@ -59,7 +59,8 @@ t.test('every script answers --help naming its flags, and refuses an unknown fla
 });
 
 for (const mode of MODES) {
-  t.test(`with ${mode.name}, issue-token prints tokens the engine accepts, and refuses a missing or short secret without printing it`,
+  t.test(`with ${mode.name}, ` +
+    `issue-token prints tokens the engine accepts, and refuses a missing or short secret without printing it`,
     async (t) => {
     const engine = await startEngine({ dataDir: tempDataDir('tokens'), args: [...mode.args],
       sale: [item('tok', { stock: 5 })] });
@@ -139,7 +140,8 @@ t.test('sale check passes a good file and prints each item as the engine reads i
 });
 
 for (const mode of MODES) {
-  t.test(`with ${mode.name}, sale check --data refuses a stock below the units held (the unapplied log included) and changes nothing`,
+  t.test(`with ${mode.name}, ` +
+    `sale check --data refuses a stock below the units held (the unapplied log included) and changes nothing`,
     async (t) => {
     const dataDir = tempDataDir('salecheckdata');
     const loaded = writeSaleFile(dataDir, [item('keep', { stock: 10 }), item('other', { stock: 3 })]);
@@ -269,7 +271,8 @@ for (const [from, to] of RESTORES) {
     const newDir = path.join(tempDataDir('restoreto'), 'data');
     const restored = await runScript('restore', ['--snapshot', snapshotFile, '--data', newDir]);
     t.equal(restored.code, 0, restored.stderr);
-    t.match(restored.stdout, /item "ord" \(row 1\): stock 20, held 6, left 14, 6 orders/, 'the summary gives each item');
+    t.match(restored.stdout, /item "ord" \(row 1\): stock 20, held 6, left 14, 6 orders/,
+      'the summary gives each item');
     t.match(restored.stdout, /item "res" \(row 2\): stock 10, held 3, left 7, 4 orders/);
     t.equal((await runScript('reconcile', ['--data', newDir])).code, 0, 'the restored directory reconciles');
 

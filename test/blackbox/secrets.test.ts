@@ -17,7 +17,8 @@ import { connectWs } from '../helpers/ws-client';
 const TICKET_SECRET = 'ticket-secret-for-secret-tests-0123456789';
 
 for (const mode of MODES) {
-  t.test(`with ${mode.name}, before the start nothing public holds the ticket; from the start the ticket route gives it`, async (t) => {
+  t.test(`with ${mode.name}, ` +
+    `before the start nothing public holds the ticket; from the start the ticket route gives it`, async (t) => {
     const startsAt = Date.now() + 3500;
     const engine = await startEngine({ dataDir: tempDataDir('ticket'), args: [...mode.args],
       sale: [item('soon', { startsAt })],

@@ -72,7 +72,8 @@ for (const mode of MODES) {
     t.equal(fs.readdirSync(path.join(dataDir, 'settlement')).filter((f) => f.endsWith('-report.json')).length, 1,
       'settled once');
 
-    t.equal((await request(engine.port, 'PUT', '/admin/items/drop', { headers: admin, body: '{"stock":9}' })).status, 400,
+    t.equal((await request(engine.port, 'PUT', '/admin/items/drop',
+      { headers: admin, body: '{"stock":9}' })).status, 400,
       'stock is changed by restock, not update');
     const startsAt2 = Date.now() + 600;
     const endsAt2 = startsAt2 + 4000;

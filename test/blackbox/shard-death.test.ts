@@ -19,14 +19,16 @@ const FAULT_AT = 300;
 const BUYS = 2_000;
 
 for (const mode of WORKER_MODES) {
-  t.test(`with ${mode.name}, a shard worker that throws: in-flight buys get 503, the engine stops with code 1, nothing acknowledged is lost`,
+  t.test(`with ${mode.name}, ` +
+    `a shard worker that throws: in-flight buys get 503, the engine stops with code 1, nothing acknowledged is lost`,
     async (t) => {
     const dataDir = tempDataDir('shard-death');
     // Item 0 ('a') lives on shard 0, item 1 ('b') on shard 1.
     const sale = [item('a', { stock: STOCK }), item('b', { stock: STOCK })];
     const engine = await startEngine({ dataDir, args: [...mode.args], sale,
       env: { FLASH_FAULT_SHARD_THROW: `0:${FAULT_AT}` } });
-    t.ok(engine.lines.some((l) => l.msg === 'FAULT INJECTION is set: a shard worker will throw on purpose (tests only)'),
+    t.ok(engine.lines.some((l) =>
+      l.msg === 'FAULT INJECTION is set: a shard worker will throw on purpose (tests only)'),
       'the fault injection is logged at start-up');
     const paths = { a: await buyPathOf(engine.port, 'a'), b: await buyPathOf(engine.port, 'b') };
     const agent = new http.Agent({ keepAlive: true, maxSockets: 40 });

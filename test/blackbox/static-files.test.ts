@@ -79,7 +79,8 @@ for (const mode of MODES) {
     t.equal(head.status, 200);
     t.equal(head.headers.etag, plain.headers.etag, 'HEAD has the same headers');
 
-    for (const target of ['/../package.json', '/%2e%2e/package.json', '/%252e%252e/package.json', '/static/../README.md',
+    for (const target of ['/../package.json', '/%2e%2e/package.json', '/%252e%252e/package.json',
+      '/static/../README.md',
       '/..%2fREADME.md', '/%2e%2e%2f%2e%2e%2fetc/passwd', '//etc/passwd', '/index.html%00', '/./index.html']) {
       const reply = await rawGet(engine.port, target);
       t.match(reply, /^HTTP\/1\.1 404 /, `${target} is 404`);

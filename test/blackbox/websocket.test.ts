@@ -222,7 +222,8 @@ function frameBytes(frame: Frame): Buffer {
 
 
 for (const mode of IDLE_MODES) {
-  t.test(`with ${mode.name}, a silent socket that does not answer pings is closed after the idle timeout; a live one stays`, async (t) => {
+  t.test(`with ${mode.name}, ` +
+    `a silent socket that does not answer pings is closed after the idle timeout; a live one stays`, async (t) => {
     const engine = await startEngine({ dataDir: tempDataDir('wsidle'), args: [...mode.args], sale: [item('i')],
       env: { FLASH_WS_IDLE_SEC: '8' } });
     t.teardown(() => engine.stop());
@@ -248,14 +249,16 @@ for (const mode of IDLE_MODES) {
 }
 
 for (const mode of MODES) {
-  t.test(`with ${mode.name}, one address holds at most --ws-max-per-address sockets (429 at the upgrade); 0 turns the limit off`,
+  t.test(`with ${mode.name}, ` +
+    `one address holds at most --ws-max-per-address sockets (429 at the upgrade); 0 turns the limit off`,
     async (t) => {
     // Ten places and then six more tries, each a new connection: with two HTTP
     // threads the kernel spreads them over both, and the cap is one count for
     // the address over every thread, not one per thread.
     const limited = await startEngine({ dataDir: tempDataDir('wsaddr'), args: [...mode.args], sale: [item('a')],
       env: { FLASH_WS_MAX_PER_ADDRESS: '10' } });
-    const held = await Promise.all(Array.from({ length: 10 }, (_, u) => connectWs(limited.port, { token: signToken(u + 1) })));
+    const held = await Promise.all(Array.from({ length: 10 }, (_, u) =>
+      connectWs(limited.port, { token: signToken(u + 1) })));
     const over = await Promise.allSettled(Array.from({ length: 6 }, (_, u) =>
       connectWs(limited.port, { token: signToken(u + 20) })));
     over.forEach((o) => o.status === 'fulfilled' && o.value.close());
@@ -271,14 +274,16 @@ for (const mode of MODES) {
     const open = await startEngine({ dataDir: tempDataDir('wsaddroff'), args: [...mode.args], sale: [item('a')],
       env: { FLASH_WS_MAX_PER_ADDRESS: '0' } });
     t.teardown(() => open.stop());
-    const many = await Promise.all(Array.from({ length: 12 }, (_, u) => connectWs(open.port, { token: signToken(u + 1) })));
+    const many = await Promise.all(Array.from({ length: 12 }, (_, u) =>
+      connectWs(open.port, { token: signToken(u + 1) })));
     t.equal(many.length, 12, 'with the limit at 0, twelve sockets from one address are accepted');
     many.forEach((c) => c.close());
   });
 }
 
 for (const mode of MODES) {
-  t.test(`with ${mode.name}, pushes for items an admin adds while sockets are open, and sold_out for an item that starts empty`,
+  t.test(`with ${mode.name}, ` +
+    `pushes for items an admin adds while sockets are open, and sold_out for an item that starts empty`,
     async (t) => {
     const startsAt = Date.now() + 1500;
     const engine = await startEngine({
@@ -294,9 +299,10 @@ for (const mode of MODES) {
     t.teardown(() => more.forEach((c) => c.close()));
     t.match(await watcher.next((f) => f.op === 'start' && f.item === 'empty', 5000), { op: 'start', item: 'empty' },
       'the empty item starts');
-    t.same(await watcher.next((f) => f.op === 'sold_out' && f.item === 'empty', 2000), { op: 'sold_out', item: 'empty' },
+    t.same(await watcher.next((f) => f.op === 'sold_out' && f.item === 'empty', 5000),
+      { op: 'sold_out', item: 'empty' },
       'and is sold out at once');
-    t.same(await watcher.next((f) => f.op === 'ended' && f.item === 'brief', 3000), { op: 'ended', item: 'brief' },
+    t.same(await watcher.next((f) => f.op === 'ended' && f.item === 'brief', 5000), { op: 'ended', item: 'brief' },
       'an item that ends gets its ended push');
     const briefStart = watcher.frames.findIndex((f) => f.op === 'start' && f.item === 'brief');
     t.ok(briefStart >= 0 && briefStart < watcher.frames.findIndex((f) => f.op === 'ended' && f.item === 'brief'),
@@ -306,9 +312,9 @@ for (const mode of MODES) {
       body: JSON.stringify({ id: 'added', name: 'Added', price: 1, stock: 3, startsAt: Date.now() - 1000 }),
     });
     t.equal(created.status, 201, 'an admin adds an item that is already live');
-    const start = await watcher.next((f) => f.op === 'start' && f.item === 'added', 3000);
+    const start = await watcher.next((f) => f.op === 'start' && f.item === 'added', 5000);
     t.match(start.buyPath, /^\/api\/buy\/added\/[A-Za-z0-9_-]+$/, 'open sockets get its start push with the buy path');
-    const others = await Promise.all(more.map((c) => c.next((f) => f.op === 'start' && f.item === 'added', 3000)));
+    const others = await Promise.all(more.map((c) => c.next((f) => f.op === 'start' && f.item === 'added', 5000)));
     t.ok(others.every((f) => f.buyPath === start.buyPath), 'on every thread: the other watchers get the same push');
     const over = await request(engine.port, 'POST', '/admin/items', {
       headers: { authorization: `Bearer ${ADMIN_TOKEN}` },

@@ -17,7 +17,9 @@ import {
   inCard, isDisabled, launchChromium, openShopperPage, waitForEnabled, waitForText, type ShopperPage,
 } from '../helpers/browser-page';
 import { challengeAnswer, challengeSecretOf } from '../../engine/challenge';
-import { item, modeNamed, request, ROOT, signToken, startEngine, tempDataDir, type EngineHandle } from '../helpers/engine-process';
+import {
+  item, modeNamed, request, ROOT, signToken, startEngine, tempDataDir, type EngineHandle,
+} from '../helpers/engine-process';
 
 // Time for the engine and chromium to start and the pages to load before the
 // items start; the start is then watched on pages that are already open.

@@ -240,5 +240,6 @@ export async function startPushedLines(engine: EngineHandle, itemId: string, thr
   const deadline = Date.now() + timeoutMs;
   const lines = () => engine.lines.filter((line) => line.msg === 'start pushed' && line.item === itemId);
   while (lines().length < threads && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-  return lines().map((line) => ({ thread: (line.thread as string | undefined) ?? 'main', clients: line.clients as number }));
+  return lines().map((line) =>
+    ({ thread: (line.thread as string | undefined) ?? 'main', clients: line.clients as number }));
 }
