@@ -32,6 +32,7 @@ import { ConnectionCounts } from './connection-counts';
 import { checkLimits, ITEMS_MAX, ITEM_ROW_MAX } from './constants';
 import type { HttpContext } from './http-context';
 import { createHttpApp } from './http-server';
+import { HTTP_FAULT_ENV } from './http-thread';
 import { createCatalog, createHttpContext, type HttpThreadSetup } from './http-thread-setup';
 import { HttpThreads } from './http-threads';
 import { InlineShards } from './inline-shards';
@@ -294,6 +295,10 @@ function openStore(config: EngineConfig, log: pino.Logger): Store {
   if (process.env[FAULT_ENV]) {
     log.warn({ [FAULT_ENV]: process.env[FAULT_ENV] },
       'FAULT INJECTION is set: a shard worker will throw on purpose (tests only)');
+  }
+  if (process.env[HTTP_FAULT_ENV]) {
+    log.warn({ [HTTP_FAULT_ENV]: process.env[HTTP_FAULT_ENV] },
+      'FAULT INJECTION is set: HTTP thread 1 will throw on purpose (tests only)');
   }
   if (demoUserSecret !== null) {
     log.warn('DEMO MODE: FLASH_USER_SECRET is not set; tokens are signed with a random per-boot secret and '

@@ -13,7 +13,7 @@
 // The thread then closes its sockets and stays until the process exits.
 
 import assert from 'node:assert/strict';
-import { parentPort, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import pino from 'pino';
 import uWS, { type TemplatedApp } from 'uWebSockets.js';
 import type { RelayTarget } from './admin-relay';
@@ -24,12 +24,37 @@ import { createCatalog, createHttpContext, type HttpThreadSetup } from './http-t
 import { RingProducer } from './ring-producer';
 import { SalePushes } from './sale-pushes';
 import { ShardAnswerer } from './shard-answerer';
+import type { RequestDispatcher } from './shard-dispatcher';
 
 /** What the main thread hands an HTTP thread besides the common setup. */
 export interface HttpThreadData extends HttpThreadSetup {
   /** The port the main thread listens on (the real one, when --port 0 picked it). */
   port: number;
   relay: RelayTarget;
+}
+
+/**
+ * Fault injection: `FLASH_FAULT_HTTP_THREAD_THROW=N` makes HTTP thread 1
+ * throw right after its Nth request to a shard, outside the request
+ * handler, as a bug in a timer or an answer callback would.
+ */
+export const HTTP_FAULT_ENV = 'FLASH_FAULT_HTTP_THREAD_THROW';
+
+/** The dispatcher, or one that throws on its Nth request when the fault injection asks (tests only). */
+function withFault(producer: RingProducer, index: number, value = process.env[HTTP_FAULT_ENV]): RequestDispatcher {
+  const countdown = index === 1 && value !== undefined ? Number(value) : 0;
+  if (!(countdown > 0)) return producer;
+  let left = countdown;
+  return {
+    dispatch(...request: Parameters<RingProducer['dispatch']>): void {
+      producer.dispatch(...request);
+      if (--left === 0) {
+        queueMicrotask(() => {
+          throw new Error(`${HTTP_FAULT_ENV}: HTTP thread ${index} throws on purpose`);
+        });
+      }
+    },
+  };
 }
 
 export type HttpThreadMessage =
@@ -53,7 +78,7 @@ function run(): void {
   const ctx = createHttpContext(setup, catalog, () => Atomics.load(shared.threadDown, 0) === 0);
   const producer = new RingProducer(shared.rings, setup.index, new ShardAnswerer(catalog, ctx.latency), ctx.inFlight);
   producer.start();
-  const { app, channel } = createHttpApp(ctx, producer, { relay: setup.relay }, {
+  const { app, channel } = createHttpApp(ctx, withFault(producer, setup.index), { relay: setup.relay }, {
     connections: new ConnectionCounts(shared.connections, config.wsMaxConnections, config.wsMaxPerAddress),
     idleSeconds: config.wsIdleSec,
     onOpen: (ws) => pushes.subscribe(ws),
@@ -61,6 +86,19 @@ function run(): void {
   const pushes = new SalePushes(app, catalog, channel.sockets, (item, delayMs, clients, publishMs) =>
     log.info({ item, delayMs, clients, publishMs: Number(publishMs.toFixed(2)) }, 'start pushed'));
   let listenSocket: uWS.us_listen_socket | null = null;
+  // An error no handler caught ends the thread, and the main thread stops the
+  // engine (http-threads.ts). Its sockets are closed first: a worker torn
+  // down with open sockets aborts the whole process, taking the other
+  // threads' answers and the orderly stop with it. (An exception inside a
+  // request handler is uWebSockets.js's to handle: it ends the process, on
+  // any thread; the log keeps every acknowledged order.)
+  const die = (error: unknown): void => {
+    log.fatal({ err: error }, 'HTTP thread failed');
+    closeApp(app);
+    process.exit(1);
+  };
+  process.on('uncaughtException', die);
+  process.on('unhandledRejection', die);
   port.on('message', (message: HttpThreadMessage) => {
     if (message.type === 'change') applyReplicated(catalog, ctx.bans, message.change, shared.changeAcks);
     else if (message.type === 'shardDied') producer.shardDied(message.index);
@@ -87,4 +125,5 @@ function run(): void {
   });
 }
 
-run();
+// engine.ts imports this module for its constants: only a worker runs the thread.
+if (!isMainThread) run();

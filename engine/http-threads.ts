@@ -12,6 +12,9 @@ import type pino from 'pino';
 import type { CatalogChange, ChangeReplicas } from './catalog-changes';
 import type { HttpThreadData, HttpThreadMessage } from './http-thread';
 
+/** How long a stop waits for the HTTP threads to answer what they have in flight. */
+const STOP_WAIT_MS = 10_000;
+
 class ThreadLink {
   exited = false;
   stopped: Promise<void> | null = null;
@@ -30,7 +33,7 @@ export class HttpThreads implements ChangeReplicas {
    * `onDied` is told of a thread that dies after it was ready and before
    * stop().
    */
-  constructor(setups: HttpThreadData[], readonly acks: Int32Array, log: pino.Logger,
+  constructor(setups: HttpThreadData[], readonly acks: Int32Array, private readonly log: pino.Logger,
     onDied: (index: number) => void) {
     this.links = setups.map((setup) => new ThreadLink(new Worker(path.join(__dirname, 'http-thread.js'),
       { workerData: setup, name: `http-${setup.index}` })));
@@ -69,10 +72,27 @@ export class HttpThreads implements ChangeReplicas {
     return this.links.map((link) => !link.exited);
   }
 
-  /** Each thread stops accepting and answers what it sent the shards; resolves when all have. */
+  /**
+   * Each thread stops accepting and answers what it sent the shards;
+   * resolves when all have, or after STOP_WAIT_MS with the stragglers logged
+   * (a thread that hangs must not hang the stop: the shards and the log
+   * still flush what was acknowledged).
+   */
   async stop(): Promise<void> {
     this.stopping = true;
-    await Promise.all(this.links.map((link) => {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), STOP_WAIT_MS);
+    });
+    const stopped = this.stopAll();
+    if (await Promise.race([stopped, late]) === 'late') {
+      this.log.error({ waitedMs: STOP_WAIT_MS }, 'an HTTP thread did not stop in time; stopping without it');
+    }
+    clearTimeout(timer);
+  }
+
+  private stopAll(): Promise<void[]> {
+    return Promise.all(this.links.map((link) => {
       if (link.exited) return Promise.resolve();
       link.stopped ??= new Promise<void>((resolve) => {
         link.worker.on('message', (message: { type: string }) => {
