@@ -10,16 +10,16 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
 import {
-  ADMIN_TOKEN, buyPathOf, item, pool, request, signToken, startEngine, tempDataDir,
+  ADMIN_TOKEN, MODES, buyPathOf, item, pool, request, signToken, startEngine, tempDataDir,
 } from '../helpers/engine-process';
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
 
-for (const workers of ['0', '2']) {
-  t.test(`with --workers ${workers}, admins create and delete items while the engine runs`, async (t) => {
+for (const mode of MODES) {
+  t.test(`with ${mode.name}, admins create and delete items while the engine runs`, async (t) => {
     const dataDir = tempDataDir('items');
     const sale = [item('a', { stock: 5 }), item('b', { stock: 5 }), item('c', { stock: 5 })];
-    let engine = await startEngine({ dataDir, args: ['--workers', workers], sale,
+    let engine = await startEngine({ dataDir, args: [...mode.args], sale,
       env: { FLASH_ADMIN_TOKEN: ADMIN_TOKEN } });
     const fresh = { id: 'fresh', name: 'Fresh item', price: 700, stock: 4, startsAt: Date.now() - 1000,
       perUserLimit: 1 };
@@ -79,7 +79,7 @@ for (const workers of ['0', '2']) {
     t.equal((await request(engine.port, 'GET', '/readyz')).status, 200,
       'every thread is still alive after quick creates and deletes');
     t.equal(await engine.stop(), 0);
-    engine = await startEngine({ dataDir, args: ['--workers', workers], sale,
+    engine = await startEngine({ dataDir, args: [...mode.args], sale,
       env: { FLASH_ADMIN_TOKEN: ADMIN_TOKEN } });
     t.teardown(() => engine.stop());
     await sleep(300);

@@ -10,24 +10,26 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import fs from 'node:fs';
 import t from 'tap';
 import {
-  ADMIN_TOKEN, buyPathOf, item, pool, request, signToken, startEngine, tempDataDir,
+  ADMIN_TOKEN, MODES, buyPathOf, item, pool, request, signToken, startEngine, tempDataDir,
 } from '../helpers/engine-process';
 
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}`, 'x-admin-actor': 'ops-alice' };
 
-t.test('without FLASH_ADMIN_TOKEN the admin API does not exist', async (t) => {
-  const engine = await startEngine({ dataDir: tempDataDir('noadmin'), sale: [item('x')] });
-  t.teardown(() => engine.stop());
-  t.equal((await request(engine.port, 'GET', '/admin/stats', { headers: admin })).status, 404);
-  t.ok(engine.lines.some((l) => String(l.msg).startsWith('admin API disabled')), 'and says so at start-up');
-});
+for (const mode of MODES) {
+  t.test(`with ${mode.name}, without FLASH_ADMIN_TOKEN the admin API does not exist`, async (t) => {
+    const engine = await startEngine({ dataDir: tempDataDir('noadmin'), args: [...mode.args], sale: [item('x')] });
+    t.teardown(() => engine.stop());
+    t.equal((await request(engine.port, 'GET', '/admin/stats', { headers: admin })).status, 404);
+    t.ok(engine.lines.some((l) => String(l.msg).startsWith('admin API disabled')), 'and says so at start-up');
+  });
+}
 
-for (const workers of ['0', '2']) {
-  t.test(`with --workers ${workers}, admins see stats, pause, restock, export and snapshot`, async (t) => {
+for (const mode of MODES) {
+  t.test(`with ${mode.name}, admins see stats, pause, restock, export and snapshot`, async (t) => {
     const dataDir = tempDataDir('admin');
     const sale = [item('few', { stock: 2 }), item('res', { stock: 10, mode: 'reserve', perUserLimit: 2 }),
       item('later', { startsAt: Date.now() + 3_600_000 })];
-    let engine = await startEngine({ dataDir, args: ['--workers', workers], sale,
+    let engine = await startEngine({ dataDir, args: [...mode.args], sale,
       env: { FLASH_ADMIN_TOKEN: ADMIN_TOKEN } });
     t.equal((await request(engine.port, 'GET', '/admin/stats')).status, 401, 'no token: 401');
     t.equal((await request(engine.port, 'GET', '/admin/stats', { headers: { authorization: 'Bearer nope' } })).status,
@@ -97,7 +99,7 @@ for (const workers of ['0', '2']) {
     t.ok(fs.existsSync(snap.json.path as string), 'the snapshot file exists');
 
     t.equal(await engine.stop(), 0);
-    engine = await startEngine({ dataDir, args: ['--workers', workers], sale,
+    engine = await startEngine({ dataDir, args: [...mode.args], sale,
       env: { FLASH_ADMIN_TOKEN: ADMIN_TOKEN } });
     t.equal((await request(engine.port, 'POST', res, { token: signToken(3) })).json.error, 'paused',
       'pause survives a restart');

@@ -7,7 +7,7 @@
 import http from 'node:http';
 import t from 'tap';
 import {
-  buyPathOf, item, pool, readOrders, request, signToken, startEngine, tempDataDir,
+  MODES, buyPathOf, item, pool, readOrders, request, signToken, startEngine, tempDataDir,
 } from '../helpers/engine-process';
 
 const USERS = 5_000;
@@ -15,11 +15,11 @@ const ATTEMPTS = 2;
 const CONNECTIONS = 200;
 const STOCK = 100;
 
-for (const workers of ['0', '2']) {
-  t.test(`with --workers ${workers}, 5,000 users x 2 attempts on stock 100 give exactly 100 distinct winners`,
+for (const mode of MODES) {
+  t.test(`with ${mode.name}, 5,000 users x 2 attempts on stock 100 give exactly 100 distinct winners`,
     async (t) => {
     const dataDir = tempDataDir('hammer');
-    const engine = await startEngine({ dataDir, args: ['--workers', workers], sale: [item('hot', { stock: STOCK })] });
+    const engine = await startEngine({ dataDir, args: [...mode.args], sale: [item('hot', { stock: STOCK })] });
     const buyPath = await buyPathOf(engine.port, 'hot');
     const agent = new http.Agent({ keepAlive: true, maxSockets: CONNECTIONS });
     const tokens = Array.from({ length: USERS }, (_, i) => signToken(1000 + i));

@@ -5,13 +5,16 @@
 // the same data directory with the same sale file (which must not reset what
 // was sold), and every acknowledged order must be there, for its owner, with
 // units left plus units held equal to stock. A second kill and a restart
-// with another number of worker threads repeat the check.
+// in another thread layout repeat the check: the inline shard to two shard
+// workers fed by two HTTP threads and back, and one HTTP thread to two, so
+// that a log written by one layout is replayed by each other kind.
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import http from 'node:http';
 import t, { type Test } from 'tap';
 import {
-  buyPathOf, item, pool, readOrders, request, signToken, startEngine, tempDataDir, type EngineHandle,
+  buyPathOf, item, pool, readOrders, request, signToken, startEngine, tempDataDir, modeNamed,
+  type EngineHandle,
 } from '../helpers/engine-process';
 
 const STOCK = { big: 3000, res: 800 } as const;
@@ -74,22 +77,29 @@ async function leftOf(engine: EngineHandle): Promise<Record<string, number>> {
   return Object.fromEntries((list.json.items as { id: string; left: number }[]).map((i) => [i.id, i.left]));
 }
 
-for (const [first, second] of [['0', '2'], ['2', '0']] as const) {
-  t.test(`kill -9 mid-sale with --workers ${first}, restart with ${first} then ${second}: ` +
+/** Each pair is the layout killed twice, then the layout restarted in. */
+const SWITCHES = [
+  [modeNamed('--workers 0'), modeNamed('--workers 2 --http-threads 2')],
+  [modeNamed('--workers 2 --http-threads 2'), modeNamed('--workers 0')],
+  [modeNamed('--workers 2'), modeNamed('--workers 2 --http-threads 2')],
+] as const;
+
+for (const [first, second] of SWITCHES) {
+  t.test(`kill -9 mid-sale with ${first.name}, restart with ${first.name} then ${second.name}: ` +
     'no acknowledged order is lost', async (t) => {
     const dataDir = tempDataDir('crash');
     const sale = [item('big', { stock: STOCK.big }),
       item('res', { stock: STOCK.res, mode: 'reserve', payWindowSec: 3600 })];
-    let engine = await startEngine({ dataDir, args: ['--workers', first], sale });
+    let engine = await startEngine({ dataDir, args: [...first.args], sale });
     const firstRound = await buyThenKill(engine, 1_000_000, 400);
     t.ok(firstRound.length >= 400, `${firstRound.length} orders acknowledged before the kill`);
 
-    engine = await startEngine({ dataDir, args: ['--workers', first], sale });
+    engine = await startEngine({ dataDir, args: [...first.args], sale });
     t.ok(engine.lines.some((l) => l.msg === 'write-behind log replayed into SQLite'), 'start-up replays the log');
     await checkRecovered(t, engine, firstRound);
     const secondRound = await buyThenKill(engine, 2_000_000, 300);
 
-    engine = await startEngine({ dataDir, args: ['--workers', second], sale });
+    engine = await startEngine({ dataDir, args: [...second.args], sale });
     const all = [...firstRound, ...secondRound];
     await checkRecovered(t, engine, all);
     t.equal(new Set(all.map((a) => a.order)).size, all.length, 'order ids stay unique across restarts');

@@ -15,7 +15,9 @@ import t from 'tap';
 import { connectWs } from '../helpers/ws-client';
 import { httpRequest, int, rawStream, wsFrame, type FuzzContext } from '../helpers/fuzz-corpus';
 import { mulberry32, type Rand } from '../helpers/seeded-random';
-import { ADMIN_TOKEN, buyPathOf, item, request, signToken, startEngine, tempDataDir } from '../helpers/engine-process';
+import {
+  ADMIN_TOKEN, buyPathOf, item, modesNamed, request, signToken, startEngine, tempDataDir,
+} from '../helpers/engine-process';
 import { runScript } from '../helpers/script-process';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261123);
@@ -185,71 +187,87 @@ async function wsWorker(port: number, rand: Rand, ctx: FuzzContext, count: numbe
   client.close();
 }
 
+// A run takes about 110 s on a 2-core machine, so the fuzz runs under the two ends of the
+// layouts only: the inline shard, and shard workers fed by two HTTP threads
+// (which also covers what one HTTP thread feeding the workers does).
+const FUZZ_MODES = modesNamed('--workers 0', '--workers 2 --http-threads 2');
+
+/** The process's resident memory in MiB; 0 once it has exited (the crash is reported on its own). */
 function rssMiB(pid: number): number {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
+  if (!fs.existsSync(`/proc/${pid}/status`)) return 0;
+  const resident = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return resident === null ? 0 : Number(resident[1]) / 1024; // no VmRSS: an exited process not yet reaped
 }
 
-t.test(`fuzz: ${HTTP_INPUTS + WS_FRAMES} inputs, seed ${SEED}`, async (t) => {
-  const dataDir = tempDataDir('fuzz');
-  const engine = await startEngine({
-    dataDir, env: { FLASH_ADMIN_TOKEN: ADMIN_TOKEN },
-    sale: [item('f1', { stock: 500, perUserLimit: 2 }),
-      item('f2', { stock: 50, perUserLimit: 1, mode: 'reserve', payWindowSec: 5 }),
-      item('f3', { stock: 20, challenge: true }), item('later', { startsAt: Date.now() + 3_600_000 })],
+for (const mode of FUZZ_MODES) {
+  t.test(`fuzz with ${mode.name}: ${HTTP_INPUTS + WS_FRAMES} inputs, seed ${SEED}`, async (t) => {
+    const dataDir = tempDataDir('fuzz');
+    const engine = await startEngine({
+      dataDir, args: [...mode.args], env: { FLASH_ADMIN_TOKEN: ADMIN_TOKEN },
+      sale: [item('f1', { stock: 500, perUserLimit: 2 }),
+        item('f2', { stock: 50, perUserLimit: 1, mode: 'reserve', payWindowSec: 5 }),
+        item('f3', { stock: 20, challenge: true }), item('later', { startsAt: Date.now() + 3_600_000 })],
+    });
+    let crashed = false;
+    void engine.exited.then(() => (crashed = true));
+    const ctx: FuzzContext = {
+      buyPaths: [await buyPathOf(engine.port, 'f1'), await buyPathOf(engine.port, 'f2'),
+        await buyPathOf(engine.port, 'f3'), '/api/buy/later/AAAAAAAAAAAAAAAAAAAAAA'],
+      items: ['f1', 'f2', 'f3', 'later', 'nope'],
+      tokens: [...Array.from({ length: 300 }, (_, i) => signToken(i + 1)),
+        signToken(5, 'wrong-secret-wrong-secret-wrong-secret'), signToken(6, undefined, 1), 'v1.x.y.z', ''],
+      adminToken: ADMIN_TOKEN,
+    };
+    const stats: Stats = { statuses: new Map(), raw: 0, wsFrames: 0, wsAnswers: 0, closedByEngine: 0, badStatuses: [],
+      stalls: [] };
+    const started = Date.now();
+    const rssStart = rssMiB(engine.proc.pid!);
+    let rssPeak = rssStart;
+    const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssMiB(engine.proc.pid!))), 250);
+    // A worker's failure (a socket error when the engine died under it) ends
+    // the run; the checks below then say what happened, with the engine's stderr.
+    const failure = await Promise.all([
+      ...Array.from({ length: HTTP_WORKERS }, (_, w) =>
+        httpWorker(engine.port, mulberry32(SEED + w), ctx, HTTP_INPUTS / HTTP_WORKERS, stats)),
+      ...Array.from({ length: WS_WORKERS }, (_, w) =>
+        wsWorker(engine.port, mulberry32(SEED + 1000 + w), ctx, WS_FRAMES / WS_WORKERS, stats)),
+    ]).then(() => null, (error: Error) => error);
+    clearInterval(sampler);
+    const rssEnd = rssMiB(engine.proc.pid!);
+    const seconds = (Date.now() - started) / 1000;
+    t.comment(`seed ${SEED}: ${HTTP_INPUTS} HTTP inputs (${stats.raw} raw streams), ` +
+      `${stats.wsFrames} ws frames in ${seconds.toFixed(1)} s; ` +
+      `statuses ${JSON.stringify(Object.fromEntries(stats.statuses))}; ` +
+      `connections closed by the engine ${stats.closedByEngine}; ` +
+      `RSS ${rssStart.toFixed(0)} → peak ${rssPeak.toFixed(0)} → ${rssEnd.toFixed(0)} MiB`);
+
+    const errors = engine.lines.filter((line) => Number(line.level) >= 50).slice(0, 5);
+    t.equal(failure, null, `no fuzzing worker failed ${failure === null ? ''
+      : `(engine errors: ${JSON.stringify(errors)}; stderr: ${engine.stderr.join('').slice(-1500)})`}`);
+    t.notOk(crashed, `the engine never crashed ${crashed
+      ? `(engine errors: ${JSON.stringify(errors)}; stderr: ${engine.stderr.join('').slice(-1500)})` : ''}`);
+    t.same(stats.badStatuses, [], 'no 5xx other than 503');
+    t.same(stats.stalls, [], 'every well-framed request and every frame was answered in time');
+    t.ok(HTTP_INPUTS + stats.wsFrames >= 100_000, 'at least 100,000 inputs');
+    t.ok(stats.wsAnswers > WS_FRAMES / 2, `most ws frames were answered (${stats.wsAnswers})`);
+    t.ok((stats.statuses.get(200) ?? 0) > 1000 && (stats.statuses.get(400) ?? 0) > 100
+      && (stats.statuses.get(404) ?? 0) > 100, 'the corpus reached real answers and refusals alike');
+    t.ok(rssPeak - rssStart < 200,
+      `memory stayed bounded: peak ${rssPeak.toFixed(0)} MiB from ${rssStart.toFixed(0)} MiB`);
+
+    const items = (await request(engine.port, 'GET', '/api/items')).json.items as { id: string; left: number;
+      stock: number }[];
+    t.equal((await request(engine.port, 'GET', '/healthz')).status, 200, 'still serving');
+    t.equal(await engine.stop(), 0, 'stops cleanly on SIGTERM');
+    const reconcile = await runScript('reconcile', ['--data', dataDir, '--json'], {}, 60_000);
+    t.equal(reconcile.code, 0,
+      'reconcile passes: stock and orders are consistent ' +
+      `${reconcile.code === 0 ? '' : reconcile.stdout + reconcile.stderr}`);
+    const report = JSON.parse(reconcile.stdout) as { items: { id: string; left: number }[] };
+    for (const live of items) {
+      const after = report.items.find((i) => i.id === live.id);
+      t.ok(after !== undefined && after.left <= live.stock,
+        `${live.id}: left ${after?.left} within stock ${live.stock}`);
+    }
   });
-  let crashed = false;
-  void engine.exited.then(() => (crashed = true));
-  const ctx: FuzzContext = {
-    buyPaths: [await buyPathOf(engine.port, 'f1'), await buyPathOf(engine.port, 'f2'),
-      await buyPathOf(engine.port, 'f3'), '/api/buy/later/AAAAAAAAAAAAAAAAAAAAAA'],
-    items: ['f1', 'f2', 'f3', 'later', 'nope'],
-    tokens: [...Array.from({ length: 300 }, (_, i) => signToken(i + 1)),
-      signToken(5, 'wrong-secret-wrong-secret-wrong-secret'), signToken(6, undefined, 1), 'v1.x.y.z', ''],
-    adminToken: ADMIN_TOKEN,
-  };
-  const stats: Stats = { statuses: new Map(), raw: 0, wsFrames: 0, wsAnswers: 0, closedByEngine: 0, badStatuses: [],
-    stalls: [] };
-  const started = Date.now();
-  const rssStart = rssMiB(engine.proc.pid!);
-  let rssPeak = rssStart;
-  const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssMiB(engine.proc.pid!))), 250);
-  await Promise.all([
-    ...Array.from({ length: HTTP_WORKERS }, (_, w) =>
-      httpWorker(engine.port, mulberry32(SEED + w), ctx, HTTP_INPUTS / HTTP_WORKERS, stats)),
-    ...Array.from({ length: WS_WORKERS }, (_, w) =>
-      wsWorker(engine.port, mulberry32(SEED + 1000 + w), ctx, WS_FRAMES / WS_WORKERS, stats)),
-  ]);
-  clearInterval(sampler);
-  const rssEnd = rssMiB(engine.proc.pid!);
-  const seconds = (Date.now() - started) / 1000;
-  t.comment(`seed ${SEED}: ${HTTP_INPUTS} HTTP inputs (${stats.raw} raw streams), ` +
-    `${stats.wsFrames} ws frames in ${seconds.toFixed(1)} s; ` +
-    `statuses ${JSON.stringify(Object.fromEntries(stats.statuses))}; ` +
-    `connections closed by the engine ${stats.closedByEngine}; ` +
-    `RSS ${rssStart.toFixed(0)} → peak ${rssPeak.toFixed(0)} → ${rssEnd.toFixed(0)} MiB`);
-
-  t.notOk(crashed, 'the engine never crashed');
-  t.same(stats.badStatuses, [], 'no 5xx other than 503');
-  t.same(stats.stalls, [], 'every well-framed request and every frame was answered in time');
-  t.ok(HTTP_INPUTS + stats.wsFrames >= 100_000, 'at least 100,000 inputs');
-  t.ok(stats.wsAnswers > WS_FRAMES / 2, `most ws frames were answered (${stats.wsAnswers})`);
-  t.ok((stats.statuses.get(200) ?? 0) > 1000 && (stats.statuses.get(400) ?? 0) > 100
-    && (stats.statuses.get(404) ?? 0) > 100, 'the corpus reached real answers and refusals alike');
-  t.ok(rssPeak - rssStart < 200,
-    `memory stayed bounded: peak ${rssPeak.toFixed(0)} MiB from ${rssStart.toFixed(0)} MiB`);
-
-  const items = (await request(engine.port, 'GET', '/api/items')).json.items as { id: string; left: number;
-    stock: number }[];
-  t.equal((await request(engine.port, 'GET', '/healthz')).status, 200, 'still serving');
-  t.equal(await engine.stop(), 0, 'stops cleanly on SIGTERM');
-  const reconcile = await runScript('reconcile', ['--data', dataDir, '--json'], {}, 60_000);
-  t.equal(reconcile.code, 0,
-    'reconcile passes: stock and orders are consistent ' +
-    `${reconcile.code === 0 ? '' : reconcile.stdout + reconcile.stderr}`);
-  const report = JSON.parse(reconcile.stdout) as { items: { id: string; left: number }[] };
-  for (const live of items) {
-    const after = report.items.find((i) => i.id === live.id);
-    t.ok(after !== undefined && after.left <= live.stock, `${live.id}: left ${after?.left} within stock ${live.stock}`);
-  }
-});
+}

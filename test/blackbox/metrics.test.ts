@@ -9,7 +9,7 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import t from 'tap';
-import { buyPathOf, item, pool, request, signToken, startEngine, tempDataDir } from '../helpers/engine-process';
+import { MODES, buyPathOf, item, pool, request, signToken, startEngine, tempDataDir } from '../helpers/engine-process';
 
 /** Parses "name{a="b",c="d"} value" lines into a map keyed by name and sorted labels. */
 function parse(text: string): Map<string, number> {
@@ -23,9 +23,9 @@ function parse(text: string): Map<string, number> {
   return samples;
 }
 
-for (const workers of ['0', '2']) {
-  t.test(`with --workers ${workers}, /metrics reports what happened`, async (t) => {
-    const engine = await startEngine({ dataDir: tempDataDir('metrics'), args: ['--workers', workers],
+for (const mode of MODES) {
+  t.test(`with ${mode.name}, /metrics reports what happened`, async (t) => {
+    const engine = await startEngine({ dataDir: tempDataDir('metrics'), args: [...mode.args],
       sale: [item('m', { stock: 3, mode: 'reserve' })] });
     t.teardown(() => engine.stop());
     const buyPath = await buyPathOf(engine.port, 'm');
@@ -65,6 +65,10 @@ for (const workers of ['0', '2']) {
     t.ok(latencySum > 0 && latencySum < 8, `the 8 buys took between 0 and 8 s in all (${latencySum} s)`);
     t.equal(m.get('flash_thread_up{thread="persister"}'), 1);
     t.equal(m.get('flash_thread_up{thread="shard-0"}'), 1);
+    if (mode.args.includes('2')) t.equal(m.get('flash_thread_up{thread="shard-1"}'), 1, 'each shard worker is up');
+    if (mode.name.includes('--http-threads 2')) {
+      t.equal(m.get('flash_thread_up{thread="http-1"}'), 1, 'the second HTTP thread is up');
+    }
     const loopLag = m.get('flash_nodejs_eventloop_lag_seconds') ?? -1;
     t.ok(loopLag >= 0 && loopLag < 1, `event-loop lag of an idle engine is under a second (${loopLag} s)`);
 

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import {
-  ADMIN_TOKEN, buyPathOf, item, pool, readOrders, request, runEngineToExit, signToken, startEngine, tempDataDir,
+  ADMIN_TOKEN, MODES, buyPathOf, item, pool, readOrders, request, runEngineToExit, signToken, startEngine, tempDataDir,
   USER_SECRET, writeSaleFile,
 } from '../helpers/engine-process';
 
@@ -23,7 +23,8 @@ t.test('--help lists every flag with its FLASH_* variable', async (t) => {
   t.equal(code, 0);
   for (const [flag, env] of [['--port', 'FLASH_PORT'], ['--host', 'FLASH_HOST'], ['--data', 'FLASH_DATA'],
     ['--sale', 'FLASH_SALE'],
-    ['--workers', 'FLASH_WORKERS'], ['--fsync', 'FLASH_FSYNC'], ['--log-level', 'FLASH_LOG_LEVEL'],
+    ['--workers', 'FLASH_WORKERS'], ['--http-threads', 'FLASH_HTTP_THREADS'], ['--fsync', 'FLASH_FSYNC'],
+    ['--log-level', 'FLASH_LOG_LEVEL'],
     ['--ring-slots', 'FLASH_RING_SLOTS'],
     ['--demo-start-sec', 'FLASH_DEMO_START_SEC'], ['--trusted-proxy-header', 'FLASH_TRUSTED_PROXY_HEADER']]) {
     t.match(stdout, new RegExp(`${flag}\\b.*${env}`), `${flag} with ${env}`);
@@ -39,6 +40,9 @@ t.test('bad configuration stops start-up with a message naming what is wrong', a
   const unknown = await runEngineToExit(['--colour', 'red', '--data', dataDir]);
   t.equal(unknown.code, 2);
   t.match(unknown.stderr, /unknown flag --colour/);
+  const threadsWithoutWorkers = await runEngineToExit(['--workers', '0', '--http-threads', '2', '--data', dataDir]);
+  t.equal(threadsWithoutWorkers.code, 2, 'more than one HTTP thread without shard workers is refused');
+  t.match(threadsWithoutWorkers.stderr, /--http-threads 2 needs shard workers/);
   const sale = writeSaleFile(dataDir, [item('fine'), item('broken', { stock: -1 })]);
   const refused = await runEngineToExit(['--sale', sale, '--data', dataDir, '--port', '0'],
     { FLASH_USER_SECRET: USER_SECRET });
@@ -49,92 +53,106 @@ t.test('bad configuration stops start-up with a message naming what is wrong', a
   t.notMatch(shortSecret.stderr + shortSecret.stdout, /short/, 'and not echoed');
 });
 
-t.test('with no sale file and an empty database the demo sale runs and says so', async (t) => {
-  const engine = await startEngine({ dataDir: tempDataDir('demo'), args: ['--demo-start-sec', '1'],
-    env: { FLASH_USER_SECRET: '' } });
-  t.teardown(() => engine.stop());
-  t.ok(engine.lines.some((l) => String(l.msg).startsWith('DEMO SALE')), 'logged as a demo sale');
-  t.ok(engine.lines.some((l) => String(l.msg).startsWith('DEMO MODE')), 'demo user tokens logged');
-  const items = await request(engine.port, 'GET', '/api/items');
-  t.ok((items.json.items as unknown[]).length >= 1, 'demo items are listed');
-  // The demo starts on a whole second at least 1 s after boot.
-  for (let i = 0; i < 60
-    && (await request(engine.port, 'GET', '/api/items/demo-phone/ticket')).status !== 200; i++) await sleep(100);
-  const demo = await request(engine.port, 'GET', '/api/demo/token');
-  t.equal(demo.status, 200, 'demo token route exists in demo mode');
-  const buyPath = await buyPathOf(engine.port, 'demo-phone');
-  const won = await request(engine.port, 'POST', buyPath, { token: demo.json.token as string });
-  t.equal(won.json.result, 'won', 'a demo shopper can buy');
-});
+for (const mode of MODES) {
+  t.test(`with ${mode.name}, with no sale file and an empty database the demo sale runs and says so`, async (t) => {
+    const engine = await startEngine({ dataDir: tempDataDir('demo'), args: [...mode.args, '--demo-start-sec', '1'],
+      env: { FLASH_USER_SECRET: '' } });
+    t.teardown(() => engine.stop());
+    t.ok(engine.lines.some((l) => String(l.msg).startsWith('DEMO SALE')), 'logged as a demo sale');
+    t.ok(engine.lines.some((l) => String(l.msg).startsWith('DEMO MODE')), 'demo user tokens logged');
+    const items = await request(engine.port, 'GET', '/api/items');
+    t.ok((items.json.items as unknown[]).length >= 1, 'demo items are listed');
+    // The demo starts on a whole second at least 1 s after boot.
+    for (let i = 0; i < 60
+      && (await request(engine.port, 'GET', '/api/items/demo-phone/ticket')).status !== 200; i++) await sleep(100);
+    const demo = await request(engine.port, 'GET', '/api/demo/token');
+    t.equal(demo.status, 200, 'demo token route exists in demo mode');
+    const buyPath = await buyPathOf(engine.port, 'demo-phone');
+    const won = await request(engine.port, 'POST', buyPath, { token: demo.json.token as string });
+    t.equal(won.json.result, 'won', 'a demo shopper can buy');
+  });
+}
 
-t.test('the demo token route does not exist when a user secret is set', async (t) => {
-  const engine = await startEngine({ dataDir: tempDataDir('nodemo'), sale: [item('x')] });
-  t.teardown(() => engine.stop());
-  t.equal((await request(engine.port, 'GET', '/api/demo/token')).status, 404);
-});
+for (const mode of MODES) {
+  t.test(`with ${mode.name}, the demo token route does not exist when a user secret is set`, async (t) => {
+    const engine = await startEngine({ dataDir: tempDataDir('nodemo'), args: [...mode.args], sale: [item('x')] });
+    t.teardown(() => engine.stop());
+    t.equal((await request(engine.port, 'GET', '/api/demo/token')).status, 404);
+  });
+}
 
-t.test('a second engine on the same data directory is refused', async (t) => {
-  const dataDir = tempDataDir('lock');
-  const engine = await startEngine({ dataDir, sale: [item('x')] });
-  t.teardown(() => engine.stop());
-  const second = await runEngineToExit(['--data', dataDir, '--port', '0'], { FLASH_USER_SECRET: USER_SECRET });
-  t.equal(second.code, 2);
-  t.match(second.stderr, /another engine/);
-});
+for (const mode of MODES) {
+  t.test(`with ${mode.name}, a second engine on the same data directory is refused`, async (t) => {
+    const dataDir = tempDataDir('lock');
+    const engine = await startEngine({ dataDir, args: [...mode.args], sale: [item('x')] });
+    t.teardown(() => engine.stop());
+    const second = await runEngineToExit([...mode.args, '--data', dataDir, '--port', '0'],
+      { FLASH_USER_SECRET: USER_SECRET });
+    t.equal(second.code, 2);
+    t.match(second.stderr, /another engine/);
+  });
+}
 
-t.test('restarting with the same sale file keeps what was sold; lowering stock below it is refused', async (t) => {
-  const dataDir = tempDataDir('resale');
-  const sale = [item('keep', { stock: 10 })];
-  const saleFile = writeSaleFile(dataDir, sale);
-  let engine = await startEngine({ dataDir, args: ['--sale', saleFile] });
-  const buyPath = await buyPathOf(engine.port, 'keep');
-  const wins = (await pool(6, 6, (i) =>
-    request(engine.port, 'POST', buyPath, { token: signToken(50 + i) }))).filter((r) => r.status === 200);
-  t.equal(wins.length, 6);
-  t.equal(await engine.stop(), 0);
-  engine = await startEngine({ dataDir, args: ['--sale', saleFile] });
-  t.equal((await request(engine.port, 'GET', '/api/items/keep')).json.left, 4,
-    'stock is not reset by the same sale file');
-  t.equal(await engine.stop(), 0);
-  const lower = writeSaleFile(dataDir, [item('keep', { stock: 5 })]);
-  const refused = await runEngineToExit(['--data', dataDir, '--sale', lower, '--port', '0'],
-    { FLASH_USER_SECRET: USER_SECRET });
-  t.equal(refused.code, 2);
-  t.match(refused.stderr, /item "keep".*field "stock".*6 units are already sold/);
-  const mode = writeSaleFile(dataDir, [item('keep', { stock: 10, mode: 'reserve' })]);
-  const modeRefused = await runEngineToExit(['--data', dataDir, '--sale', mode, '--port', '0'],
-    { FLASH_USER_SECRET: USER_SECRET });
-  t.equal(modeRefused.code, 2, 'the mode of an item with orders cannot change');
-  t.match(modeRefused.stderr, /item "keep".*field "mode"/);
-});
+for (const mode of MODES) {
+  t.test(`with ${mode.name}, ` +
+    `restarting with the same sale file keeps what was sold; lowering stock below it is refused`, async (t) => {
+    const dataDir = tempDataDir('resale');
+    const sale = [item('keep', { stock: 10 })];
+    const saleFile = writeSaleFile(dataDir, sale);
+    let engine = await startEngine({ dataDir, args: [...mode.args, '--sale', saleFile] });
+    const buyPath = await buyPathOf(engine.port, 'keep');
+    const wins = (await pool(6, 6, (i) =>
+      request(engine.port, 'POST', buyPath, { token: signToken(50 + i) }))).filter((r) => r.status === 200);
+    t.equal(wins.length, 6);
+    t.equal(await engine.stop(), 0);
+    engine = await startEngine({ dataDir, args: [...mode.args, '--sale', saleFile] });
+    t.equal((await request(engine.port, 'GET', '/api/items/keep')).json.left, 4,
+      'stock is not reset by the same sale file');
+    t.equal(await engine.stop(), 0);
+    const lower = writeSaleFile(dataDir, [item('keep', { stock: 5 })]);
+    const refused = await runEngineToExit(['--data', dataDir, '--sale', lower, '--port', '0'],
+      { FLASH_USER_SECRET: USER_SECRET });
+    t.equal(refused.code, 2);
+    t.match(refused.stderr, /item "keep".*field "stock".*6 units are already sold/);
+    const reserveSale = writeSaleFile(dataDir, [item('keep', { stock: 10, mode: 'reserve' })]);
+    const modeRefused = await runEngineToExit(['--data', dataDir, '--sale', reserveSale, '--port', '0'],
+      { FLASH_USER_SECRET: USER_SECRET });
+    t.equal(modeRefused.code, 2, 'the mode of an item with orders cannot change');
+    t.match(modeRefused.stderr, /item "keep".*field "mode"/);
+  });
+}
 
-t.test('a sale file or an admin update may not lower perUserLimit below what a user holds', async (t) => {
-  const dataDir = tempDataDir('limitdown');
-  const sale = [item('pair', { stock: 10, perUserLimit: 3, startsAt: Date.now() - 1000, endsAt: Date.now() + 3000 })];
-  let engine = await startEngine({ dataDir, sale, env: { FLASH_ADMIN_TOKEN: ADMIN_TOKEN } });
-  const buyPath = await buyPathOf(engine.port, 'pair');
-  for (let i = 0; i < 2; i++) t.equal((await request(engine.port, 'POST', buyPath, { token: signToken(5) })).status,
-    200);
-  await sleep(Math.max(0, (sale[0]!.endsAt as number) - Date.now() + 50));
-  const headers = { authorization: `Bearer ${ADMIN_TOKEN}` };
-  const update = await request(engine.port, 'PUT', '/admin/items/pair', { headers, body: '{"perUserLimit":1}' });
-  t.equal(update.status, 400, 'an admin update is refused');
-  t.match(update.json.message, /field "perUserLimit" is 1 but a user already holds 2 units/);
-  t.equal((await request(engine.port, 'PUT', '/admin/items/pair', { headers, body: '{"perUserLimit":2}' })).status, 200,
-    'down to what is held is fine');
-  t.equal(await engine.stop(), 0);
-  const lower = writeSaleFile(dataDir, [{ ...sale[0]!, perUserLimit: 1 }]);
-  const refused = await runEngineToExit(['--data', dataDir, '--sale', lower, '--port', '0'],
-    { FLASH_USER_SECRET: USER_SECRET });
-  t.equal(refused.code, 2, 'a sale file is refused');
-  t.match(refused.stderr, /item "pair".*field "perUserLimit" is 1 but a user already holds 2 units/);
-});
+for (const mode of MODES) {
+  t.test(`with ${mode.name}, ` +
+    `a sale file or an admin update may not lower perUserLimit below what a user holds`, async (t) => {
+    const dataDir = tempDataDir('limitdown');
+    const sale = [item('pair', { stock: 10, perUserLimit: 3, startsAt: Date.now() - 1000, endsAt: Date.now() + 3000 })];
+    let engine = await startEngine({ dataDir, args: [...mode.args], sale, env: { FLASH_ADMIN_TOKEN: ADMIN_TOKEN } });
+    const buyPath = await buyPathOf(engine.port, 'pair');
+    for (let i = 0; i < 2; i++) t.equal((await request(engine.port, 'POST', buyPath, { token: signToken(5) })).status,
+      200);
+    await sleep(Math.max(0, (sale[0]!.endsAt as number) - Date.now() + 50));
+    const headers = { authorization: `Bearer ${ADMIN_TOKEN}` };
+    const update = await request(engine.port, 'PUT', '/admin/items/pair', { headers, body: '{"perUserLimit":1}' });
+    t.equal(update.status, 400, 'an admin update is refused');
+    t.match(update.json.message, /field "perUserLimit" is 1 but a user already holds 2 units/);
+    t.equal((await request(engine.port, 'PUT', '/admin/items/pair',
+      { headers, body: '{"perUserLimit":2}' })).status, 200,
+      'down to what is held is fine');
+    t.equal(await engine.stop(), 0);
+    const lower = writeSaleFile(dataDir, [{ ...sale[0]!, perUserLimit: 1 }]);
+    const refused = await runEngineToExit(['--data', dataDir, '--sale', lower, '--port', '0'],
+      { FLASH_USER_SECRET: USER_SECRET });
+    t.equal(refused.code, 2, 'a sale file is refused');
+    t.match(refused.stderr, /item "pair".*field "perUserLimit" is 1 but a user already holds 2 units/);
+  });
+}
 
-for (const workers of ['0', '2']) {
-  t.test(`with --workers ${workers}, SIGUSR2 writes a consistent snapshot and SIGTERM flushes everything`,
+for (const mode of MODES) {
+  t.test(`with ${mode.name}, SIGUSR2 writes a consistent snapshot and SIGTERM flushes everything`,
     async (t) => {
     const dataDir = tempDataDir('signals');
-    const engine = await startEngine({ dataDir, args: ['--workers', workers],
+    const engine = await startEngine({ dataDir, args: [...mode.args],
       sale: [item('a', { stock: 500 }), item('b', { stock: 300, mode: 'reserve' })] });
     const paths = { a: await buyPathOf(engine.port, 'a'), b: await buyPathOf(engine.port, 'b') };
     const buying = pool(1200, 50, (i) =>
@@ -169,13 +187,13 @@ for (const workers of ['0', '2']) {
   });
 }
 
-for (const workers of ['0', '2']) {
-  t.test(`with --workers ${workers}, snapshots asked for at once all answer, each with every order as SQLite has it`,
+for (const mode of MODES) {
+  t.test(`with ${mode.name}, snapshots asked for at once all answer, each with every order as SQLite has it`,
     async (t) => {
     const dataDir = tempDataDir('snapshots');
     const headers = { authorization: `Bearer ${ADMIN_TOKEN}` };
     const engine = await startEngine({
-      dataDir, args: ['--workers', workers],
+      dataDir, args: [...mode.args],
       sale: [item('a', { stock: 400 }), item('b', { stock: 400, mode: 'reserve' })],
       env: { FLASH_ADMIN_TOKEN: headers.authorization.slice(7) },
     });
@@ -211,19 +229,22 @@ for (const workers of ['0', '2']) {
   });
 }
 
-t.test('--snapshot-keep 2 keeps the two newest snapshot files', async (t) => {
-  const dataDir = tempDataDir('snapshot-keep');
-  const headers = { authorization: `Bearer ${ADMIN_TOKEN}` };
-  const engine = await startEngine({ dataDir, args: ['--snapshot-keep', '2'], sale: [item('a', { stock: 10 })],
-    env: { FLASH_ADMIN_TOKEN: headers.authorization.slice(7) } });
-  t.teardown(() => engine.stop());
-  const taken: string[] = [];
-  for (let i = 0; i < 4; i++) {
-    const answer = await request(engine.port, 'POST', '/admin/snapshot', { headers });
-    t.equal(answer.status, 200);
-    taken.push(path.basename(answer.json.path as string));
-  }
-  t.equal(new Set(taken).size, 4, 'four snapshots were taken');
-  t.same(fs.readdirSync(path.join(dataDir, 'snapshots')).sort(), taken.slice(2).sort(), 'the last two remain');
-  t.ok(engine.lines.some((l) => l.msg === 'old snapshots removed'), 'the removal is logged');
-});
+for (const mode of MODES) {
+  t.test(`with ${mode.name}, --snapshot-keep 2 keeps the two newest snapshot files`, async (t) => {
+    const dataDir = tempDataDir('snapshot-keep');
+    const headers = { authorization: `Bearer ${ADMIN_TOKEN}` };
+    const engine = await startEngine({ dataDir, args: [...mode.args, '--snapshot-keep', '2'],
+      sale: [item('a', { stock: 10 })],
+      env: { FLASH_ADMIN_TOKEN: headers.authorization.slice(7) } });
+    t.teardown(() => engine.stop());
+    const taken: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const answer = await request(engine.port, 'POST', '/admin/snapshot', { headers });
+      t.equal(answer.status, 200);
+      taken.push(path.basename(answer.json.path as string));
+    }
+    t.equal(new Set(taken).size, 4, 'four snapshots were taken');
+    t.same(fs.readdirSync(path.join(dataDir, 'snapshots')).sort(), taken.slice(2).sort(), 'the last two remain');
+    t.ok(engine.lines.some((l) => l.msg === 'old snapshots removed'), 'the removal is logged');
+  });
+}

@@ -5,11 +5,11 @@
 
 import http from 'node:http';
 import t from 'tap';
-import { buyPathOf, item, pool, request, signToken, startEngine, tempDataDir } from '../helpers/engine-process';
+import { MODES, buyPathOf, item, pool, request, signToken, startEngine, tempDataDir } from '../helpers/engine-process';
 
-for (const workers of ['0', '2']) {
-  t.test(`with --workers ${workers}, the per-user limit holds`, async (t) => {
-    const engine = await startEngine({ dataDir: tempDataDir('limit'), args: ['--workers', workers],
+for (const mode of MODES) {
+  t.test(`with ${mode.name}, the per-user limit holds`, async (t) => {
+    const engine = await startEngine({ dataDir: tempDataDir('limit'), args: [...mode.args],
       sale: [item('pair', { stock: 1000, perUserLimit: 2 })] });
     t.teardown(() => engine.stop());
     const buyPath = await buyPathOf(engine.port, 'pair');

@@ -5,7 +5,9 @@
 
 import net from 'node:net';
 import t from 'tap';
-import { buyPathOf, item, request, signToken, startEngine, tempDataDir, USER_SECRET } from '../helpers/engine-process';
+import {
+  MODES, WORKER_MODES, buyPathOf, item, request, signToken, startEngine, tempDataDir, USER_SECRET,
+} from '../helpers/engine-process';
 
 function rawRequest(port: number, text: string): Promise<string> {
   return new Promise((resolve) => {
@@ -18,11 +20,11 @@ function rawRequest(port: number, text: string): Promise<string> {
   });
 }
 
-for (const workers of ['0', '2']) {
-  t.test(`with --workers ${workers}, each refusal has the contract's status and code`, async (t) => {
+for (const mode of MODES) {
+  t.test(`with ${mode.name}, each refusal has the contract's status and code`, async (t) => {
     const soon = Date.now() + 3_600_000;
     const engine = await startEngine({
-      dataDir: tempDataDir('refusals'), args: ['--workers', workers],
+      dataDir: tempDataDir('refusals'), args: [...mode.args],
       sale: [
         item('open', { stock: 5 }),
         item('later', { startsAt: soon }),
@@ -130,17 +132,20 @@ for (const workers of ['0', '2']) {
   });
 }
 
-t.test('a full shard ring answers 503 overloaded with Retry-After, and winners never exceed stock', async (t) => {
-  const engine = await startEngine({ dataDir: tempDataDir('overload'), args: ['--workers', '2', '--ring-slots', '1'],
-    sale: [item('hot', { stock: 50 })] });
-  t.teardown(() => engine.stop());
-  const buyPath = await buyPathOf(engine.port, 'hot');
-  const replies = await Promise.all(Array.from({ length: 400 }, (_, i) =>
-    request(engine.port, 'POST', buyPath, { token: signToken(10 + i) })));
-  const overloaded = replies.filter((r) => r.status === 503);
-  t.ok(overloaded.length > 0, `some buys were shed (${overloaded.length})`);
-  t.ok(overloaded.every((r) => r.json.error === 'overloaded' && r.headers['retry-after'] === '1'),
-    'shed buys say overloaded with Retry-After');
-  t.ok(replies.filter((r) => r.status === 200).length <= 50, 'no more winners than stock');
-  t.ok(replies.every((r) => [200, 409, 503].includes(r.status)), 'only won, sold_out and overloaded');
-});
+for (const mode of WORKER_MODES) {
+  t.test(`with ${mode.name}, ` +
+    `a full shard ring answers 503 overloaded with Retry-After, and winners never exceed stock`, async (t) => {
+    const engine = await startEngine({ dataDir: tempDataDir('overload'), args: [...mode.args, '--ring-slots', '1'],
+      sale: [item('hot', { stock: 50 })] });
+    t.teardown(() => engine.stop());
+    const buyPath = await buyPathOf(engine.port, 'hot');
+    const replies = await Promise.all(Array.from({ length: 400 }, (_, i) =>
+      request(engine.port, 'POST', buyPath, { token: signToken(10 + i) })));
+    const overloaded = replies.filter((r) => r.status === 503);
+    t.ok(overloaded.length > 0, `some buys were shed (${overloaded.length})`);
+    t.ok(overloaded.every((r) => r.json.error === 'overloaded' && r.headers['retry-after'] === '1'),
+      'shed buys say overloaded with Retry-After');
+    t.ok(replies.filter((r) => r.status === 200).length <= 50, 'no more winners than stock');
+    t.ok(replies.every((r) => [200, 409, 503].includes(r.status)), 'only won, sold_out and overloaded');
+  });
+}

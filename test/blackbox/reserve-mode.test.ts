@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import http from 'node:http';
 import t from 'tap';
 import {
-  buyPathOf, item, pool, readOrders, request, signToken, startEngine, tempDataDir, type EngineHandle,
+  MODES, buyPathOf, item, pool, readOrders, request, signToken, startEngine, tempDataDir, type EngineHandle,
 } from '../helpers/engine-process';
 
 
@@ -20,11 +20,11 @@ async function newWinners(engine: EngineHandle, buyPath: string, firstUser: numb
   return replies.flatMap((r, i) => (r.status === 200 ? [{ order: r.json.order as string, user: firstUser + i }] : []));
 }
 
-for (const workers of ['0', '2']) {
-  t.test(`with --workers ${workers}, cancel and expiry return each unit exactly once`, async (t) => {
+for (const mode of MODES) {
+  t.test(`with ${mode.name}, cancel and expiry return each unit exactly once`, async (t) => {
     const dataDir = tempDataDir('reserve');
     const sale = [item('res', { stock: 3, mode: 'reserve', payWindowSec: 2 })];
-    let engine = await startEngine({ dataDir, args: ['--workers', workers], sale });
+    let engine = await startEngine({ dataDir, args: [...mode.args], sale });
     const buyPath = await buyPathOf(engine.port, 'res');
 
     const first = await newWinners(engine, buyPath, 100, 10);
@@ -59,7 +59,7 @@ for (const workers of ['0', '2']) {
     t.equal(afterExpiry.length, 2, 'the expired reservations (c and the re-won unit) returned exactly two units');
 
     await engine.kill();
-    engine = await startEngine({ dataDir, args: ['--workers', workers], sale });
+    engine = await startEngine({ dataDir, args: [...mode.args], sale });
     t.equal((await request(engine.port, 'GET', `/api/orders/${b.order}`, { token: signToken(b.user) })).json.state,
       'paid', 'paid survives kill -9');
     t.equal((await request(engine.port, 'GET', `/api/orders/${c.order}`, { token: signToken(c.user) })).json.state,
@@ -75,10 +75,10 @@ for (const workers of ['0', '2']) {
       'SQLite: three units held at the end');
   });
 
-  t.test(`with --workers ${workers}, pay racing expiry at payBy ends each order paid or expired, never both`,
+  t.test(`with ${mode.name}, pay racing expiry at payBy ends each order paid or expired, never both`,
     async (t) => {
     const dataDir = tempDataDir('race');
-    const engine = await startEngine({ dataDir, args: ['--workers', workers],
+    const engine = await startEngine({ dataDir, args: [...mode.args],
       sale: [item('race', { stock: 60, mode: 'reserve', payWindowSec: 1 })] });
     const buyPath = await buyPathOf(engine.port, 'race');
     const winners = await newWinners(engine, buyPath, 1000, 60);

@@ -3,24 +3,27 @@
 // per-user limit with it), time frames, the start push without polling,
 // throttled stock pushes and sold_out, garbage answered bad_request and its
 // sender disconnected, oversized frames, and a client that stops reading
-// dropped rather than buffered without bound. Run with --workers 0 and 2.
+// dropped rather than buffered without bound. Run under every thread layout;
+// with two HTTP threads the start push's clients are shown to be spread over
+// both, and the per-address cap and admin pushes to hold on every thread.
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import net from 'node:net';
 import t from 'tap';
 import { pack } from 'msgpackr';
 import {
-  ADMIN_TOKEN, buyPathOf, item, request, signToken, startEngine, tempDataDir, type EngineHandle,
+  ADMIN_TOKEN, MODES, buyPathOf, item, modesNamed, request, signToken, startEngine, startPushedLines, tempDataDir,
+  type EngineHandle,
 } from '../helpers/engine-process';
 import { connectWs, type Frame } from '../helpers/ws-client';
 
 const ticketOf = (buyPath: string): string => buyPath.split('/').pop()!;
 
-for (const workers of ['0', '2']) {
-  t.test(`--workers ${workers}`, async (t) => {
+for (const mode of MODES) {
+  t.test(`${mode.name}`, async (t) => {
     const startsAt = Date.now() + 4000;
     const engine: EngineHandle = await startEngine({
-      dataDir: tempDataDir('ws'), args: ['--workers', workers],
+      dataDir: tempDataDir('ws'), args: [...mode.args],
       sale: [item('live', { stock: 5, perUserLimit: 1 }), item('soon', { stock: 40, perUserLimit: 1, startsAt }),
         item('two', { stock: 100, perUserLimit: 2 })],
     });
@@ -121,6 +124,11 @@ for (const workers of ['0', '2']) {
       t.ok(stock.length <= Math.ceil(elapsed / 100) + 1,
         `at most 10 a second: ${stock.length} in ${elapsed} ms for 40 changes`);
       t.same(stock.at(-1), { op: 'stock', item: 'soon', left: 0 }, 'the last one says 0 left');
+      const threads = mode.name.includes('--http-threads 2') ? 2 : 1;
+      const pushed = await startPushedLines(engine, 'soon', threads);
+      t.equal(pushed.length, threads, `each HTTP thread logged its start push (${JSON.stringify(pushed)})`);
+      t.ok(pushed.every((line) => line.clients > 0), 'and each pushed to clients of its own: the 50 are spread');
+      t.ok(pushed.reduce((sum, line) => sum + line.clients, 0) >= 50, 'all 50 clients were pushed to');
       const late = await connectWs(engine.port, { token: signToken(2000) });
       t.teardown(() => late.close());
       late.send({ op: 'buy', id: 1, item: 'soon', ticket: ticketOf(buyPath) });
@@ -197,6 +205,11 @@ for (const workers of ['0', '2']) {
   });
 }
 
+// The idle test waits out two idle timeouts (18 s a run), so it runs under the
+// two ends of the layouts: one HTTP thread (with the inline shard; the same
+// socket code serves shard workers) and two HTTP threads sharing the port.
+const IDLE_MODES = modesNamed('--workers 0', '--workers 2 --http-threads 2');
+
 function frameBytes(frame: Frame): Buffer {
   // A masked binary WebSocket frame, as a client must send it.
   const payload = pack(frame);
@@ -208,86 +221,110 @@ function frameBytes(frame: Frame): Buffer {
 }
 
 
-t.test('a silent socket that does not answer pings is closed after the idle timeout; a live one stays', async (t) => {
-  const engine = await startEngine({ dataDir: tempDataDir('wsidle'), sale: [item('i')],
-    env: { FLASH_WS_IDLE_SEC: '8' } });
-  t.teardown(() => engine.stop());
-  const started = Date.now();
-  // A raw socket that upgrades and then never reads, writes or answers a ping.
-  const silent = net.connect(engine.port, '127.0.0.1');
-  silent.on('error', () => undefined);
-  // Reads (and drops) what comes, so the close is seen; never answers.
-  silent.resume();
-  silent.write('GET /ws HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: Upgrade\r\n' +
-    `sec-websocket-key: ${Buffer.alloc(16, 1).toString('base64')}\r\nsec-websocket-version: 13\r\n\r\n`);
-  const silentClosed = new Promise<number>((resolve) => silent.on('close', () => resolve(Date.now() - started)));
-  // A `ws` client answers pings by itself, as browsers do.
-  const live = await connectWs(engine.port, { token: signToken(1) });
-  t.teardown(() => live.close());
-  const closedAfter = await Promise.race([silentClosed, sleep(30_000).then(() => -1)]);
-  t.ok(closedAfter > 0 && closedAfter < 25_000, `the silent socket was closed after ${closedAfter} ms`);
-  // Past twice the idle timeout, the socket that answered the pings is still there.
-  await sleep(Math.max(0, 18_000 - (Date.now() - started)));
-  live.send({ op: 'time', id: 1 });
-  t.ok((await live.next((f) => f.id === 1)).now, 'the socket that answers pings is still open');
-});
+for (const mode of IDLE_MODES) {
+  t.test(`with ${mode.name}, ` +
+    `a silent socket that does not answer pings is closed after the idle timeout; a live one stays`, async (t) => {
+    const engine = await startEngine({ dataDir: tempDataDir('wsidle'), args: [...mode.args], sale: [item('i')],
+      env: { FLASH_WS_IDLE_SEC: '8' } });
+    t.teardown(() => engine.stop());
+    const started = Date.now();
+    // A raw socket that upgrades and then never reads, writes or answers a ping.
+    const silent = net.connect(engine.port, '127.0.0.1');
+    silent.on('error', () => undefined);
+    // Reads (and drops) what comes, so the close is seen; never answers.
+    silent.resume();
+    silent.write('GET /ws HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: Upgrade\r\n' +
+      `sec-websocket-key: ${Buffer.alloc(16, 1).toString('base64')}\r\nsec-websocket-version: 13\r\n\r\n`);
+    const silentClosed = new Promise<number>((resolve) => silent.on('close', () => resolve(Date.now() - started)));
+    // A `ws` client answers pings by itself, as browsers do.
+    const live = await connectWs(engine.port, { token: signToken(1) });
+    t.teardown(() => live.close());
+    const closedAfter = await Promise.race([silentClosed, sleep(30_000).then(() => -1)]);
+    t.ok(closedAfter > 0 && closedAfter < 25_000, `the silent socket was closed after ${closedAfter} ms`);
+    // Past twice the idle timeout, the socket that answered the pings is still there.
+    await sleep(Math.max(0, 18_000 - (Date.now() - started)));
+    live.send({ op: 'time', id: 1 });
+    t.ok((await live.next((f) => f.id === 1)).now, 'the socket that answers pings is still open');
+  });
+}
 
-t.test('one address holds at most --ws-max-per-address sockets (429 at the upgrade); 0 turns the limit off',
-  async (t) => {
-  const limited = await startEngine({ dataDir: tempDataDir('wsaddr'), sale: [item('a')],
-    env: { FLASH_WS_MAX_PER_ADDRESS: '3' } });
-  const held = await Promise.all([1, 2, 3].map((u) => connectWs(limited.port, { token: signToken(u) })));
-  await t.rejects(connectWs(limited.port, { token: signToken(4) }), /429/, 'the fourth from 127.0.0.1 is refused');
-  held[0]!.close();
-  await held[0]!.closed;
-  await sleep(100);
-  const again = await connectWs(limited.port, { token: signToken(5) });
-  t.pass('a closed socket frees its place');
-  [again, ...held.slice(1)].forEach((c) => c.close());
-  await limited.stop();
-  const open = await startEngine({ dataDir: tempDataDir('wsaddroff'), sale: [item('a')],
-    env: { FLASH_WS_MAX_PER_ADDRESS: '0' } });
-  t.teardown(() => open.stop());
-  const many = await Promise.all([1, 2, 3, 4, 5].map((u) => connectWs(open.port, { token: signToken(u) })));
-  t.equal(many.length, 5, 'with the limit at 0, five sockets from one address are accepted');
-  many.forEach((c) => c.close());
-});
+for (const mode of MODES) {
+  t.test(`with ${mode.name}, ` +
+    `one address holds at most --ws-max-per-address sockets (429 at the upgrade); 0 turns the limit off`,
+    async (t) => {
+    // Ten places and then six more tries, each a new connection: with two HTTP
+    // threads the kernel spreads them over both, and the cap is one count for
+    // the address over every thread, not one per thread.
+    const limited = await startEngine({ dataDir: tempDataDir('wsaddr'), args: [...mode.args], sale: [item('a')],
+      env: { FLASH_WS_MAX_PER_ADDRESS: '10' } });
+    const held = await Promise.all(Array.from({ length: 10 }, (_, u) =>
+      connectWs(limited.port, { token: signToken(u + 1) })));
+    const over = await Promise.allSettled(Array.from({ length: 6 }, (_, u) =>
+      connectWs(limited.port, { token: signToken(u + 20) })));
+    over.forEach((o) => o.status === 'fulfilled' && o.value.close());
+    t.same(over.map((o) => o.status === 'rejected' && /429/.test(String(o.reason))), over.map(() => true),
+      'the eleventh and every later one from 127.0.0.1 is refused 429');
+    held[0]!.close();
+    await held[0]!.closed;
+    await sleep(100);
+    const again = await connectWs(limited.port, { token: signToken(50) });
+    t.pass('a closed socket frees its place');
+    [again, ...held.slice(1)].forEach((c) => c.close());
+    await limited.stop();
+    const open = await startEngine({ dataDir: tempDataDir('wsaddroff'), args: [...mode.args], sale: [item('a')],
+      env: { FLASH_WS_MAX_PER_ADDRESS: '0' } });
+    t.teardown(() => open.stop());
+    const many = await Promise.all(Array.from({ length: 12 }, (_, u) =>
+      connectWs(open.port, { token: signToken(u + 1) })));
+    t.equal(many.length, 12, 'with the limit at 0, twelve sockets from one address are accepted');
+    many.forEach((c) => c.close());
+  });
+}
 
-t.test('pushes for items an admin adds while sockets are open, and sold_out for an item that starts empty',
-  async (t) => {
-  const startsAt = Date.now() + 1500;
-  const engine = await startEngine({
-    dataDir: tempDataDir('wsadmin'), env: { FLASH_ADMIN_TOKEN: ADMIN_TOKEN },
-    sale: [item('empty', { stock: 0, startsAt }), item('other', { stock: 5 }),
-      item('brief', { stock: 5, startsAt, endsAt: startsAt + 1000 })],
+for (const mode of MODES) {
+  t.test(`with ${mode.name}, ` +
+    `pushes for items an admin adds while sockets are open, and sold_out for an item that starts empty`,
+    async (t) => {
+    const startsAt = Date.now() + 1500;
+    const engine = await startEngine({
+      dataDir: tempDataDir('wsadmin'), args: [...mode.args], env: { FLASH_ADMIN_TOKEN: ADMIN_TOKEN },
+      sale: [item('empty', { stock: 0, startsAt }), item('other', { stock: 5 }),
+        item('brief', { stock: 5, startsAt, endsAt: startsAt + 1000 })],
+    });
+    t.teardown(() => engine.stop());
+    const watcher = await connectWs(engine.port);
+    t.teardown(() => watcher.close());
+    // More watchers, so that with two HTTP threads some are on each.
+    const more = await Promise.all(Array.from({ length: 8 }, () => connectWs(engine.port)));
+    t.teardown(() => more.forEach((c) => c.close()));
+    t.match(await watcher.next((f) => f.op === 'start' && f.item === 'empty', 5000), { op: 'start', item: 'empty' },
+      'the empty item starts');
+    t.same(await watcher.next((f) => f.op === 'sold_out' && f.item === 'empty', 5000),
+      { op: 'sold_out', item: 'empty' },
+      'and is sold out at once');
+    t.same(await watcher.next((f) => f.op === 'ended' && f.item === 'brief', 5000), { op: 'ended', item: 'brief' },
+      'an item that ends gets its ended push');
+    const briefStart = watcher.frames.findIndex((f) => f.op === 'start' && f.item === 'brief');
+    t.ok(briefStart >= 0 && briefStart < watcher.frames.findIndex((f) => f.op === 'ended' && f.item === 'brief'),
+      'after its start push');
+    const created = await request(engine.port, 'POST', '/admin/items', {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      body: JSON.stringify({ id: 'added', name: 'Added', price: 1, stock: 3, startsAt: Date.now() - 1000 }),
+    });
+    t.equal(created.status, 201, 'an admin adds an item that is already live');
+    const start = await watcher.next((f) => f.op === 'start' && f.item === 'added', 5000);
+    t.match(start.buyPath, /^\/api\/buy\/added\/[A-Za-z0-9_-]+$/, 'open sockets get its start push with the buy path');
+    const others = await Promise.all(more.map((c) => c.next((f) => f.op === 'start' && f.item === 'added', 5000)));
+    t.ok(others.every((f) => f.buyPath === start.buyPath), 'on every thread: the other watchers get the same push');
+    const over = await request(engine.port, 'POST', '/admin/items', {
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      body: JSON.stringify({ id: 'gone', name: 'Gone', price: 1, stock: 3, startsAt: Date.now() - 7_200_000,
+        endsAt: Date.now() - 3_600_000 }),
+    });
+    t.equal(over.status, 201, 'and one that is already over');
+    await sleep(1200);
+    t.notOk(watcher.frames.some((f) => f.item === 'gone'), 'which is not pushed at all');
+    t.notOk(watcher.frames.some((f) => f.op === 'start' && f.item === 'other'),
+      'an item live at boot is not announced again');
   });
-  t.teardown(() => engine.stop());
-  const watcher = await connectWs(engine.port);
-  t.teardown(() => watcher.close());
-  t.match(await watcher.next((f) => f.op === 'start' && f.item === 'empty', 5000), { op: 'start', item: 'empty' },
-    'the empty item starts');
-  t.same(await watcher.next((f) => f.op === 'sold_out' && f.item === 'empty', 2000), { op: 'sold_out', item: 'empty' },
-    'and is sold out at once');
-  t.same(await watcher.next((f) => f.op === 'ended' && f.item === 'brief', 3000), { op: 'ended', item: 'brief' },
-    'an item that ends gets its ended push');
-  const briefStart = watcher.frames.findIndex((f) => f.op === 'start' && f.item === 'brief');
-  t.ok(briefStart >= 0 && briefStart < watcher.frames.findIndex((f) => f.op === 'ended' && f.item === 'brief'),
-    'after its start push');
-  const created = await request(engine.port, 'POST', '/admin/items', {
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
-    body: JSON.stringify({ id: 'added', name: 'Added', price: 1, stock: 3, startsAt: Date.now() - 1000 }),
-  });
-  t.equal(created.status, 201, 'an admin adds an item that is already live');
-  const start = await watcher.next((f) => f.op === 'start' && f.item === 'added', 3000);
-  t.match(start.buyPath, /^\/api\/buy\/added\/[A-Za-z0-9_-]+$/, 'open sockets get its start push with the buy path');
-  const over = await request(engine.port, 'POST', '/admin/items', {
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
-    body: JSON.stringify({ id: 'gone', name: 'Gone', price: 1, stock: 3, startsAt: Date.now() - 7_200_000,
-      endsAt: Date.now() - 3_600_000 }),
-  });
-  t.equal(over.status, 201, 'and one that is already over');
-  await sleep(1200);
-  t.notOk(watcher.frames.some((f) => f.item === 'gone'), 'which is not pushed at all');
-  t.notOk(watcher.frames.some((f) => f.op === 'start' && f.item === 'other'),
-    'an item live at boot is not announced again');
-});
+}

@@ -9,7 +9,12 @@ import type { Browser } from 'playwright-core';
 import {
   inCard, launchChromium, openShopperPage, waitForEnabled, waitForText, type ShopperPage,
 } from '../helpers/browser-page';
-import { item, startEngine, tempDataDir, type EngineHandle } from '../helpers/engine-process';
+import { item, modeNamed, startEngine, tempDataDir, type EngineHandle } from '../helpers/engine-process';
+
+// One thread layout per run (a browser run takes long): by default shard
+// workers fed by two HTTP threads, where the page's socket and its requests
+// may each land on either thread; E2E_MODE names another layout of MODES.
+const MODE = modeNamed(process.env.E2E_MODE ?? '--workers 2 --http-threads 2');
 
 let engine: EngineHandle;
 let browser: Browser;
@@ -17,7 +22,7 @@ const pages: ShopperPage[] = [];
 
 t.before(async () => {
   engine = await startEngine({
-    dataDir: tempDataDir('page-demo'),
+    dataDir: tempDataDir('page-demo'), args: [...MODE.args],
     sale: [item('twice', { name: 'Two per shopper', stock: 10, perUserLimit: 2 })],
     env: { FLASH_USER_SECRET: '', FLASH_RATE_USER_PER_SEC: '1', FLASH_RATE_USER_BURST: '1' },
   });

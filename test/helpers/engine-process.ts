@@ -50,6 +50,25 @@ export const MODES: readonly { name: string; args: readonly string[] }[] = [
 /** The layouts with shard workers: a test of something the inline shard lacks (a worker's death) runs these. */
 export const WORKER_MODES = MODES.filter((mode) => !mode.args.includes('0'));
 
+/** One thread layout, as MODES holds it. */
+export type Mode = (typeof MODES)[number];
+
+/** The layout of MODES with this name (a test that switches layouts names the two). */
+export function modeNamed(name: string): Mode {
+  const found = MODES.find((mode) => mode.name === name);
+  if (!found) throw new Error(`no layout named ${name}`);
+  return found;
+}
+
+/**
+ * The layouts of MODES with these names, in this order: a test too slow to
+ * run under every layout picks the ends (the inline shard, and two HTTP
+ * threads) and says why in a comment.
+ */
+export function modesNamed(...names: string[]): Mode[] {
+  return names.map(modeNamed);
+}
+
 export interface StartOptions {
   dataDir: string;
   args?: string[];
@@ -208,4 +227,19 @@ export function readOrders(dataDir: string): { id: number; item_row: number; use
   } finally {
     db.close();
   }
+}
+
+/**
+ * The engine's "start pushed" log lines for an item, one per HTTP thread,
+ * each with the `clients` it pushed the start to; the main thread's line has
+ * no `thread` field, another thread's says `http-N`. Waits until `threads`
+ * lines are there (each thread logs after its own publish), at most `timeoutMs`.
+ */
+export async function startPushedLines(engine: EngineHandle, itemId: string, threads: number,
+  timeoutMs = 5000): Promise<{ thread: string; clients: number }[]> {
+  const deadline = Date.now() + timeoutMs;
+  const lines = () => engine.lines.filter((line) => line.msg === 'start pushed' && line.item === itemId);
+  while (lines().length < threads && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  return lines().map((line) =>
+    ({ thread: (line.thread as string | undefined) ?? 'main', clients: line.clients as number }));
 }
