@@ -59,7 +59,7 @@ export const HOLDINGS_SLOTS_MAX = 1 << 26;
  * in the sale gets the first answer. 2^20 is more than the orders of a
  * large sale plus its shard refusals (a buy the gate refuses keeps no key).
  * The table has twice as many slots (load at most one half, so probe runs
- * stay short), 40 B each: 80 MiB of shared memory, all touched at start-up.
+ * stay short), 40 B each: 80 MiB of shared memory, mapped as keys arrive.
  * When it is full a new keyed buy is refused 503 overloaded; a retry of a
  * kept key is still answered.
  */

@@ -94,23 +94,23 @@ export function idempotencySlots(capacity: number): number {
 }
 
 /**
- * Allocates the table and touches every page of it now. The kernel maps a
- * fresh buffer's pages on first write, and keys land on random slots, so
- * without this each of the first tens of thousands of keyed buys would pay
- * a page fault. Measured here (a micro-benchmark, 2-core EPYC under other
- * load; look, begin and finish of 200,000 random keys of 1,000 users):
- * 1.19 µs a buy on fresh pages against 0.54 µs once touched, with the
- * fields then in two arrays; 0.34 to 0.42 µs with one array, touched.
- * Touching 80 MiB at start-up takes about 50 ms.
+ * Allocates the table. Its pages are left to the kernel to map on first
+ * write, as every shared table's are, so an engine whose buys carry no keys
+ * never holds the 80 MiB. The first buys that land on a fresh page pay its
+ * fault. Measured here (a micro-benchmark, 2-core EPYC under other load;
+ * look, begin and finish of 200,000 random keys of 1,000 users): with the
+ * fields in two arrays, 1.19 µs a buy on fresh pages and 0.54 µs once they
+ * were touched; in one array of 40 B slots, 0.77 and 0.34 to 0.42 µs.
+ * Touching every page at start-up would save the difference but costs
+ * about 65 ms of start-up (more on a loaded machine) and 80 MiB of RSS for
+ * every engine; not taken.
  */
 export function createIdempotencyViews(capacity: number): IdempotencyViews {
   const slots = idempotencySlots(capacity);
-  const views = {
+  return {
     slots: new Float64Array(new SharedArrayBuffer(slots * FIELDS * Float64Array.BYTES_PER_ELEMENT)),
     control: createLockWords(CONTROL_WORDS),
   };
-  views.slots.fill(EMPTY);
-  return views;
 }
 
 /** Whether the shard's outcome is a final answer that a retry gets again. */

@@ -115,7 +115,7 @@ export class SharedState {
   /**
    * Idempotency keys of buys and their answers (idempotency-keys.ts):
    * IDEMPOTENCY_KEYS_MAX entries in twice as many slots of 40 B, 80 MiB
-   * (every page touched here, at start-up), one lock word. Any HTTP thread begins a key; the thread whose
+   * (its pages mapped as keys arrive), one lock word. Any HTTP thread begins a key; the thread whose
    * dispatcher gets the shard's answer finishes it; the main thread fills
    * it at start-up from the orders in SQLite.
    */
