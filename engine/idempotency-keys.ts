@@ -97,10 +97,10 @@ export function idempotencySlots(capacity: number): number {
  * Allocates the table. Its pages are left to the kernel to map on first
  * write, as every shared table's are, so an engine whose buys carry no keys
  * never holds the 80 MiB. The first buys that land on a fresh page pay its
- * fault. Measured here (a micro-benchmark, 2-core EPYC under other load;
- * look, begin and finish of 200,000 random keys of 1,000 users): with the
- * fields in two arrays, 1.19 µs a buy on fresh pages and 0.54 µs once they
- * were touched; in one array of 40 B slots, 0.77 and 0.34 to 0.42 µs.
+ * fault. Measured here (a micro-benchmark, 2-core EPYC under other load
+ * that moves such numbers by half; look, begin and finish of 200,000 random
+ * keys of 1,000 users): 0.95 to 1.15 µs a buy on fresh pages, 0.47 to 0.59
+ * µs once they were touched, against 15 to 20 µs of engine CPU per won buy.
  * Touching every page at start-up would save the difference but costs
  * about 65 ms of start-up (more on a loaded machine) and 80 MiB of RSS for
  * every engine; not taken.
