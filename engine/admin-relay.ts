@@ -32,6 +32,9 @@ export interface RelayTarget {
   secret: string;
 }
 
+/** Methods relayed as they are (case-sensitive, as HTTP methods are). */
+const RELAYED_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
+
 /** Headers that describe one hop, not the message: never copied across the relay. */
 const HOP_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'upgrade',
   RELAY_SECRET_HEADER, RELAY_ADDRESS_HEADER]);
@@ -50,6 +53,9 @@ export function registerAdminRelay(app: TemplatedApp, answers: HttpAnswers, targ
     const query = req.getQuery();
     const path = query ? `${req.getUrl()}?${query}` : req.getUrl();
     const method = req.getCaseSensitiveMethod();
+    // The admin API and /metrics answer these only; the main thread's catch-all
+    // answers any other method 404, and Node's client would treat CONNECT as a tunnel.
+    if (!RELAYED_METHODS.has(method)) return reply.refuse('not_found');
     const headers: Record<string, string> = {};
     req.forEach((key, value) => {
       if (!HOP_HEADERS.has(key)) headers[key] = value;
@@ -63,49 +69,85 @@ export function registerAdminRelay(app: TemplatedApp, answers: HttpAnswers, targ
   app.any('/metrics', relay(ROUTE_INDEX.metrics));
 }
 
+/**
+ * One relayed exchange's answer: written once, ended once. The upstream
+ * request and its answer can both report an end (an error after the last
+ * byte, a close after a refusal), and a response must not be touched after
+ * it ended or the client left.
+ */
+class RelayedAnswer {
+  private ended = false;
+  /** Whether the status line went out: a failure after it can only close the connection. */
+  started = false;
+  constructor(readonly reply: HttpReply) {}
+
+  get open(): boolean {
+    return !this.ended && !this.reply.aborted;
+  }
+
+  write(write: () => void): void {
+    if (this.open) this.reply.cork(write);
+  }
+
+  end(write: () => void): void {
+    if (!this.open) return;
+    this.ended = true;
+    this.reply.cork(write);
+  }
+}
+
 function forward(reply: HttpReply, agent: http.Agent, port: number, method: string, path: string,
   headers: Record<string, string>, body: Buffer): void {
   const { res } = reply;
+  const relayed = new RelayedAnswer(reply);
   if (body.length > 0) headers['content-length'] = String(body.length);
-  const upstream = http.request({ host: '127.0.0.1', port, method, path, headers, agent }, (answer) => {
-    if (reply.aborted) return void answer.destroy();
-    reply.cork(() => {
-      res.writeStatus(`${answer.statusCode ?? 502} ${answer.statusMessage ?? ''}`);
-      for (const [key, value] of Object.entries(answer.headers)) {
-        if (HOP_HEADERS.has(key) || value === undefined) continue;
-        for (const one of Array.isArray(value) ? value : [value]) res.writeHeader(key, one);
-      }
-    });
-    answer.on('data', (chunk: Buffer) => {
-      if (reply.aborted) return void answer.destroy();
-      let writable = true;
-      reply.cork(() => {
-        writable = res.write(chunk);
-      });
-      if (!writable) {
-        answer.pause();
-        res.onWritable(() => {
-          answer.resume();
-          return true;
-        });
-      }
-    });
-    answer.on('end', () => {
-      if (!reply.aborted) reply.cork(() => res.end());
-    });
-    answer.on('error', () => {
-      if (!reply.aborted) reply.cork(() => res.close());
-    });
-  });
+  let upstream: http.ClientRequest;
+  try {
+    upstream = http.request({ host: '127.0.0.1', port, method, path, headers, agent },
+      (answer) => relayAnswer(relayed, answer));
+  } catch {
+    // uWebSockets.js takes bytes in a path or a header value that Node's client
+    // refuses (unescaped characters): no admin route has such a path, so the
+    // request is refused here rather than thrown into the thread's event loop.
+    return reply.refuse('bad_request');
+  }
   // Replaces the body reader's handler, if it attached one: an abort now also ends the relayed request.
   res.aborted = false;
   res.onAborted(() => {
     res.aborted = true;
     upstream.destroy();
   });
-  upstream.on('error', () => {
-    // The main thread is gone or stopping: nothing was done.
-    if (!reply.aborted) reply.cork(() => reply.refuse('shutting_down'));
-  });
+  // The main thread is gone or stopping, or it cut the answer short.
+  upstream.on('error', () => relayed.end(() => (relayed.started ? res.close() : reply.refuse('shutting_down'))));
   upstream.end(body);
+}
+
+/** Streams the main thread's answer back, pausing it while the client's socket is full. */
+function relayAnswer(relayed: RelayedAnswer, answer: http.IncomingMessage): void {
+  const { res } = relayed.reply;
+  if (!relayed.open) return void answer.destroy();
+  relayed.started = true;
+  relayed.write(() => {
+    res.writeStatus(`${answer.statusCode ?? 502} ${answer.statusMessage ?? ''}`);
+    for (const [key, value] of Object.entries(answer.headers)) {
+      if (HOP_HEADERS.has(key) || value === undefined) continue;
+      for (const one of Array.isArray(value) ? value : [value]) res.writeHeader(key, one);
+    }
+  });
+  answer.on('data', (chunk: Buffer) => {
+    if (!relayed.open) return void answer.destroy();
+    let writable = true;
+    relayed.write(() => {
+      writable = res.write(chunk);
+    });
+    if (!writable) {
+      answer.pause();
+      res.onWritable(() => {
+        answer.resume();
+        return true;
+      });
+    }
+  });
+  answer.on('end', () => relayed.end(() => res.end()));
+  answer.on('error', () => relayed.end(() => res.close()));
 }
