@@ -21,7 +21,9 @@ const ticketOf = (buyPath: string): string => buyPath.split('/').pop()!;
 
 for (const mode of MODES) {
   t.test(`${mode.name}`, async (t) => {
-    const startsAt = Date.now() + 4000;
+    // The start-push subtest must open its sockets before this, after the engine's start-up (slower with
+    // two HTTP threads) and the subtests before it, on a loaded machine too.
+    const startsAt = Date.now() + 9000;
     const engine: EngineHandle = await startEngine({
       dataDir: tempDataDir('ws'), args: [...mode.args],
       sale: [item('live', { stock: 5, perUserLimit: 1 }), item('soon', { stock: 40, perUserLimit: 1, startsAt }),
@@ -285,7 +287,8 @@ for (const mode of MODES) {
   t.test(`with ${mode.name}, ` +
     `pushes for items an admin adds while sockets are open, and sold_out for an item that starts empty`,
     async (t) => {
-    const startsAt = Date.now() + 1500;
+    // Far enough ahead that every socket is open before the start, even when two HTTP threads start slowly.
+    const startsAt = Date.now() + 5000;
     const engine = await startEngine({
       dataDir: tempDataDir('wsadmin'), args: [...mode.args], env: { FLASH_ADMIN_TOKEN: ADMIN_TOKEN },
       sale: [item('empty', { stock: 0, startsAt }), item('other', { stock: 5 }),
@@ -297,7 +300,7 @@ for (const mode of MODES) {
     // More watchers, so that with two HTTP threads some are on each.
     const more = await Promise.all(Array.from({ length: 8 }, () => connectWs(engine.port)));
     t.teardown(() => more.forEach((c) => c.close()));
-    t.match(await watcher.next((f) => f.op === 'start' && f.item === 'empty', 5000), { op: 'start', item: 'empty' },
+    t.match(await watcher.next((f) => f.op === 'start' && f.item === 'empty', 9000), { op: 'start', item: 'empty' },
       'the empty item starts');
     t.same(await watcher.next((f) => f.op === 'sold_out' && f.item === 'empty', 5000),
       { op: 'sold_out', item: 'empty' },
