@@ -9,9 +9,9 @@
 
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from './http-threads';
 import { startServer, type ServerProcess } from './server-process';
 
 export const REDIS_PERSISTENCE = "--save '' --appendonly no (in memory only)";
@@ -25,24 +25,13 @@ export function redisServerPath(): string | null {
   }
 }
 
-/** A port nothing listens on now (the kernel's pick for port 0); redis-server cannot take port 0. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 export interface RedisServer { process: ServerProcess; directory: string; stop: () => Promise<void> }
 
 export async function startRedisServer(cpus: string | null): Promise<RedisServer> {
   const program = redisServerPath();
   if (program === null) throw new Error('redis-server is not installed: the Redis peer cannot run');
   const directory = fs.mkdtempSync(path.join(os.tmpdir(), 'flash-bench-redis-'));
+  // redis-server cannot take port 0.
   const port = await freePort();
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', directory,
     '--loglevel', 'notice', '--protected-mode', 'yes'];

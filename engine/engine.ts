@@ -29,12 +29,10 @@ import { catchUpLog } from '../persistence/recovery';
 import { CatalogChanges } from './catalog-changes';
 import { CoalescedRuns } from './coalesced-runs';
 import type { EngineConfig } from './config';
-import { ConnectionCounts } from './connection-counts';
 import { checkLimits, ITEMS_MAX, ITEM_ROW_MAX } from './constants';
 import type { HttpContext } from './http-context';
-import { createHttpApp } from './http-server';
 import { HTTP_FAULT_ENV } from './http-thread';
-import { createCatalog, createHttpContext, type HttpThreadSetup } from './http-thread-setup';
+import { createCatalog, createHttpContext, createThreadApp, type HttpThreadSetup } from './http-thread-setup';
 import { HttpThreads } from './http-threads';
 import type { IdempotencyKeys } from './idempotency-keys';
 import { InlineShards } from './inline-shards';
@@ -44,7 +42,7 @@ import { ItemCounters } from './item-counters';
 import { ItemsService } from './items-service';
 import { createMetrics, metricsHandler } from './metrics';
 import { demoSale, readSaleFile } from './sale-definition';
-import { SalePushes } from './sale-pushes';
+import type { SalePushes } from './sale-pushes';
 import { checkAgainstSales } from './sale-rules';
 import { Settlement } from './settlement';
 import { ShardAnswerer } from './shard-answerer';
@@ -54,6 +52,7 @@ import { loadShard, type ShardSetup } from './shard-loader';
 import { FAULT_ENV } from './shard-worker';
 import { MAIN_PRODUCER, SharedState } from './shared-state';
 import { pruneSnapshots, snapshotBuffers, snapshotJob, writeSnapshotInThread } from './snapshot';
+import { loadStaticFiles } from './static-files';
 import { SummedCounters } from './thread-counters';
 import { WorkerShards } from './worker-shards';
 
@@ -133,6 +132,7 @@ export class Engine {
     const setup: HttpThreadSetup = {
       index: MAIN_PRODUCER, config, shared, items: store.items, ticketSecret: store.ticketSecret,
       demoUserSecret: store.demoUserSecret, bans: readBans(store.db),
+      staticFiles: loadStaticFiles(path.join(__dirname, '..', '..', 'static')),
     };
     const catalog = createCatalog(setup);
     const counts = new ItemCounters(catalog, shared.counters, shared.threadCounters.map((views) => views.refusals));
@@ -163,14 +163,14 @@ export class Engine {
       });
     const changes = new CatalogChanges(catalog, ctx.bans, null, this.log);
     const relay = { port: 0, secret: config.httpThreads > 1 ? crypto.randomBytes(24).toString('base64url') : '' };
-    const listening = await this.listen(ctx, store, shards, persister, counts, changes, relay.secret,
+    const listening = await this.listen(setup, ctx, store, shards, persister, counts, changes, relay.secret,
       () => [true, ...(threads?.alive() ?? [])]);
     if (config.httpThreads > 1) {
       relay.port = uWS.us_socket_local_port(listening.relaySocket as unknown as uWS.us_socket);
       const port = uWS.us_socket_local_port(listening.listenSocket as unknown as uWS.us_socket);
       // Started and attached in the turn that listened: every admin change reaches them.
       threads = new HttpThreads(Array.from({ length: config.httpThreads - 1 }, (_, i) => ({
-        ...setup, index: i + 1, items: catalog.items, bans: readBans(store.db), port, relay,
+        ...setup, index: i + 1, port, relay,
       })), shared.changeAcks, this.log, () => this.onFatal('HTTP thread died'));
       changes.attach(threads);
       await threads.ready;
@@ -190,9 +190,9 @@ export class Engine {
   }
 
   /** Builds the main thread's HTTP app with the admin API, metrics and pushes, and listens. */
-  private async listen(ctx: HttpContext, store: Store, shards: ShardDispatcher, persister: Persister,
-    counts: ItemCounters, changes: CatalogChanges, relaySecret: string, httpThreadsAlive: () => boolean[]):
-    Promise<Listening> {
+  private async listen(setup: HttpThreadSetup, ctx: HttpContext, store: Store, shards: ShardDispatcher,
+    persister: Persister, counts: ItemCounters, changes: CatalogChanges, relaySecret: string,
+    httpThreadsAlive: () => boolean[]): Promise<Listening> {
     const config = this.config;
     const log = this.log;
     const catalog = ctx.catalog;
@@ -205,14 +205,7 @@ export class Engine {
     const metrics = metricsHandler(createMetrics({
       catalog, shards, persister, counts, threads: new SummedCounters(this.shared!.threadCounters), httpThreadsAlive,
     }));
-    // No connection opens before listen(), and `pushes` exists by then.
-    const { app, channel } = createHttpApp(ctx, shards, { admin, metrics }, {
-      connections: new ConnectionCounts(this.shared!.connections, config.wsMaxConnections, config.wsMaxPerAddress),
-      idleSeconds: config.wsIdleSec,
-      onOpen: (ws) => pushes.subscribe(ws),
-    });
-    const pushes = new SalePushes(app, catalog, channel.sockets, (item, delayMs, clients, publishMs) =>
-      log.info({ item, delayMs, clients, publishMs: Number(publishMs.toFixed(2)) }, 'start pushed'));
+    const { app, pushes } = createThreadApp(setup, ctx, shards, { admin, metrics }, log);
     const listenOn = (host: string, port: number): Promise<uWS.us_listen_socket> =>
       new Promise((resolve, reject) => {
         app.listen(host, port, (socket) => (socket

@@ -5,7 +5,6 @@
 // Each thread builds its own objects over the same shared tables, so a
 // per-user or per-address check means the same on every thread.
 
-import path from 'node:path';
 import type { Ban, StoredItem } from '../persistence/database';
 import { BanList, parseRange } from './ban-list';
 import { Challenges, challengeSecretOf } from './challenge';
@@ -17,7 +16,13 @@ import { InFlightUsers } from './in-flight-users';
 import { ItemCatalog } from './item-catalog';
 import { RATE_SLOTS, TokenBucketTable } from './rate-limiter';
 import { inFlightBound, type SharedViews } from './shared-state';
-import { loadStaticFiles } from './static-files';
+import type { StaticFile } from './static-files';
+import type pino from 'pino';
+import type { TemplatedApp } from 'uWebSockets.js';
+import { ConnectionCounts } from './connection-counts';
+import { createHttpApp, type Operations } from './http-server';
+import { SalePushes } from './sale-pushes';
+import type { RequestDispatcher } from './shard-dispatcher';
 import { threadCounters } from './thread-counters';
 import { UserTokenVerifier } from './user-token';
 
@@ -32,6 +37,11 @@ export interface HttpThreadSetup {
   /** Signs demo tokens when no FLASH_USER_SECRET is set. */
   demoUserSecret: string | null;
   bans: Ban[];
+  /**
+   * The sale page's files, read and compressed once by the main thread
+   * (static-files.ts); each other thread gets its own copy of the bytes.
+   */
+  staticFiles: Map<string, StaticFile>;
 }
 
 /** The thread's catalog over the shared `left` and settings, with its own refusal counters. */
@@ -58,7 +68,7 @@ export function createHttpContext(setup: HttpThreadSetup, catalog: ItemCatalog, 
   const { counts, latency, lag } = threadCounters(shared.threadCounters[setup.index]!, config.shedLagMs);
   return {
     catalog, verifier: new UserTokenVerifier(config.userSecret ?? setup.demoUserSecret!),
-    staticFiles: loadStaticFiles(path.join(__dirname, '..', '..', 'static')), demoUserSecret: setup.demoUserSecret,
+    staticFiles: setup.staticFiles, demoUserSecret: setup.demoUserSecret,
     closing: false, latency, counts, threadsAlive, lag,
     bans: banListOf(setup.bans), trustedProxyHeader: config.trustedProxyHeader,
     rateUser: shared.rateUser === null
@@ -74,6 +84,24 @@ export function createHttpContext(setup: HttpThreadSetup, catalog: ItemCatalog, 
       config.challengeTtlSec * 1000, shared.usedChallenges),
     maxUrlBytes: config.maxUrlBytes, maxHeaderBytes: config.maxHeaderBytes,
   };
+}
+
+/**
+ * The thread's app and its pushes: every thread's sockets count against the
+ * engine-wide caps, and each thread pushes to its own sockets and logs it.
+ */
+export function createThreadApp(setup: HttpThreadSetup, ctx: HttpContext, shards: RequestDispatcher,
+  operations: Operations, log: pino.Logger): { app: TemplatedApp; pushes: SalePushes } {
+  const { config, shared } = setup;
+  // No connection opens before the caller listens, and `pushes` exists by then.
+  const { app, channel } = createHttpApp(ctx, shards, operations, {
+    connections: new ConnectionCounts(shared.connections, config.wsMaxConnections, config.wsMaxPerAddress),
+    idleSeconds: config.wsIdleSec,
+    onOpen: (ws) => pushes.subscribe(ws),
+  });
+  const pushes = new SalePushes(app, ctx.catalog, channel.sockets, (item, delayMs, clients, publishMs) =>
+    log.info({ item, delayMs, clients, publishMs: Number(publishMs.toFixed(2)) }, 'start pushed'));
+  return { app, pushes };
 }
 
 /** The users with a buy in flight, over the table every HTTP thread shares. */

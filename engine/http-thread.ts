@@ -18,11 +18,8 @@ import pino from 'pino';
 import uWS, { type TemplatedApp } from 'uWebSockets.js';
 import type { RelayTarget } from './admin-relay';
 import { applyReplicated, type CatalogChange } from './catalog-changes';
-import { ConnectionCounts } from './connection-counts';
-import { createHttpApp } from './http-server';
-import { createCatalog, createHttpContext, type HttpThreadSetup } from './http-thread-setup';
+import { createCatalog, createHttpContext, createThreadApp, type HttpThreadSetup } from './http-thread-setup';
 import { RingProducer } from './ring-producer';
-import { SalePushes } from './sale-pushes';
 import { ShardAnswerer } from './shard-answerer';
 import type { RequestDispatcher } from './shard-dispatcher';
 
@@ -79,13 +76,7 @@ function run(): void {
   const producer = new RingProducer(shared.rings, setup.index, new ShardAnswerer(catalog, ctx.latency), ctx.inFlight,
     ctx.keys);
   producer.start();
-  const { app, channel } = createHttpApp(ctx, withFault(producer, setup.index), { relay: setup.relay }, {
-    connections: new ConnectionCounts(shared.connections, config.wsMaxConnections, config.wsMaxPerAddress),
-    idleSeconds: config.wsIdleSec,
-    onOpen: (ws) => pushes.subscribe(ws),
-  });
-  const pushes = new SalePushes(app, catalog, channel.sockets, (item, delayMs, clients, publishMs) =>
-    log.info({ item, delayMs, clients, publishMs: Number(publishMs.toFixed(2)) }, 'start pushed'));
+  const { app, pushes } = createThreadApp(setup, ctx, withFault(producer, setup.index), { relay: setup.relay }, log);
   let listenSocket: uWS.us_listen_socket | null = null;
   // An error no handler caught ends the thread, and the main thread stops the
   // engine (http-threads.ts). Its sockets are closed first: a worker torn

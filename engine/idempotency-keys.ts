@@ -33,7 +33,7 @@ import assert from 'node:assert/strict';
 import { createLockWords, lock, unlock } from './atomic-lock';
 import { OUTCOME, type Outcome } from './error-catalog';
 import { isIdempotencyKey } from './idempotency-key';
-import { hashKey } from './key-hash';
+import { hashKey, openTableSlots } from './key-hash';
 
 /** control[LOCK]: the table's lock word (atomic-lock.ts). */
 const LOCK = 0;
@@ -86,12 +86,8 @@ export interface IdempotencyViews {
   control: Int32Array;
 }
 
-/** Slots for `capacity` entries: a power of two at least twice it, so probe runs stay short. */
-export function idempotencySlots(capacity: number): number {
-  let slots = 16;
-  while (slots < capacity * 2) slots *= 2;
-  return slots;
-}
+/** Slots for `capacity` entries (key-hash.ts). */
+export const idempotencySlots = openTableSlots;
 
 /**
  * Allocates the table. Its pages are left to the kernel to map on first

@@ -18,7 +18,7 @@
 
 import assert from 'node:assert/strict';
 import { createLockWords, lock, unlock } from './atomic-lock';
-import { hashKey } from './key-hash';
+import { hashKey, openTableSlots } from './key-hash';
 
 const EMPTY = 0;
 /** control[LOCK]: the table's lock word (atomic-lock.ts). */
@@ -40,12 +40,8 @@ export interface InFlightViews {
   control: Int32Array;
 }
 
-/** Slots for `bound` ids: a power of two at least twice the bound, so probe runs stay short. */
-export function inFlightSlots(bound: number): number {
-  let slots = 16;
-  while (slots < bound * 2) slots *= 2;
-  return slots;
-}
+/** Slots for `bound` ids (key-hash.ts). */
+export const inFlightSlots = openTableSlots;
 
 export function createInFlightViews(bound: number): InFlightViews {
   const slots = inFlightSlots(bound);

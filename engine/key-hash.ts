@@ -1,8 +1,16 @@
 // Spreads a key of up to 53 bits (a user id, an address key) over 32 bits,
-// murmur3's finalizer on both halves: shared by the typed-array tables.
+// murmur3's finalizer on both halves, and sizes an open-addressing table:
+// shared by the typed-array tables.
 
 /** 2^32: splits a 53-bit key into two 32-bit halves. */
 export const TWO_POW_32 = 4294967296;
+
+/** Slots for `capacity` entries: a power of two at least twice it, so probe runs stay short. */
+export function openTableSlots(capacity: number): number {
+  let slots = 16;
+  while (slots < capacity * 2) slots *= 2;
+  return slots;
+}
 
 export function hashKey(key: number): number {
   const low = key >>> 0;

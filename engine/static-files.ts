@@ -17,7 +17,8 @@ import zlib from 'node:zlib';
 export type Encoding = 'identity' | 'gzip' | 'br';
 
 export interface StaticVariant {
-  body: Buffer;
+  /** A Buffer where it was made; a copy that crossed to another HTTP thread is a plain Uint8Array. */
+  body: Uint8Array;
   etag: string;
   /** The Content-Encoding header's value; 'identity' is sent without one. */
   encoding: Encoding;
