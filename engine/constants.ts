@@ -74,6 +74,16 @@ export const ITEM_ROW_MAX = 2 ** 21 - 1;
 /** Largest stock of one item; keeps `left` in an Int32Array and orders within ORDERS_PER_ITEM_MAX. */
 export const STOCK_MAX = 1_000_000_000;
 
+/**
+ * Waitlist places one item can give (waitlist-queue.ts). A place costs a
+ * user id and an order sequence (16 B in typed arrays) plus an entry in the
+ * user-to-place map (about 50 B), so a full waitlist holds about 6.6 MB, and
+ * only items with a waitlist have one. A join past it is refused 503
+ * waitlist_full. Units come back only by cancels, expiry and restocks, so
+ * more places than this would mostly wait in vain.
+ */
+export const WAITLIST_PLACES_MAX = 100_000;
+
 /** Largest per-user limit: holdings counts are kept in a Uint16Array. */
 export const PER_USER_LIMIT_MAX = 65_535;
 
@@ -111,4 +121,6 @@ export function checkLimits(ringSlots: number): void {
   assert.ok((IDEMPOTENCY_KEYS_MAX & (IDEMPOTENCY_KEYS_MAX - 1)) === 0);
   // A table entry keeps an item index below 2^31 (an Int32 field).
   assert.ok(ITEMS_MAX < 2 ** 31);
+  // A place travels in a won record's f64 and is published in an Int32Array.
+  assert.ok(WAITLIST_PLACES_MAX < 2 ** 31);
 }

@@ -329,6 +329,7 @@ function shardSetups(config: EngineConfig, items: StoredItem[], bootId: number, 
   const setups: ShardSetup[] = Array.from({ length: shardCount }, (_, index) => ({
     index, logDir: logDirectory(config.dataDir), bootId, fsync: config.fsync, items: [],
     left: shared.left, progress: shared.progress, counters: shared.counters, settings: shared.settings,
+    waitlistServed: shared.waitlistServed,
   }));
   items.forEach((item, globalIndex) => {
     const setup = setups[shardOf(globalIndex, shardCount)]!;

@@ -61,6 +61,11 @@ export const ERRORS = {
   reservations_open: entry('reservations_open', '409 Conflict'),
   item_exists: entry('item_exists', '409 Conflict'),
   item_has_orders: entry('item_has_orders', '409 Conflict'),
+  // Waitlist (engine codes): join only a sold-out item that has a waitlist, and while places remain.
+  not_sold_out: entry('not_sold_out', '409 Conflict'),
+  no_waitlist: entry('no_waitlist', '409 Conflict'),
+  waitlist_full: entry('waitlist_full', '503 Service Unavailable'),
+  not_waiting: entry('not_waiting', '404 Not Found'),
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -96,6 +101,10 @@ export const OUTCOME = {
   already_paid: 7,
   overloaded: 8,
   ended: 9,
+  not_sold_out: 10,
+  no_waitlist: 11,
+  waitlist_full: 12,
+  not_waiting: 13,
 } as const;
 
 export type Outcome = (typeof OUTCOME)[keyof typeof OUTCOME];
@@ -103,7 +112,7 @@ export type Outcome = (typeof OUTCOME)[keyof typeof OUTCOME];
 /** The error code for each non-zero outcome, indexed by outcome. */
 export const OUTCOME_ERROR: readonly (ErrorCode | null)[] = [
   null, 'sold_out', 'limit_reached', 'unknown_order', 'expired', 'cancelled', 'not_reserved',
-  'already_paid', 'overloaded', 'ended',
+  'already_paid', 'overloaded', 'ended', 'not_sold_out', 'no_waitlist', 'waitlist_full', 'not_waiting',
 ];
 
 /** Seconds a client should wait before retrying a 429 or 503. */

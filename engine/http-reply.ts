@@ -16,6 +16,7 @@ import type { Reply } from './reply';
 import { watchAborted } from './response-abort';
 import { OUTCOME_INDEX, type ResponseCounts, type ResponseOutcome } from './response-counts';
 import { OP, type OrderView } from './shard';
+import { waitlistAnswer } from './waitlist-answer';
 
 // Header names, values and status lines as bytes: uWS takes them as they are,
 // where a JS string would be converted to UTF-8 on every call.
@@ -100,6 +101,9 @@ export class HttpReply implements Reply {
     const { catalog, writer, stateBytes } = this.shared;
     // An admin answer: the item as it is now that its shard has the new stock.
     if (op === OP.restock) return this.json(JSON.stringify(catalog.publicItem(itemIndex, Date.now())));
+    if (op === OP.joinWaitlist || op === OP.waitlistPlace) {
+      return this.json(waitlistAnswer(catalog.items[itemIndex]!.id, view));
+    }
     const w = writer.reset();
     const id = catalog.idBytes[itemIndex]!;
     if (op === OP.buy) {

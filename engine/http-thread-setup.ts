@@ -100,7 +100,8 @@ export function createThreadApp(setup: HttpThreadSetup, ctx: HttpContext, shards
     onOpen: (ws) => pushes.subscribe(ws),
   });
   const pushes = new SalePushes(app, ctx.catalog, channel.sockets, (item, delayMs, clients, publishMs) =>
-    log.info({ item, delayMs, clients, publishMs: Number(publishMs.toFixed(2)) }, 'start pushed'));
+    log.info({ item, delayMs, clients, publishMs: Number(publishMs.toFixed(2)) }, 'start pushed'),
+  shared.waitlistServed);
   return { app, pushes };
 }
 

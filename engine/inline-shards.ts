@@ -79,6 +79,7 @@ export class InlineShards implements ShardDispatcher {
     entry.view.state = this.view.state;
     entry.view.createdAt = this.view.createdAt;
     entry.view.payBy = this.view.payBy;
+    entry.view.place = this.view.place;
     if (this.deferredCount === this.deferred.length) this.flushAndAnswer();
     else if (!this.flushScheduled) {
       this.flushScheduled = true;

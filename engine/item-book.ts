@@ -9,6 +9,7 @@ import { holdsUnit, ORDER_STATE } from '../persistence/log-record';
 import { orderIdOf, orderIdRange } from '../persistence/order-id';
 import { HoldingsTable } from './holdings-table';
 import type { StoredItem } from '../persistence/database';
+import { loadWaitlist, WaitlistQueue } from './waitlist-queue';
 
 const ORDER_SLOTS_MIN = 16;
 
@@ -16,15 +17,16 @@ const ORDER_SLOTS_MIN = 16;
  * Item settings that admins may change between rounds, in a Float64Array
  * shared by the HTTP thread (the one writer) and the shards (readers).
  */
-export const SETTING = { endsAt: 0, perUserLimit: 1, payWindowMs: 2 } as const;
-export const SETTING_FIELDS = 4;
+export const SETTING = { endsAt: 0, perUserLimit: 1, payWindowMs: 2, waitlist: 4 } as const;
+export const SETTING_FIELDS = 8;
 
 export function writeSettings(settings: Float64Array, globalIndex: number,
-  item: Pick<StoredItem, 'endsAt' | 'perUserLimit' | 'payWindowSec'>): void {
+  item: Pick<StoredItem, 'endsAt' | 'perUserLimit' | 'payWindowSec' | 'waitlist'>): void {
   const at = globalIndex * SETTING_FIELDS;
   settings[at + SETTING.endsAt] = item.endsAt;
   settings[at + SETTING.perUserLimit] = item.perUserLimit;
   settings[at + SETTING.payWindowMs] = item.payWindowSec * 1000;
+  settings[at + SETTING.waitlist] = item.waitlist === true ? 1 : 0;
 }
 /** Order arrays start at most this large and double as needed, so a huge stock costs memory only as it sells. */
 const ORDER_SLOTS_INITIAL_MAX = 65_536;
@@ -43,6 +45,8 @@ export class ItemBook {
   orderPayBy: Float64Array;
   /** Oldest sequence that may still be reserved: where the expiry sweep starts. */
   expiryCursor = 1;
+  /** The item's waitlist, made at its first join (or at load, when it has places); null before. */
+  waitlist: WaitlistQueue | null = null;
 
   /** Where this item's settings start in `settings`. */
   private readonly settingsAt: number;
@@ -78,6 +82,11 @@ export class ItemBook {
 
   get payWindowMs(): number {
     return this.settings[this.settingsAt + SETTING.payWindowMs]!;
+  }
+
+  /** Whether shoppers may join the item's waitlist (sale-definition.ts allows it in reserve mode only). */
+  get waitlistOpen(): boolean {
+    return this.settings[this.settingsAt + SETTING.waitlist] === 1;
   }
 
   orderId(sequence: number): number {
@@ -130,6 +139,7 @@ export function loadItemBook(db: Db, item: StoredItem, globalIndex: number, sett
   }
   // The sale file may have lowered stock below what is already held; start-up checks that first.
   assert.ok(book.left >= 0, `item ${item.id}: more units held than stock`);
+  book.waitlist = loadWaitlist(db, item.row);
   // Reserved orders are expired by the sweep from the oldest one on.
   while (book.expiryCursor <= book.orderCount && book.orderState[book.expiryCursor] !== ORDER_STATE.reserved) {
     book.expiryCursor++;

@@ -129,7 +129,7 @@ export class ItemCatalog {
     return {
       id: item.id, name: item.name, price: item.price, stock: item.stock, left: Atomics.load(this.left, index),
       perUserLimit: item.perUserLimit, startsAt: item.startsAt, endsAt: item.endsAt, mode: item.mode,
-      challenge: item.challenge, state: this.state(index, nowMs),
+      challenge: item.challenge, state: this.state(index, nowMs), waitlist: item.waitlist === true,
     };
   }
 

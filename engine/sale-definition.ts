@@ -15,6 +15,7 @@ const ITEM_ID = /^[a-z0-9-]{1,32}$/;
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
 const FIELDS = new Set([
   'id', 'name', 'price', 'stock', 'perUserLimit', 'startsAt', 'endsAt', 'mode', 'payWindowSec', 'challenge',
+  'waitlist',
 ]);
 const HOUR_MS = 3_600_000;
 const PAY_WINDOW_SEC_MAX = 7 * 24 * 3600;
@@ -67,6 +68,9 @@ export function checkItem(raw: unknown, where: string): ItemDefinition {
     fail('payWindowSec', `must be an integer in 1..${PAY_WINDOW_SEC_MAX}`);
   }
   if (item.challenge !== undefined && typeof item.challenge !== 'boolean') fail('challenge', 'must be true or false');
+  if (item.waitlist !== undefined && typeof item.waitlist !== 'boolean') fail('waitlist', 'must be true or false');
+  // Only a reservation gives a unit back while the sale runs (cancel, expiry), which is what a waitlist waits for.
+  if (item.waitlist === true && item.mode !== 'reserve') fail('waitlist', 'is allowed only with mode "reserve"');
   return {
     id: item.id as string,
     name: item.name as string,
@@ -78,6 +82,7 @@ export function checkItem(raw: unknown, where: string): ItemDefinition {
     mode: (item.mode as SaleMode | undefined) ?? 'order',
     payWindowSec: (item.payWindowSec as number | undefined) ?? 900,
     challenge: (item.challenge as boolean | undefined) ?? false,
+    ...(item.waitlist === true ? { waitlist: true } : {}),
   };
 }
 

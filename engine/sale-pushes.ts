@@ -2,7 +2,9 @@
 // connection joins: `start` the moment an item starts (a timer aligned to
 // the earliest coming start or end, so no polling decides the start second),
 // `ended` at its end, and `stock` at most STOCK_PUSH_MS apart per item
-// while its count changes, with `sold_out` once it reaches zero. Publishing
+// while its count changes, with `sold_out` once it reaches zero, and
+// `waitlist` as often with the highest waitlist place offered a unit
+// (`served`), so a waiting client knows when to fetch its offer. Publishing
 // is uWebSockets.js's: one call per push, fanned out in C++.
 
 import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
@@ -21,6 +23,8 @@ export class SalePushes {
   private readonly announcedStart = new Float64Array(ITEMS_MAX).fill(-1);
   private readonly announcedEnd = new Float64Array(ITEMS_MAX).fill(-1);
   private readonly lastLeft = new Int32Array(ITEMS_MAX).fill(-1);
+  /** The `served` last pushed per item; a place is never served twice, so it only grows. */
+  private readonly lastServed = new Int32Array(ITEMS_MAX);
   private readonly stockTimer: NodeJS.Timeout;
   private edgeTimer: NodeJS.Timeout | null = null;
   /** Items at boot; those after them were added by an admin while the engine ran. */
@@ -28,7 +32,9 @@ export class SalePushes {
 
   constructor(private readonly app: TemplatedApp, private readonly catalog: ItemCatalog,
     private readonly sockets: Set<WebSocket<Connection>>,
-    private readonly onStart: (itemId: string, delayMs: number, clients: number, publishMs: number) => void) {
+    private readonly onStart: (itemId: string, delayMs: number, clients: number, publishMs: number) => void,
+    /** The owning shards' highest waitlist place served per item (shared-state.ts); a test's pushes have none. */
+    private readonly served: Int32Array | null = null) {
     const now = Date.now();
     // Items already live or over at boot were announced before: only changes from now on are pushed.
     this.bootItems = catalog.items.length;
@@ -54,6 +60,7 @@ export class SalePushes {
     if (now >= item.startsAt) this.announcedStart[index] = item.startsAt;
     if (now >= item.endsAt) this.announcedEnd[index] = item.endsAt;
     this.lastLeft[index] = Atomics.load(this.catalog.left, index);
+    if (this.served !== null) this.lastServed[index] = Atomics.load(this.served, index);
   }
 
   /** Topics for items an admin added since; open connections join them too. */
@@ -94,6 +101,18 @@ export class SalePushes {
       if (this.sockets.size === 0) continue;
       this.publish(i, { op: 'stock', item: catalog.items[i]!.id, left });
       if (left === 0) this.publish(i, { op: 'sold_out', item: catalog.items[i]!.id });
+    }
+    if (this.served !== null) this.tickServed(this.served);
+  }
+
+  /** A `waitlist` push per item whose highest place served grew since the last tick. */
+  private tickServed(served: Int32Array): void {
+    const { catalog } = this;
+    for (let i = 0; i < this.topics.length; i++) {
+      const now = Atomics.load(served, i);
+      if (now === this.lastServed[i] || catalog.deleted[i] === 1) continue;
+      this.lastServed[i] = now;
+      if (this.sockets.size > 0) this.publish(i, { op: 'waitlist', item: catalog.items[i]!.id, served: now });
     }
   }
 

@@ -19,10 +19,12 @@ export interface ShardSetup {
   progress: Int32Array;
   counters: Float64Array;
   settings: Float64Array;
+  /** Absent in a shard made for a benchmark, which then publishes to a private array. */
+  waitlistServed?: Int32Array;
 }
 
 export function loadShard(setup: ShardSetup, db: Db): Shard {
   const books = setup.items.map(({ item, globalIndex }) => loadItemBook(db, item, globalIndex, setup.settings));
   const log = new WriteBehindLog(setup.logDir, setup.bootId, setup.index, setup.fsync, setup.progress);
-  return new Shard(setup.index, books, log, setup.left, setup.counters);
+  return new Shard(setup.index, books, log, setup.left, setup.counters, setup.waitlistServed);
 }

@@ -57,9 +57,11 @@
 // An answer slot (ANSWER, 8 fields, 64 B):
 //
 //   +0      +1        +2        +3      +4      +5          +6      +7
-//   +-------+---------+---------+-------+-------+-----------+-------+--------+
-//   | token | outcome | orderId | user  | state | createdAt | payBy | unused |
-//   +-------+---------+---------+-------+-------+-----------+-------+--------+
+//   +-------+---------+---------+-------+-------+-----------+-------+-------+
+//   | token | outcome | orderId | user  | state | createdAt | payBy | place |
+//   +-------+---------+---------+-------+-------+-----------+-------+-------+
+//
+//   place     the waitlist place of a waitlist op's answer (shard.ts OrderView)
 //
 // A producer never overruns the worker because it bounds its in-flight
 // requests to a shard by its token pool (as many tokens as its request ring
@@ -88,7 +90,9 @@ export const REQUEST_FIELDS = 6;
 export const ADD_ITEM = { op: REQUEST.op, token: REQUEST.token, itemIndex: 2, reserve: 3, row: 4, stock: 5 } as const;
 
 /** Field offsets inside an answer slot. */
-export const ANSWER = { token: 0, outcome: 1, orderId: 2, user: 3, state: 4, createdAt: 5, payBy: 6 } as const;
+export const ANSWER = {
+  token: 0, outcome: 1, orderId: 2, user: 3, state: 4, createdAt: 5, payBy: 6, place: 7,
+} as const;
 export const ANSWER_FIELDS = 8;
 
 /** A ring's shared memory as typed views; they cross postMessage as views on the same memory. */
@@ -307,6 +311,7 @@ export function writeAnswer(ring: Ring, ahead: number, token: number, outcome: O
   slots[at + ANSWER.state] = view.state;
   slots[at + ANSWER.createdAt] = view.createdAt;
   slots[at + ANSWER.payBy] = view.payBy;
+  slots[at + ANSWER.place] = view.place;
 }
 
 /** Producer: copies the oldest answer into `out` and frees its slot; call only when available() > 0. */
@@ -320,6 +325,7 @@ export function readAnswer(ring: Ring, out: RingAnswer): void {
   out.view.state = slots[at + ANSWER.state]!;
   out.view.createdAt = slots[at + ANSWER.createdAt]!;
   out.view.payBy = slots[at + ANSWER.payBy]!;
+  out.view.place = slots[at + ANSWER.place]!;
   ring.release();
 }
 

@@ -50,6 +50,7 @@ function addItem(shard: Shard, settings: Float64Array, added: RingAddedItem): vo
     row: added.row, id: `row-${added.row}`, name: '', price: 0, stock: added.stock, startsAt: 0, challenge: false,
     mode: added.reserve ? 'reserve' : 'order', endsAt: settings[at + SETTING.endsAt]!,
     perUserLimit: settings[at + SETTING.perUserLimit]!, payWindowSec: settings[at + SETTING.payWindowMs]! / 1000,
+    waitlist: settings[at + SETTING.waitlist] === 1,
   };
   shard.addBook(new ItemBook(item, added.itemIndex, added.stock, settings));
 }

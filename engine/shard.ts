@@ -5,13 +5,14 @@
 // the log before any answer about it leaves the process.
 
 import assert from 'node:assert/strict';
-import { ORDERS_PER_ITEM_MAX } from './constants';
+import { ITEMS_MAX, ORDERS_PER_ITEM_MAX } from './constants';
 import { OUTCOME, type Outcome } from './error-catalog';
 import type { ItemBook } from './item-book';
-import { ORDER_STATE, RECORD_TYPE } from '../persistence/log-record';
+import { ORDER_STATE, PLACE_STATE, RECORD_TYPE } from '../persistence/log-record';
 import type { WriteBehindLog } from '../persistence/write-behind-log';
+import { PLACE_VIEW, WaitlistQueue } from './waitlist-queue';
 
-export const OP = { buy: 1, getOrder: 2, pay: 3, cancel: 4, restock: 5 } as const;
+export const OP = { buy: 1, getOrder: 2, pay: 3, cancel: 4, restock: 5, joinWaitlist: 7, waitlistPlace: 8 } as const;
 
 /** What a decision tells about the order it made or read; one is reused per shard. */
 export interface OrderView {
@@ -20,10 +21,17 @@ export interface OrderView {
   state: number;
   createdAt: number;
   payBy: number;
+  /**
+   * The waitlist ops' answer (joinWaitlist, waitlistPlace) is a place: its
+   * number here, `state` a PLACE_VIEW, and while it waits the places
+   * ahead of it in `createdAt` (it has no order yet); once offered,
+   * orderId, createdAt and payBy are the offered order's.
+   */
+  place: number;
 }
 
 export function emptyOrderView(): OrderView {
-  return { orderId: 0, userId: 0, state: 0, createdAt: 0, payBy: 0 };
+  return { orderId: 0, userId: 0, state: 0, createdAt: 0, payBy: 0, place: 0 };
 }
 
 /**
@@ -48,10 +56,13 @@ export class Shard {
     readonly log: WriteBehindLog,
     private readonly left: Int32Array,
     readonly counters: Float64Array,
+    /** The highest waitlist place offered per global item index (shared-state.ts), read by the pushes. */
+    private readonly waitlistServed: Int32Array = new Int32Array(ITEMS_MAX),
   ) {
     for (const book of books) {
       this.publishLeft(book);
       this.countRecovered(book);
+      this.publishServed(book);
     }
   }
 
@@ -60,6 +71,7 @@ export class Shard {
     this.books.push(book);
     this.publishLeft(book);
     this.countRecovered(book);
+    this.publishServed(book);
   }
 
   /** Starts the order counters of a book loaded from the database. */
@@ -82,7 +94,7 @@ export class Shard {
    * Decides `op` on the item with local index `local`. `argument` is what the
    * op needs beyond item and user (shard-ring.ts draws the slot): the
    * order's sequence for getOrder, pay and cancel, the units for restock,
-   * the idempotency key (0: none) for buy.
+   * the idempotency key (0: none) for buy, nothing for the waitlist ops.
    */
   run(op: number, local: number, userId: number, argument: number, nowMs: number, out: OrderView): Outcome {
     const book = this.books[local];
@@ -92,7 +104,9 @@ export class Shard {
       case OP.getOrder: return this.readOrder(book, argument, userId, out);
       case OP.pay: return this.pay(book, argument, userId, nowMs, out);
       case OP.cancel: return this.cancel(book, argument, userId, nowMs, out);
-      case OP.restock: return this.restock(book, argument);
+      case OP.restock: return this.restock(book, argument, nowMs);
+      case OP.joinWaitlist: return this.joinWaitlist(book, userId, nowMs, out);
+      case OP.waitlistPlace: return this.waitlistPlace(book, userId, out);
       default: throw new Error(`unknown shard op ${op}`);
     }
   }
@@ -162,13 +176,16 @@ export class Shard {
   }
 
   /**
-   * Adds `units` to the item's stock, at once (admin restock). The database
-   * holds the new stock before this runs, so a crash in between loses nothing.
+   * Adds `units` to the item's stock, at once (admin restock): to the
+   * waitlist's places first, the rest to `left`. The database holds the new
+   * stock before this runs, so a crash in between loses nothing.
    */
-  private restock(book: ItemBook, units: number): Outcome {
+  private restock(book: ItemBook, units: number, nowMs: number): Outcome {
     assert.ok(Number.isSafeInteger(units) && units > 0);
     book.stock += units;
-    book.left += units;
+    let offered = 0;
+    while (offered < units && this.offerReturned(book, nowMs)) offered++;
+    book.left += units - offered;
     this.publishLeft(book);
     return OUTCOME.ok;
   }
@@ -205,15 +222,109 @@ export class Shard {
     this.count(book, COUNTER.expired);
   }
 
-  /** Ends a reservation and returns its unit to stock: the one place a unit comes back. */
+  /**
+   * Ends a reservation and returns its unit: to the first waiting place of
+   * the item's waitlist if one takes it, else to stock. With restock, the
+   * one place a unit comes back.
+   */
   private release(book: ItemBook, sequence: number, state: number, recordType: number, nowMs: number): void {
     assert.equal(book.orderState[sequence], ORDER_STATE.reserved, 'only a reservation can be released');
     book.orderState[sequence] = state;
     book.holdings.decrement(book.orderUser[sequence]!);
+    // Its record before the offer's: the applier sees the unit freed before it is held again.
+    this.appendTransition(book, sequence, recordType, nowMs);
+    if (this.offerReturned(book, nowMs)) return;
     book.left++;
     assert.ok(book.left <= book.stock);
     this.publishLeft(book);
-    this.appendTransition(book, sequence, recordType, nowMs);
+  }
+
+  /**
+   * A place on the item's waitlist for the user, only while the item is
+   * sold out; a user who has one gets the same place again. A new place is
+   * answered only after its waitlisted record is in the log, as a won buy.
+   */
+  private joinWaitlist(book: ItemBook, userId: number, nowMs: number, out: OrderView): Outcome {
+    if (!book.waitlistOpen) return OUTCOME.no_waitlist;
+    const known = book.waitlist?.placeOf(userId) ?? 0;
+    if (known > 0) return this.placeView(book, known, out);
+    if (nowMs >= book.endsAt) return OUTCOME.ended;
+    if (book.left > 0) return OUTCOME.not_sold_out;
+    if (book.holdings.get(userId) >= book.perUserLimit) return OUTCOME.limit_reached;
+    book.waitlist ??= new WaitlistQueue();
+    const place = book.waitlist.join(userId);
+    if (place === 0) return OUTCOME.waitlist_full;
+    this.log.append(RECORD_TYPE.waitlisted, PLACE_STATE.waiting, book.orderId(place), userId, nowMs, 0, nowMs);
+    return this.placeView(book, place, out);
+  }
+
+  private waitlistPlace(book: ItemBook, userId: number, out: OrderView): Outcome {
+    const place = book.waitlist?.placeOf(userId) ?? 0;
+    return place === 0 ? OUTCOME.not_waiting : this.placeView(book, place, out);
+  }
+
+  /** Fills `out` with the place (OrderView says how). */
+  private placeView(book: ItemBook, place: number, out: OrderView): Outcome {
+    const queue = book.waitlist!;
+    const outcome = queue.outcomeOf(place);
+    out.place = place;
+    out.userId = queue.userAt(place);
+    out.orderId = 0;
+    out.payBy = 0;
+    if (outcome > 0) {
+      out.state = PLACE_VIEW.offered;
+      out.orderId = book.orderId(outcome);
+      out.createdAt = book.orderCreatedAt[outcome]!;
+      out.payBy = book.orderPayBy[outcome]!;
+    } else {
+      out.state = outcome === 0 ? PLACE_VIEW.waiting : PLACE_VIEW.dropped;
+      out.createdAt = queue.ahead(place);
+    }
+    return OUTCOME.ok;
+  }
+
+  /**
+   * Gives a unit that came back to the first waiting place, as a new
+   * reservation of its user with a pay window of its own, in one won record
+   * that names the place. Places whose user holds the per-user limit by now
+   * are dropped on the way. False when no place takes the unit (none waits,
+   * the sale is over, or no order fits), which then goes to `left`.
+   */
+  private offerReturned(book: ItemBook, nowMs: number): boolean {
+    const queue = book.waitlist;
+    if (queue === null || !book.reserve || nowMs >= book.endsAt) return false;
+    while (queue.waiting > 0 && book.orderCount < ORDERS_PER_ITEM_MAX) {
+      const place = queue.head;
+      const userId = queue.userAt(place);
+      const held = book.holdings.incrementBelow(userId, book.perUserLimit);
+      if (held < 0) return false;
+      if (held === 0) {
+        queue.drop(place);
+        this.log.append(RECORD_TYPE.waitlisted, PLACE_STATE.dropped, book.orderId(place), userId, nowMs, 0, nowMs);
+        continue;
+      }
+      const sequence = ++book.orderCount;
+      book.ensureSlot(sequence);
+      // The expiry sweep stops at the first reservation still running, so
+      // payBy must not decrease along the sequence. An offer is made now
+      // with the item's one pay window, as a buy is; the max only absorbs a
+      // buy just before it stamped later by another HTTP thread's clock.
+      const previous = sequence - 1;
+      const floor = book.orderState[previous] === ORDER_STATE.reserved ? book.orderPayBy[previous]! : 0;
+      const payBy = Math.max(nowMs + book.payWindowMs, floor);
+      assert.ok(payBy > nowMs && payBy >= floor, 'an offer keeps payBy non-decreasing along the sequence');
+      book.orderUser[sequence] = userId;
+      book.orderState[sequence] = ORDER_STATE.reserved;
+      book.orderCreatedAt[sequence] = nowMs;
+      book.orderPayBy[sequence] = payBy;
+      queue.offer(place, sequence);
+      this.count(book, COUNTER.won);
+      this.log.append(RECORD_TYPE.won, ORDER_STATE.reserved, book.orderId(sequence), userId, nowMs, payBy, nowMs,
+        0, place);
+      this.publishServed(book);
+      return true;
+    }
+    return false;
   }
 
   private appendTransition(book: ItemBook, sequence: number, recordType: number, nowMs: number): void {
@@ -242,5 +353,9 @@ export class Shard {
 
   private publishLeft(book: ItemBook): void {
     Atomics.store(this.left, book.globalIndex, book.left);
+  }
+
+  private publishServed(book: ItemBook): void {
+    Atomics.store(this.waitlistServed, book.globalIndex, book.waitlist?.served ?? 0);
   }
 }

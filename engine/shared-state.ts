@@ -48,7 +48,7 @@ export class SharedState {
 
   /**
    * Item settings admins may change between rounds (item-book.ts SETTING),
-   * Float64Array(ITEMS_MAX * SETTING_FIELDS), 3.2 MB. The HTTP thread writes;
+   * Float64Array(ITEMS_MAX * SETTING_FIELDS), 6.4 MB. The HTTP thread writes;
    * the shards read on each decision.
    */
   readonly settings = new Float64Array(new SharedArrayBuffer(ITEMS_MAX * SETTING_FIELDS * FLOAT64_BYTES));
@@ -59,6 +59,13 @@ export class SharedState {
    * metrics and settlement read them.
    */
   readonly counters = new Float64Array(new SharedArrayBuffer(ITEMS_MAX * COUNTER_FIELDS * FLOAT64_BYTES));
+
+  /**
+   * The highest waitlist place offered a unit per global item index
+   * (waitlist-queue.ts served), Int32Array(ITEMS_MAX), 400 kB. The owning
+   * shard writes its items' slots; every HTTP thread's pushes read them.
+   */
+  readonly waitlistServed = new Int32Array(new SharedArrayBuffer(ITEMS_MAX * Int32Array.BYTES_PER_ELEMENT));
 
   /**
    * Where each shard's write-behind log stands (write-behind-log.ts

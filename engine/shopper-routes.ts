@@ -18,6 +18,7 @@ import { requestUser } from './request-user';
 import { OP } from './shard';
 import type { RequestDispatcher } from './shard-dispatcher';
 import { signUserToken } from './user-token';
+import { registerWaitlistRoutes } from './waitlist-routes';
 
 const ORDER_ID = /^[1-9][0-9]{0,15}$/;
 const ITEM_ID = /^[a-z0-9-]{1,32}$/;
@@ -159,5 +160,6 @@ export function registerShopperRoutes(routes: HttpRoutes, ctx: HttpContext, shar
   routes.get('/api/orders/:orderId', 'order', orderRoute(ctx, shards, OP.getOrder));
   routes.post('/api/orders/:orderId/pay', 'pay', orderRoute(ctx, shards, OP.pay));
   routes.post('/api/orders/:orderId/cancel', 'cancel', orderRoute(ctx, shards, OP.cancel));
+  registerWaitlistRoutes(routes, ctx, shards);
   if (ctx.demoUserSecret !== null) demoTokenRoute(routes, ctx.demoUserSecret);
 }

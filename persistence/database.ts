@@ -73,6 +73,19 @@ CREATE TABLE IF NOT EXISTS bans (
   reason TEXT    NOT NULL,
   PRIMARY KEY (kind, value)
 );
+-- Waitlist places (engine/waitlist-queue.ts), one per user and item, from
+-- waitlisted log records: order_id is the order a returned unit was offered
+-- as (NULL while waiting), dropped_at when the place was skipped because its
+-- user held the per-user limit by its turn.
+CREATE TABLE IF NOT EXISTS waitlist (
+  item_row   INTEGER NOT NULL,
+  place      INTEGER NOT NULL,
+  user_id    INTEGER NOT NULL,
+  joined_at  INTEGER NOT NULL,
+  order_id   INTEGER,
+  dropped_at INTEGER,
+  PRIMARY KEY (item_row, place)
+);
 CREATE TABLE IF NOT EXISTS meta (
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
@@ -108,6 +121,7 @@ function migrate(db: Db): void {
   const orderColumns = new Set((db.prepare('PRAGMA table_info(orders)').all() as { name: string }[])
     .map((c) => c.name));
   if (!orderColumns.has('idem_key')) db.exec('ALTER TABLE orders ADD COLUMN idem_key INTEGER');
+  if (!columns.has('waitlist')) db.exec('ALTER TABLE items ADD COLUMN waitlist INTEGER NOT NULL DEFAULT 0');
 }
 
 export interface StoredItem extends ItemDefinition {
@@ -119,6 +133,7 @@ export interface StoredItem extends ItemDefinition {
 interface ItemRow {
   row: number; id: string; name: string; price: number; stock: number; per_user_limit: number;
   starts_at: number; ends_at: number; mode: string; pay_window_sec: number; challenge: number; paused: number;
+  waitlist: number;
 }
 
 function fromRow(r: ItemRow): StoredItem {
@@ -127,6 +142,7 @@ function fromRow(r: ItemRow): StoredItem {
     startsAt: r.starts_at, endsAt: r.ends_at, mode: r.mode as SaleMode, payWindowSec: r.pay_window_sec,
     challenge: r.challenge === 1,
     paused: r.paused === 1,
+    ...(r.waitlist === 1 ? { waitlist: true } : {}),
   };
 }
 
@@ -141,13 +157,14 @@ export function readItems(db: Db): StoredItem[] {
 /** Inserts or updates an item definition by id; returns its row. */
 export function upsertItem(db: Db, item: ItemDefinition, nowMs: number): number {
   db.prepare(`INSERT INTO items (id, name, price, stock, per_user_limit, starts_at, ends_at, mode, ` +
-    `pay_window_sec, challenge, updated_at)
-    VALUES (@id, @name, @price, @stock, @perUserLimit, @startsAt, @endsAt, @mode, @payWindowSec, @challenge, @now)
+    `pay_window_sec, challenge, updated_at, waitlist)
+    VALUES (@id, @name, @price, @stock, @perUserLimit, @startsAt, @endsAt, @mode, @payWindowSec, @challenge, @now,
+      @waitlist)
     ON CONFLICT(id) DO UPDATE SET name = excluded.name, price = excluded.price, stock = excluded.stock,
       per_user_limit = excluded.per_user_limit, starts_at = excluded.starts_at, ends_at = excluded.ends_at,
       mode = excluded.mode, pay_window_sec = excluded.pay_window_sec, challenge = excluded.challenge, ` +
-    `updated_at = excluded.updated_at`)
-    .run({ ...item, challenge: item.challenge ? 1 : 0, now: nowMs });
+    `updated_at = excluded.updated_at, waitlist = excluded.waitlist`)
+    .run({ ...item, challenge: item.challenge ? 1 : 0, now: nowMs, waitlist: item.waitlist === true ? 1 : 0 });
   return (db.prepare('SELECT row FROM items WHERE id = ?').get(item.id) as { row: number }).row;
 }
 

@@ -16,4 +16,6 @@ export interface ItemDefinition {
   mode: SaleMode;
   payWindowSec: number;
   challenge: boolean;
+  /** Shoppers may join a waitlist once it sells out (reserve mode only); absent means false. */
+  waitlist?: boolean;
 }

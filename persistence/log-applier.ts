@@ -9,8 +9,8 @@ import fs from 'node:fs';
 import type Database from 'better-sqlite3';
 import type { Db } from './database';
 import { LOG_BATCH_RECORDS_MAX, LOG_RECORD_BYTES } from './log-constants';
-import { decodeLeadingRecords, decodeRecord, emptyRecord, RECORD_TYPE } from './log-record';
-import { itemRowOf } from './order-id';
+import { decodeLeadingRecords, decodeRecord, emptyRecord, PLACE_STATE, RECORD_TYPE } from './log-record';
+import { itemRowOf, sequenceOf } from './order-id';
 
 /**
  * Won orders are inserted this many rows per statement: one call into SQLite
@@ -28,6 +28,9 @@ export class LogApplier {
   private readonly pendingRows = new Array<number | null>(INSERT_ROWS * ORDER_COLUMNS).fill(null);
   private pendingCount = 0;
   private readonly updateOrder: Database.Statement;
+  private readonly insertPlace: Database.Statement;
+  private readonly offerPlace: Database.Statement;
+  private readonly dropPlace: Database.Statement;
   private readonly setApplied: Database.Statement;
   private readonly getApplied: Database.Statement;
   private readonly deleteApplied: Database.Statement;
@@ -45,6 +48,10 @@ export class LogApplier {
     this.insertOrders = db.prepare(`INSERT INTO orders (${columns})
       VALUES ${Array.from({ length: INSERT_ROWS }, () => values).join(', ')} ON CONFLICT(id) DO NOTHING`);
     this.updateOrder = db.prepare('UPDATE orders SET state = ?, updated_at = ? WHERE id = ?');
+    this.insertPlace = db.prepare('INSERT INTO waitlist (item_row, place, user_id, joined_at) VALUES (?, ?, ?, ?) ' +
+      'ON CONFLICT(item_row, place) DO NOTHING');
+    this.offerPlace = db.prepare('UPDATE waitlist SET order_id = ? WHERE item_row = ? AND place = ?');
+    this.dropPlace = db.prepare('UPDATE waitlist SET dropped_at = ? WHERE item_row = ? AND place = ?');
     this.setApplied = db.prepare('INSERT INTO log_applied (segment, records) VALUES (?, ?) ' +
       'ON CONFLICT(segment) DO UPDATE SET records = excluded.records');
     this.getApplied = db.prepare('SELECT records FROM log_applied WHERE segment = ?');
@@ -106,12 +113,33 @@ export class LogApplier {
         this.insertOrders.run(rows);
         this.pendingCount = 0;
       }
+      if (r.place > 0) this.applyOffer(r.orderId, r.place);
+    } else if (r.type === RECORD_TYPE.waitlisted) {
+      this.applyPlace(r.orderId, r.userId, r.state, r.timeMs);
     } else {
       // The order may be among the rows not inserted yet.
       this.insertPending();
       const result = this.updateOrder.run(r.state, r.timeMs, r.orderId);
       assert.equal(result.changes, 1, `log record changes order ${r.orderId}, which is not in the database`);
     }
+  }
+
+  /** A waitlist offer: its order is inserted with this transaction, and the place it went to says so. */
+  private applyOffer(orderId: number, place: number): void {
+    const result = this.offerPlace.run(orderId, itemRowOf(orderId), place);
+    assert.equal(result.changes, 1, `waitlist offer ${orderId} names place ${place}, which is not in the database`);
+  }
+
+  /** A waitlisted record: `placeId` is orderIdOf(item row, place) (log-record.ts). */
+  private applyPlace(placeId: number, userId: number, state: number, timeMs: number): void {
+    const itemRow = itemRowOf(placeId);
+    const place = sequenceOf(placeId);
+    if (state === PLACE_STATE.waiting) {
+      this.insertPlace.run(itemRow, place, userId, timeMs);
+      return;
+    }
+    const result = this.dropPlace.run(timeMs, itemRow, place);
+    assert.equal(result.changes, 1, `waitlist place ${place} of item row ${itemRow} is dropped, not in the database`);
   }
 }
 

@@ -4,14 +4,16 @@
 //   offset  size  field
 //   ------  ----  -----------------------------------------------------
 //        0     4  crc32 of bytes 4..47
-//        4     1  type: 1 won, 2 paid, 3 cancelled, 4 expired
-//        5     1  state of the order after this record (ORDER_STATE)
-//        6     1  flags: FLAG_KEY, or zero
+//        4     1  type: 1 won, 2 paid, 3 cancelled, 4 expired, 6 waitlisted
+//        5     1  state of the order after this record (ORDER_STATE);
+//                 for waitlisted, of the waitlist place (PLACE_STATE)
+//        6     1  flags: FLAG_KEY, FLAG_PLACE, or zero
 //        7     1  zero
 //        8     8  f64 order id (item row * 2^32 + sequence within the item)
 //       16     8  f64 user id
 //       24     8  f64 time of the event, epoch ms; with FLAG_KEY instead
-//                 the buy's idempotency key (0: none), see below
+//                 the buy's idempotency key (0: none), with FLAG_PLACE
+//                 the waitlist place the order was offered to, see below
 //       32     8  f64 payBy, epoch ms; 0 when the order has none
 //       40     8  f64 createdAt of the order, epoch ms
 //
@@ -23,13 +25,22 @@
 // and has the time at 24 and no key. Readers see `timeMs` as the event time
 // either way, and `key`.
 //
+// A won record with FLAG_PLACE is a waitlist offer (engine/waitlist-queue.ts):
+// a unit that came back went to that place as a new reservation, and the
+// place is marked offered in the same transaction as the order is inserted.
+// A waitlisted record is a waitlist place: its "order id" is
+// orderIdOf(item row, place), an id no order has, its user the place's, its
+// time the join's; state PLACE_STATE.waiting when the user joins,
+// PLACE_STATE.dropped when the place is skipped (its user holds the limit).
+//
 // A record says what the order is after it; replaying a record twice gives
 // the same row, so replay is idempotent as well as exactly-once by offset.
 
 import assert from 'node:assert/strict';
 import { IDEMPOTENCY_KEY_MAX, LOG_RECORD_BYTES } from './log-constants';
+import { TWO_POW_32 } from './order-id';
 
-export const RECORD_TYPE = { won: 1, paid: 2, cancelled: 3, expired: 4 } as const;
+export const RECORD_TYPE = { won: 1, paid: 2, cancelled: 3, expired: 4, waitlisted: 6 } as const;
 export type RecordType = (typeof RECORD_TYPE)[keyof typeof RECORD_TYPE];
 
 export const ORDER_STATE = { reserved: 1, paid: 2, confirmed: 3, expired: 4, cancelled: 5 } as const;
@@ -43,6 +54,11 @@ export function holdsUnit(state: number): boolean {
 
 /** Flag of byte 6: offset 24 holds the idempotency key, and the event time is createdAt (won records only). */
 export const FLAG_KEY = 1;
+/** Flag of byte 6: offset 24 holds the waitlist place offered the order, and the event time is createdAt (won only). */
+export const FLAG_PLACE = 2;
+
+/** What a waitlisted record says its place is after it. */
+export const PLACE_STATE = { waiting: 1, dropped: 2 } as const;
 
 const CRC_TABLE = (() => {
   const table = new Int32Array(256);
@@ -71,12 +87,19 @@ export interface LogRecord {
   createdAt: number;
   /** The idempotency key of the buy that won the order, 0 for none (and for every other type). */
   key: number;
+  /** The waitlist place a won order was offered to (FLAG_PLACE), 0 for none (and for every other type). */
+  place: number;
 }
 
-function isValidRecord(type: number, state: number, orderId: number, userId: number, key: number): boolean {
-  return type >= RECORD_TYPE.won && type <= RECORD_TYPE.expired && state >= 1 && state <= 5 &&
+function isValidRecord(type: number, state: number, orderId: number, userId: number, key: number,
+  place: number): boolean {
+  const waitlisted = type === RECORD_TYPE.waitlisted;
+  return ((type >= RECORD_TYPE.won && type <= RECORD_TYPE.expired && state >= 1 && state <= 5) ||
+    (waitlisted && (state === PLACE_STATE.waiting || state === PLACE_STATE.dropped))) &&
     Number.isSafeInteger(orderId) && orderId > 0 && Number.isSafeInteger(userId) && userId > 0 &&
-    Number.isSafeInteger(key) && key >= 0 && key <= IDEMPOTENCY_KEY_MAX && (key === 0 || type === RECORD_TYPE.won);
+    Number.isSafeInteger(key) && key >= 0 && key <= IDEMPOTENCY_KEY_MAX && (key === 0 || type === RECORD_TYPE.won) &&
+    Number.isSafeInteger(place) && place >= 0 && place < TWO_POW_32 &&
+    (place === 0 || (type === RECORD_TYPE.won && key === 0));
 }
 
 /**
@@ -85,19 +108,19 @@ function isValidRecord(type: number, state: number, orderId: number, userId: num
  * calls it per decision, so it takes fields rather than an object.
  */
 export function encodeFields(view: DataView, bytes: Uint8Array, offset: number, type: number, state: number,
-  orderId: number, userId: number, timeMs: number, payBy: number, createdAt: number, key: number): void {
+  orderId: number, userId: number, timeMs: number, payBy: number, createdAt: number, key: number, place = 0): void {
   // Paired with the check in decodeRecord: a record that would not decode must never be written.
-  assert.ok(isValidRecord(type, state, orderId, userId, key), 'log record to write is invalid');
+  assert.ok(isValidRecord(type, state, orderId, userId, key, place), 'log record to write is invalid');
   const won = type === RECORD_TYPE.won;
   // A won record keeps its time only as createdAt: they must be one.
   assert.ok(!won || timeMs === createdAt, 'a won record\'s time is its createdAt');
   view.setUint8(offset + 4, type);
   view.setUint8(offset + 5, state);
-  view.setUint8(offset + 6, won ? FLAG_KEY : 0);
+  view.setUint8(offset + 6, won ? (place > 0 ? FLAG_PLACE : FLAG_KEY) : 0);
   view.setUint8(offset + 7, 0);
   view.setFloat64(offset + 8, orderId, true);
   view.setFloat64(offset + 16, userId, true);
-  view.setFloat64(offset + 24, won ? key : timeMs, true);
+  view.setFloat64(offset + 24, won ? (place > 0 ? place : key) : timeMs, true);
   view.setFloat64(offset + 32, payBy, true);
   view.setFloat64(offset + 40, createdAt, true);
   view.setUint32(offset, crc32(bytes, offset + 4, offset + LOG_RECORD_BYTES), true);
@@ -105,8 +128,8 @@ export function encodeFields(view: DataView, bytes: Uint8Array, offset: number, 
 
 /** Writes `record` at `offset` of `view`'s buffer. */
 export function encodeRecord(view: DataView, bytes: Uint8Array, offset: number, record: LogRecord): void {
-  const { type, state, orderId, userId, timeMs, payBy, createdAt, key } = record;
-  encodeFields(view, bytes, offset, type, state, orderId, userId, timeMs, payBy, createdAt, key);
+  const { type, state, orderId, userId, timeMs, payBy, createdAt, key, place } = record;
+  encodeFields(view, bytes, offset, type, state, orderId, userId, timeMs, payBy, createdAt, key, place);
 }
 
 /** Reads the record at `offset` into `out`; false when its checksum or fields are wrong (torn or corrupt). */
@@ -120,10 +143,13 @@ export function decodeRecord(view: DataView, bytes: Uint8Array, offset: number, 
   out.payBy = view.getFloat64(offset + 32, true);
   out.createdAt = view.getFloat64(offset + 40, true);
   const keyed = flags === FLAG_KEY;
+  const placed = flags === FLAG_PLACE;
   out.key = keyed ? view.getFloat64(offset + 24, true) : 0;
-  out.timeMs = keyed ? out.createdAt : view.getFloat64(offset + 24, true);
-  return (flags === 0 || (keyed && out.type === RECORD_TYPE.won)) && view.getUint8(offset + 7) === 0 &&
-    isValidRecord(out.type, out.state, out.orderId, out.userId, out.key);
+  out.place = placed ? view.getFloat64(offset + 24, true) : 0;
+  out.timeMs = keyed || placed ? out.createdAt : view.getFloat64(offset + 24, true);
+  return (flags === 0 || ((keyed || (placed && out.place > 0)) && out.type === RECORD_TYPE.won)) &&
+    view.getUint8(offset + 7) === 0 &&
+    isValidRecord(out.type, out.state, out.orderId, out.userId, out.key, out.place);
 }
 
 /**
@@ -144,5 +170,5 @@ export function decodeLeadingRecords(bytes: Uint8Array, visit?: (record: LogReco
 }
 
 export function emptyRecord(): LogRecord {
-  return { type: 0, state: 0, orderId: 0, userId: 0, timeMs: 0, payBy: 0, createdAt: 0, key: 0 };
+  return { type: 0, state: 0, orderId: 0, userId: 0, timeMs: 0, payBy: 0, createdAt: 0, key: 0, place: 0 };
 }

@@ -65,12 +65,15 @@ export class WriteBehindLog {
     return { segment: segmentFileName(this.bootId, this.shard, this.segment), records: this.segmentRecords };
   }
 
-  /** Appends a record (log-record.ts); `key` is a won buy's idempotency key, 0 for none and for other types. */
+  /**
+   * Appends a record (log-record.ts); `key` is a won buy's idempotency key,
+   * `place` a won waitlist offer's place, 0 for none and for other types.
+   */
   append(type: number, state: number, orderId: number, userId: number, timeMs: number, payBy: number,
-    createdAt: number, key = 0): void {
+    createdAt: number, key = 0, place = 0): void {
     if (this.batchRecords === LOG_BATCH_RECORDS_MAX) this.flush();
     const offset = this.batchRecords * LOG_RECORD_BYTES;
-    encodeFields(this.view, this.batch, offset, type, state, orderId, userId, timeMs, payBy, createdAt, key);
+    encodeFields(this.view, this.batch, offset, type, state, orderId, userId, timeMs, payBy, createdAt, key, place);
     this.batchRecords++;
   }
 

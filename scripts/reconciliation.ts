@@ -295,6 +295,8 @@ class Reconciler {
     const record = emptyRecord();
     for (let index = 0; index < validRecords; index++) {
       decodeRecord(view, bytes, index * LOG_RECORD_BYTES, record);
+      // A waitlist place holds no unit and names no order (log-record.ts): nothing here to check it against.
+      if (record.type === RECORD_TYPE.waitlisted) continue;
       if (index < appliedInFile) this.checkApplied(record, name, index, applied);
       else this.replay(record, name, index, applied);
     }

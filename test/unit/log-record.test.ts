@@ -13,8 +13,8 @@ import { AssertionError } from 'node:assert';
 import { ITEM_ROW_MAX, ORDERS_PER_ITEM_MAX } from '../../engine/constants';
 import { LOG_RECORD_BYTES } from '../../persistence/log-constants';
 import {
-  crc32, decodeLeadingRecords, decodeRecord, emptyRecord, encodeFields, encodeRecord, FLAG_KEY, holdsUnit, ORDER_STATE,
-  RECORD_TYPE, type LogRecord,
+  crc32, decodeLeadingRecords, decodeRecord, emptyRecord, encodeFields, encodeRecord, FLAG_KEY, FLAG_PLACE, holdsUnit,
+  ORDER_STATE, PLACE_STATE, RECORD_TYPE, type LogRecord,
 } from '../../persistence/log-record';
 import { itemRowOf, itemRowSql, orderIdOf, orderIdRange, sequenceOf, sequenceSql } from '../../persistence/order-id';
 
@@ -28,6 +28,7 @@ function sampleRecord(): LogRecord {
     payBy: 1_700_000_900_000,
     createdAt: 1_700_000_000_000,
     key: 0,
+    place: 0,
   };
 }
 
@@ -58,9 +59,11 @@ t.test('a record round-trips through encode and decode at any offset', async (t)
 t.test('every record type and state round-trips, with payBy 0 for orders without one', async (t) => {
   const out = emptyRecord();
   for (const type of Object.values(RECORD_TYPE)) {
-    for (const state of Object.values(ORDER_STATE)) {
+    // A waitlisted record's state is its place's (PLACE_STATE), every other type's its order's.
+    const states = type === RECORD_TYPE.waitlisted ? Object.values(PLACE_STATE) : Object.values(ORDER_STATE);
+    for (const state of states) {
       const record: LogRecord = { type, state, orderId: orderIdOf(1, 1), userId: 1, timeMs: 0, payBy: 0, createdAt: 0,
-        key: 0 };
+        key: 0, place: 0 };
       const { bytes, view } = encoded(record);
       t.ok(decodeRecord(view, bytes, 0, out) && out.type === type && out.state === state && out.payBy === 0,
         `type ${type} state ${state}`);
@@ -214,4 +217,41 @@ t.test('a won record of an earlier build (no flag) reads its time at offset 24 a
   view.setUint8(6, 2);
   view.setUint32(0, crc32(bytes, 4, LOG_RECORD_BYTES), true);
   t.notOk(decodeRecord(view, bytes, 0, out), 'an unknown flag is refused, even with a good checksum');
+});
+
+t.test('a waitlist offer is a won record with FLAG_PLACE: the place at offset 24, time its createdAt', async (t) => {
+  const offer: LogRecord = { ...sampleRecord(), type: RECORD_TYPE.won, state: ORDER_STATE.reserved,
+    timeMs: 1_700_000_000_000, place: 4_294_967_295 };
+  const { bytes, view } = encoded(offer);
+  const out = emptyRecord();
+  t.ok(decodeRecord(view, bytes, 0, out));
+  t.same(out, offer, 'round-trips, place and time');
+  t.equal(view.getUint8(6), FLAG_PLACE, 'flagged as carrying a place');
+  t.equal(view.getFloat64(24, true), 4_294_967_295, 'the place at offset 24');
+  t.throws(() => encoded({ ...offer, place: 2 ** 32 }), 'places stop below 2^32');
+  t.throws(() => encoded({ ...offer, key: 7 }), 'an offer carries no idempotency key: both use offset 24');
+  t.throws(() => encoded({ ...sampleRecord(), place: 3 }), 'only a won record names a place');
+  const keyed = encoded({ ...offer, place: 0, key: 12 });
+  t.ok(decodeRecord(keyed.view, keyed.bytes, 0, out) && out.key === 12 && out.place === 0,
+    'a keyed won record still reads its key, and no place');
+  // A FLAG_PLACE byte on a paid record, with a right checksum, is refused.
+  const paid = encoded(sampleRecord());
+  paid.view.setUint8(6, FLAG_PLACE);
+  paid.view.setUint32(0, crc32(paid.bytes, 4, LOG_RECORD_BYTES), true);
+  t.notOk(decodeRecord(paid.view, paid.bytes, 0, out), 'FLAG_PLACE on another type is refused');
+});
+
+t.test('a waitlisted record names its place as an order id and says waiting or dropped', async (t) => {
+  const out = emptyRecord();
+  for (const state of Object.values(PLACE_STATE)) {
+    const place: LogRecord = { type: RECORD_TYPE.waitlisted, state, orderId: orderIdOf(9, 20), userId: 31,
+      timeMs: 1_700_000_000_500, payBy: 0, createdAt: 1_700_000_000_500, key: 0, place: 0 };
+    const { bytes, view } = encoded(place);
+    t.ok(decodeRecord(view, bytes, 0, out));
+    t.same(out, place, `state ${state} round-trips`);
+    t.equal(view.getUint8(6), 0, 'no flag');
+  }
+  const bad: LogRecord = { type: RECORD_TYPE.waitlisted, state: ORDER_STATE.confirmed, orderId: orderIdOf(9, 20),
+    userId: 31, timeMs: 1, payBy: 0, createdAt: 1, key: 0, place: 0 };
+  t.throws(() => encoded(bad), AssertionError, 'an order state is no place state');
 });

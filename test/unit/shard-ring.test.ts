@@ -44,7 +44,7 @@ function requestFields(index: number): { op: number; item: number; user: number;
 function answerView(index: number): OrderView {
   return {
     orderId: 2 ** 45 + index, userId: Number.MAX_SAFE_INTEGER - index, state: index % 4,
-    createdAt: 1.7e12 + index, payBy: 1.8e12 + index,
+    createdAt: 1.7e12 + index, payBy: 1.8e12 + index, place: index,
   };
 }
 

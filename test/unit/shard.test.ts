@@ -117,7 +117,8 @@ t.test('buys win one unit each until stock runs out, then sold_out; each win app
     t.equal(outcome, OUTCOME.ok, `buy ${user} of ${stock} wins`);
     t.equal(records, 1, `buy ${user} appended one record`);
     t.same({ ...r.out },
-      { orderId: orderIdOf(5, user), userId: user, state: ORDER_STATE.confirmed, createdAt: T0 + user, payBy: 0 });
+      { orderId: orderIdOf(5, user), userId: user, state: ORDER_STATE.confirmed, createdAt: T0 + user, payBy: 0,
+        place: 0 });
     t.equal(book.left, stock - user);
     t.equal(r.left[2], book.left, '`left` mirrors book.left');
   }
@@ -173,7 +174,8 @@ t.test('reserve mode: a buy reserves with payBy = now + pay window, and paying b
   const r = rig(t, [storedItem({ mode: 'reserve', stock: 2 })]);
   t.same(r.appended(OP.buy, 1, 0, T0), { outcome: OUTCOME.ok, records: 1 });
   t.same({ ...r.out },
-    { orderId: orderIdOf(5, 1), userId: 1, state: ORDER_STATE.reserved, createdAt: T0, payBy: T0 + PAY_MS });
+    { orderId: orderIdOf(5, 1), userId: 1, state: ORDER_STATE.reserved, createdAt: T0, payBy: T0 + PAY_MS,
+      place: 0 });
   t.equal(r.left[2], 1, 'a reservation holds a unit');
   t.same(r.appended(OP.pay, 1, 1, T0 + PAY_MS - 1), { outcome: OUTCOME.ok, records: 1 },
     'pay one millisecond before payBy');
@@ -326,7 +328,8 @@ t.test('another user\'s order, sequence 0 and a sequence not yet used are unknow
   t.equal(r.left[2], 2);
   t.equal(r.run(OP.getOrder, 1, 1, T0 + 1), OUTCOME.ok, 'the owner reads it');
   t.same({ ...r.out },
-    { orderId: orderIdOf(5, 1), userId: 1, state: ORDER_STATE.reserved, createdAt: T0, payBy: T0 + PAY_MS });
+    { orderId: orderIdOf(5, 1), userId: 1, state: ORDER_STATE.reserved, createdAt: T0, payBy: T0 + PAY_MS,
+      place: 0 });
 });
 
 t.test('reading an order after its payBy reports it reserved until a sweep or an action expires it', async (t) => {

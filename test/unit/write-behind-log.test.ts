@@ -44,7 +44,7 @@ function segmentBytes(count: number, extraBytes = 0): Buffer {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const record = {
     type: RECORD_TYPE.won, state: ORDER_STATE.confirmed, orderId: 0, userId: 7, timeMs: 1, payBy: 0, createdAt: 1,
-    key: 0,
+    key: 0, place: 0,
   };
   for (let i = 0; i < count; i++) {
     record.orderId = orderIdOf(3, i + 1);
