@@ -64,7 +64,7 @@ export const ERRORS = {
   // Waitlist (engine codes): join only a sold-out item that has a waitlist, and while places remain.
   not_sold_out: entry('not_sold_out', '409 Conflict'),
   no_waitlist: entry('no_waitlist', '409 Conflict'),
-  waitlist_full: entry('waitlist_full', '503 Service Unavailable'),
+  waitlist_full: entry('waitlist_full', '503 Service Unavailable', { retryAfter: true }),
   not_waiting: entry('not_waiting', '404 Not Found'),
 } as const;
 
