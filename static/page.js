@@ -130,7 +130,10 @@
     Object.assign(item, {
       name: data.name, price: data.price, stock: data.stock, left: data.left, perUserLimit: data.perUserLimit,
       startsAt: data.startsAt, endsAt: data.endsAt, mode: data.mode, challenge: data.challenge,
+      waitlist: data.waitlist === true,
     });
+    // A place taken before this page loaded (a reload, another tab) is looked up once.
+    if (item.waitlist && item.place === undefined) { item.place = null; void fetchPlace(item); }
     if (data.state === 'ended') item.ended = true;
     // A stale list may still say "upcoming" after we know better: started never goes back.
     if (data.state !== 'upcoming') markStarted(item, data.buyPath, via);
@@ -263,6 +266,7 @@
     else if (message.op === 'stock' && typeof message.left === 'number') item.left = message.left;
     else if (message.op === 'sold_out') item.left = 0;
     else if (message.op === 'ended') item.ended = true;
+    else if (message.op === 'waitlist' && typeof message.served === 'number') onServed(item, message.served);
     render(item);
   }
 
@@ -283,6 +287,9 @@
     cancelled: 'This order was cancelled.',
     already_paid: 'This order is already paid.',
     network: 'Network error: please check your connection and try again.',
+    not_sold_out: 'Units are on sale again: buy now.',
+    no_waitlist: 'This item has no waitlist.',
+    waitlist_full: 'The waitlist is full.',
   };
   const BUSY = {
     rate_limited: 'Too many tries at once', overloaded: 'The shop is very busy',
@@ -413,6 +420,60 @@
     render(item);
   }
 
+  // ---- Waitlist: join, wait for `served` to reach the place, take the offer ----
+
+  async function joinWaitlist(item) {
+    if (item.phase !== 'idle') return;
+    item.phase = 'joining';
+    render(item);
+    const reply = await authedApi('POST', `/api/items/${encodeURIComponent(item.id)}/waitlist`);
+    item.phase = 'idle';
+    if (reply.status === 200) takePlace(item, reply.json);
+    else {
+      if (reply.json.error === 'not_sold_out') item.left = Math.max(1, item.left);
+      sayError(item, reply);
+    }
+    render(item);
+  }
+
+  /** Reads the shopper's place (and its offer); a shopper without one hears nothing. */
+  async function fetchPlace(item) {
+    const reply = await authedApi('GET', `/api/items/${encodeURIComponent(item.id)}/waitlist`);
+    if (reply.status === 200) takePlace(item, reply.json);
+    render(item);
+  }
+
+  function takePlace(item, place) {
+    item.place = place;
+    if (place.state === 'offered' && (!item.order || item.order.id !== place.order)) {
+      item.order = { id: place.order, payBy: place.payBy, state: 'reserved' };
+      const until = new Date(place.payBy - flash.offsetMs).toTimeString().slice(0, 8);
+      say(item, `A unit is held for you until ${until}. Pay to keep it.`, 'ok');
+    }
+  }
+
+  /** A `waitlist` push: the highest place offered a unit; ours, once reached, has an offer to fetch. */
+  function onServed(item, served) {
+    item.served = served;
+    const place = item.place;
+    if (place && place.state === 'waiting' && served >= place.place) void fetchPlace(item);
+  }
+
+  function renderWaitlist(item, state) {
+    const el = item.el;
+    const place = item.place;
+    el.waitlist.hidden = !item.waitlist || (!place && state !== 'sold_out');
+    if (el.waitlist.hidden) return;
+    el.joinWaitlist.hidden = !!place;
+    el.joinWaitlist.disabled = item.phase !== 'idle';
+    if (!place) return setText(el.waitlistPlace, '');
+    const ahead = Math.max(0, Math.min(place.ahead, place.place - (item.served || 0) - 1));
+    setText(el.waitlistPlace, place.state === 'waiting'
+      ? `You are number ${place.place} on the waitlist; ${ahead} ahead of you.`
+      : place.state === 'offered' ? `Waitlist place ${place.place}: a unit was offered to you.`
+        : `Waitlist place ${place.place}: skipped, you hold the most units allowed.`);
+  }
+
   // ---- Rendering ----------------------------------------------------------
 
   const money = new Intl.NumberFormat(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
@@ -442,8 +503,10 @@
         buy: find('buy'), result: find('result'), challenge: find('challenge'), question: find('question'),
         answer: find('answer'), submit: find('submit-answer'), order: find('order'), orderState: find('order-state'),
         payBy: find('pay-by'), pay: find('pay'), cancel: find('cancel'),
+        waitlist: find('waitlist'), joinWaitlist: find('join-waitlist'), waitlistPlace: find('waitlist-place'),
       },
     };
+    item.el.joinWaitlist.addEventListener('click', () => void joinWaitlist(item));
     item.el.buy.addEventListener('click', () => void onBuyClick(item));
     item.el.challenge.addEventListener('submit', (event) => void onAnswer(item, event));
     item.el.pay.addEventListener('click', () => void settle(item, 'pay'));
@@ -487,6 +550,7 @@
       ? 'Buying…'
       : state === 'live' || state === 'upcoming' ? 'Buy' : STATE_LABELS[state]);
     renderOrder(item, now);
+    renderWaitlist(item, state);
   }
 
   function renderOrder(item, now) {
@@ -519,6 +583,10 @@
   function pollItems() {
     setTimeout(async () => {
       if (!flash.socketOpen) await loadItems();
+      // Without pushes a waiting place learns of its offer here.
+      for (const item of items.values()) {
+        if (!flash.socketOpen && item.place && item.place.state === 'waiting') await fetchPlace(item);
+      }
       pollItems();
     }, REFRESH_MS - 1000 + jitter(2000));
   }
