@@ -299,3 +299,15 @@ t.test('the demo sale passes the sale checks, starts on a whole second after the
 function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
+
+t.test('waitlist: true is kept in reserve mode, refused in order mode and when not a boolean; false is no field',
+  async (t) => {
+  t.equal(accepts(t, { mode: 'reserve', waitlist: true }, 'a waitlist in reserve mode')?.waitlist, true);
+  t.notOk('waitlist' in (accepts(t, { mode: 'reserve', waitlist: false }, 'waitlist false') ?? {}),
+    'waitlist false is the default: the definition holds no field for it');
+  refuses(t, [item({ waitlist: true })], 'waitlist', /only with mode "reserve"/, 'a waitlist in order mode');
+  refuses(t, [item({ mode: 'order', waitlist: true })], 'waitlist', /only with mode "reserve"/,
+    'a waitlist in explicit order mode');
+  refuses(t, [item({ mode: 'reserve', waitlist: 'yes' })], 'waitlist', /must be true or false/, 'a string');
+  refuses(t, [item({ mode: 'reserve', waitlist: 1 })], 'waitlist', /must be true or false/, 'a number');
+});
