@@ -17,6 +17,8 @@ import { audit, type Caller } from './admin-audit';
 import { relayedAddress } from './admin-relay';
 import { BanError } from './ban-list';
 import type { CatalogChanges } from './catalog-changes';
+import type { EventFeed } from './event-feed';
+import { eventsRoute } from './event-routes';
 import type { ItemDefinition } from '../persistence/item-definition';
 import { checkItem, SaleDefinitionError } from './sale-definition';
 import { readBody } from './body-reader';
@@ -41,6 +43,8 @@ export interface AdminContext {
   /** Marks requests relayed by another HTTP thread (admin-relay.ts); '' with one thread. */
   relaySecret: string;
   counts: ItemCounters;
+  /** The outcome stream: GET /admin/events (event-routes.ts). */
+  events: EventFeed;
 }
 
 const ADMIN_BODY_BYTES_MAX = 4096;
@@ -378,5 +382,7 @@ export function registerAdminRoutes(routes: HttpRoutes, ctx: AdminContext): void
     const limit = Math.min(ACTIONS_LIMIT_MAX, Number(req.getQuery('limit')) || 100);
     reply.json(JSON.stringify({ actions: readAdminActions(ctx.db, limit) }));
   }));
+  routes.get('/admin/events', 'admin', guarded(eventsRoute(ctx.events,
+    (error) => ctx.log.error({ err: error }, 'event stream failed'))));
   routes.any('/admin/*', 'admin', guarded((reply) => reply.refuse('not_found')));
 }

@@ -95,6 +95,36 @@ export const ANSWER_BUFFER_BYTES = 1024;
 /** Length of a buy ticket: 22 base64url characters carry 132 bits of HMAC. */
 export const TICKET_CHARS = 22;
 
+/**
+ * Open waits on the outcome stream at most: long-polls that wait and
+ * Server-Sent Event streams of GET /admin/events together. Each holds a
+ * connection, a timer and a page of events being written (up to
+ * EVENTS_LIMIT_MAX events, about 2 MB) on the main thread; past it a new
+ * one is refused 503 overloaded. The shop needs one or two.
+ */
+export const EVENT_STREAMS_MAX = 16;
+/** Events one answer of GET /admin/events holds by default, and at most (about 200 B each). */
+export const EVENTS_LIMIT_DEFAULT = 1000;
+export const EVENTS_LIMIT_MAX = 10_000;
+/** Seconds a long-poll waits for a new event by default, and at most: under common proxies' 60 s idle cut. */
+export const EVENTS_WAIT_SEC_DEFAULT = 25;
+export const EVENTS_WAIT_SEC_MAX = 60;
+/**
+ * How often the main thread looks at the newest event's offset while anyone
+ * waits for one: a read of one shared number, so a waiter wakes within this
+ * of the commit that made the event.
+ */
+export const EVENTS_POLL_MS = 20;
+/** A Server-Sent Events stream with nothing to send writes a comment this often, so proxies keep it open. */
+export const EVENTS_HEARTBEAT_MS = 15_000;
+/** Events in one webhook POST at most: about 100 kB of NDJSON. */
+export const WEBHOOK_BATCH_EVENTS_MAX = 500;
+/** A webhook POST without a whole answer in this time has failed, and is sent again. */
+export const WEBHOOK_TIMEOUT_MS = 10_000;
+/** The wait after a failed webhook POST: from the first, doubling to the last, each jittered by up to half. */
+export const WEBHOOK_BACKOFF_FIRST_MS = 250;
+export const WEBHOOK_BACKOFF_MAX_MS = 30_000;
+
 export function checkLimits(ringSlots: number): void {
   assert.ok(ringSlots > 0 && (ringSlots & (ringSlots - 1)) === 0, 'ring slots must be a power of two');
   assert.ok(ringSlots <= RING_SLOTS_MAX);

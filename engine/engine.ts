@@ -25,9 +25,11 @@ import {
 } from '../persistence/database';
 import type { ItemDefinition } from '../persistence/item-definition';
 import { Persister } from '../persistence/persister';
+import { EventReader } from '../persistence/outcome-events';
 import { catchUpLog } from '../persistence/recovery';
 import { CatalogChanges } from './catalog-changes';
 import { CoalescedRuns } from './coalesced-runs';
+import { EventFeed } from './event-feed';
 import type { EngineConfig } from './config';
 import { checkLimits, ITEMS_MAX, ITEM_ROW_MAX } from './constants';
 import type { HttpContext } from './http-context';
@@ -54,6 +56,7 @@ import { MAIN_PRODUCER, SharedState } from './shared-state';
 import { pruneSnapshots, snapshotBuffers, snapshotJob, writeSnapshotInThread } from './snapshot';
 import { loadStaticFiles } from './static-files';
 import { SummedCounters } from './thread-counters';
+import { WebhookSender } from './webhook-sender';
 import { WorkerShards } from './worker-shards';
 
 /** A start-up refusal the operator can fix (exit code 2), not a bug. */
@@ -84,6 +87,9 @@ interface Running extends Listening {
   settlement: Settlement;
   /** The HTTP threads besides the main one; null with --http-threads 1. */
   threads: HttpThreads | null;
+  /** The outcome stream's readers, and the webhook sender (null without --webhook). */
+  feed: EventFeed;
+  webhook: WebhookSender | null;
 }
 
 /** What start-up reads from the data directory before any thread starts. */
@@ -140,9 +146,10 @@ export class Engine {
     const persister = new Persister({
       dataDir: config.dataDir, logDir: logDirectory(config.dataDir), bootId, shardCount: shared.shardCount,
       fsync: config.fsync, progress: shared.progress, control: shared.persisterControl,
-      appliedTime: shared.appliedTime,
+      appliedTime: shared.appliedTime, eventsHead: shared.eventsHead,
     }, this.log, this.onFatal);
     await persister.start();
+    const feed = new EventFeed(new EventReader(store.db), shared.eventsHead);
     let shards: ShardDispatcher | null = null;
     let threads: HttpThreads | null = null;
     const threadsAlive = (): boolean => persister.alive && (shards?.shardsAlive().every(Boolean) ?? true)
@@ -163,8 +170,11 @@ export class Engine {
       });
     const changes = new CatalogChanges(catalog, ctx.bans, null, this.log);
     const relay = { port: 0, secret: config.httpThreads > 1 ? crypto.randomBytes(24).toString('base64url') : '' };
+    const webhook = config.webhook === null ? null : new WebhookSender({
+      url: new URL(config.webhook), secret: config.webhookSecret, db: store.db, feed, log: this.log,
+    });
     const listening = await this.listen(setup, ctx, store, shards, persister, counts, changes, relay.secret,
-      () => [true, ...(threads?.alive() ?? [])]);
+      () => [true, ...(threads?.alive() ?? [])], { feed, webhook });
     if (config.httpThreads > 1) {
       relay.port = uWS.us_socket_local_port(listening.relaySocket as unknown as uWS.us_socket);
       const port = uWS.us_socket_local_port(listening.listenSocket as unknown as uWS.us_socket);
@@ -178,9 +188,10 @@ export class Engine {
     ctx.lag.start();
     const settlement = new Settlement(config.dataDir, store.db, catalog, counts, persister, this.log);
     settlement.start();
+    webhook?.start();
     this.running = {
       db: store.db, pidFile: store.pidFile, catalog, counts, persister, shards, ctx, settlement, threads,
-      ...listening,
+      feed, webhook, ...listening,
     };
     const port = uWS.us_socket_local_port(listening.listenSocket as unknown as uWS.us_socket);
     this.log.info({
@@ -192,18 +203,20 @@ export class Engine {
   /** Builds the main thread's HTTP app with the admin API, metrics and pushes, and listens. */
   private async listen(setup: HttpThreadSetup, ctx: HttpContext, store: Store, shards: ShardDispatcher,
     persister: Persister, counts: ItemCounters, changes: CatalogChanges, relaySecret: string,
-    httpThreadsAlive: () => boolean[]): Promise<Listening> {
+    httpThreadsAlive: () => boolean[], events: { feed: EventFeed; webhook: WebhookSender | null },
+  ): Promise<Listening> {
     const config = this.config;
     const log = this.log;
     const catalog = ctx.catalog;
     const admin = config.adminToken === null ? null : {
       token: config.adminToken, catalog, shards, db: store.db, persister, log, counts, changes, relaySecret,
-      snapshot: () => this.snapshots.request(),
+      events: events.feed, snapshot: () => this.snapshots.request(),
       items: new ItemsService(store.db, catalog, shards, counts, changes, log),
     };
     if (admin === null) log.info('admin API disabled: FLASH_ADMIN_TOKEN is not set');
     const metrics = metricsHandler(createMetrics({
       catalog, shards, persister, counts, threads: new SummedCounters(this.shared!.threadCounters), httpThreadsAlive,
+      events: { head: () => events.feed.head(), webhook: events.webhook },
     }));
     const { app, pushes } = createThreadApp(setup, ctx, shards, { admin, metrics }, log);
     const listenOn = (host: string, port: number): Promise<uWS.us_listen_socket> =>
@@ -241,6 +254,9 @@ export class Engine {
     running.listenSocket = null;
     running.relaySocket = null;
     running.settlement.stop();
+    // Readers of the outcome stream answer what they have; the webhook's batch in flight is sent again next start.
+    running.feed.close();
+    await running.webhook?.stop();
     running.pushes.stop();
     running.ctx.lag.stop();
     // The other HTTP threads answer what they sent the shards before the shards stop.

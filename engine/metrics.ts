@@ -25,6 +25,8 @@ export interface MetricsSources {
   threads: SummedCounters;
   /** Whether each HTTP thread is alive, the main thread first. */
   httpThreadsAlive: () => boolean[];
+  /** The outcome stream: the newest event's offset, and the webhook sender's progress (null: no webhook). */
+  events: { head: () => number; webhook: { delivered: number; failures: number } | null };
 }
 
 /** A histogram whose buckets live in our typed array; prom-client only formats it. */
@@ -126,6 +128,15 @@ export function createMetrics(sources: MetricsSources): client.Registry {
     g.set({ thread: 'persister' }, persister.alive ? 1 : 0);
     sources.httpThreadsAlive().forEach((alive, i) => g.set({ thread: `http-${i}` }, alive ? 1 : 0));
   });
+  gauge(registry, 'flash_events_head_offset', 'Offset of the newest event of the outcome stream (GET /admin/events).',
+    [], (g) => g.set(sources.events.head()));
+  const webhook = sources.events.webhook;
+  if (webhook !== null) {
+    gauge(registry, 'flash_webhook_delivered_offset', 'Offset of the last event the webhook receiver acknowledged.',
+      [], (g) => g.set(webhook.delivered));
+    counter(registry, 'flash_webhook_failures_total', 'Webhook POSTs that failed (error, timeout or not 2xx).', [],
+      (c) => c.inc(webhook.failures));
+  }
   registry.registerMetric(new BuyLatencyMetric(() => threads.latency()) as unknown as client.Metric);
   return registry;
 }

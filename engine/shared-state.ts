@@ -82,6 +82,14 @@ export class SharedState {
   readonly appliedTime = new Float64Array(new SharedArrayBuffer(Float64Array.BYTES_PER_ELEMENT)).fill(Date.now());
 
   /**
+   * The offset of the newest event in SQLite's `events` table,
+   * Float64Array(1). The persistence worker writes it after each commit;
+   * the main thread's event feed (event-feed.ts) watches it to wake the
+   * stream's waiting readers and the webhook sender.
+   */
+  readonly eventsHead = new Float64Array(new SharedArrayBuffer(Float64Array.BYTES_PER_ELEMENT));
+
+  /**
    * Per shard worker, its rings (shard-ring.ts draws them): a control ring,
    * a request ring and an answer ring per producer (HTTP thread), and a
    * doorbell. Producer p writes requests[p] and the control ring (p = 0

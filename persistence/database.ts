@@ -73,6 +73,25 @@ CREATE TABLE IF NOT EXISTS bans (
   reason TEXT    NOT NULL,
   PRIMARY KEY (kind, value)
 );
+-- The outcome stream (persistence/outcome-events.ts): one row per applied
+-- log record, numbered in the order the persistence worker applied them.
+-- A row is inserted in the same transaction as the record's change to
+-- orders and its log_applied count, so each record has exactly one event
+-- and an event's seq never changes, whatever moment the process dies at.
+-- The record's own fields, as it holds them; names are given on reading.
+CREATE TABLE IF NOT EXISTS events (
+  seq        INTEGER PRIMARY KEY,
+  type       INTEGER NOT NULL,
+  state      INTEGER NOT NULL,
+  order_id   INTEGER NOT NULL,
+  item_row   INTEGER NOT NULL,
+  user_id    INTEGER NOT NULL,
+  at         INTEGER NOT NULL,
+  pay_by     INTEGER,
+  created_at INTEGER NOT NULL,
+  -- The waitlist place of a won record made by a waitlist offer; NULL for every other record.
+  place      INTEGER
+);
 CREATE TABLE IF NOT EXISTS meta (
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
