@@ -57,8 +57,8 @@ export class WebhookSender {
   }
 
   start(): void {
-    this.options.log.info({ url: redacted(this.options.url), after: this.delivered, signed: this.options.secret !== null },
-      'webhook sender started');
+    const { url, secret, log } = this.options;
+    log.info({ url: redacted(url), after: this.delivered, signed: secret !== null }, 'webhook sender started');
     this.loop = this.run().catch((error: Error) => {
       this.options.log.error({ err: error }, 'webhook sender stopped by an error');
     });

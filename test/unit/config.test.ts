@@ -49,6 +49,7 @@ const SAMPLES: Record<string, [keyof EngineConfig, string, unknown]> = {
   'max-url-bytes': ['maxUrlBytes', '4096', 4096],
   'max-header-bytes': ['maxHeaderBytes', '16384', 16384],
   'snapshot-keep': ['snapshotKeep', '3', 3],
+  webhook: ['webhook', 'https://shop.example/flash-events', 'https://shop.example/flash-events'],
 };
 
 /** [flag, variable] pairs as helpText lists them. */
