@@ -53,6 +53,10 @@ export class WebhookSender {
   constructor(private readonly options: WebhookOptions) {
     const stored = readMeta(options.db, WEBHOOK_CURSOR_KEY);
     this.delivered = stored === null ? 0 : Number(stored);
+    // Only this sender writes the row; anything but an offset there was written by hand.
+    if (!Number.isSafeInteger(this.delivered) || this.delivered < 0) {
+      throw new Error(`meta ${WEBHOOK_CURSOR_KEY} holds "${stored}", not an event offset`);
+    }
     this.client = options.url.protocol === 'https:' ? https : http;
   }
 
