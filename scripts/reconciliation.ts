@@ -76,7 +76,8 @@ import type { Db } from '../persistence/database';
 import { scanSegment } from '../persistence/log-applier';
 import { LOG_RECORD_BYTES } from '../persistence/log-constants';
 import {
-  decodeLeadingRecords, decodeRecord, emptyRecord, holdsUnit, isOrderRecord, ORDER_STATE_NAMES, RECORD_TYPE, type LogRecord,
+  decodeLeadingRecords, decodeRecord, emptyRecord, holdsUnit, isOrderRecord, ORDER_STATE_NAMES, RECORD_TYPE,
+  type LogRecord,
 } from '../persistence/log-record';
 import { itemRowOf, itemRowSql, orderIdRange, sequenceSql } from '../persistence/order-id';
 import { SEGMENT_FILE } from '../persistence/write-behind-log';

@@ -111,7 +111,9 @@ t.test('a window enters, draws in order at its close and publishes a proof that 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'flash-fair-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
   const r = rig(t, dir, 3);
-  USERS.forEach((user, i) => t.equal(r.buy(user, T0 + i, user === 11 ? 77 : 0), OUTCOME.entered, `user ${user} enters`));
+  USERS.forEach((user, i) => {
+    t.equal(r.buy(user, T0 + i, user === 11 ? 77 : 0), OUTCOME.entered, `user ${user} enters`);
+  });
   t.equal(r.buy(12, T0 + 100), OUTCOME.entered, 'a second buy of one user is the same entry');
   t.equal(r.book.left, 3, 'nothing is sold inside the window');
   t.equal(r.entry(12).outcome, OUTCOME.entered, 'an entrant reads "entered" before the draw');
