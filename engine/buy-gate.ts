@@ -223,8 +223,10 @@ function openGate(ctx: BuyGateContext, itemIndex: number, userId: number): Error
   const { catalog } = ctx;
   if (ctx.closing) return 'shutting_down';
   if (catalog.paused[itemIndex] === 1) return 'paused';
-  // Sold out needs no shard: `left` is the shard's own published count.
-  if (Atomics.load(catalog.left, itemIndex) === 0) return 'sold_out';
+  // Sold out needs no shard: `left` is the shard's own published count. Not
+  // for an item with a fair window, whose entrants' keyed retries are
+  // answered what the draw gave them, by the shard only.
+  if (Atomics.load(catalog.left, itemIndex) === 0 && catalog.items[itemIndex]!.fairWindowMs === 0) return 'sold_out';
   // One buy in flight per user: parallel buys from one account are a bot's.
   // A look before the challenge is used up; claim() is the check that holds.
   if (ctx.inFlight.size > 0 && ctx.inFlight.has(userId)) return 'rate_limited';

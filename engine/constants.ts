@@ -65,6 +65,23 @@ export const HOLDINGS_SLOTS_MAX = 1 << 26;
  */
 export const IDEMPOTENCY_KEYS_MAX = 1 << 20;
 
+/**
+ * The longest fair start window an item may have (fairWindowMs,
+ * fair-window.ts): buys in it wait for the draw, so a longer window holds
+ * every shopper's answer longer than a sale page should make them wait.
+ */
+export const FAIR_WINDOW_MS_MAX = 60_000;
+
+/**
+ * Entrants one item's fair window takes at most; the next entry in the
+ * window is refused 503 overloaded. The shard keeps per entrant its user
+ * and key (16 B), a map entry (about 80 B) and, after the draw, its place
+ * and result (13 B): about 28 MiB for a full window. The draw hashes and
+ * sorts them all in one turn of the shard (about 0.5 s at this bound,
+ * measured on this machine with the unit test's numbers), once per item.
+ */
+export const FAIR_ENTRANTS_MAX = 262_144;
+
 /** Orders one item can ever have: the low 32 bits of an order id count them. */
 export const ORDERS_PER_ITEM_MAX = 2 ** 32 - 1;
 

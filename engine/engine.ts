@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type pino from 'pino';
 import uWS from 'uWebSockets.js';
-import { databaseFile, logDirectory, pidFile } from '../persistence/data-directory';
+import { databaseFile, drawDirectory, logDirectory, pidFile } from '../persistence/data-directory';
 import {
   fileDefinitionOf, keyedOrders, openDatabase, readBans, readItems, readMeta, setFileDefinition, upsertItem,
   writeMeta, type Db, type StoredItem,
@@ -32,6 +32,7 @@ import { CoalescedRuns } from './coalesced-runs';
 import { EventFeed } from './event-feed';
 import type { EngineConfig } from './config';
 import { checkLimits, ITEMS_MAX, ITEM_ROW_MAX } from './constants';
+import { fairKeyOf } from './fair-draw';
 import type { HttpContext } from './http-context';
 import { HTTP_FAULT_ENV } from './http-thread';
 import { createCatalog, createHttpContext, createThreadApp, type HttpThreadSetup } from './http-thread-setup';
@@ -157,7 +158,7 @@ export class Engine {
     const ctx = createHttpContext(setup, catalog, threadsAlive);
     restoreIdempotencyKeys(store.db, catalog, ctx.keys, this.log);
     const answerer = new ShardAnswerer(catalog, ctx.latency);
-    const setups = shardSetups(config, store.items, bootId, shared);
+    const setups = shardSetups(config, store, bootId, shared);
     shards = config.workers === 0
       ? new InlineShards(loadShard(setups[0]!, store.db), answerer, shared.left, config.ringSlots,
         (item, index) => loadItemBook(store.db, item, index, shared.settings), ctx.inFlight, ctx.keys)
@@ -340,13 +341,14 @@ function restoreIdempotencyKeys(db: Db, catalog: ItemCatalog, keys: IdempotencyK
 }
 
 /** One setup per shard, each with its items in local index order. */
-function shardSetups(config: EngineConfig, items: StoredItem[], bootId: number, shared: SharedState): ShardSetup[] {
+function shardSetups(config: EngineConfig, store: Store, bootId: number, shared: SharedState): ShardSetup[] {
   const shardCount = shared.shardCount;
+  const fair = { key: fairKeyOf(store.ticketSecret), drawDir: drawDirectory(config.dataDir) };
   const setups: ShardSetup[] = Array.from({ length: shardCount }, (_, index) => ({
     index, logDir: logDirectory(config.dataDir), bootId, fsync: config.fsync, items: [],
-    left: shared.left, progress: shared.progress, counters: shared.counters, settings: shared.settings,
+    left: shared.left, progress: shared.progress, counters: shared.counters, settings: shared.settings, fair,
   }));
-  items.forEach((item, globalIndex) => {
+  store.items.forEach((item, globalIndex) => {
     const setup = setups[shardOf(globalIndex, shardCount)]!;
     if (setup.items.length !== localIndexOf(globalIndex, shardCount)) throw new Error('shard item order broken');
     setup.items.push({ item, globalIndex });

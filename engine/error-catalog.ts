@@ -61,6 +61,10 @@ export const ERRORS = {
   reservations_open: entry('reservations_open', '409 Conflict'),
   item_exists: entry('item_exists', '409 Conflict'),
   item_has_orders: entry('item_has_orders', '409 Conflict'),
+  // Fair start windows (engine codes): the user has no entry in the item's
+  // window; the window's draw is not published (yet, or ever).
+  not_entered: entry('not_entered', '404 Not Found'),
+  not_drawn: entry('not_drawn', '404 Not Found'),
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -96,6 +100,9 @@ export const OUTCOME = {
   already_paid: 7,
   overloaded: 8,
   ended: 9,
+  /** A buy inside a fair window: entered, decided at the draw. Not a refusal. */
+  entered: 10,
+  not_entered: 11,
 } as const;
 
 export type Outcome = (typeof OUTCOME)[keyof typeof OUTCOME];
@@ -103,7 +110,7 @@ export type Outcome = (typeof OUTCOME)[keyof typeof OUTCOME];
 /** The error code for each non-zero outcome, indexed by outcome. */
 export const OUTCOME_ERROR: readonly (ErrorCode | null)[] = [
   null, 'sold_out', 'limit_reached', 'unknown_order', 'expired', 'cancelled', 'not_reserved',
-  'already_paid', 'overloaded', 'ended',
+  'already_paid', 'overloaded', 'ended', null, 'not_entered',
 ];
 
 /** Seconds a client should wait before retrying a 429 or 503. */

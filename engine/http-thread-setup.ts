@@ -6,6 +6,7 @@
 // per-user or per-address check means the same on every thread.
 
 import type { Ban, StoredItem } from '../persistence/database';
+import { drawDirectory } from '../persistence/data-directory';
 import { BanList, parseRange } from './ban-list';
 import { Challenges, challengeSecretOf } from './challenge';
 import type { EngineConfig } from './config';
@@ -82,7 +83,7 @@ export function createHttpContext(setup: HttpThreadSetup, catalog: ItemCatalog, 
     keys: new IdempotencyKeys(IDEMPOTENCY_KEYS_MAX, shared.idempotencyKeys),
     challenges: new Challenges(challengeSecretOf(setup.ticketSecret), config.challengeThinkMs,
       config.challengeTtlSec * 1000, shared.usedChallenges),
-    maxUrlBytes: config.maxUrlBytes, maxHeaderBytes: config.maxHeaderBytes,
+    maxUrlBytes: config.maxUrlBytes, maxHeaderBytes: config.maxHeaderBytes, drawDir: drawDirectory(config.dataDir),
   };
 }
 

@@ -4,7 +4,9 @@
 // shard dispatcher, which answers through the request's reply.
 
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import type { HttpRequest } from 'uWebSockets.js';
+import { drawFile } from '../persistence/data-directory';
 import { itemRowOf, sequenceOf } from '../persistence/order-id';
 import { hasNoBody, readBody } from './body-reader';
 import { BuyGate, type Buyer } from './buy-gate';
@@ -144,6 +146,43 @@ function itemRoutes(routes: HttpRoutes, ctx: HttpContext): void {
   });
 }
 
+/**
+ * The fair window of an item (fair-window.ts): where the caller stands
+ * (the shard that owns the item knows), and the published draw, read from
+ * the file its shard wrote once the orders it names were in the log. A
+ * draw never changes once written, so each thread keeps the bodies it read.
+ */
+function fairRoutes(routes: HttpRoutes, ctx: HttpContext, shards: RequestDispatcher): void {
+  const { catalog } = ctx;
+  routes.get('/api/items/:id/entry', 'entry', (reply, req) => {
+    const now = Date.now();
+    const index = catalog.byId.get(req.getParameter(0));
+    if (index === undefined) return reply.refuse('unknown_item');
+    const userId = requestUser(ctx.verifier, req, now);
+    if (userId === 0) return reply.refuse('unauthorized');
+    if (catalog.drawAt(index) === 0) return reply.refuse('not_entered');
+    shards.dispatch(reply, OP.entry, index, userId, 0, now, 0);
+  });
+  const draws = new Map<string, Buffer>();
+  routes.get('/api/items/:id/draw', 'draw', (reply, req) => {
+    const index = catalog.byId.get(req.getParameter(0));
+    if (index === undefined) return reply.refuse('unknown_item');
+    const drawAt = catalog.drawAt(index);
+    if (drawAt === 0 || Date.now() < drawAt) return reply.refuse('not_drawn');
+    const file = drawFile(ctx.drawDir, catalog.items[index]!.row, drawAt);
+    const known = draws.get(file);
+    if (known !== undefined) return reply.json(known, 'public, max-age=3600');
+    reply.watch();
+    fs.promises.readFile(file).then((body) => {
+      draws.set(file, body);
+      if (!reply.aborted) reply.cork(() => reply.json(body, 'public, max-age=3600'));
+    }, () => {
+      // No file: the window had no entrant, or its shard has not drawn it yet.
+      if (!reply.aborted) reply.cork(() => reply.refuse('not_drawn'));
+    });
+  });
+}
+
 /** Demo mode only: the route does not exist when FLASH_USER_SECRET is set. */
 function demoTokenRoute(routes: HttpRoutes, demoSecret: string): void {
   routes.get('/api/demo/token', 'demo_token', (reply) => {
@@ -156,6 +195,7 @@ function demoTokenRoute(routes: HttpRoutes, demoSecret: string): void {
 export function registerShopperRoutes(routes: HttpRoutes, ctx: HttpContext, shards: RequestDispatcher): void {
   itemRoutes(routes, ctx);
   routes.post('/api/buy/:id/:ticket', 'buy', buyRoute(ctx, shards));
+  fairRoutes(routes, ctx, shards);
   routes.get('/api/orders/:orderId', 'order', orderRoute(ctx, shards, OP.getOrder));
   routes.post('/api/orders/:orderId/pay', 'pay', orderRoute(ctx, shards, OP.pay));
   routes.post('/api/orders/:orderId/cancel', 'cancel', orderRoute(ctx, shards, OP.cancel));

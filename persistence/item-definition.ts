@@ -16,4 +16,10 @@ export interface ItemDefinition {
   mode: SaleMode;
   payWindowSec: number;
   challenge: boolean;
+  /**
+   * The fair start window in ms (engine/fair-window.ts), 0 for none: buys in
+   * the first fairWindowMs after startsAt are entered and decided together,
+   * in an order drawn from a committed seed.
+   */
+  fairWindowMs: number;
 }

@@ -10,7 +10,7 @@ import type Database from 'better-sqlite3';
 import type { Db } from './database';
 import { LOG_BATCH_RECORDS_MAX, LOG_RECORD_BYTES } from './log-constants';
 import { decodeLeadingRecords, decodeRecord, emptyRecord, RECORD_TYPE, type LogRecord } from './log-record';
-import { itemRowOf } from './order-id';
+import { itemRowOf, sequenceOf } from './order-id';
 import { eventPlaceOf } from './outcome-events';
 
 /**
@@ -31,6 +31,7 @@ export class LogApplier {
   private readonly pendingRows = new Array<number | null>(INSERT_ROWS * ORDER_COLUMNS).fill(null);
   private pendingCount = 0;
   private readonly updateOrder: Database.Statement;
+  private readonly insertEntry: Database.Statement;
   private readonly setApplied: Database.Statement;
   private readonly getApplied: Database.Statement;
   private readonly deleteApplied: Database.Statement;
@@ -63,6 +64,8 @@ export class LogApplier {
     this.insertOrders = db.prepare(`INSERT INTO orders (${columns})
       VALUES ${Array.from({ length: INSERT_ROWS }, () => values).join(', ')} ON CONFLICT(id) DO NOTHING`);
     this.updateOrder = db.prepare('UPDATE orders SET state = ?, updated_at = ? WHERE id = ?');
+    this.insertEntry = db.prepare('INSERT INTO fair_entries ' +
+      '(item_row, draw_at, entrant, user_id, entered_at, idem_key) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING');
     this.setApplied = db.prepare('INSERT INTO log_applied (segment, records) VALUES (?, ?) ' +
       'ON CONFLICT(segment) DO UPDATE SET records = excluded.records');
     this.getApplied = db.prepare('SELECT records FROM log_applied WHERE segment = ?');
@@ -168,6 +171,10 @@ export class LogApplier {
         this.insertOrders.run(rows);
         this.pendingCount = 0;
       }
+    } else if (r.type === RECORD_TYPE.entered) {
+      // An entry into a fair window (log-record.ts): row and entrant number where an order id would be.
+      this.insertEntry.run(itemRowOf(r.orderId), r.payBy, sequenceOf(r.orderId), r.userId, r.timeMs,
+        r.key === 0 ? null : r.key);
     } else {
       // The order may be among the rows not inserted yet.
       this.insertPending();

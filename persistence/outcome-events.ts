@@ -18,7 +18,7 @@ const EVENT_NAMES: Readonly<Record<number, string>> = {
   [RECORD_TYPE.paid]: 'paid',
   [RECORD_TYPE.cancelled]: 'cancelled',
   [RECORD_TYPE.expired]: 'expired',
-  5: 'entered',
+  [RECORD_TYPE.entered]: 'entered',
   6: 'waitlisted',
 };
 
@@ -49,8 +49,8 @@ export function eventPlaceOf(record: LogRecord): number | null {
 export interface OutcomeEvent {
   offset: number;
   type: string;
-  /** The order id as a string, as every other answer gives it. */
-  order: string;
+  /** The order id as a string, as every other answer gives it; null for an entry into a fair window. */
+  order: string | null;
   /** The item's id; null once the item was deleted. */
   item: string | null;
   user: number;
@@ -60,6 +60,8 @@ export interface OutcomeEvent {
   payBy: number | null;
   /** Only on an `offered` event: the waitlist place the offer went to. */
   place?: number;
+  /** Only on an `entered` event: when the fair window is drawn. */
+  drawAt?: number;
 }
 
 type EventRow = [number, number, number, number, string | null, number, number, number | null, number | null];
@@ -89,6 +91,11 @@ export class EventReader {
         state: ORDER_STATE_NAMES[state] ?? String(state), at, payBy,
       };
       if (place !== null) event.place = place;
+      // An entry into a fair window is no order: its record holds the row
+      // and entrant number as the order id, and the draw's time as payBy.
+      if (type === RECORD_TYPE.entered) {
+        Object.assign(event, { order: null, state: 'entered', payBy: null, drawAt: payBy });
+      }
       return event;
     });
   }

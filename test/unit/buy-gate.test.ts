@@ -35,7 +35,7 @@ const secret = challengeSecretOf('ticket-secret');
 function storedItem(id: string, row: number, fields: Partial<StoredItem> = {}): StoredItem {
   return {
     id, row, name: id, price: 100, stock: 5, perUserLimit: 1, startsAt: NOW - 1000, endsAt: NOW + 60_000, mode: 'order',
-    payWindowSec: 0, challenge: false, paused: false, ...fields,
+    payWindowSec: 0, challenge: false, fairWindowMs: 0, paused: false, ...fields,
   };
 }
 

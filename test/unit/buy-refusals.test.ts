@@ -32,7 +32,7 @@ const NOW = 1_800_000_000_000;
 function storedItem(id: string, row: number): StoredItem {
   return {
     id, row, name: id, price: 100, stock: 5, perUserLimit: 1, startsAt: NOW - 1000, endsAt: NOW + 60_000,
-    mode: 'order', payWindowSec: 900, challenge: false, paused: false,
+    mode: 'order', payWindowSec: 900, challenge: false, fairWindowMs: 0, paused: false,
   };
 }
 

@@ -30,7 +30,7 @@ function openTempDatabase(t: Test): Db {
   });
   for (const id of ['a', 'b']) {
     upsertItem(db, { id, name: id, price: 1, stock: 1000, perUserLimit: 1, startsAt: T0, endsAt: T0 + 1e9,
-      mode: 'reserve', payWindowSec: 60, challenge: false }, T0);
+      mode: 'reserve', payWindowSec: 60, challenge: false, fairWindowMs: 0 }, T0);
   }
   return db;
 }
