@@ -94,7 +94,15 @@ export class BuyGate<R extends Reply, Q> {
     const refusal = buyerGate(ctx, userId, nowMs)
       ?? (ctx.bans.ranges.length > 0 && buyer.addressBanned(reply, request) ? 'banned' : null)
       ?? itemGate(ctx, itemIndex, ticket, nowMs);
-    if (refusal !== null) return this.refuse(reply, itemIndex, refusal);
+    if (refusal !== null) {
+      // A kept answer outlives the sale: a retry after endsAt gets its order, not `ended`.
+      if (refusal === 'ended' && key !== KEY_NONE
+        && ctx.keys.look(userId, key, itemIndex, this.kept) === KEY_STATE.done) {
+        this.replay(reply, itemIndex);
+        return 0;
+      }
+      return this.refuse(reply, itemIndex, refusal);
+    }
     // A look only: the claim begins the key, the check that holds across threads.
     if (key !== KEY_NONE && this.answerKept(reply, itemIndex, ctx.keys.look(userId, key, itemIndex, this.kept))) {
       return 0;
