@@ -33,11 +33,9 @@ export const EARLY_BUCKETS: readonly { label: string; maxMs: number; field: numb
   { label: 'more', maxMs: Infinity, field: SIGNAL.earlyMore },
 ];
 
-/** The slot of a buy `earlyMs` (> 0) before the start. */
+/** The slot of a buy `earlyMs` (> 0) before the start: the first bucket whose bound it is within. */
 export function earlyField(earlyMs: number): number {
-  if (earlyMs <= 10) return SIGNAL.early10ms;
-  if (earlyMs <= 100) return SIGNAL.early100ms;
-  if (earlyMs <= 1000) return SIGNAL.early1s;
+  for (const bucket of EARLY_BUCKETS) if (earlyMs <= bucket.maxMs) return bucket.field;
   return SIGNAL.earlyMore;
 }
 

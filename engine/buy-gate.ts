@@ -107,8 +107,10 @@ export class BuyGate<R extends Reply, Q> {
     const refusal = buyerGate(ctx, userId, nowMs)
       ?? (ctx.bans.ranges.length > 0 && buyer.addressBanned(reply, request) ? 'banned' : null)
       ?? itemGate(ctx, itemIndex, ticket, nowMs);
-    if (refusal === 'not_started') this.noteEarly(itemIndex, userId, nowMs, buyer.address(reply, request));
-    if (refusal !== null) return this.refuse(reply, itemIndex, refusal);
+    if (refusal !== null) {
+      if (refusal === 'not_started') this.noteEarly(itemIndex, userId, nowMs, buyer.address(reply, request));
+      return this.refuse(reply, itemIndex, refusal);
+    }
     // A look only: the claim begins the key, the check that holds across threads.
     if (key !== KEY_NONE && this.answerKept(reply, itemIndex, ctx.keys.look(userId, key, itemIndex, this.kept))) {
       return 0;
@@ -134,10 +136,10 @@ export class BuyGate<R extends Reply, Q> {
     const itemRefusal = recheckItem
       ? itemGate(ctx, itemIndex, ticket, nowMs) ?? openGate(ctx, itemIndex, userId)
       : null;
-    // The request, and with it a proxy header's address, is gone once a body arrived.
-    if (itemRefusal === 'not_started') this.noteEarly(itemIndex, userId, nowMs, null);
     const refusal = itemRefusal ?? challengeGate(ctx, itemIndex, userId, challenge, answer, nowMs);
     if (refusal === null) return true;
+    // The request, and with it a proxy header's address, is gone once a body arrived.
+    if (refusal === 'not_started') this.noteEarly(itemIndex, userId, nowMs, null);
     this.refuse(reply, itemIndex, refusal);
     return false;
   }

@@ -6,7 +6,8 @@
 // challenge answers sent before --challenge-think-ms are counted per item
 // and per user, while a right answer after it is not; tickets and
 // challenges asked for before the start are counted; an address block
-// (/24) seen with N distinct users is listed and one with N - 1 is not.
+// (/24) seen with N distinct users, by early buys or by WebSockets opened,
+// is listed and one with N - 1 is not.
 // Then an admin bans from those lists with POST /admin/bans, a user and a
 // block, and after the start their buys are refused 403 banned while
 // others' win. Every request opens a connection of its own, so that with
@@ -21,6 +22,7 @@ import { challengeAnswer, challengeSecretOf } from '../../engine/challenge';
 import {
   ADMIN_TOKEN, MODES, buyPathOf, item, pool, request, signToken, startEngine, tempDataDir, type Reply,
 } from '../helpers/engine-process';
+import { connectWs } from '../helpers/ws-client';
 
 const TICKET_SECRET = 'bot-signals-test-ticket-secret-0123456789abcdef';
 const THINK_MS = 1500;
@@ -47,6 +49,8 @@ const FAST = clients(10, 501, (i) => `10.200.${i}.1`);
 /** Users firing 700 ms and 40 ms before the start, each from its own /24. */
 const SECOND = clients(20, 601, (i) => `10.1.${i}.1`);
 const NEAR = clients(20, 701, (i) => `10.2.${i}.1`);
+/** N users opening WebSockets from one /24; the first also fires a buy over its socket before the start. */
+const SOCKETS = clients(10, 801, (i) => `100.64.5.${1 + i}`);
 
 /** One engine's port and a request from a client: a connection of its own, its address in the proxy header. */
 interface Session {
@@ -107,6 +111,7 @@ for (const mode of MODES) {
     };
     await tooFastAnswers(t, session);
     await fireFarEarly(t, session, startsAt);
+    await openSockets(t, session);
     await sleep(startsAt - 700 - Date.now());
     const second = await pool(SECOND.length, SECOND.length, (i) => session.send('POST', FAKE_PATH, SECOND[i]!));
     t.ok(second.every((r) => r.json.error === 'not_started'), 'buys 700 ms early are refused not_started');
@@ -116,13 +121,15 @@ for (const mode of MODES) {
     t.comment(`${nearEarly} of ${NEAR.length} buys sent 40 ms early arrived before the start`);
     const listed = await checkCounts(t, engine.port, nearEarly);
     checkUsers(t, listed, nearEarly);
-    t.same(listed.addresses.map(({ address, users }) => ({ address, users })),
-      [{ address: '198.51.100.0/24', users: FAR.length }, { address: '203.0.113.0/24', users: TEN.length }],
-      'the blocks with N users or more, most users first; the one with N - 1 is not listed');
+    t.same(listed.addresses[0], { address: '198.51.100.0/24', users: FAR.length, lastAt: listed.addresses[0]!.lastAt },
+      'the blocks with N users or more, most users first');
+    t.same(new Set(listed.addresses.slice(1).map(({ address, users }) => `${address} ${users}`)),
+      new Set([`203.0.113.0/24 ${TEN.length}`, `100.64.5.0/24 ${SOCKETS.length}`]),
+      'N users seen by early buys, or by WebSockets opened; the block with N - 1 is not listed');
     const top = await signals(engine.port, 1);
     t.equal(top.addresses.length, 1, '?limit cuts each list');
     t.equal(top.users.length, 1);
-    t.equal(top.addressesListed, 2, 'and says how many there are');
+    t.equal(top.addressesListed, 3, 'and says how many there are');
     await banFromList(t, session, listed, startsAt);
   });
 }
@@ -156,9 +163,18 @@ async function fireFarEarly(t: Test, session: Session, startsAt: number): Promis
   t.ok(Date.now() < startsAt - 1100, 'all answered more than a second before the start (else the test is too slow)');
 }
 
+/** Each SOCKETS user opens a WebSocket from its address; the first sends a buy before the start over it. */
+async function openSockets(t: Test, session: Session): Promise<void> {
+  const sockets = await Promise.all(SOCKETS.map((client) => connectWs(session.port,
+    { token: signToken(client.user), headers: { 'x-forwarded-for': client.address } })));
+  sockets[0]!.send({ op: 'buy', id: 1, item: 'early', ticket: 'A'.repeat(22) });
+  t.equal((await sockets[0]!.next((frame) => frame.id === 1)).error, 'not_started', 'an early buy over the socket');
+  for (const socket of sockets) socket.close();
+}
+
 /** The per-item counts, the same in GET /admin/signals, the admin stats and /metrics. */
 async function checkCounts(t: Test, port: number, nearEarly: number): Promise<SignalsBody> {
-  const more = 2 * FAR.length + NINE.length + TEN.length;
+  const more = 2 * FAR.length + NINE.length + TEN.length + 1;
   const listed = await signals(port);
   const itemOf = (id: string): ItemSignals => listed.items.find((entry) => entry.id === id)!;
   const early = itemOf('early');
@@ -181,7 +197,7 @@ async function checkCounts(t: Test, port: number, nearEarly: number): Promise<Si
   t.equal(m.get('flash_too_fast_answers_total{item="quiz"}'), 2 * FAST.length);
   t.equal(m.get('flash_early_requests_total{item="early",route="ticket"}'), 3);
   t.equal(m.get('flash_early_requests_total{item="later",route="challenge"}'), ASKERS.length);
-  t.equal(m.get('flash_suspect_addresses'), 2, 'the /24 of 40 users and the one of 10');
+  t.equal(m.get('flash_suspect_addresses'), 3, 'the /24 of 40 users and the two of 10');
   t.equal(m.get('flash_suspect_users'), listed.usersListed);
   t.equal(m.get('flash_signal_table_full_total{table="users"}'), 0);
   t.equal(m.get('flash_signal_table_full_total{table="addresses"}'), 0);
@@ -191,7 +207,10 @@ async function checkCounts(t: Test, port: number, nearEarly: number): Promise<Si
 /** Every early buyer and too-fast answerer listed once with its counts, the most suspicious first. */
 function checkUsers(t: Test, listed: SignalsBody, nearEarly: number): void {
   const byUser = new Map(listed.users.map((entry) => [entry.user, entry]));
-  t.equal(listed.users.length, FAR.length + NINE.length + TEN.length + FAST.length + SECOND.length + nearEarly);
+  t.equal(listed.users.length,
+    FAR.length + NINE.length + TEN.length + 1 + FAST.length + SECOND.length + nearEarly);
+  t.equal(byUser.get(SOCKETS[0]!.user)?.earlyBuys, 1, 'a buy over a WebSocket counts as one over HTTP');
+  t.notOk(byUser.has(SOCKETS[1]!.user), 'opening a WebSocket lists no user');
   t.equal(byUser.size, listed.users.length, 'each user once');
   t.ok(FAR.every(({ user }) => byUser.get(user)?.earlyBuys === 2 && byUser.get(user)!.earliestMs > 1000),
     'two early buys each, the earliest more than a second early');
