@@ -75,6 +75,35 @@ function unmapped(bytes: Uint8Array): Uint8Array {
 }
 
 /**
+ * The /24 prefix of dotted-quad IPv4 text as a 24-bit number, or -1 when
+ * `text` is not one. Read digit by digit: a proxy header is parsed on every
+ * sighting, and parseRange's split and arrays made a whole early-buy signal
+ * cost 2.9 to 3.0 µs, against 0.8 to 1.0 µs with this (a loop of 200,000 in one
+ * process, 2-core EPYC under other load; a socket address: 0.7 to 0.9 µs).
+ */
+function ipv4Prefix(text: string): number {
+  let prefix = 0;
+  let octet = -1;
+  let dots = 0;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code >= 48 && code <= 57) {
+      // No leading zeros, as net.isIP refuses them.
+      if (octet === 0) return -1;
+      octet = (octet < 0 ? 0 : octet * 10) + code - 48;
+      if (octet > 255) return -1;
+    } else if (code === 46 && octet >= 0 && dots < 3) {
+      prefix = prefix * 256 + octet;
+      dots++;
+      octet = -1;
+    } else {
+      return -1;
+    }
+  }
+  return dots === 3 && octet >= 0 ? prefix : -1;
+}
+
+/**
  * The block's key of a client address (the socket's 4 or 16 bytes, or a
  * trusted proxy header whose last entry is the address) written into
  * `key[0]` and `key[1]`; false when the header holds no address.
@@ -83,7 +112,13 @@ export function blockKeyOf(address: ArrayBuffer | string, key: Float64Array): bo
   let bytes: Uint8Array;
   if (typeof address === 'string') {
     const last = address.slice(address.lastIndexOf(',') + 1).trim();
-    if (net.isIP(last) === 0) return false;
+    const prefix = ipv4Prefix(last);
+    if (prefix >= 0) {
+      key[0] = 4 * TWO_POW_32 + prefix;
+      key[1] = 0;
+      return true;
+    }
+    if (net.isIP(last) !== 6) return false;
     bytes = parseRange(last).bytes;
   } else {
     bytes = new Uint8Array(address);

@@ -9,7 +9,10 @@
 // (thread-counters.ts), with plain writes (one writer); the main thread sums
 // them (signal-report.ts). Per user and per address block, the threads share
 // exact tables (suspect-users.ts, address-users.ts), so the admin's list is
-// the same whichever thread saw the buys.
+// the same whichever thread saw the buys. An early buy's signals (its item,
+// its user, its address block) cost 0.7 to 1.0 µs on one thread, measured
+// in a loop of 200,000 over 50,000 users and 1,000 blocks (2-core EPYC under
+// other load), against 15 to 20 µs of engine CPU for the HTTP request.
 
 import type { AddressUsers } from './address-users';
 import type { SuspectUsers } from './suspect-users';

@@ -61,6 +61,12 @@ t.test('an address is keyed by its /24 or /64, named as a CIDR range the ban lis
   t.equal(textOf(parseRange('2001:db8:0:ffff::1').bytes.slice().buffer), '2001:db8:0:ffff::/64');
   t.equal(textOf('garbage'), null, 'a header without an address has no block');
   t.equal(textOf(''), null);
+  t.equal(textOf('0.1.2.3'), '0.1.2.0/24');
+  t.equal(textOf('255.255.255.255'), '255.255.255.0/24');
+  t.equal(textOf('::ffff:1.2.3.4'), '1.2.3.0/24', 'IPv4-mapped IPv6 text');
+  for (const bad of ['01.2.3.4', '1.2.3', '1.2.3.4.5', '256.1.1.1', '1..2.3', '1.2.3.', ' . . . ', '1.2.3.4x']) {
+    t.equal(textOf(bad), null, `${bad} is no address`);
+  }
   for (const address of ['203.0.113.77', '2001:db8:a:b:1:2:3:4', '10.255.0.1']) {
     t.ok(blockKeyOf(address, key));
     const bans = new BanList();
