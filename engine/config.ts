@@ -36,6 +36,8 @@ export interface EngineConfig {
   rateAddressPerSec: number;
   rateAddressBurst: number;
   shedLagMs: number;
+  /** Distinct users at which a client address block (/24, /64) is listed as suspect. */
+  suspectAddressUsers: number;
   /** Newest snapshot files kept in DATA/snapshots; older ones are removed after each snapshot (0: keep all). */
   snapshotKeep: number;
   userSecret: string | null;
@@ -103,6 +105,10 @@ const FLAGS: readonly FlagSpec[] = [
     help: 'Buys one address may make at once before the rate applies. Default 4000.' },
   { flag: 'shed-lag-ms', env: 'FLASH_SHED_LAG_MS', key: 'shedLagMs', kind: 'int', min: 0, max: 60_000,
     help: 'Event-loop lag past which buys are refused 503 overloaded until it halves (0: off). Default 200.' },
+  { flag: 'suspect-address-users', env: 'FLASH_SUSPECT_ADDRESS_USERS', key: 'suspectAddressUsers', kind: 'int',
+    min: 2, max: 1_000_000,
+    help: 'Distinct users seen from one address block (/24 IPv4, /64 IPv6) at which GET /admin/signals lists it ' +
+      'as suspect. Default 10.' },
   { flag: 'ring-slots', env: 'FLASH_RING_SLOTS', key: 'ringSlots', kind: 'int', min: 1, max: RING_SLOTS_MAX,
     help: 'In-flight buys per shard (power of two); past it buys get 503 overloaded. ' +
       `Default ${RING_SLOTS_DEFAULT}.` },
@@ -182,6 +188,7 @@ export function defaultConfig(): EngineConfig {
     rateAddressPerSec: 2000,
     rateAddressBurst: 4000,
     shedLagMs: 200,
+    suspectAddressUsers: 10,
     snapshotKeep: 10,
     userSecret: null,
     ticketSecret: null,

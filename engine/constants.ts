@@ -82,6 +82,32 @@ export const FAIR_WINDOW_MS_MAX = 60_000;
  */
 export const FAIR_ENTRANTS_MAX = 262_144;
 
+/**
+ * Users the bot-signal table (suspect-users.ts) lists: those with a buy
+ * refused not_started or a challenge answer sent too fast. A sale's bots are
+ * hundreds to thousands of accounts; 2^16 lists a large farm whole. Twice as
+ * many Int32 index slots plus 48 B an entry: 3.5 MiB of shared memory,
+ * mapped as users arrive. A user the full table cannot take is counted
+ * (flash_signal_table_full_total{table="users"}), and its buys still count
+ * per item.
+ */
+export const SUSPECT_USERS_MAX = 1 << 16;
+
+/**
+ * Client address blocks (/24, /64) and (block, user) pairs the address
+ * table (address-users.ts) counts. Blocks: 2^16, 32 B an entry plus two
+ * 4 B slots, 2.5 MiB. Pairs: one per user seen where the address is at
+ * hand (a challenge issued, a WebSocket opened, an early buy), so a sale's
+ * shoppers: 2^20, 16 B plus two 4 B slots each, 24 MiB, mapped as they
+ * arrive. A full table drops the sighting and counts it
+ * (flash_signal_table_full_total{table="addresses"}).
+ */
+export const ADDRESS_BLOCKS_MAX = 1 << 16;
+export const ADDRESS_USER_PAIRS_MAX = 1 << 20;
+
+/** Entries GET /admin/signals lists at most per list: a page an admin reads and bans from, under 150 KB of JSON. */
+export const SIGNALS_LIMIT_MAX = 1000;
+
 /** Orders one item can ever have: the low 32 bits of an order id count them. */
 export const ORDERS_PER_ITEM_MAX = 2 ** 32 - 1;
 
@@ -156,6 +182,8 @@ export function checkLimits(ringSlots: number): void {
   assert.ok(STOCK_MAX <= ORDERS_PER_ITEM_MAX);
   assert.ok(STOCK_MAX < 2 ** 31);
   assert.ok((IDEMPOTENCY_KEYS_MAX & (IDEMPOTENCY_KEYS_MAX - 1)) === 0);
+  // The signal tables' entry numbers are Int32 slots (keyed-entries.ts).
+  assert.ok(SUSPECT_USERS_MAX < 2 ** 31 && ADDRESS_BLOCKS_MAX < 2 ** 31 && ADDRESS_USER_PAIRS_MAX < 2 ** 31);
   // A table entry keeps an item index below 2^31 (an Int32 field).
   assert.ok(ITEMS_MAX < 2 ** 31);
 }

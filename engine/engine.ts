@@ -36,6 +36,7 @@ import { fairKeyOf } from './fair-draw';
 import type { HttpContext } from './http-context';
 import { HTTP_FAULT_ENV } from './http-thread';
 import { createCatalog, createHttpContext, createThreadApp, type HttpThreadSetup } from './http-thread-setup';
+import { signalReportOf } from './http-thread-setup';
 import { HttpThreads } from './http-threads';
 import type { IdempotencyKeys } from './idempotency-keys';
 import { InlineShards } from './inline-shards';
@@ -209,15 +210,17 @@ export class Engine {
     const config = this.config;
     const log = this.log;
     const catalog = ctx.catalog;
+    const signals = signalReportOf(setup, catalog);
     const admin = config.adminToken === null ? null : {
       token: config.adminToken, catalog, shards, db: store.db, persister, log, counts, changes, relaySecret,
-      events: events.feed, snapshot: () => this.snapshots.request(),
+      events: events.feed, signals, snapshot: () => this.snapshots.request(),
       items: new ItemsService(store.db, catalog, shards, counts, changes, log),
     };
     if (admin === null) log.info('admin API disabled: FLASH_ADMIN_TOKEN is not set');
     const metrics = metricsHandler(createMetrics({
       catalog, shards, persister, counts, threads: new SummedCounters(this.shared!.threadCounters), httpThreadsAlive,
       events: { head: () => events.feed.head(), webhook: events.webhook },
+      signals,
     }));
     const { app, pushes } = createThreadApp(setup, ctx, shards, { admin, metrics }, log);
     const listenOn = (host: string, port: number): Promise<uWS.us_listen_socket> =>

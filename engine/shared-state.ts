@@ -11,6 +11,9 @@ import assert from 'node:assert/strict';
 import { createUsedChallengeViews, type UsedChallengeViews } from './challenge';
 import { createConnectionCountView } from './connection-counts';
 import { IDEMPOTENCY_KEYS_MAX, ITEMS_MAX, PRODUCERS_MAX } from './constants';
+import { ADDRESS_BLOCKS_MAX, ADDRESS_USER_PAIRS_MAX, SUSPECT_USERS_MAX } from './constants';
+import { createAddressUserViews, type AddressUserViews } from './address-users';
+import { createSuspectUserViews, type SuspectUserViews } from './suspect-users';
 import { createIdempotencyViews, type IdempotencyViews } from './idempotency-keys';
 import { createInFlightViews, type InFlightViews } from './in-flight-users';
 import { SETTING_FIELDS } from './item-book';
@@ -131,6 +134,14 @@ export class SharedState {
 
   /** Used challenges (challenge.ts): 16 MiB plus 16 KiB of lock words. */
   readonly usedChallenges: UsedChallengeViews = createUsedChallengeViews();
+
+  /**
+   * Bot signals per user (suspect-users.ts, 3.5 MiB) and distinct users per
+   * address block (address-users.ts, 26.5 MiB), each under one lock word,
+   * mapped as entries arrive: any HTTP thread notes, the main thread lists.
+   */
+  readonly suspectUsers: SuspectUserViews = createSuspectUserViews(SUSPECT_USERS_MAX);
+  readonly addressUsers: AddressUserViews = createAddressUserViews(ADDRESS_BLOCKS_MAX, ADDRESS_USER_PAIRS_MAX);
 
   /** Open WebSocket connections, in total and per address (connection-counts.ts): 256 KiB. */
   readonly connections = createConnectionCountView();

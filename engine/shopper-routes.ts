@@ -10,7 +10,7 @@ import { drawFile } from '../persistence/data-directory';
 import { itemRowOf, sequenceOf } from '../persistence/order-id';
 import { hasNoBody, readBody } from './body-reader';
 import { BuyGate, type Buyer } from './buy-gate';
-import { ClientAddress, resolveClientAddress } from './client-address';
+import { ClientAddress, clientAddressOf, resolveClientAddress } from './client-address';
 import { BUY_BODY_BYTES_MAX, SMALL_BODY_BYTES_MAX } from './constants';
 import type { HttpContext } from './http-context';
 import { HEADER, type HttpReply } from './http-reply';
@@ -51,6 +51,7 @@ function httpBuyer(ctx: HttpContext): Buyer<HttpReply, HttpRequest> {
     rateKey: (reply, req) => (ctx.rateAddress === null ? 0 : resolveClientAddress(ctx, reply.res, req, client).rateKey),
     userId: (_reply, req, nowMs) => requestUser(ctx.verifier, req, nowMs),
     addressBanned: (reply, req) => resolveClientAddress(ctx, reply.res, req, client).banned,
+    address: (reply, req) => clientAddressOf(ctx, reply.res, req),
   };
 }
 
@@ -121,7 +122,10 @@ function itemRoutes(routes: HttpRoutes, ctx: HttpContext): void {
     const index = catalog.byId.get(req.getParameter(0));
     if (index === undefined) return reply.refuse('unknown_item');
     const item = catalog.items[index]!;
-    if (now < item.startsAt) return reply.refuse('not_started', index);
+    if (now < item.startsAt) {
+      ctx.signals.earlyTicket(index);
+      return reply.refuse('not_started', index);
+    }
     if (now >= item.endsAt) return reply.refuse('ended');
     reply.json(`{"buyPath":${JSON.stringify(catalog.buyPath(index))}}`);
   });
@@ -134,9 +138,14 @@ function itemRoutes(routes: HttpRoutes, ctx: HttpContext): void {
     const item = catalog.items[index]!;
     if (!item.challenge) return reply.refuse('bad_request');
     // Issued only from the start: solving takes every shopper a human's
-    // time after it, which spreads the start-second spike of buys.
-    if (now < item.startsAt) return reply.refuse('not_started', index);
+    // time after it, which spreads the start-second spike of buys. Who
+    // asks, and from where, is a bot signal either way (bot-signals.ts).
+    if (now < item.startsAt) {
+      ctx.signals.earlyChallenge(index, userId, clientAddressOf(ctx, reply.res, req), now);
+      return reply.refuse('not_started', index);
+    }
     if (now >= item.endsAt) return reply.refuse('ended');
+    ctx.signals.seen(clientAddressOf(ctx, reply.res, req), userId, now);
     reply.json(JSON.stringify(ctx.challenges.issue(item.id, userId, now)));
   });
   routes.get('/sale.js', 'sale_js', (reply) => {
