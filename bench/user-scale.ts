@@ -139,6 +139,7 @@ function openItemDatabase(dir: string, nowMs: number): { db: Db; item: StoredIte
   upsertItem(db, {
     id: 'user-scale', name: 'User scale', price: 1000, stock: STOCK, perUserLimit: PER_USER_LIMIT,
     startsAt: nowMs - 1000, endsAt: nowMs + 3_600_000, mode: 'order', payWindowSec: 900, challenge: false,
+    fairWindowMs: 0,
   }, nowMs);
   const [item] = readItems(db);
   return { db, item: item! };
@@ -153,6 +154,7 @@ function buildShard(dir: string, db: Db, item: StoredItem, nowMs: number): Shard
     index: 0, logDir: logDirectory(dir), bootId: nowMs, fsync: false, items: [{ item, globalIndex: 0 }],
     left: new Int32Array(1), progress: new Int32Array(PROGRESS_FIELDS),
     counters: new Float64Array(COUNTER_FIELDS), settings: new Float64Array(SETTING_FIELDS),
+    fair: { key: '', drawDir: null },
   }, db);
 }
 

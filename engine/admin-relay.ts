@@ -32,6 +32,14 @@ export interface RelayTarget {
   secret: string;
 }
 
+/**
+ * The outcome stream's long-polls and Server-Sent Event streams hold their
+ * answer open for up to a minute, or for good: each gets a connection of its
+ * own to the main thread, so that they never take the pooled sockets the
+ * rest of the admin API and /metrics are relayed over.
+ */
+const HELD_OPEN_PATH = '/admin/events';
+
 /** Methods relayed as they are (case-sensitive, as HTTP methods are). */
 const RELAYED_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
 
@@ -103,7 +111,8 @@ function forward(reply: HttpReply, agent: http.Agent, port: number, method: stri
   if (body.length > 0) headers['content-length'] = String(body.length);
   let upstream: http.ClientRequest;
   try {
-    upstream = http.request({ host: '127.0.0.1', port, method, path, headers, agent },
+    const held = path === HELD_OPEN_PATH || path.startsWith(`${HELD_OPEN_PATH}?`);
+    upstream = http.request({ host: '127.0.0.1', port, method, path, headers, agent: held ? false : agent },
       (answer) => relayAnswer(relayed, answer));
   } catch {
     // uWebSockets.js takes bytes in a path or a header value that Node's client

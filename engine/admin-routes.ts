@@ -17,6 +17,8 @@ import { audit, type Caller } from './admin-audit';
 import { relayedAddress } from './admin-relay';
 import { BanError } from './ban-list';
 import type { CatalogChanges } from './catalog-changes';
+import type { EventFeed } from './event-feed';
+import { eventsRoute } from './event-routes';
 import type { ItemDefinition } from '../persistence/item-definition';
 import { checkItem, SaleDefinitionError } from './sale-definition';
 import { readBody } from './body-reader';
@@ -26,6 +28,8 @@ import type { ItemCatalog } from './item-catalog';
 import type { ItemCounters } from './item-counters';
 import { ItemRefusal, type ItemsService } from './items-service';
 import type { ShardDispatcher } from './shard-dispatcher';
+import { SIGNALS_LIMIT_MAX } from './constants';
+import type { SignalReport } from './signal-report';
 
 export interface AdminContext {
   token: string;
@@ -41,6 +45,10 @@ export interface AdminContext {
   /** Marks requests relayed by another HTTP thread (admin-relay.ts); '' with one thread. */
   relaySecret: string;
   counts: ItemCounters;
+  /** The outcome stream: GET /admin/events (event-routes.ts). */
+  events: EventFeed;
+  /** Bot signals per item, and the suspect users and address blocks (signal-report.ts). */
+  signals: SignalReport;
 }
 
 const ADMIN_BODY_BYTES_MAX = 4096;
@@ -71,15 +79,16 @@ function callerOf(ctx: AdminContext, res: HttpResponse, req: HttpRequest): Calle
   return { actor, address: relayedAddress(req, ctx.relaySecret, socketAddress) };
 }
 
-/** Per-item stats: stock, left, orders by state, refusals by reason. */
-export function itemStats(catalog: ItemCatalog, counts: ItemCounters, nowMs: number): Record<string, unknown>[] {
+/** Per-item stats: stock, left, orders by state, refusals by reason, bot signals. */
+export function itemStats(catalog: ItemCatalog, counts: ItemCounters, signals: SignalReport, nowMs: number):
+  Record<string, unknown>[] {
   return catalog.existingIndexes().map((index) => {
     const item = catalog.items[index]!;
     const { won, reserved, paid, confirmed, expired, cancelled, refused } = counts.read(index);
     return {
       id: item.id, state: catalog.state(index, nowMs), paused: catalog.paused[index] === 1, mode: item.mode,
       stock: item.stock, left: Atomics.load(catalog.left, index),
-      won, reserved, paid, confirmed, expired, cancelled, refused,
+      won, reserved, paid, confirmed, expired, cancelled, refused, signals: signals.item(index),
     };
   });
 }
@@ -336,7 +345,7 @@ export function registerAdminRoutes(routes: HttpRoutes, ctx: AdminContext): void
     handler(reply, req);
   };
   routes.get('/admin/stats', 'admin', guarded((reply) => {
-    const items = itemStats(ctx.catalog, counts, Date.now());
+    const items = itemStats(ctx.catalog, counts, ctx.signals, Date.now());
     reply.json(JSON.stringify({ now: Date.now(), writeBehindLagRecords: ctx.persister.lagRecords(), items }));
   }));
   routes.post('/admin/items/:id/pause', 'admin', pauseRoute(ctx, true, authorized));
@@ -377,6 +386,13 @@ export function registerAdminRoutes(routes: HttpRoutes, ctx: AdminContext): void
   routes.get('/admin/actions', 'admin', guarded((reply, req) => {
     const limit = Math.min(ACTIONS_LIMIT_MAX, Number(req.getQuery('limit')) || 100);
     reply.json(JSON.stringify({ actions: readAdminActions(ctx.db, limit) }));
+  }));
+  routes.get('/admin/events', 'admin', guarded(eventsRoute(ctx.events,
+    (error) => ctx.log.error({ err: error }, 'event stream failed'))));
+  // The suspects lists an admin bans from (POST /admin/bans), most suspicious first.
+  routes.get('/admin/signals', 'admin', guarded((reply, req) => {
+    const limit = Math.max(1, Math.min(SIGNALS_LIMIT_MAX, Math.floor(Number(req.getQuery('limit'))) || 100));
+    reply.json(JSON.stringify({ now: Date.now(), ...ctx.signals.list(limit) }));
   }));
   routes.any('/admin/*', 'admin', guarded((reply) => reply.refuse('not_found')));
 }

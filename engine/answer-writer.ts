@@ -70,6 +70,8 @@ const NULL = Buffer.from('null');
 /** Prebuilt fragments of the answers. */
 export const FRAGMENT = {
   wonOrder: Buffer.from('{"result":"won","order":"'),
+  enteredItem: Buffer.from('{"result":"entered","item":"'),
+  enteredDrawAt: Buffer.from('","drawAt":'),
   wonItem: Buffer.from('","item":"'),
   wonPayBy: Buffer.from('","payBy":'),
   viewOrder: Buffer.from('{"order":"'),

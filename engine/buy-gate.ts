@@ -13,9 +13,15 @@
 // A kept answer is replayed then, with no challenge and no shard; a key in
 // flight is answered 409 in_progress, one used on another item 422
 // key_reused. The claim begins the key, atomically across threads.
+//
+// Two refusals are bot signals too (bot-signals.ts): not_started (a buy
+// fired before the start, with how early and the client's address) and a
+// challenge answered faster than the think time. Only these refusals note
+// anything; a buy that passes pays nothing for the signals.
 
 import assert from 'node:assert/strict';
 import type { BanList } from './ban-list';
+import type { BotSignals } from './bot-signals';
 import type { Challenges } from './challenge';
 import { isBuyRefusal, OUTCOME, OUTCOME_ERROR, type ErrorCode, type Outcome } from './error-catalog';
 import { KEY_NONE } from './idempotency-key';
@@ -47,6 +53,8 @@ export interface BuyGateContext {
   bans: BanList;
   /** Buy latency, arrival to answer. */
   latency: LatencyHistogram;
+  /** Early buys and too-fast answers, per item, per user and per address block. */
+  signals: BotSignals;
 }
 
 /**
@@ -72,6 +80,11 @@ export interface Buyer<R extends Reply, Q> {
   userId(reply: R, request: Q, nowMs: number): number;
   /** Whether the client address is in a banned range; asked only while a range is banned. */
   addressBanned(reply: R, request: Q): boolean;
+  /**
+   * The client address (socket bytes, valid only during the callback, or
+   * the trusted proxy header's text); asked only for a bot signal.
+   */
+  address(reply: R, request: Q): ArrayBuffer | string;
 }
 
 export class BuyGate<R extends Reply, Q> {
@@ -94,7 +107,16 @@ export class BuyGate<R extends Reply, Q> {
     const refusal = buyerGate(ctx, userId, nowMs)
       ?? (ctx.bans.ranges.length > 0 && buyer.addressBanned(reply, request) ? 'banned' : null)
       ?? itemGate(ctx, itemIndex, ticket, nowMs);
-    if (refusal !== null) return this.refuse(reply, itemIndex, refusal);
+    if (refusal !== null) {
+      // A kept answer outlives the sale: a retry after endsAt gets its order, not `ended`.
+      if (refusal === 'ended' && key !== KEY_NONE
+        && ctx.keys.look(userId, key, itemIndex, this.kept) === KEY_STATE.done) {
+        this.replay(reply, itemIndex);
+        return 0;
+      }
+      if (refusal === 'not_started') this.noteEarly(itemIndex, userId, nowMs, buyer.address(reply, request));
+      return this.refuse(reply, itemIndex, refusal);
+    }
     // A look only: the claim begins the key, the check that holds across threads.
     if (key !== KEY_NONE && this.answerKept(reply, itemIndex, ctx.keys.look(userId, key, itemIndex, this.kept))) {
       return 0;
@@ -122,6 +144,8 @@ export class BuyGate<R extends Reply, Q> {
       : null;
     const refusal = itemRefusal ?? challengeGate(ctx, itemIndex, userId, challenge, answer, nowMs);
     if (refusal === null) return true;
+    // The request, and with it a proxy header's address, is gone once a body arrived.
+    if (refusal === 'not_started') this.noteEarly(itemIndex, userId, nowMs, null);
     this.refuse(reply, itemIndex, refusal);
     return false;
   }
@@ -157,6 +181,11 @@ export class BuyGate<R extends Reply, Q> {
     countBuyRefusal(this.ctx, itemIndex, code);
     reply.refuse(code, itemIndex);
     return 0;
+  }
+
+  /** A buy refused not_started: a bot signal of its item, user and address. */
+  private noteEarly(itemIndex: number, userId: number, nowMs: number, address: ArrayBuffer | string | null): void {
+    this.ctx.signals.earlyBuy(itemIndex, userId, this.ctx.catalog.items[itemIndex]!.startsAt, nowMs, address);
   }
 
   /**
@@ -223,8 +252,10 @@ function openGate(ctx: BuyGateContext, itemIndex: number, userId: number): Error
   const { catalog } = ctx;
   if (ctx.closing) return 'shutting_down';
   if (catalog.paused[itemIndex] === 1) return 'paused';
-  // Sold out needs no shard: `left` is the shard's own published count.
-  if (Atomics.load(catalog.left, itemIndex) === 0) return 'sold_out';
+  // Sold out needs no shard: `left` is the shard's own published count. Not
+  // for an item with a fair window, whose entrants' keyed retries are
+  // answered what the draw gave them, by the shard only.
+  if (Atomics.load(catalog.left, itemIndex) === 0 && catalog.items[itemIndex]!.fairWindowMs === 0) return 'sold_out';
   // One buy in flight per user: parallel buys from one account are a bot's.
   // A look before the challenge is used up; claim() is the check that holds.
   if (ctx.inFlight.size > 0 && ctx.inFlight.has(userId)) return 'rate_limited';
@@ -236,5 +267,8 @@ function challengeGate(ctx: BuyGateContext, itemIndex: number, userId: number, c
   nowMs: number): ErrorCode | null {
   const item = ctx.catalog.items[itemIndex]!;
   if (!item.challenge) return null;
-  return ctx.challenges.check(item.id, userId, challenge, answer, nowMs) === 'ok' ? null : 'challenge_failed';
+  const verdict = ctx.challenges.checkAnswer(item.id, userId, challenge, answer, nowMs);
+  if (verdict === 'ok') return null;
+  if (verdict === 'too_fast') ctx.signals.tooFastAnswer(itemIndex, userId, nowMs);
+  return 'challenge_failed';
 }

@@ -53,6 +53,12 @@ export function challengeSecretOf(ticketSecret: string): Buffer {
 }
 
 export type ChallengeVerdict = 'ok' | 'challenge_failed';
+/**
+ * What checkAnswer() finds: too_fast is a failure whose answer came sooner
+ * than the think time after its issue, right or wrong (a bot signal,
+ * bot-signals.ts); the buyer is told challenge_failed all the same.
+ */
+export type AnswerVerdict = ChallengeVerdict | 'too_fast';
 
 /** The used table's shared memory. */
 export interface UsedChallengeViews {
@@ -93,6 +99,11 @@ export class Challenges {
 
   /** Checks an answer and uses the challenge up; every failure is the same refusal. */
   check(itemId: string, userId: number, challenge: unknown, answer: unknown, nowMs: number): ChallengeVerdict {
+    return this.checkAnswer(itemId, userId, challenge, answer, nowMs) === 'ok' ? 'ok' : 'challenge_failed';
+  }
+
+  /** As check(), saying too_fast for a well-formed answer sent before the think time passed. */
+  checkAnswer(itemId: string, userId: number, challenge: unknown, answer: unknown, nowMs: number): AnswerVerdict {
     if (typeof challenge !== 'string' || typeof answer !== 'string') return 'challenge_failed';
     const parts = CHALLENGE_FORMAT.exec(challenge);
     const typed = ANSWER_FORMAT.exec(answer);
@@ -100,7 +111,8 @@ export class Challenges {
     const issuedMs = Number(parts[1]);
     const age = nowMs - issuedMs;
     // Faster than a human can read it, or stale.
-    if (age < this.minThinkMs || age > this.lifetimeMs) return 'challenge_failed';
+    if (age < this.minThinkMs) return 'too_fast';
+    if (age > this.lifetimeMs) return 'challenge_failed';
     const expected = challengeAnswer(this.secret, itemId, userId, issuedMs, parts[2]!);
     if (!crypto.timingSafeEqual(Buffer.from(expected), Buffer.from(typed[1]!))) return 'challenge_failed';
     return this.useOnce(challenge, issuedMs + this.lifetimeMs, nowMs) ? 'ok' : 'challenge_failed';

@@ -46,11 +46,16 @@ function rateKeyOf(address: ArrayBuffer | string): number {
   return addressKey(Buffer.from(address.slice(address.lastIndexOf(',') + 1).trim(), 'latin1'));
 }
 
+/** The client's address as the policy says to read it: the trusted proxy header, else the socket's bytes. */
+export function clientAddressOf(policy: AddressPolicy, res: HttpResponse, req: HttpRequest): ArrayBuffer | string {
+  const header = policy.trustedProxyHeader;
+  return header === null ? res.getRemoteAddress() : req.getHeader(header);
+}
+
 /** Reads the client's address once and writes into `into` what the policy says of it. */
 export function resolveClientAddress(policy: AddressPolicy, res: HttpResponse, req: HttpRequest,
   into: ClientAddress): ClientAddress {
-  const header = policy.trustedProxyHeader;
-  const address = header === null ? res.getRemoteAddress() : req.getHeader(header);
+  const address = clientAddressOf(policy, res, req);
   into.address = address;
   into.exempt = policy.rateExempt.length > 0 && addressExempt(policy.rateExempt, address);
   into.rateKey = into.exempt ? 0 : rateKeyOf(address);

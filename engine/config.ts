@@ -36,11 +36,17 @@ export interface EngineConfig {
   rateAddressPerSec: number;
   rateAddressBurst: number;
   shedLagMs: number;
+  /** Distinct users at which a client address block (/24, /64) is listed as suspect. */
+  suspectAddressUsers: number;
   /** Newest snapshot files kept in DATA/snapshots; older ones are removed after each snapshot (0: keep all). */
   snapshotKeep: number;
   userSecret: string | null;
   ticketSecret: string | null;
   adminToken: string | null;
+  /** Where the webhook sender POSTs the outcome stream (http: or https:), or null for none. */
+  webhook: string | null;
+  /** Signs each webhook body (HMAC-SHA256), or null for unsigned bodies. */
+  webhookSecret: string | null;
 }
 
 type Kind = 'int' | 'string' | 'bool';
@@ -99,6 +105,10 @@ const FLAGS: readonly FlagSpec[] = [
     help: 'Buys one address may make at once before the rate applies. Default 4000.' },
   { flag: 'shed-lag-ms', env: 'FLASH_SHED_LAG_MS', key: 'shedLagMs', kind: 'int', min: 0, max: 60_000,
     help: 'Event-loop lag past which buys are refused 503 overloaded until it halves (0: off). Default 200.' },
+  { flag: 'suspect-address-users', env: 'FLASH_SUSPECT_ADDRESS_USERS', key: 'suspectAddressUsers', kind: 'int',
+    min: 2, max: 1_000_000,
+    help: 'Distinct users seen from one address block (/24 IPv4, /64 IPv6) at which GET /admin/signals lists it ' +
+      'as suspect. Default 10.' },
   { flag: 'ring-slots', env: 'FLASH_RING_SLOTS', key: 'ringSlots', kind: 'int', min: 1, max: RING_SLOTS_MAX,
     help: 'In-flight buys per shard (power of two); past it buys get 503 overloaded. ' +
       `Default ${RING_SLOTS_DEFAULT}.` },
@@ -124,6 +134,9 @@ const FLAGS: readonly FlagSpec[] = [
   { flag: 'max-header-bytes', env: 'FLASH_MAX_HEADER_BYTES', key: 'maxHeaderBytes', kind: 'int', min: 0, max: 65_536,
     help: 'Largest request header block (names and values); larger gets 431 headers_too_large (0: off). ' +
       'Default 8192.' },
+  { flag: 'webhook', env: 'FLASH_WEBHOOK', key: 'webhook', kind: 'string',
+    help: 'http:// or https:// URL the outcome stream is POSTed to, in order, at least once per event ' +
+      '(batches of NDJSON, retried with backoff). Default none.' },
 ];
 
 const ENV_ONLY: readonly [string, string][] = [
@@ -133,6 +146,8 @@ const ENV_ONLY: readonly [string, string][] = [
     'Unset: a random one kept in the database.'],
   ['FLASH_ADMIN_TOKEN', 'Bearer token of the admin API under /admin/ (at least 32 bytes). ' +
     'Unset: the admin API does not exist.'],
+  ['FLASH_WEBHOOK_SECRET', 'Secret that signs each webhook body: X-Flash-Signature: sha256=<hex HMAC> ' +
+    '(at least 32 bytes). Unset: bodies are not signed.'],
 ];
 
 export class ConfigError extends Error {
@@ -173,10 +188,13 @@ export function defaultConfig(): EngineConfig {
     rateAddressPerSec: 2000,
     rateAddressBurst: 4000,
     shedLagMs: 200,
+    suspectAddressUsers: 10,
     snapshotKeep: 10,
     userSecret: null,
     ticketSecret: null,
     adminToken: null,
+    webhook: null,
+    webhookSecret: null,
   };
 }
 
@@ -304,7 +322,23 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): En
   config.userSecret = readSecret(env, 'FLASH_USER_SECRET');
   config.ticketSecret = readSecret(env, 'FLASH_TICKET_SECRET');
   config.adminToken = readSecret(env, 'FLASH_ADMIN_TOKEN');
+  config.webhookSecret = readSecret(env, 'FLASH_WEBHOOK_SECRET');
+  if (config.webhook !== null) checkWebhookUrl(config.webhook);
   return config;
+}
+
+/** The webhook must be an absolute http: or https: URL with a host; checked at start-up, not at the first event. */
+function checkWebhookUrl(raw: string): void {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`--webhook: "${raw}" is not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(`--webhook: "${raw}" must be an http:// or https:// URL`);
+  }
+  if (url.hostname === '') throw new ConfigError(`--webhook: "${raw}" has no host`);
 }
 
 function readSecret(env: NodeJS.ProcessEnv, name: string): string | null {

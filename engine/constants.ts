@@ -65,6 +65,49 @@ export const HOLDINGS_SLOTS_MAX = 1 << 26;
  */
 export const IDEMPOTENCY_KEYS_MAX = 1 << 20;
 
+/**
+ * The longest fair start window an item may have (fairWindowMs,
+ * fair-window.ts): buys in it wait for the draw, so a longer window holds
+ * every shopper's answer longer than a sale page should make them wait.
+ */
+export const FAIR_WINDOW_MS_MAX = 60_000;
+
+/**
+ * Entrants one item's fair window takes at most; the next entry in the
+ * window is refused 503 overloaded. The shard keeps per entrant its user
+ * and key (16 B), a map entry (about 80 B) and, after the draw, its place
+ * and result (13 B): about 28 MiB for a full window. The draw hashes and
+ * sorts them all in one turn of the shard (about 0.5 s at this bound,
+ * measured on this machine with the unit test's numbers), once per item.
+ */
+export const FAIR_ENTRANTS_MAX = 262_144;
+
+/**
+ * Users the bot-signal table (suspect-users.ts) lists: those with a buy
+ * refused not_started or a challenge answer sent too fast. A sale's bots are
+ * hundreds to thousands of accounts; 2^16 lists a large farm whole. Twice as
+ * many Int32 index slots plus 48 B an entry: 3.5 MiB of shared memory,
+ * mapped as users arrive. A user the full table cannot take is counted
+ * (flash_signal_table_full_total{table="users"}), and its buys still count
+ * per item.
+ */
+export const SUSPECT_USERS_MAX = 1 << 16;
+
+/**
+ * Client address blocks (/24, /64) and (block, user) pairs the address
+ * table (address-users.ts) counts. Blocks: 2^16, 32 B an entry plus two
+ * 4 B slots, 2.5 MiB. Pairs: one per user seen where the address is at
+ * hand (a challenge issued, a WebSocket opened, an early buy), so a sale's
+ * shoppers: 2^20, 16 B plus two 4 B slots each, 24 MiB, mapped as they
+ * arrive. A full table drops the sighting and counts it
+ * (flash_signal_table_full_total{table="addresses"}).
+ */
+export const ADDRESS_BLOCKS_MAX = 1 << 16;
+export const ADDRESS_USER_PAIRS_MAX = 1 << 20;
+
+/** Entries GET /admin/signals lists at most per list: a page an admin reads and bans from, under 150 KB of JSON. */
+export const SIGNALS_LIMIT_MAX = 1000;
+
 /** Orders one item can ever have: the low 32 bits of an order id count them. */
 export const ORDERS_PER_ITEM_MAX = 2 ** 32 - 1;
 
@@ -105,6 +148,36 @@ export const ANSWER_BUFFER_BYTES = 1024;
 /** Length of a buy ticket: 22 base64url characters carry 132 bits of HMAC. */
 export const TICKET_CHARS = 22;
 
+/**
+ * Open waits on the outcome stream at most: long-polls that wait and
+ * Server-Sent Event streams of GET /admin/events together. Each holds a
+ * connection, a timer and a page of events being written (up to
+ * EVENTS_LIMIT_MAX events, about 2 MB) on the main thread; past it a new
+ * one is refused 503 overloaded. The shop needs one or two.
+ */
+export const EVENT_STREAMS_MAX = 16;
+/** Events one answer of GET /admin/events holds by default, and at most (about 200 B each). */
+export const EVENTS_LIMIT_DEFAULT = 1000;
+export const EVENTS_LIMIT_MAX = 10_000;
+/** Seconds a long-poll waits for a new event by default, and at most: under common proxies' 60 s idle cut. */
+export const EVENTS_WAIT_SEC_DEFAULT = 25;
+export const EVENTS_WAIT_SEC_MAX = 60;
+/**
+ * How often the main thread looks at the newest event's offset while anyone
+ * waits for one: a read of one shared number, so a waiter wakes within this
+ * of the commit that made the event.
+ */
+export const EVENTS_POLL_MS = 20;
+/** A Server-Sent Events stream with nothing to send writes a comment this often, so proxies keep it open. */
+export const EVENTS_HEARTBEAT_MS = 15_000;
+/** Events in one webhook POST at most: about 100 kB of NDJSON. */
+export const WEBHOOK_BATCH_EVENTS_MAX = 500;
+/** A webhook POST without a whole answer in this time has failed, and is sent again. */
+export const WEBHOOK_TIMEOUT_MS = 10_000;
+/** The wait after a failed webhook POST: from the first, doubling to the last, each jittered by up to half. */
+export const WEBHOOK_BACKOFF_FIRST_MS = 250;
+export const WEBHOOK_BACKOFF_MAX_MS = 30_000;
+
 export function checkLimits(ringSlots: number): void {
   assert.ok(ringSlots > 0 && (ringSlots & (ringSlots - 1)) === 0, 'ring slots must be a power of two');
   assert.ok(ringSlots <= RING_SLOTS_MAX);
@@ -119,6 +192,8 @@ export function checkLimits(ringSlots: number): void {
   assert.ok(STOCK_MAX <= ORDERS_PER_ITEM_MAX);
   assert.ok(STOCK_MAX < 2 ** 31);
   assert.ok((IDEMPOTENCY_KEYS_MAX & (IDEMPOTENCY_KEYS_MAX - 1)) === 0);
+  // The signal tables' entry numbers are Int32 slots (keyed-entries.ts).
+  assert.ok(SUSPECT_USERS_MAX < 2 ** 31 && ADDRESS_BLOCKS_MAX < 2 ** 31 && ADDRESS_USER_PAIRS_MAX < 2 ** 31);
   // A table entry keeps an item index below 2^31 (an Int32 field).
   assert.ok(ITEMS_MAX < 2 ** 31);
   // A place travels in a won record's f64 and is published in an Int32Array.

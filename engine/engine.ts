@@ -18,21 +18,25 @@ import os from 'node:os';
 import path from 'node:path';
 import type pino from 'pino';
 import uWS from 'uWebSockets.js';
-import { databaseFile, logDirectory, pidFile } from '../persistence/data-directory';
+import { databaseFile, drawDirectory, logDirectory, pidFile } from '../persistence/data-directory';
 import {
   fileDefinitionOf, keyedOrders, openDatabase, readBans, readItems, readMeta, setFileDefinition, upsertItem,
   writeMeta, type Db, type StoredItem,
 } from '../persistence/database';
 import type { ItemDefinition } from '../persistence/item-definition';
 import { Persister } from '../persistence/persister';
+import { EventReader } from '../persistence/outcome-events';
 import { catchUpLog } from '../persistence/recovery';
 import { CatalogChanges } from './catalog-changes';
 import { CoalescedRuns } from './coalesced-runs';
+import { EventFeed } from './event-feed';
 import type { EngineConfig } from './config';
 import { checkLimits, ITEMS_MAX, ITEM_ROW_MAX } from './constants';
+import { fairKeyOf } from './fair-draw';
 import type { HttpContext } from './http-context';
 import { HTTP_FAULT_ENV } from './http-thread';
 import { createCatalog, createHttpContext, createThreadApp, type HttpThreadSetup } from './http-thread-setup';
+import { signalReportOf } from './http-thread-setup';
 import { HttpThreads } from './http-threads';
 import type { IdempotencyKeys } from './idempotency-keys';
 import { InlineShards } from './inline-shards';
@@ -54,6 +58,7 @@ import { MAIN_PRODUCER, SharedState } from './shared-state';
 import { pruneSnapshots, snapshotBuffers, snapshotJob, writeSnapshotInThread } from './snapshot';
 import { loadStaticFiles } from './static-files';
 import { SummedCounters } from './thread-counters';
+import { WebhookSender } from './webhook-sender';
 import { WorkerShards } from './worker-shards';
 
 /** A start-up refusal the operator can fix (exit code 2), not a bug. */
@@ -84,6 +89,9 @@ interface Running extends Listening {
   settlement: Settlement;
   /** The HTTP threads besides the main one; null with --http-threads 1. */
   threads: HttpThreads | null;
+  /** The outcome stream's readers, and the webhook sender (null without --webhook). */
+  feed: EventFeed;
+  webhook: WebhookSender | null;
 }
 
 /** What start-up reads from the data directory before any thread starts. */
@@ -140,9 +148,10 @@ export class Engine {
     const persister = new Persister({
       dataDir: config.dataDir, logDir: logDirectory(config.dataDir), bootId, shardCount: shared.shardCount,
       fsync: config.fsync, progress: shared.progress, control: shared.persisterControl,
-      appliedTime: shared.appliedTime,
+      appliedTime: shared.appliedTime, eventsHead: shared.eventsHead,
     }, this.log, this.onFatal);
     await persister.start();
+    const feed = new EventFeed(new EventReader(store.db), shared.eventsHead);
     let shards: ShardDispatcher | null = null;
     let threads: HttpThreads | null = null;
     const threadsAlive = (): boolean => persister.alive && (shards?.shardsAlive().every(Boolean) ?? true)
@@ -150,7 +159,7 @@ export class Engine {
     const ctx = createHttpContext(setup, catalog, threadsAlive);
     restoreIdempotencyKeys(store.db, catalog, ctx.keys, this.log);
     const answerer = new ShardAnswerer(catalog, ctx.latency);
-    const setups = shardSetups(config, store.items, bootId, shared);
+    const setups = shardSetups(config, store, bootId, shared);
     shards = config.workers === 0
       ? new InlineShards(loadShard(setups[0]!, store.db), answerer, shared.left, config.ringSlots,
         (item, index) => loadItemBook(store.db, item, index, shared.settings), ctx.inFlight, ctx.keys)
@@ -163,8 +172,11 @@ export class Engine {
       });
     const changes = new CatalogChanges(catalog, ctx.bans, null, this.log);
     const relay = { port: 0, secret: config.httpThreads > 1 ? crypto.randomBytes(24).toString('base64url') : '' };
+    const webhook = config.webhook === null ? null : new WebhookSender({
+      url: new URL(config.webhook), secret: config.webhookSecret, db: store.db, feed, log: this.log,
+    });
     const listening = await this.listen(setup, ctx, store, shards, persister, counts, changes, relay.secret,
-      () => [true, ...(threads?.alive() ?? [])]);
+      () => [true, ...(threads?.alive() ?? [])], { feed, webhook });
     if (config.httpThreads > 1) {
       relay.port = uWS.us_socket_local_port(listening.relaySocket as unknown as uWS.us_socket);
       const port = uWS.us_socket_local_port(listening.listenSocket as unknown as uWS.us_socket);
@@ -178,9 +190,10 @@ export class Engine {
     ctx.lag.start();
     const settlement = new Settlement(config.dataDir, store.db, catalog, counts, persister, this.log);
     settlement.start();
+    webhook?.start();
     this.running = {
       db: store.db, pidFile: store.pidFile, catalog, counts, persister, shards, ctx, settlement, threads,
-      ...listening,
+      feed, webhook, ...listening,
     };
     const port = uWS.us_socket_local_port(listening.listenSocket as unknown as uWS.us_socket);
     this.log.info({
@@ -192,18 +205,22 @@ export class Engine {
   /** Builds the main thread's HTTP app with the admin API, metrics and pushes, and listens. */
   private async listen(setup: HttpThreadSetup, ctx: HttpContext, store: Store, shards: ShardDispatcher,
     persister: Persister, counts: ItemCounters, changes: CatalogChanges, relaySecret: string,
-    httpThreadsAlive: () => boolean[]): Promise<Listening> {
+    httpThreadsAlive: () => boolean[], events: { feed: EventFeed; webhook: WebhookSender | null },
+  ): Promise<Listening> {
     const config = this.config;
     const log = this.log;
     const catalog = ctx.catalog;
+    const signals = signalReportOf(setup, catalog);
     const admin = config.adminToken === null ? null : {
       token: config.adminToken, catalog, shards, db: store.db, persister, log, counts, changes, relaySecret,
-      snapshot: () => this.snapshots.request(),
+      events: events.feed, signals, snapshot: () => this.snapshots.request(),
       items: new ItemsService(store.db, catalog, shards, counts, changes, log),
     };
     if (admin === null) log.info('admin API disabled: FLASH_ADMIN_TOKEN is not set');
     const metrics = metricsHandler(createMetrics({
       catalog, shards, persister, counts, threads: new SummedCounters(this.shared!.threadCounters), httpThreadsAlive,
+      events: { head: () => events.feed.head(), webhook: events.webhook },
+      signals,
     }));
     const { app, pushes } = createThreadApp(setup, ctx, shards, { admin, metrics }, log);
     const listenOn = (host: string, port: number): Promise<uWS.us_listen_socket> =>
@@ -241,6 +258,9 @@ export class Engine {
     running.listenSocket = null;
     running.relaySocket = null;
     running.settlement.stop();
+    // Readers of the outcome stream answer what they have; the webhook's batch in flight is sent again next start.
+    running.feed.close();
+    await running.webhook?.stop();
     running.pushes.stop();
     running.ctx.lag.stop();
     // The other HTTP threads answer what they sent the shards before the shards stop.
@@ -324,14 +344,15 @@ function restoreIdempotencyKeys(db: Db, catalog: ItemCatalog, keys: IdempotencyK
 }
 
 /** One setup per shard, each with its items in local index order. */
-function shardSetups(config: EngineConfig, items: StoredItem[], bootId: number, shared: SharedState): ShardSetup[] {
+function shardSetups(config: EngineConfig, store: Store, bootId: number, shared: SharedState): ShardSetup[] {
   const shardCount = shared.shardCount;
+  const fair = { key: fairKeyOf(store.ticketSecret), drawDir: drawDirectory(config.dataDir) };
   const setups: ShardSetup[] = Array.from({ length: shardCount }, (_, index) => ({
     index, logDir: logDirectory(config.dataDir), bootId, fsync: config.fsync, items: [],
-    left: shared.left, progress: shared.progress, counters: shared.counters, settings: shared.settings,
+    left: shared.left, progress: shared.progress, counters: shared.counters, settings: shared.settings, fair,
     waitlistServed: shared.waitlistServed,
   }));
-  items.forEach((item, globalIndex) => {
+  store.items.forEach((item, globalIndex) => {
     const setup = setups[shardOf(globalIndex, shardCount)]!;
     if (setup.items.length !== localIndexOf(globalIndex, shardCount)) throw new Error('shard item order broken');
     setup.items.push({ item, globalIndex });

@@ -66,6 +66,10 @@ export const ERRORS = {
   no_waitlist: entry('no_waitlist', '409 Conflict'),
   waitlist_full: entry('waitlist_full', '503 Service Unavailable', { retryAfter: true }),
   not_waiting: entry('not_waiting', '404 Not Found'),
+  // Fair start windows (engine codes): the user has no entry in the item's
+  // window; the window's draw is not published (yet, or ever).
+  not_entered: entry('not_entered', '404 Not Found'),
+  not_drawn: entry('not_drawn', '404 Not Found'),
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -101,10 +105,13 @@ export const OUTCOME = {
   already_paid: 7,
   overloaded: 8,
   ended: 9,
-  not_sold_out: 10,
-  no_waitlist: 11,
-  waitlist_full: 12,
-  not_waiting: 13,
+  /** A buy inside a fair window: entered, decided at the draw. Not a refusal. */
+  entered: 10,
+  not_entered: 11,
+  not_sold_out: 12,
+  no_waitlist: 13,
+  waitlist_full: 14,
+  not_waiting: 15,
 } as const;
 
 export type Outcome = (typeof OUTCOME)[keyof typeof OUTCOME];
@@ -112,7 +119,8 @@ export type Outcome = (typeof OUTCOME)[keyof typeof OUTCOME];
 /** The error code for each non-zero outcome, indexed by outcome. */
 export const OUTCOME_ERROR: readonly (ErrorCode | null)[] = [
   null, 'sold_out', 'limit_reached', 'unknown_order', 'expired', 'cancelled', 'not_reserved',
-  'already_paid', 'overloaded', 'ended', 'not_sold_out', 'no_waitlist', 'waitlist_full', 'not_waiting',
+  'already_paid', 'overloaded', 'ended', null, 'not_entered', 'not_sold_out', 'no_waitlist', 'waitlist_full',
+  'not_waiting',
 ];
 
 /** Seconds a client should wait before retrying a 429 or 503. */

@@ -20,4 +20,6 @@ export interface HttpContext extends BuyGateContext, AddressPolicy {
   /** Request URL and header block limits (0: off). */
   maxUrlBytes: number;
   maxHeaderBytes: number;
+  /** Where the shards publish the draws of fair windows (fair-window.ts), served as they are. */
+  drawDir: string;
 }

@@ -11,6 +11,7 @@ import { AnswerWriter, FRAGMENT } from './answer-writer';
 import {
   ERROR_BODIES, ERRORS, OUTCOME, OUTCOME_ERROR, RETRY_AFTER_SECONDS, type ErrorCode, type Outcome,
 } from './error-catalog';
+import { entryAnswer } from './entry-answer';
 import type { ItemCatalog } from './item-catalog';
 import type { Reply } from './reply';
 import { watchAborted } from './response-abort';
@@ -32,6 +33,7 @@ export const HEADER = {
 } as const;
 export const JSON_TYPE = Buffer.from('application/json');
 const STATUS_OK = Buffer.from('200 OK');
+const STATUS_ACCEPTED = Buffer.from('202 Accepted');
 const RETRY_AFTER = Buffer.from(RETRY_AFTER_SECONDS);
 const ERROR_STATUS = Object.fromEntries(
   Object.entries(ERRORS).map(([code, entry]) => [code, Buffer.from(entry.status)]),
@@ -97,8 +99,13 @@ export class HttpReply implements Reply {
   }
 
   answer(op: number, itemIndex: number, outcome: Outcome, view: OrderView): void {
-    if (outcome !== OUTCOME.ok) return this.refuse(OUTCOME_ERROR[outcome]!);
     const { catalog, writer, stateBytes } = this.shared;
+    if (op === OP.entry && (outcome === OUTCOME.ok || outcome === OUTCOME.entered)) {
+      const answer = entryAnswer(catalog.items[itemIndex]!.id, catalog.drawAt(itemIndex), outcome === OUTCOME.ok, view);
+      return this.json(JSON.stringify(answer));
+    }
+    if (outcome === OUTCOME.entered) return this.entered(itemIndex);
+    if (outcome !== OUTCOME.ok) return this.refuse(OUTCOME_ERROR[outcome]!);
     // An admin answer: the item as it is now that its shard has the new stock.
     if (op === OP.restock) return this.json(JSON.stringify(catalog.publicItem(itemIndex, Date.now())));
     if (op === OP.joinWaitlist || op === OP.waitlistPlace) {
@@ -117,5 +124,14 @@ export class HttpReply implements Reply {
     }
     this.count('ok');
     this.res.writeStatus(STATUS_OK).writeHeader(HEADER.contentType, JSON_TYPE).end(w.view());
+  }
+
+  /** 202: a buy inside the item's fair window is entered and answered at the draw (GET .../entry). */
+  private entered(itemIndex: number): void {
+    const { catalog, writer } = this.shared;
+    const w = writer.reset().bytes(FRAGMENT.enteredItem).bytes(catalog.idBytes[itemIndex]!)
+      .bytes(FRAGMENT.enteredDrawAt).integer(catalog.drawAt(itemIndex)).bytes(FRAGMENT.close);
+    this.count('ok');
+    this.res.writeStatus(STATUS_ACCEPTED).writeHeader(HEADER.contentType, JSON_TYPE).end(w.view());
   }
 }

@@ -6,10 +6,13 @@
 // per-user or per-address check means the same on every thread.
 
 import type { Ban, StoredItem } from '../persistence/database';
+import { drawDirectory } from '../persistence/data-directory';
 import { BanList, parseRange } from './ban-list';
 import { Challenges, challengeSecretOf } from './challenge';
 import type { EngineConfig } from './config';
-import { IDEMPOTENCY_KEYS_MAX } from './constants';
+import { AddressUsers } from './address-users';
+import { BotSignals } from './bot-signals';
+import { ADDRESS_BLOCKS_MAX, ADDRESS_USER_PAIRS_MAX, IDEMPOTENCY_KEYS_MAX, SUSPECT_USERS_MAX } from './constants';
 import type { HttpContext } from './http-context';
 import { IdempotencyKeys } from './idempotency-keys';
 import { InFlightUsers } from './in-flight-users';
@@ -24,6 +27,8 @@ import { createHttpApp, type Operations } from './http-server';
 import { SalePushes } from './sale-pushes';
 import type { RequestDispatcher } from './shard-dispatcher';
 import { threadCounters } from './thread-counters';
+import { SignalReport } from './signal-report';
+import { SuspectUsers } from './suspect-users';
 import { UserTokenVerifier } from './user-token';
 
 export interface HttpThreadSetup {
@@ -82,8 +87,23 @@ export function createHttpContext(setup: HttpThreadSetup, catalog: ItemCatalog, 
     keys: new IdempotencyKeys(IDEMPOTENCY_KEYS_MAX, shared.idempotencyKeys),
     challenges: new Challenges(challengeSecretOf(setup.ticketSecret), config.challengeThinkMs,
       config.challengeTtlSec * 1000, shared.usedChallenges),
-    maxUrlBytes: config.maxUrlBytes, maxHeaderBytes: config.maxHeaderBytes,
+    maxUrlBytes: config.maxUrlBytes, maxHeaderBytes: config.maxHeaderBytes, drawDir: drawDirectory(config.dataDir),
+    signals: botSignalsOf(setup),
   };
+}
+
+/** The thread's bot signals: its own per-item counters, and the per-user and per-address tables every thread shares. */
+export function botSignalsOf(setup: HttpThreadSetup): BotSignals {
+  const { config, shared } = setup;
+  return new BotSignals(shared.threadCounters[setup.index]!.signals,
+    new SuspectUsers(SUSPECT_USERS_MAX, shared.suspectUsers),
+    new AddressUsers(ADDRESS_BLOCKS_MAX, ADDRESS_USER_PAIRS_MAX, config.suspectAddressUsers, shared.addressUsers));
+}
+
+/** The main thread's reader of every thread's bot signals, for the admin API and /metrics. */
+export function signalReportOf(setup: HttpThreadSetup, catalog: ItemCatalog): SignalReport {
+  const { users, addresses } = botSignalsOf(setup);
+  return new SignalReport(catalog, setup.shared.threadCounters.map((views) => views.signals), users, addresses);
 }
 
 /**

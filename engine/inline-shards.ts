@@ -47,17 +47,21 @@ export class InlineShards implements ShardDispatcher {
       view: emptyOrderView(), startedAt: 0, userId: 0, key: KEY_NONE,
     }));
     this.sweepTimer = setInterval(() => {
-      if (this.shard.sweep(Date.now()) > 0) this.flushAndAnswer();
+      const now = Date.now();
+      if (this.shard.sweep(now) + this.shard.drawDue(now) > 0) this.flushAndAnswer();
     }, EXPIRY_SWEEP_MS);
   }
 
   dispatch(reply: Reply, op: number, itemIndex: number, userId: number, argument: number, nowMs: number,
     startedAt: number): void {
     const outcome = this.shard.run(op, itemIndex, userId, argument, nowMs, this.view);
-    if (outcome !== OUTCOME.ok || this.shard.log.pending === 0) {
+    // A won buy and an entry into a fair window wrote a record; a refusal did not.
+    if ((outcome !== OUTCOME.ok && outcome !== OUTCOME.entered) || this.shard.log.pending === 0) {
       if (op === OP.buy) this.endBuy(userId, argument, outcome, this.view);
       // Called from a request handler or from a corked body callback: already corked.
       this.answerer.answer(reply, op, itemIndex, outcome, this.view, 0);
+      // A refused buy may have drawn a fair window first: its records still go out this turn.
+      if (this.shard.log.pending > 0) this.scheduleFlush();
       return;
     }
     // The answer tells of state that is not in the log yet: it waits for the write.
@@ -81,15 +85,19 @@ export class InlineShards implements ShardDispatcher {
     entry.view.payBy = this.view.payBy;
     entry.view.place = this.view.place;
     if (this.deferredCount === this.deferred.length) this.flushAndAnswer();
-    else if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(this.flushBound);
-    }
+    else this.scheduleFlush();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(this.flushBound);
   }
 
   private flushAndAnswer(): void {
     this.flushScheduled = false;
     this.shard.log.flush();
+    this.shard.publishDraws();
     // One clock read for the whole batch: every answer in it leaves now.
     this.answeredAt = this.deferredCount > 0 ? performance.now() : 0;
     for (let i = 0; i < this.deferredCount; i++) {

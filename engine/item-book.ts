@@ -4,9 +4,10 @@
 // owning shard's thread touches a book.
 
 import assert from 'node:assert/strict';
-import type { Db } from '../persistence/database';
+import { readFairEntries, type Db } from '../persistence/database';
 import { holdsUnit, ORDER_STATE } from '../persistence/log-record';
 import { orderIdOf, orderIdRange } from '../persistence/order-id';
+import { FairWindow } from './fair-window';
 import { HoldingsTable } from './holdings-table';
 import type { StoredItem } from '../persistence/database';
 import { loadWaitlist, WaitlistQueue } from './waitlist-queue';
@@ -17,16 +18,23 @@ const ORDER_SLOTS_MIN = 16;
  * Item settings that admins may change between rounds, in a Float64Array
  * shared by the HTTP thread (the one writer) and the shards (readers).
  */
-export const SETTING = { endsAt: 0, perUserLimit: 1, payWindowMs: 2, waitlist: 4 } as const;
+export const SETTING = { endsAt: 0, perUserLimit: 1, payWindowMs: 2, drawAt: 3, waitlist: 4 } as const;
 export const SETTING_FIELDS = 8;
 
+/** When the item's fair window closes and its entrants are drawn (fair-window.ts); 0 for an item without one. */
+export function drawAtOf(item: Pick<StoredItem, 'startsAt' | 'fairWindowMs'>): number {
+  return item.fairWindowMs > 0 ? item.startsAt + item.fairWindowMs : 0;
+}
+
 export function writeSettings(settings: Float64Array, globalIndex: number,
-  item: Pick<StoredItem, 'endsAt' | 'perUserLimit' | 'payWindowSec' | 'waitlist'>): void {
+  item: Pick<StoredItem, 'endsAt' | 'perUserLimit' | 'payWindowSec' | 'startsAt' | 'fairWindowMs' | 'waitlist'>,
+): void {
   const at = globalIndex * SETTING_FIELDS;
   settings[at + SETTING.endsAt] = item.endsAt;
   settings[at + SETTING.perUserLimit] = item.perUserLimit;
   settings[at + SETTING.payWindowMs] = item.payWindowSec * 1000;
   settings[at + SETTING.waitlist] = item.waitlist === true ? 1 : 0;
+  settings[at + SETTING.drawAt] = drawAtOf(item);
 }
 /** Order arrays start at most this large and double as needed, so a huge stock costs memory only as it sells. */
 const ORDER_SLOTS_INITIAL_MAX = 65_536;
@@ -47,6 +55,8 @@ export class ItemBook {
   expiryCursor = 1;
   /** The item's waitlist, made at its first join (or at load, when it has places); null before. */
   waitlist: WaitlistQueue | null = null;
+  /** The entrants of the item's fair window, from its first entry on (null: nobody entered). */
+  fair: FairWindow | null = null;
 
   /** Where this item's settings start in `settings`. */
   private readonly settingsAt: number;
@@ -87,6 +97,11 @@ export class ItemBook {
   /** Whether shoppers may join the item's waitlist (sale-definition.ts allows it in reserve mode only). */
   get waitlistOpen(): boolean {
     return this.settings[this.settingsAt + SETTING.waitlist] === 1;
+  }
+
+  /** When the fair window closes (SETTING.drawAt), 0 without one. */
+  get drawAt(): number {
+    return this.settings[this.settingsAt + SETTING.drawAt]!;
   }
 
   orderId(sequence: number): number {
@@ -140,6 +155,12 @@ export function loadItemBook(db: Db, item: StoredItem, globalIndex: number, sett
   // The sale file may have lowered stock below what is already held; start-up checks that first.
   assert.ok(book.left >= 0, `item ${item.id}: more units held than stock`);
   book.waitlist = loadWaitlist(db, item.row);
+  const drawAt = book.drawAt;
+  if (drawAt > 0) {
+    const entries = readFairEntries(db, item.row, drawAt);
+    if (entries.length > 0) book.fair = new FairWindow(drawAt);
+    for (const { userId, key } of entries) book.fair!.add(userId, key);
+  }
   // Reserved orders are expired by the sweep from the oldest one on.
   while (book.expiryCursor <= book.orderCount && book.orderState[book.expiryCursor] !== ORDER_STATE.reserved) {
     book.expiryCursor++;

@@ -10,7 +10,8 @@ import assert from 'node:assert/strict';
 import { CATALOG_CACHE_MS, ITEMS_MAX } from './constants';
 import { BUY_REFUSALS, type BuyRefusal } from './error-catalog';
 import { deriveTicket } from './ticket';
-import { writeSettings } from './item-book';
+import { fairKeyOf, fairSeed, seedHashOf } from './fair-draw';
+import { drawAtOf, writeSettings } from './item-book';
 
 export type ItemState = 'upcoming' | 'live' | 'sold_out' | 'ended';
 
@@ -40,6 +41,8 @@ export class ItemCatalog {
 
   /** Tickets are derived from the start time, so a new round needs the secret again. */
   private readonly ticketSecret: string;
+  /** The key of the fair windows' seeds (fair-draw.ts), from the same secret. */
+  private readonly fairKey: string;
 
   readonly items: StoredItem[] = [];
   readonly tickets: string[] = [];
@@ -57,6 +60,7 @@ export class ItemCatalog {
   constructor(items: readonly StoredItem[], ticketSecret: string, readonly left: Int32Array,
     readonly settings: Float64Array, readonly refusals: Float64Array = new Float64Array(ITEMS_MAX * REFUSAL_FIELDS)) {
     this.ticketSecret = ticketSecret;
+    this.fairKey = fairKeyOf(ticketSecret);
     for (const item of items) this.add(item);
   }
 
@@ -99,6 +103,25 @@ export class ItemCatalog {
     return Atomics.load(this.left, index) === 0 ? 'sold_out' : 'live';
   }
 
+  /** When the item's fair window closes (0: it has none). */
+  drawAt(index: number): number {
+    return drawAtOf(this.items[index]!);
+  }
+
+  /**
+   * The fair window's public fields: its length and the hash of its seed
+   * from the start, the seed itself once the window has closed, so that
+   * anyone can check the draw (fair-draw.ts).
+   */
+  private fairFields(index: number, nowMs: number): Record<string, unknown> {
+    const item = this.items[index]!;
+    const drawAt = drawAtOf(item);
+    const seed = fairSeed(this.fairKey, item.row, drawAt);
+    const fields: Record<string, unknown> = { fairWindowMs: item.fairWindowMs, drawAt, seedHash: seedHashOf(seed) };
+    if (nowMs >= drawAt) fields.seed = seed.toString('hex');
+    return fields;
+  }
+
   buyPath(index: number): string {
     return `/api/buy/${this.items[index]!.id}/${this.tickets[index]}`;
   }
@@ -130,6 +153,7 @@ export class ItemCatalog {
       id: item.id, name: item.name, price: item.price, stock: item.stock, left: Atomics.load(this.left, index),
       perUserLimit: item.perUserLimit, startsAt: item.startsAt, endsAt: item.endsAt, mode: item.mode,
       challenge: item.challenge, state: this.state(index, nowMs), waitlist: item.waitlist === true,
+      ...(item.fairWindowMs > 0 ? this.fairFields(index, nowMs) : {}),
     };
   }
 
@@ -139,6 +163,9 @@ export class ItemCatalog {
     for (const item of this.items) {
       if (item.startsAt > nowMs && item.startsAt < next) next = item.startsAt;
       if (item.endsAt > nowMs && item.endsAt < next) next = item.endsAt;
+      // The seed is published from the close of the fair window.
+      const drawAt = drawAtOf(item);
+      if (drawAt > nowMs && drawAt < next) next = drawAt;
     }
     return next;
   }

@@ -57,7 +57,7 @@ export class ItemRefusal extends Error {
 }
 
 /** Fields an update may change; stock changes by restock, mode and id never. */
-const UPDATABLE = new Set(['name', 'price', 'startsAt', 'endsAt', 'perUserLimit', 'payWindowSec']);
+const UPDATABLE = new Set(['name', 'price', 'startsAt', 'endsAt', 'perUserLimit', 'payWindowSec', 'fairWindowMs']);
 
 /** Where a restock's answer goes: the shard answers it once it has the units. */
 export type RestockReply = Parameters<ShardDispatcher['dispatch']>[0];

@@ -15,6 +15,8 @@ import type { RouteHandler } from './http-routes';
 import { RESPONSE_OUTCOMES, ROUTE_NAMES } from './response-counts';
 import type { ShardDispatcher } from './shard-dispatcher';
 import type { SummedCounters } from './thread-counters';
+import { EARLY_BUCKETS, SIGNAL } from './bot-signals';
+import type { SignalReport } from './signal-report';
 
 export interface MetricsSources {
   catalog: ItemCatalog;
@@ -25,6 +27,10 @@ export interface MetricsSources {
   threads: SummedCounters;
   /** Whether each HTTP thread is alive, the main thread first. */
   httpThreadsAlive: () => boolean[];
+  /** The outcome stream: the newest event's offset, and the webhook sender's progress (null: no webhook). */
+  events: { head: () => number; webhook: { delivered: number; failures: number } | null };
+  /** Bot signals (signal-report.ts). */
+  signals: SignalReport;
 }
 
 /** A histogram whose buckets live in our typed array; prom-client only formats it. */
@@ -126,10 +132,48 @@ export function createMetrics(sources: MetricsSources): client.Registry {
     g.set({ thread: 'persister' }, persister.alive ? 1 : 0);
     sources.httpThreadsAlive().forEach((alive, i) => g.set({ thread: `http-${i}` }, alive ? 1 : 0));
   });
+  gauge(registry, 'flash_events_head_offset', 'Offset of the newest event of the outcome stream (GET /admin/events).',
+    [], (g) => g.set(sources.events.head()));
+  const webhook = sources.events.webhook;
+  if (webhook !== null) {
+    gauge(registry, 'flash_webhook_delivered_offset', 'Offset of the last event the webhook receiver acknowledged.',
+      [], (g) => g.set(webhook.delivered));
+    counter(registry, 'flash_webhook_failures_total', 'Webhook POSTs that failed (error, timeout or not 2xx).', [],
+      (c) => c.inc(webhook.failures));
+  }
+  signalMetrics(registry, sources.signals, perItem);
   registry.registerMetric(new BuyLatencyMetric(() => threads.latency()) as unknown as client.Metric);
   return registry;
 }
 
+/** The bot signals (bot-signals.ts): early buys by how early, too-fast answers, suspect blocks, full tables. */
+function signalMetrics(registry: client.Registry, signals: SignalReport,
+  perItem: (visit: (id: string, index: number) => void) => void): void {
+  counter(registry, 'flash_early_buys_total',
+    'Buys refused not_started, by how long before the start they came (at most 10ms, 100ms, 1s, or more).',
+    ['item', 'early'], (c) => perItem((item, index) => {
+    for (const { label, field } of EARLY_BUCKETS) c.inc({ item, early: label }, signals.count(index, field));
+  }));
+  counter(registry, 'flash_too_fast_answers_total',
+    'Challenge answers sent sooner than --challenge-think-ms after their challenge was issued (refused).', ['item'],
+    (c) => perItem((item, index) => c.inc({ item }, signals.count(index, SIGNAL.tooFastAnswers))));
+  counter(registry, 'flash_early_requests_total', 'Ticket and challenge requests refused not_started.',
+    ['item', 'route'], (c) => perItem((item, index) => {
+    c.inc({ item, route: 'ticket' }, signals.count(index, SIGNAL.earlyTickets));
+    c.inc({ item, route: 'challenge' }, signals.count(index, SIGNAL.earlyChallenges));
+  }));
+  gauge(registry, 'flash_suspect_users', 'Users with an early buy or a too-fast answer (GET /admin/signals).', [],
+    (g) => g.set(signals.users.size));
+  gauge(registry, 'flash_suspect_addresses',
+    'Address blocks (/24, /64) seen with at least --suspect-address-users distinct users.', [],
+    (g) => g.set(signals.addresses.suspects));
+  counter(registry, 'flash_signal_table_full_total',
+    'Bot signals a full shared table could not keep (still counted per item), by table.', ['table'], (c) => {
+    const full = signals.tableFull();
+    c.inc({ table: 'users' }, full.users);
+    c.inc({ table: 'addresses' }, full.addresses);
+  });
+}
 
 export function metricsHandler(registry: client.Registry): RouteHandler {
   return (reply: HttpReply) => {

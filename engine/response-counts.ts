@@ -11,7 +11,8 @@ function indexOf<N extends string>(names: readonly N[]): Record<N, number> {
 
 /** Routes whose requests and responses /metrics counts. */
 export const ROUTE_NAMES = ['buy', 'order', 'pay', 'cancel', 'time', 'items', 'item', 'ticket', 'challenge', 'ws',
-  'sale_js', 'health', 'demo_token', 'static', 'not_found', 'admin', 'metrics', 'waitlist'] as const;
+  'sale_js', 'health', 'demo_token', 'static', 'not_found', 'admin', 'metrics', 'entry', 'draw', 'waitlist',
+] as const;
 export type RouteName = (typeof ROUTE_NAMES)[number];
 export const ROUTE_INDEX = indexOf(ROUTE_NAMES);
 

@@ -5,7 +5,7 @@
 
 import fs from 'node:fs';
 import type { ItemDefinition, SaleMode } from '../persistence/item-definition';
-import { PER_USER_LIMIT_MAX, STOCK_MAX } from './constants';
+import { FAIR_WINDOW_MS_MAX, PER_USER_LIMIT_MAX, STOCK_MAX } from './constants';
 
 export class SaleDefinitionError extends Error {
   override name = 'SaleDefinitionError';
@@ -16,6 +16,7 @@ const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2
 const FIELDS = new Set([
   'id', 'name', 'price', 'stock', 'perUserLimit', 'startsAt', 'endsAt', 'mode', 'payWindowSec', 'challenge',
   'waitlist',
+  'fairWindowMs',
 ]);
 const HOUR_MS = 3_600_000;
 const PAY_WINDOW_SEC_MAX = 7 * 24 * 3600;
@@ -71,6 +72,12 @@ export function checkItem(raw: unknown, where: string): ItemDefinition {
   if (item.waitlist !== undefined && typeof item.waitlist !== 'boolean') fail('waitlist', 'must be true or false');
   // Only a reservation gives a unit back while the sale runs (cancel, expiry), which is what a waitlist waits for.
   if (item.waitlist === true && item.mode !== 'reserve') fail('waitlist', 'is allowed only with mode "reserve"');
+  if (item.fairWindowMs !== undefined && !isInteger(item.fairWindowMs, 0, FAIR_WINDOW_MS_MAX)) {
+    fail('fairWindowMs', `must be an integer in 0..${FAIR_WINDOW_MS_MAX}`);
+  }
+  if (((item.fairWindowMs as number | undefined) ?? 0) >= endsAt! - startsAt!) {
+    fail('fairWindowMs', 'must end before endsAt');
+  }
   return {
     id: item.id as string,
     name: item.name as string,
@@ -83,6 +90,7 @@ export function checkItem(raw: unknown, where: string): ItemDefinition {
     payWindowSec: (item.payWindowSec as number | undefined) ?? 900,
     challenge: (item.challenge as boolean | undefined) ?? false,
     ...(item.waitlist === true ? { waitlist: true } : {}),
+    fairWindowMs: (item.fairWindowMs as number | undefined) ?? 0,
   };
 }
 
@@ -131,10 +139,12 @@ export function demoSale(nowMs: number, startInSec: number): ItemDefinition[] {
   const startsAt = Math.ceil((nowMs + startInSec * 1000) / 1000) * 1000;
   return [
     { id: 'demo-phone', name: 'Demo Phone X', price: 99900, stock: 100, perUserLimit: 1,
-      startsAt, endsAt: startsAt + HOUR_MS, mode: 'order', payWindowSec: 900, challenge: false },
+      startsAt, endsAt: startsAt + HOUR_MS, mode: 'order', payWindowSec: 900, challenge: false, fairWindowMs: 0 },
     { id: 'demo-sneaker', name: 'Demo Sneaker (pay within 2 minutes)', price: 18900, stock: 50, perUserLimit: 2,
-      startsAt, endsAt: startsAt + HOUR_MS, mode: 'reserve', payWindowSec: 120, challenge: false },
+      startsAt, endsAt: startsAt + HOUR_MS, mode: 'reserve', payWindowSec: 120, challenge: false,
+      fairWindowMs: 0 },
     { id: 'demo-ticket', name: 'Demo Concert Ticket', price: 7500, stock: 1000, perUserLimit: 4,
-      startsAt: startsAt + 60_000, endsAt: startsAt + 2 * HOUR_MS, mode: 'order', payWindowSec: 900, challenge: false },
+      startsAt: startsAt + 60_000, endsAt: startsAt + 2 * HOUR_MS, mode: 'order', payWindowSec: 900, challenge: false,
+      fairWindowMs: 0 },
   ];
 }

@@ -5,7 +5,7 @@
 import type { Db, StoredItem } from '../persistence/database';
 import { WriteBehindLog } from '../persistence/write-behind-log';
 import { loadItemBook } from './item-book';
-import { Shard } from './shard';
+import { Shard, type FairSetup } from './shard';
 
 export interface ShardSetup {
   index: number;
@@ -21,10 +21,12 @@ export interface ShardSetup {
   settings: Float64Array;
   /** Absent in a shard made for a benchmark, which then publishes to a private array. */
   waitlistServed?: Int32Array;
+  /** The key of the fair windows' seeds and where their draws are published (shard.ts FairSetup). */
+  fair: FairSetup;
 }
 
 export function loadShard(setup: ShardSetup, db: Db): Shard {
   const books = setup.items.map(({ item, globalIndex }) => loadItemBook(db, item, globalIndex, setup.settings));
   const log = new WriteBehindLog(setup.logDir, setup.bootId, setup.index, setup.fsync, setup.progress);
-  return new Shard(setup.index, books, log, setup.left, setup.counters, setup.waitlistServed);
+  return new Shard(setup.index, books, log, setup.left, setup.counters, setup.fair, setup.waitlistServed);
 }

@@ -46,11 +46,14 @@ export interface WorkerSetup extends ShardSetup {
  */
 function addItem(shard: Shard, settings: Float64Array, added: RingAddedItem): void {
   const at = added.itemIndex * SETTING_FIELDS;
+  // The book writes these settings back as it is made; a start of 0 with
+  // the window as long as drawAt gives back the same drawAt (drawAtOf).
   const item: StoredItem = {
     row: added.row, id: `row-${added.row}`, name: '', price: 0, stock: added.stock, startsAt: 0, challenge: false,
     mode: added.reserve ? 'reserve' : 'order', endsAt: settings[at + SETTING.endsAt]!,
     perUserLimit: settings[at + SETTING.perUserLimit]!, payWindowSec: settings[at + SETTING.payWindowMs]! / 1000,
     waitlist: settings[at + SETTING.waitlist] === 1,
+    fairWindowMs: settings[at + SETTING.drawAt]!,
   };
   shard.addBook(new ItemBook(item, added.itemIndex, added.stock, settings));
 }
@@ -81,11 +84,13 @@ class ShardHandler implements TurnHandler {
       this.shard.sweep(now);
       this.nextSweepAt = now + EXPIRY_SWEEP_MS;
     }
+    this.shard.drawDue(now);
     this.shard.log.flush();
+    this.shard.publishDraws();
   }
 
   sleepMs(): number {
-    return Math.max(1, this.nextSweepAt - Date.now());
+    return Math.max(1, Math.min(this.nextSweepAt, this.shard.nextDrawAt()) - Date.now());
   }
 
   snapshot(): void {

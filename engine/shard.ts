@@ -5,14 +5,31 @@
 // the log before any answer about it leaves the process.
 
 import assert from 'node:assert/strict';
-import { ITEMS_MAX, ORDERS_PER_ITEM_MAX } from './constants';
+import { drawFile } from '../persistence/data-directory';
+import { sequenceOf } from '../persistence/order-id';
+import { FAIR_ENTRANTS_MAX, ITEMS_MAX, ORDERS_PER_ITEM_MAX } from './constants';
+import { drawPlaces, entrantHash, fairSeed, seedHashOf } from './fair-draw';
+import {
+  ENTRY_RESULT, ENTRY_RESULT_NAMES, FairWindow, readDrawProof, writeDrawProof, type DrawProof,
+} from './fair-window';
 import { OUTCOME, type Outcome } from './error-catalog';
 import type { ItemBook } from './item-book';
 import { ORDER_STATE, PLACE_STATE, RECORD_TYPE } from '../persistence/log-record';
 import type { WriteBehindLog } from '../persistence/write-behind-log';
 import { PLACE_VIEW, WaitlistQueue } from './waitlist-queue';
 
-export const OP = { buy: 1, getOrder: 2, pay: 3, cancel: 4, restock: 5, joinWaitlist: 7, waitlistPlace: 8 } as const;
+export const OP = { buy: 1, getOrder: 2, pay: 3, cancel: 4, restock: 5, entry: 6, joinWaitlist: 7,
+  waitlistPlace: 8 } as const;
+
+/**
+ * What a shard needs for fair windows (fair-window.ts): the key the seeds
+ * come from, and the folder their draws are published in (null: they are
+ * not written, for shards made alone in tests).
+ */
+export interface FairSetup {
+  key: string;
+  drawDir: string | null;
+}
 
 /** What a decision tells about the order it made or read; one is reused per shard. */
 export interface OrderView {
@@ -41,10 +58,15 @@ export function emptyOrderView(): OrderView {
  * Orders by state are counted from the start of the sale (start-up counts
  * the recovered orders); refusals are counted since the engine started.
  */
-export const COUNTER = { won: 0, soldOut: 1, limitReached: 2, expired: 3, cancelled: 4, paid: 5 } as const;
+export const COUNTER = { won: 0, soldOut: 1, limitReached: 2, expired: 3, cancelled: 4, paid: 5, entered: 6 } as const;
 export const COUNTER_FIELDS = 8;
 
 export class Shard {
+  /** Books whose fair window has entrants and no draw yet. */
+  private readonly undrawn: ItemBook[] = [];
+  /** Draws made since the last log flush, published by publishDraws() after it. */
+  private readonly unpublished: { book: ItemBook; proof: DrawProof }[] = [];
+
   /**
    * `books[local]` is the item with local index `local`; `left` is indexed by
    * global item index and shared with the HTTP thread, which reads it to
@@ -56,6 +78,7 @@ export class Shard {
     readonly log: WriteBehindLog,
     private readonly left: Int32Array,
     readonly counters: Float64Array,
+    private readonly fair: FairSetup = { key: '', drawDir: null },
     /** The highest waitlist place offered per global item index (shared-state.ts), read by the pushes. */
     private readonly waitlistServed: Int32Array = new Int32Array(ITEMS_MAX),
   ) {
@@ -63,6 +86,7 @@ export class Shard {
       this.publishLeft(book);
       this.countRecovered(book);
       this.publishServed(book);
+      this.adoptFairWindow(book);
     }
   }
 
@@ -72,6 +96,21 @@ export class Shard {
     this.publishLeft(book);
     this.countRecovered(book);
     this.publishServed(book);
+  }
+
+  /**
+   * A book loaded with entrants: its draw is read back from its published
+   * proof, or, when none was written, is still to be made.
+   */
+  private adoptFairWindow(book: ItemBook): void {
+    const fair = book.fair;
+    if (fair === null) return;
+    this.counters[book.globalIndex * COUNTER_FIELDS + COUNTER.entered] = fair.count;
+    const proof = this.fair.drawDir === null ? null : readDrawProof(drawFile(this.fair.drawDir, book.row, fair.drawAt));
+    if (proof === null) return void this.undrawn.push(book);
+    const seedHex = this.seedOf(book, fair.drawAt).toString('hex');
+    assert.ok(fair.restore(proof, (userId) => entrantHash(seedHex, userId)),
+      `item row ${book.row}: the published draw does not match the logged entries`);
   }
 
   /** Starts the order counters of a book loaded from the database. */
@@ -107,13 +146,33 @@ export class Shard {
       case OP.restock: return this.restock(book, argument, nowMs);
       case OP.joinWaitlist: return this.joinWaitlist(book, userId, nowMs, out);
       case OP.waitlistPlace: return this.waitlistPlace(book, userId, out);
+      case OP.entry: return this.readEntry(book, userId, out);
       default: throw new Error(`unknown shard op ${op}`);
     }
   }
 
-  /** `key` is the buy's idempotency key (0: none): it goes into the won record, beside the order it won. */
+  /**
+   * `key` is the buy's idempotency key (0: none): it goes into the won
+   * record, beside the order it won. A buy inside the item's fair window is
+   * an entry; the first buy after it, or the timer, draws the window first.
+   */
   private buy(book: ItemBook, userId: number, key: number, nowMs: number, out: OrderView): Outcome {
     if (nowMs >= book.endsAt) return OUTCOME.ended;
+    const drawAt = book.drawAt;
+    if (drawAt > 0) {
+      if (nowMs < drawAt && book.fair?.drawn !== true) return this.enter(book, userId, key, nowMs);
+      if (book.fair !== null && !book.fair.drawn) this.draw(book, nowMs);
+      // A retry of an entry with its key gets what the draw decided for it.
+      if (key !== 0 && book.fair !== null) {
+        const entrant = book.fair.indexOf(userId);
+        if (entrant >= 0 && book.fair.keys[entrant] === key) return this.entryOutcome(book, entrant, out);
+      }
+    }
+    return this.sell(book, userId, key, nowMs, out);
+  }
+
+  /** Decides a buy on its merits: the one place a unit is sold. */
+  private sell(book: ItemBook, userId: number, key: number, nowMs: number, out: OrderView): Outcome {
     // Sold out is answered before the per-user check, even to a holder, so
     // that the HTTP thread can give the same answer from `left` alone.
     if (book.left === 0) return this.refuse(book, OUTCOME.sold_out);
@@ -136,6 +195,132 @@ export class Shard {
     const orderId = book.orderId(sequence);
     this.log.append(RECORD_TYPE.won, state, orderId, userId, nowMs, payBy, nowMs, key);
     return this.view(book, sequence, out);
+  }
+
+  /** Enters `userId` into the item's fair window, once; the answer says when the draw is. */
+  private enter(book: ItemBook, userId: number, key: number, nowMs: number): Outcome {
+    if (book.fair !== null && book.fair.drawAt !== book.drawAt) {
+      // An admin moved the item's start (allowed only while it is not live): a new round, a new window.
+      const waiting = this.undrawn.indexOf(book);
+      if (waiting >= 0) this.undrawn.splice(waiting, 1);
+      book.fair = null;
+    }
+    if (book.fair === null) {
+      book.fair = new FairWindow(book.drawAt);
+      this.undrawn.push(book);
+    }
+    const fair = book.fair;
+    if (fair.indexOf(userId) >= 0) return OUTCOME.entered;
+    if (fair.count === FAIR_ENTRANTS_MAX) return OUTCOME.overloaded;
+    const entrant = fair.add(userId, key);
+    this.count(book, COUNTER.entered);
+    this.log.append(RECORD_TYPE.entered, 0, book.orderId(entrant), userId, nowMs, fair.drawAt, nowMs, key);
+    return OUTCOME.entered;
+  }
+
+  /** Draws every fair window that closed by `nowMs` (the timer's side of draw()); returns how many. */
+  drawDue(nowMs: number): number {
+    let drawn = 0;
+    for (let i = this.undrawn.length - 1; i >= 0; i--) {
+      const book = this.undrawn[i]!;
+      if (nowMs >= book.fair!.drawAt) {
+        this.draw(book, nowMs);
+        drawn++;
+      }
+    }
+    return drawn;
+  }
+
+  /** When the next fair window closes (Infinity: none is waiting), for a shard that sleeps until then. */
+  nextDrawAt(): number {
+    let next = Infinity;
+    for (const book of this.undrawn) next = Math.min(next, book.fair!.drawAt);
+    return next;
+  }
+
+  /**
+   * Draws the places of the item's entrants (fair-draw.ts) and decides
+   * their buys in that order. An entrant that already holds an order of the
+   * item won it in this same draw before a crash (nothing else can sell
+   * before the draw): it keeps that order instead of buying again.
+   */
+  private draw(book: ItemBook, nowMs: number): void {
+    const fair = book.fair!;
+    assert.ok(!fair.drawn);
+    this.undrawn.splice(this.undrawn.indexOf(book), 1);
+    const seed = this.seedOf(book, fair.drawAt);
+    const seedHex = seed.toString('hex');
+    const byHash = new Map(fair.users.map((user, index) => [entrantHash(seedHex, user), index]));
+    const places = drawPlaces(seed, [...byHash.keys()]);
+    const held = book.orderCount > 0 ? firstOrders(book) : null;
+    const proof: DrawProof = { drawAt: fair.drawAt, seedHash: seedHashOf(seed), seed: seedHex, left: book.left,
+      entrants: [...byHash.keys()].sort(), places: [] };
+    fair.beginDraw();
+    const view = emptyOrderView();
+    for (let place = 0; place < places.length; place++) {
+      const entrant = byHash.get(places[place]!)!;
+      const user = fair.users[entrant]!;
+      const kept = held?.get(user);
+      const outcome = kept === undefined ? this.sell(book, user, fair.keys[entrant]!, nowMs, view) : OUTCOME.ok;
+      const sequence = kept ?? (outcome === OUTCOME.ok ? sequenceOf(view.orderId) : 0);
+      fair.places[entrant] = place + 1;
+      fair.results[entrant] = entryResultOf(outcome);
+      fair.sequences[entrant] = sequence;
+      proof.places.push({ entrant: places[place]!, result: ENTRY_RESULT_NAMES[fair.results[entrant]!]!,
+        order: sequence === 0 ? null : String(book.orderId(sequence)) });
+    }
+    fair.drawn = true;
+    this.unpublished.push({ book, proof });
+  }
+
+  /**
+   * Writes the proofs of the draws made since the last flush. The caller
+   * calls it right after each log flush and before any other decision, so
+   * a proof is on disk only once every order it names is in the log.
+   */
+  publishDraws(): void {
+    if (this.unpublished.length === 0) return;
+    assert.equal(this.log.pending, 0, 'a draw is published only after its records are written');
+    for (const { book, proof } of this.unpublished) {
+      if (this.fair.drawDir !== null) writeDrawProof(drawFile(this.fair.drawDir, book.row, proof.drawAt), proof);
+    }
+    this.unpublished.length = 0;
+  }
+
+  private seedOf(book: ItemBook, drawAt: number): Buffer {
+    return fairSeed(this.fair.key, book.row, drawAt);
+  }
+
+  /** An entrant's answer: entered before the draw; after it, its won order or the refusal it drew. */
+  private entryOutcome(book: ItemBook, entrant: number, out: OrderView): Outcome {
+    const fair = book.fair!;
+    if (!fair.drawn) return OUTCOME.entered;
+    switch (fair.results[entrant]) {
+      case ENTRY_RESULT.won: return this.view(book, fair.sequences[entrant]!, out);
+      case ENTRY_RESULT.limit_reached: return OUTCOME.limit_reached;
+      case ENTRY_RESULT.overloaded: return OUTCOME.overloaded;
+      default: return OUTCOME.sold_out;
+    }
+  }
+
+  /**
+   * GET .../entry: where the user stands in the item's fair window. After
+   * the draw `out` tells the place (createdAt, see entry answers in
+   * http-reply.ts) and the result (state, ENTRY_RESULT), with the won order.
+   */
+  private readEntry(book: ItemBook, userId: number, out: OrderView): Outcome {
+    const fair = book.fair;
+    const entrant = fair === null || fair.drawAt !== book.drawAt ? -1 : fair.indexOf(userId);
+    if (entrant < 0) return OUTCOME.not_entered;
+    if (!fair!.drawn) return OUTCOME.entered;
+    const result = fair!.results[entrant]!;
+    const sequence = fair!.sequences[entrant]!;
+    if (result === ENTRY_RESULT.won) this.view(book, sequence, out);
+    else out.orderId = out.payBy = 0;
+    out.userId = userId;
+    out.state = result;
+    out.createdAt = fair!.places[entrant]!;
+    return OUTCOME.ok;
   }
 
   private readOrder(book: ItemBook, sequence: number, userId: number, out: OrderView): Outcome {
@@ -357,5 +542,21 @@ export class Shard {
 
   private publishServed(book: ItemBook): void {
     Atomics.store(this.waitlistServed, book.globalIndex, book.waitlist?.served ?? 0);
+  }
+}
+
+/** The first order of each user of the book, by sequence: who won in a draw cut short by a crash. */
+function firstOrders(book: ItemBook): Map<number, number> {
+  const first = new Map<number, number>();
+  for (let sequence = book.orderCount; sequence >= 1; sequence--) first.set(book.orderUser[sequence]!, sequence);
+  return first;
+}
+
+function entryResultOf(outcome: Outcome): number {
+  switch (outcome) {
+    case OUTCOME.ok: return ENTRY_RESULT.won;
+    case OUTCOME.limit_reached: return ENTRY_RESULT.limit_reached;
+    case OUTCOME.sold_out: return ENTRY_RESULT.sold_out;
+    default: return ENTRY_RESULT.overloaded;
   }
 }

@@ -11,6 +11,9 @@ import assert from 'node:assert/strict';
 import { createUsedChallengeViews, type UsedChallengeViews } from './challenge';
 import { createConnectionCountView } from './connection-counts';
 import { IDEMPOTENCY_KEYS_MAX, ITEMS_MAX, PRODUCERS_MAX } from './constants';
+import { ADDRESS_BLOCKS_MAX, ADDRESS_USER_PAIRS_MAX, SUSPECT_USERS_MAX } from './constants';
+import { createAddressUserViews, type AddressUserViews } from './address-users';
+import { createSuspectUserViews, type SuspectUserViews } from './suspect-users';
 import { createIdempotencyViews, type IdempotencyViews } from './idempotency-keys';
 import { createInFlightViews, type InFlightViews } from './in-flight-users';
 import { SETTING_FIELDS } from './item-book';
@@ -89,6 +92,14 @@ export class SharedState {
   readonly appliedTime = new Float64Array(new SharedArrayBuffer(Float64Array.BYTES_PER_ELEMENT)).fill(Date.now());
 
   /**
+   * The offset of the newest event in SQLite's `events` table,
+   * Float64Array(1). The persistence worker writes it after each commit;
+   * the main thread's event feed (event-feed.ts) watches it to wake the
+   * stream's waiting readers and the webhook sender.
+   */
+  readonly eventsHead = new Float64Array(new SharedArrayBuffer(Float64Array.BYTES_PER_ELEMENT));
+
+  /**
    * Per shard worker, its rings (shard-ring.ts draws them): a control ring,
    * a request ring and an answer ring per producer (HTTP thread), and a
    * doorbell. Producer p writes requests[p] and the control ring (p = 0
@@ -130,6 +141,14 @@ export class SharedState {
 
   /** Used challenges (challenge.ts): 16 MiB plus 16 KiB of lock words. */
   readonly usedChallenges: UsedChallengeViews = createUsedChallengeViews();
+
+  /**
+   * Bot signals per user (suspect-users.ts, 3.5 MiB) and distinct users per
+   * address block (address-users.ts, 26.5 MiB), each under one lock word,
+   * mapped as entries arrive: any HTTP thread notes, the main thread lists.
+   */
+  readonly suspectUsers: SuspectUserViews = createSuspectUserViews(SUSPECT_USERS_MAX);
+  readonly addressUsers: AddressUserViews = createAddressUserViews(ADDRESS_BLOCKS_MAX, ADDRESS_USER_PAIRS_MAX);
 
   /** Open WebSocket connections, in total and per address (connection-counts.ts): 256 KiB. */
   readonly connections = createConnectionCountView();

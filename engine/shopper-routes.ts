@@ -4,11 +4,13 @@
 // shard dispatcher, which answers through the request's reply.
 
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import type { HttpRequest } from 'uWebSockets.js';
+import { drawFile } from '../persistence/data-directory';
 import { itemRowOf, sequenceOf } from '../persistence/order-id';
 import { hasNoBody, readBody } from './body-reader';
 import { BuyGate, type Buyer } from './buy-gate';
-import { ClientAddress, resolveClientAddress } from './client-address';
+import { ClientAddress, clientAddressOf, resolveClientAddress } from './client-address';
 import { BUY_BODY_BYTES_MAX, SMALL_BODY_BYTES_MAX } from './constants';
 import type { HttpContext } from './http-context';
 import { HEADER, type HttpReply } from './http-reply';
@@ -50,6 +52,7 @@ function httpBuyer(ctx: HttpContext): Buyer<HttpReply, HttpRequest> {
     rateKey: (reply, req) => (ctx.rateAddress === null ? 0 : resolveClientAddress(ctx, reply.res, req, client).rateKey),
     userId: (_reply, req, nowMs) => requestUser(ctx.verifier, req, nowMs),
     addressBanned: (reply, req) => resolveClientAddress(ctx, reply.res, req, client).banned,
+    address: (reply, req) => clientAddressOf(ctx, reply.res, req),
   };
 }
 
@@ -120,7 +123,10 @@ function itemRoutes(routes: HttpRoutes, ctx: HttpContext): void {
     const index = catalog.byId.get(req.getParameter(0));
     if (index === undefined) return reply.refuse('unknown_item');
     const item = catalog.items[index]!;
-    if (now < item.startsAt) return reply.refuse('not_started', index);
+    if (now < item.startsAt) {
+      ctx.signals.earlyTicket(index);
+      return reply.refuse('not_started', index);
+    }
     if (now >= item.endsAt) return reply.refuse('ended');
     reply.json(`{"buyPath":${JSON.stringify(catalog.buyPath(index))}}`);
   });
@@ -133,15 +139,57 @@ function itemRoutes(routes: HttpRoutes, ctx: HttpContext): void {
     const item = catalog.items[index]!;
     if (!item.challenge) return reply.refuse('bad_request');
     // Issued only from the start: solving takes every shopper a human's
-    // time after it, which spreads the start-second spike of buys.
-    if (now < item.startsAt) return reply.refuse('not_started', index);
+    // time after it, which spreads the start-second spike of buys. Who
+    // asks, and from where, is a bot signal either way (bot-signals.ts).
+    if (now < item.startsAt) {
+      ctx.signals.earlyChallenge(index, userId, clientAddressOf(ctx, reply.res, req), now);
+      return reply.refuse('not_started', index);
+    }
     if (now >= item.endsAt) return reply.refuse('ended');
+    ctx.signals.seen(clientAddressOf(ctx, reply.res, req), userId, now);
     reply.json(JSON.stringify(ctx.challenges.issue(item.id, userId, now)));
   });
   routes.get('/sale.js', 'sale_js', (reply) => {
     reply.count('ok');
     reply.res.writeStatus('200 OK').writeHeader('content-type', 'text/javascript; charset=utf-8')
       .writeHeader('cache-control', 'no-store').end(catalog.saleScript(Date.now()));
+  });
+}
+
+/**
+ * The fair window of an item (fair-window.ts): where the caller stands
+ * (the shard that owns the item knows), and the published draw, read from
+ * the file its shard wrote once the orders it names were in the log. A
+ * draw never changes once written, so each thread keeps the bodies it read.
+ */
+function fairRoutes(routes: HttpRoutes, ctx: HttpContext, shards: RequestDispatcher): void {
+  const { catalog } = ctx;
+  routes.get('/api/items/:id/entry', 'entry', (reply, req) => {
+    const now = Date.now();
+    const index = catalog.byId.get(req.getParameter(0));
+    if (index === undefined) return reply.refuse('unknown_item');
+    const userId = requestUser(ctx.verifier, req, now);
+    if (userId === 0) return reply.refuse('unauthorized');
+    if (catalog.drawAt(index) === 0) return reply.refuse('not_entered');
+    shards.dispatch(reply, OP.entry, index, userId, 0, now, 0);
+  });
+  const draws = new Map<string, Buffer>();
+  routes.get('/api/items/:id/draw', 'draw', (reply, req) => {
+    const index = catalog.byId.get(req.getParameter(0));
+    if (index === undefined) return reply.refuse('unknown_item');
+    const drawAt = catalog.drawAt(index);
+    if (drawAt === 0 || Date.now() < drawAt) return reply.refuse('not_drawn');
+    const file = drawFile(ctx.drawDir, catalog.items[index]!.row, drawAt);
+    const known = draws.get(file);
+    if (known !== undefined) return reply.json(known, 'public, max-age=3600');
+    reply.watch();
+    fs.promises.readFile(file).then((body) => {
+      draws.set(file, body);
+      if (!reply.aborted) reply.cork(() => reply.json(body, 'public, max-age=3600'));
+    }, () => {
+      // No file: the window had no entrant, or its shard has not drawn it yet.
+      if (!reply.aborted) reply.cork(() => reply.refuse('not_drawn'));
+    });
   });
 }
 
@@ -157,6 +205,7 @@ function demoTokenRoute(routes: HttpRoutes, demoSecret: string): void {
 export function registerShopperRoutes(routes: HttpRoutes, ctx: HttpContext, shards: RequestDispatcher): void {
   itemRoutes(routes, ctx);
   routes.post('/api/buy/:id/:ticket', 'buy', buyRoute(ctx, shards));
+  fairRoutes(routes, ctx, shards);
   routes.get('/api/orders/:orderId', 'order', orderRoute(ctx, shards, OP.getOrder));
   routes.post('/api/orders/:orderId/pay', 'pay', orderRoute(ctx, shards, OP.pay));
   routes.post('/api/orders/:orderId/cancel', 'cancel', orderRoute(ctx, shards, OP.cancel));

@@ -6,6 +6,7 @@
 // while a thread writes may miss that thread's last increment, which the
 // next scrape has.
 
+import { SIGNAL_FIELDS } from './bot-signals';
 import { ITEMS_MAX } from './constants';
 import { REFUSAL_FIELDS } from './item-catalog';
 import { LAG_FIELDS, LagMonitor } from './lag-monitor';
@@ -24,6 +25,8 @@ export interface ThreadCounterViews {
   refusals: Float64Array;
   /** LagMonitor.fields: LAG_FIELDS. */
   lag: Float64Array;
+  /** BotSignals.counts: ITEMS_MAX * SIGNAL_FIELDS, 5.6 MB, mapped as items are signalled. */
+  signals: Float64Array;
 }
 
 function sharedFloat64(length: number): Float64Array {
@@ -37,6 +40,7 @@ export function createThreadCounterViews(): ThreadCounterViews {
     latency: sharedFloat64(LATENCY_FIELDS),
     refusals: sharedFloat64(ITEMS_MAX * REFUSAL_FIELDS),
     lag: sharedFloat64(LAG_FIELDS),
+    signals: sharedFloat64(ITEMS_MAX * SIGNAL_FIELDS),
   };
 }
 
@@ -65,6 +69,11 @@ export class SummedCounters {
   /** Each thread's refusal counters (ItemCounters sums one item's slots over them). */
   get refusals(): readonly Float64Array[] {
     return this.threads.map((views) => views.refusals);
+  }
+
+  /** Each thread's bot-signal counters (SignalReport sums one item's slots over them). */
+  get signals(): readonly Float64Array[] {
+    return this.threads.map((views) => views.signals);
   }
 
   requests(): Float64Array {

@@ -44,6 +44,7 @@ const SOCKET_BUYER: Buyer<WsReply, BanList> = {
   userId: (reply, _bans, nowMs) => (nowMs < reply.conn.expiresMs ? reply.conn.userId : 0),
   // Bans can change while the socket is open: every buy asks.
   addressBanned: (reply, bans) => addressBanned(bans, reply.conn.address),
+  address: (reply) => reply.conn.address,
 };
 
 export interface WsChannel {
@@ -107,6 +108,8 @@ export function registerWebSocket(app: TemplatedApp, ctx: HttpContext, shards: R
     const addressSlot = connections.open(rateKey);
     if (addressSlot === OPEN_REFUSED.total) return reply.refuse('overloaded');
     if (addressSlot === OPEN_REFUSED.address) return reply.refuse('rate_limited');
+    // A socket with a user is a sighting of that user at this address (bot-signals.ts).
+    if (userId !== 0) ctx.signals.seen(address, userId, now);
     // The socket's address is only valid during this callback: the connection keeps a copy.
     const kept = typeof address === 'string' ? address : address.slice(0);
     const conn: Connection = {

@@ -74,8 +74,13 @@ export class WsReply implements Reply {
 
   /** Sends the decision on a buy: won with the order, or the refusal's code. */
   answer(_op: number, itemIndex: number, outcome: Outcome, view: OrderView): void {
+    const { catalog } = this.shared;
+    // A buy inside the item's fair window: the result comes at the draw (GET /api/items/:id/entry).
+    if (outcome === OUTCOME.entered) {
+      return this.send({ result: 'entered', item: catalog.items[itemIndex]!.id, drawAt: catalog.drawAt(itemIndex) });
+    }
     if (outcome !== OUTCOME.ok) return this.refuse(OUTCOME_ERROR[outcome]!);
-    const item = this.shared.catalog.items[itemIndex]!.id;
+    const item = catalog.items[itemIndex]!.id;
     this.send({ result: 'won', order: String(view.orderId), item, payBy: view.payBy > 0 ? view.payBy : null });
   }
 

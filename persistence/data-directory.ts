@@ -6,6 +6,7 @@
 //   DATA/engine.pid               the running engine's pid (a lock)
 //   DATA/snapshots/               snapshot-<ISO time>.json
 //   DATA/settlement/              <item>-<endsAt>-report.json and -winners.ndjson
+//   DATA/draws/                   item-<row>-<drawAt>.json: a fair window's draw and its proof
 
 import path from 'node:path';
 
@@ -52,4 +53,13 @@ export function settlementDirectory(dataDir: string): string {
 export function settlementFiles(dataDir: string, itemId: string, endsAt: number): { report: string; winners: string } {
   const base = path.join(settlementDirectory(dataDir), `${itemId}-${endsAt}`);
   return { report: `${base}-report.json`, winners: `${base}-winners.ndjson` };
+}
+
+export function drawDirectory(dataDir: string): string {
+  return path.join(dataDir, 'draws');
+}
+
+/** The published draw of the fair window of the item with this row that closed at drawAt (fair-window.ts). */
+export function drawFile(drawDir: string, row: number, drawAt: number): string {
+  return path.join(drawDir, `item-${row}-${drawAt}.json`);
 }

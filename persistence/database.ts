@@ -86,6 +86,37 @@ CREATE TABLE IF NOT EXISTS waitlist (
   dropped_at INTEGER,
   PRIMARY KEY (item_row, place)
 );
+-- The outcome stream (persistence/outcome-events.ts): one row per applied
+-- log record, numbered in the order the persistence worker applied them.
+-- A row is inserted in the same transaction as the record's change to
+-- orders and its log_applied count, so each record has exactly one event
+-- and an event's seq never changes, whatever moment the process dies at.
+-- The record's own fields, as it holds them; names are given on reading.
+CREATE TABLE IF NOT EXISTS events (
+  seq        INTEGER PRIMARY KEY,
+  type       INTEGER NOT NULL,
+  state      INTEGER NOT NULL,
+  order_id   INTEGER NOT NULL,
+  item_row   INTEGER NOT NULL,
+  user_id    INTEGER NOT NULL,
+  at         INTEGER NOT NULL,
+  pay_by     INTEGER,
+  created_at INTEGER NOT NULL,
+  -- The waitlist place of a won record made by a waitlist offer; NULL for every other record.
+  place      INTEGER
+);
+-- Entries of fair start windows (engine/fair-window.ts): who entered an
+-- item's window that closes at draw_at, in entry order, so that a restart
+-- inside the window, or before its draw, keeps every entrant.
+CREATE TABLE IF NOT EXISTS fair_entries (
+  item_row   INTEGER NOT NULL,
+  draw_at    INTEGER NOT NULL,
+  entrant    INTEGER NOT NULL,
+  user_id    INTEGER NOT NULL,
+  entered_at INTEGER NOT NULL,
+  idem_key   INTEGER,
+  PRIMARY KEY (item_row, draw_at, entrant)
+);
 CREATE TABLE IF NOT EXISTS meta (
   key   TEXT PRIMARY KEY,
   value TEXT NOT NULL
@@ -118,6 +149,7 @@ function migrate(db: Db): void {
   if (!columns.has('paused')) db.exec('ALTER TABLE items ADD COLUMN paused INTEGER NOT NULL DEFAULT 0');
   // The item as the sale file last said it: a restart with an unchanged file keeps admin changes.
   if (!columns.has('file_definition')) db.exec('ALTER TABLE items ADD COLUMN file_definition TEXT');
+  if (!columns.has('fair_window_ms')) db.exec('ALTER TABLE items ADD COLUMN fair_window_ms INTEGER NOT NULL DEFAULT 0');
   const orderColumns = new Set((db.prepare('PRAGMA table_info(orders)').all() as { name: string }[])
     .map((c) => c.name));
   if (!orderColumns.has('idem_key')) db.exec('ALTER TABLE orders ADD COLUMN idem_key INTEGER');
@@ -134,13 +166,14 @@ interface ItemRow {
   row: number; id: string; name: string; price: number; stock: number; per_user_limit: number;
   starts_at: number; ends_at: number; mode: string; pay_window_sec: number; challenge: number; paused: number;
   waitlist: number;
+  fair_window_ms: number;
 }
 
 function fromRow(r: ItemRow): StoredItem {
   return {
     row: r.row, id: r.id, name: r.name, price: r.price, stock: r.stock, perUserLimit: r.per_user_limit,
     startsAt: r.starts_at, endsAt: r.ends_at, mode: r.mode as SaleMode, payWindowSec: r.pay_window_sec,
-    challenge: r.challenge === 1,
+    challenge: r.challenge === 1, fairWindowMs: r.fair_window_ms,
     paused: r.paused === 1,
     ...(r.waitlist === 1 ? { waitlist: true } : {}),
   };
@@ -157,12 +190,13 @@ export function readItems(db: Db): StoredItem[] {
 /** Inserts or updates an item definition by id; returns its row. */
 export function upsertItem(db: Db, item: ItemDefinition, nowMs: number): number {
   db.prepare(`INSERT INTO items (id, name, price, stock, per_user_limit, starts_at, ends_at, mode, ` +
-    `pay_window_sec, challenge, updated_at, waitlist)
-    VALUES (@id, @name, @price, @stock, @perUserLimit, @startsAt, @endsAt, @mode, @payWindowSec, @challenge, @now,
-      @waitlist)
+    `pay_window_sec, challenge, fair_window_ms, updated_at, waitlist)
+    VALUES (@id, @name, @price, @stock, @perUserLimit, @startsAt, @endsAt, @mode, @payWindowSec, @challenge,
+      @fairWindowMs, @now, @waitlist)
     ON CONFLICT(id) DO UPDATE SET name = excluded.name, price = excluded.price, stock = excluded.stock,
       per_user_limit = excluded.per_user_limit, starts_at = excluded.starts_at, ends_at = excluded.ends_at,
-      mode = excluded.mode, pay_window_sec = excluded.pay_window_sec, challenge = excluded.challenge, ` +
+      mode = excluded.mode, pay_window_sec = excluded.pay_window_sec, challenge = excluded.challenge,
+      fair_window_ms = excluded.fair_window_ms, ` +
     `updated_at = excluded.updated_at, waitlist = excluded.waitlist`)
     .run({ ...item, challenge: item.challenge ? 1 : 0, now: nowMs, waitlist: item.waitlist === true ? 1 : 0 });
   return (db.prepare('SELECT row FROM items WHERE id = ?').get(item.id) as { row: number }).row;
@@ -208,6 +242,19 @@ export function* keyedOrders(db: Db): Generator<KeyedOrder> {
   for (const r of rows) {
     yield { id: r.id, itemRow: r.item_row, userId: r.user_id, key: r.idem_key, payBy: r.pay_by ?? 0 };
   }
+}
+
+/** One entrant of a fair window, as fair_entries keeps it. */
+export interface FairEntry {
+  userId: number;
+  /** The entry's idempotency key, 0 for none. */
+  key: number;
+}
+
+/** The entrants of the item's (by row) window that closes at drawAt, in entry order. */
+export function readFairEntries(db: Db, row: number, drawAt: number): FairEntry[] {
+  return (db.prepare('SELECT user_id, idem_key FROM fair_entries WHERE item_row = ? AND draw_at = ? ORDER BY entrant')
+    .raw().all(row, drawAt) as [number, number | null][]).map(([userId, key]) => ({ userId, key: key ?? 0 }));
 }
 
 export function readMeta(db: Db, key: string): string | null {

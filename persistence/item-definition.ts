@@ -18,4 +18,10 @@ export interface ItemDefinition {
   challenge: boolean;
   /** Shoppers may join a waitlist once it sells out (reserve mode only); absent means false. */
   waitlist?: boolean;
+  /**
+   * The fair start window in ms (engine/fair-window.ts), 0 for none: buys in
+   * the first fairWindowMs after startsAt are entered and decided together,
+   * in an order drawn from a committed seed.
+   */
+  fairWindowMs: number;
 }

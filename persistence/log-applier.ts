@@ -9,8 +9,9 @@ import fs from 'node:fs';
 import type Database from 'better-sqlite3';
 import type { Db } from './database';
 import { LOG_BATCH_RECORDS_MAX, LOG_RECORD_BYTES } from './log-constants';
-import { decodeLeadingRecords, decodeRecord, emptyRecord, PLACE_STATE, RECORD_TYPE } from './log-record';
+import { decodeLeadingRecords, decodeRecord, emptyRecord, PLACE_STATE, RECORD_TYPE, type LogRecord } from './log-record';
 import { itemRowOf, sequenceOf } from './order-id';
+import { eventPlaceOf } from './outcome-events';
 
 /**
  * Won orders are inserted this many rows per statement: one call into SQLite
@@ -20,6 +21,8 @@ import { itemRowOf, sequenceOf } from './order-id';
  */
 const INSERT_ROWS = 64;
 const ORDER_COLUMNS = 8;
+/** Columns of an `events` row, inserted INSERT_ROWS rows per statement as orders are. */
+const EVENT_COLUMNS = 10;
 
 export class LogApplier {
   private readonly insertOrder: Database.Statement;
@@ -31,10 +34,26 @@ export class LogApplier {
   private readonly insertPlace: Database.Statement;
   private readonly offerPlace: Database.Statement;
   private readonly dropPlace: Database.Statement;
+  private readonly insertEntry: Database.Statement;
   private readonly setApplied: Database.Statement;
   private readonly getApplied: Database.Statement;
   private readonly deleteApplied: Database.Statement;
   private readonly record = emptyRecord();
+  private readonly insertEvent: Database.Statement;
+  private readonly insertEvents: Database.Statement;
+  /** Parameters of events waiting for a multi-row insert. */
+  private readonly pendingEvents = new Array<number | null>(INSERT_ROWS * EVENT_COLUMNS).fill(null);
+  private pendingEventCount = 0;
+  private readonly maxEventSeq: Database.Statement;
+  /**
+   * The offset of the newest event this applier committed (or found at
+   * start). A transaction numbers its events from the table's newest in
+   * `eventSeq`, read inside it, so another applier on the same database
+   * (recovery before the worker) cannot make two events share an offset.
+   */
+  lastEventSeq: number;
+  private eventSeq = 0;
+  private firstEventSeq = 0;
   private readonly applyTransaction: (segment: string, bytes: Buffer, count: number, firstRecord: number) => void;
   /** Records applied since this applier was made. */
   recordsApplied = 0;
@@ -52,14 +71,27 @@ export class LogApplier {
       'ON CONFLICT(item_row, place) DO NOTHING');
     this.offerPlace = db.prepare('UPDATE waitlist SET order_id = ? WHERE item_row = ? AND place = ?');
     this.dropPlace = db.prepare('UPDATE waitlist SET dropped_at = ? WHERE item_row = ? AND place = ?');
+    this.insertEntry = db.prepare('INSERT INTO fair_entries ' +
+      '(item_row, draw_at, entrant, user_id, entered_at, idem_key) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING');
     this.setApplied = db.prepare('INSERT INTO log_applied (segment, records) VALUES (?, ?) ' +
       'ON CONFLICT(segment) DO UPDATE SET records = excluded.records');
     this.getApplied = db.prepare('SELECT records FROM log_applied WHERE segment = ?');
     this.deleteApplied = db.prepare('DELETE FROM log_applied WHERE segment = ?');
+    const eventColumns = 'seq, type, state, order_id, item_row, user_id, at, pay_by, created_at, place';
+    const eventValues = `(${Array.from({ length: EVENT_COLUMNS }, () => '?').join(', ')})`;
+    this.insertEvent = db.prepare(`INSERT INTO events (${eventColumns}) VALUES ${eventValues}`);
+    this.insertEvents = db.prepare(`INSERT INTO events (${eventColumns})
+      VALUES ${Array.from({ length: INSERT_ROWS }, () => eventValues).join(', ')}`);
+    this.maxEventSeq = db.prepare('SELECT COALESCE(MAX(seq), 0) FROM events').pluck();
+    this.lastEventSeq = this.maxEventSeq.get() as number;
     this.applyTransaction = db.transaction((segment: string, bytes: Buffer, count: number, firstRecord: number) => {
       const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      this.eventSeq = this.maxEventSeq.get() as number;
+      this.firstEventSeq = this.eventSeq;
+      this.pendingEventCount = 0;
       for (let i = 0; i < count; i++) this.applyOne(view, bytes, i * LOG_RECORD_BYTES);
       this.insertPending();
+      this.insertPendingEvents();
       this.setApplied.run(segment, firstRecord + count);
     });
   }
@@ -74,6 +106,9 @@ export class LogApplier {
     assert.ok(count > 0 && count * LOG_RECORD_BYTES <= bytes.length);
     assert.equal(this.appliedRecords(segment), firstRecord, 'log records must be applied in order, exactly once');
     this.applyTransaction(segment, bytes, count, firstRecord);
+    // One event per record, numbered without a gap from the last commit.
+    assert.equal(this.eventSeq, this.firstEventSeq + count, 'every applied record has one event');
+    this.lastEventSeq = this.eventSeq;
     this.recordsApplied += count;
   }
 
@@ -88,6 +123,35 @@ export class LogApplier {
     this.pendingCount = 0;
   }
 
+  /** Queues the event row of the record in `this.record`, numbered next; full statements go at once. */
+  private addEvent(r: LogRecord): void {
+    const rows = this.pendingEvents;
+    let at = this.pendingEventCount * EVENT_COLUMNS;
+    rows[at++] = ++this.eventSeq;
+    rows[at++] = r.type;
+    rows[at++] = r.state;
+    rows[at++] = r.orderId;
+    rows[at++] = itemRowOf(r.orderId);
+    rows[at++] = r.userId;
+    rows[at++] = r.timeMs;
+    rows[at++] = r.payBy === 0 ? null : r.payBy;
+    rows[at++] = r.createdAt;
+    rows[at] = eventPlaceOf(r);
+    if (++this.pendingEventCount === INSERT_ROWS) {
+      this.insertEvents.run(rows);
+      this.pendingEventCount = 0;
+    }
+  }
+
+  /** Inserts the events that did not fill a whole multi-row statement, one row at a time. */
+  private insertPendingEvents(): void {
+    const rows = this.pendingEvents;
+    for (let i = 0; i < this.pendingEventCount; i++) {
+      this.insertEvent.run(rows.slice(i * EVENT_COLUMNS, (i + 1) * EVENT_COLUMNS));
+    }
+    this.pendingEventCount = 0;
+  }
+
   /** Drops the bookkeeping of a segment whose file has been deleted. */
   forget(segment: string): void {
     this.deleteApplied.run(segment);
@@ -98,6 +162,7 @@ export class LogApplier {
     // Records reach here only after a check, so a bad one is a bug or disk corruption.
     assert.ok(decodeRecord(view, bytes, offset, r), 'log record failed its checksum while being applied');
     if (r.timeMs > this.lastAppliedTimeMs) this.lastAppliedTimeMs = r.timeMs;
+    this.addEvent(r);
     if (r.type === RECORD_TYPE.won) {
       const rows = this.pendingRows;
       let at = this.pendingCount * ORDER_COLUMNS;
@@ -116,6 +181,10 @@ export class LogApplier {
       if (r.place > 0) this.applyOffer(r.orderId, r.place);
     } else if (r.type === RECORD_TYPE.waitlisted) {
       this.applyPlace(r.orderId, r.userId, r.state, r.timeMs);
+    } else if (r.type === RECORD_TYPE.entered) {
+      // An entry into a fair window (log-record.ts): row and entrant number where an order id would be.
+      this.insertEntry.run(itemRowOf(r.orderId), r.payBy, sequenceOf(r.orderId), r.userId, r.timeMs,
+        r.key === 0 ? null : r.key);
     } else {
       // The order may be among the rows not inserted yet.
       this.insertPending();

@@ -4,9 +4,9 @@
 //   offset  size  field
 //   ------  ----  -----------------------------------------------------
 //        0     4  crc32 of bytes 4..47
-//        4     1  type: 1 won, 2 paid, 3 cancelled, 4 expired, 6 waitlisted
-//        5     1  state of the order after this record (ORDER_STATE);
-//                 for waitlisted, of the waitlist place (PLACE_STATE)
+//        4     1  type: 1 won, 2 paid, 3 cancelled, 4 expired, 5 entered, 6 waitlisted
+//        5     1  state of the order after this record (ORDER_STATE); 0 for
+//                 entered; for waitlisted, of the waitlist place (PLACE_STATE)
 //        6     1  flags: FLAG_KEY, FLAG_PLACE, or zero
 //        7     1  zero
 //        8     8  f64 order id (item row * 2^32 + sequence within the item)
@@ -33,6 +33,12 @@
 // time the join's; state PLACE_STATE.waiting when the user joins,
 // PLACE_STATE.dropped when the place is skipped (its user holds the limit).
 //
+// An entered record is an entry into an item's fair start window
+// (engine/fair-window.ts), not an order: offset 8 holds the item's row and
+// the entrant's number (as an order id holds row and sequence), 32 the time
+// the window closes (drawAt), and, as in a won record, 24 the entry's
+// idempotency key (FLAG_KEY) with the time at 40.
+//
 // A record says what the order is after it; replaying a record twice gives
 // the same row, so replay is idempotent as well as exactly-once by offset.
 
@@ -40,7 +46,7 @@ import assert from 'node:assert/strict';
 import { IDEMPOTENCY_KEY_MAX, LOG_RECORD_BYTES } from './log-constants';
 import { TWO_POW_32 } from './order-id';
 
-export const RECORD_TYPE = { won: 1, paid: 2, cancelled: 3, expired: 4, waitlisted: 6 } as const;
+export const RECORD_TYPE = { won: 1, paid: 2, cancelled: 3, expired: 4, entered: 5, waitlisted: 6 } as const;
 export type RecordType = (typeof RECORD_TYPE)[keyof typeof RECORD_TYPE];
 
 export const ORDER_STATE = { reserved: 1, paid: 2, confirmed: 3, expired: 4, cancelled: 5 } as const;
@@ -91,13 +97,27 @@ export interface LogRecord {
   place: number;
 }
 
+/** Whether a record of `type` makes or changes an order (fair-window entries and waitlist places do not). */
+export function isOrderRecord(type: number): boolean {
+  return type >= RECORD_TYPE.won && type <= RECORD_TYPE.expired;
+}
+
+/** Record types whose offset 24 holds a key or a place (a flag says which) and whose event time is at 40. */
+function carriesKey(type: number): boolean {
+  return type === RECORD_TYPE.won || type === RECORD_TYPE.entered;
+}
+
+function isValidState(type: number, state: number): boolean {
+  if (type === RECORD_TYPE.entered) return state === 0;
+  if (type === RECORD_TYPE.waitlisted) return state === PLACE_STATE.waiting || state === PLACE_STATE.dropped;
+  return isOrderRecord(type) && state >= 1 && state <= 5;
+}
+
 function isValidRecord(type: number, state: number, orderId: number, userId: number, key: number,
   place: number): boolean {
-  const waitlisted = type === RECORD_TYPE.waitlisted;
-  return ((type >= RECORD_TYPE.won && type <= RECORD_TYPE.expired && state >= 1 && state <= 5) ||
-    (waitlisted && (state === PLACE_STATE.waiting || state === PLACE_STATE.dropped))) &&
+  return isValidState(type, state) &&
     Number.isSafeInteger(orderId) && orderId > 0 && Number.isSafeInteger(userId) && userId > 0 &&
-    Number.isSafeInteger(key) && key >= 0 && key <= IDEMPOTENCY_KEY_MAX && (key === 0 || type === RECORD_TYPE.won) &&
+    Number.isSafeInteger(key) && key >= 0 && key <= IDEMPOTENCY_KEY_MAX && (key === 0 || carriesKey(type)) &&
     Number.isSafeInteger(place) && place >= 0 && place < TWO_POW_32 &&
     (place === 0 || (type === RECORD_TYPE.won && key === 0));
 }
@@ -111,8 +131,8 @@ export function encodeFields(view: DataView, bytes: Uint8Array, offset: number, 
   orderId: number, userId: number, timeMs: number, payBy: number, createdAt: number, key: number, place = 0): void {
   // Paired with the check in decodeRecord: a record that would not decode must never be written.
   assert.ok(isValidRecord(type, state, orderId, userId, key, place), 'log record to write is invalid');
-  const won = type === RECORD_TYPE.won;
-  // A won record keeps its time only as createdAt: they must be one.
+  const won = carriesKey(type);
+  // A won or entered record keeps its time only at 40: they must be one.
   assert.ok(!won || timeMs === createdAt, 'a won record\'s time is its createdAt');
   view.setUint8(offset + 4, type);
   view.setUint8(offset + 5, state);
@@ -147,9 +167,9 @@ export function decodeRecord(view: DataView, bytes: Uint8Array, offset: number, 
   out.key = keyed ? view.getFloat64(offset + 24, true) : 0;
   out.place = placed ? view.getFloat64(offset + 24, true) : 0;
   out.timeMs = keyed || placed ? out.createdAt : view.getFloat64(offset + 24, true);
-  return (flags === 0 || ((keyed || (placed && out.place > 0)) && out.type === RECORD_TYPE.won)) &&
-    view.getUint8(offset + 7) === 0 &&
-    isValidRecord(out.type, out.state, out.orderId, out.userId, out.key, out.place);
+  return (flags === 0 || (keyed && carriesKey(out.type)) || (placed && out.place > 0 && out.type === RECORD_TYPE.won))
+    && view.getUint8(offset + 7) === 0
+    && isValidRecord(out.type, out.state, out.orderId, out.userId, out.key, out.place);
 }
 
 /**

@@ -34,6 +34,8 @@ export interface PersisterSetup {
   progress: Int32Array;
   control: Int32Array;
   appliedTime: Float64Array;
+  /** The offset of the newest event committed to SQLite, for the main thread's readers of the stream. */
+  eventsHead: Float64Array;
 }
 
 export const CONTROL_WAKE = 0;
@@ -61,6 +63,7 @@ class LogFollower {
     this.progress = setup.progress;
     this.cursors = Array.from({ length: setup.shardCount }, () => ({ segment: 1, applied: 0, fd: -1 }));
     this.appliedTime = setup.appliedTime;
+    setup.eventsHead[0] = this.applier.lastEventSeq;
   }
 
   private fileOf(shard: number, segment: number): string {
@@ -96,7 +99,10 @@ class LogFollower {
     }
     Atomics.store(this.progress, base + PROGRESS_APPLIED_SEGMENT, cursor.segment);
     Atomics.store(this.progress, base + PROGRESS_APPLIED_RECORDS, cursor.applied);
-    if (moved) this.appliedTime[0] = this.applier.lastAppliedTimeMs;
+    if (moved) {
+      this.appliedTime[0] = this.applier.lastAppliedTimeMs;
+      this.setup.eventsHead[0] = this.applier.lastEventSeq;
+    }
     if (finished) {
       this.retire(shard, cursor);
       return true;

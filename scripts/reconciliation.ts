@@ -76,7 +76,8 @@ import type { Db } from '../persistence/database';
 import { scanSegment } from '../persistence/log-applier';
 import { LOG_RECORD_BYTES } from '../persistence/log-constants';
 import {
-  decodeLeadingRecords, decodeRecord, emptyRecord, holdsUnit, ORDER_STATE_NAMES, RECORD_TYPE, type LogRecord,
+  decodeLeadingRecords, decodeRecord, emptyRecord, holdsUnit, isOrderRecord, ORDER_STATE_NAMES, RECORD_TYPE,
+  type LogRecord,
 } from '../persistence/log-record';
 import { itemRowOf, itemRowSql, orderIdRange, sequenceSql } from '../persistence/order-id';
 import { SEGMENT_FILE } from '../persistence/write-behind-log';
@@ -162,7 +163,7 @@ function stateName(state: number): string {
   return ORDER_STATE_NAMES[state] || `state ${state}`;
 }
 
-const TYPE_NAMES = ['', 'won', 'paid', 'cancelled', 'expired'];
+const TYPE_NAMES = ['', 'won', 'paid', 'cancelled', 'expired', 'entered'];
 
 class Reconciler {
   readonly findings: Finding[] = [];
@@ -295,8 +296,8 @@ class Reconciler {
     const record = emptyRecord();
     for (let index = 0; index < validRecords; index++) {
       decodeRecord(view, bytes, index * LOG_RECORD_BYTES, record);
-      // A waitlist place holds no unit and names no order (log-record.ts): nothing here to check it against.
-      if (record.type === RECORD_TYPE.waitlisted) continue;
+      // Fair-window entries and waitlist places make no order (log-record.ts): nothing here to check them against.
+      if (!isOrderRecord(record.type)) continue;
       if (index < appliedInFile) this.checkApplied(record, name, index, applied);
       else this.replay(record, name, index, applied);
     }

@@ -180,15 +180,16 @@ function writeDatabase(dataDir: string, snapshotFile: string, takenAt: number, i
   const db = openDatabase(dataDir, { fsync: true });
   try {
     const insertItem = db.prepare(`INSERT INTO items (row, id, name, price, stock, per_user_limit, starts_at, ` +
-      `ends_at, mode, pay_window_sec, challenge, updated_at, paused, waitlist)
+      `ends_at, mode, pay_window_sec, challenge, fair_window_ms, updated_at, paused, waitlist)
       VALUES (@row, @id, @name, @price, @stock, @perUserLimit, @startsAt, @endsAt, @mode, @payWindowSec, ` +
-      '@challenge, @updatedAt, @paused, @waitlist)');
+      '@challenge, @fairWindowMs, @updatedAt, @paused, @waitlist)');
     const insertOrder = db.prepare('INSERT INTO orders ' +
       '(id, item_row, user_id, state, created_at, pay_by, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
     db.transaction(() => {
       for (const item of items) {
         insertItem.run({ ...item.definition, row: item.row, challenge: item.definition.challenge ? 1 : 0,
-          updatedAt: takenAt, paused: item.paused ? 1 : 0, waitlist: item.definition.waitlist === true ? 1 : 0 });
+          fairWindowMs: item.definition.fairWindowMs ?? 0, updatedAt: takenAt, paused: item.paused ? 1 : 0,
+          waitlist: item.definition.waitlist === true ? 1 : 0 });
         if (item.fileDefinition !== null) setFileDefinition(db, item.definition.id, item.fileDefinition);
         for (const order of item.orders) {
           insertOrder.run(order.id, item.row, order.user, order.state, order.createdAt, order.payBy, takenAt);

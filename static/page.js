@@ -15,6 +15,8 @@
   const TICKET_RETRIES = 5;
   const SOCKET_BACKOFF_MAX_MS = 30_000;
   const TICK_MS = 200;
+  const ENTRY_POLL_MS = 500; // how often an entrant of a fair window asks for its result after the draw
+  const ENTRY_POLLS = 20;
 
   // Tests read this; offsetMs is server clock minus local clock.
   const flash = (window.__flash = { offsetMs: 0, socketOpen: false, startedBy: {} });
@@ -131,6 +133,7 @@
       name: data.name, price: data.price, stock: data.stock, left: data.left, perUserLimit: data.perUserLimit,
       startsAt: data.startsAt, endsAt: data.endsAt, mode: data.mode, challenge: data.challenge,
       waitlist: data.waitlist === true,
+      fairWindowMs: data.fairWindowMs || 0,
     });
     // A place taken before this page loaded (a reload, another tab) is looked up once.
     if (item.waitlist && item.place === undefined) { item.place = null; void fetchPlace(item); }
@@ -360,6 +363,8 @@
       // exact number); with one, the stock push may already have counted it.
       if (!flash.socketOpen) item.left = Math.max(0, item.left - 1);
       say(item, `You won! Order ${item.order.id}.`, 'ok');
+    } else if (reply.status === 202 && reply.json.result === 'entered') {
+      await awaitDraw(item, reply.json.drawAt);
     } else if (code === 'challenge_failed' && item.challenge) {
       await askChallenge(item, MESSAGES.challenge_failed);
     } else {
@@ -369,6 +374,45 @@
       sayError(item, reply);
     }
     render(item);
+  }
+
+  /** The local clock time of a server time, as hh:mm:ss. */
+  function clockTime(serverMs) {
+    return new Date(serverMs - flash.offsetMs).toLocaleTimeString();
+  }
+
+  /**
+   * A buy inside the item's fair window was entered: every buy of the
+   * window is decided together at drawAt, in an order drawn from a seed
+   * published in advance, so the page waits for the draw and then asks
+   * for its result (GET .../entry), spreading a crowd's asks over a second.
+   */
+  async function awaitDraw(item, drawAt) {
+    item.phase = 'entered';
+    render(item);
+    say(item, `You are in the draw. Result at ${clockTime(drawAt)}.`, 'warn');
+    await sleep(Math.max(0, drawAt - serverNow()) + 300 + jitter(1000));
+    for (let poll = 0; poll < ENTRY_POLLS; poll++) {
+      const reply = await authedApi('GET', `/api/items/${item.id}/entry`);
+      const result = reply.json;
+      if (reply.status === 200 && result.state === 'won') {
+        item.order = { id: result.order, payBy: result.payBy, state: result.payBy === null ? 'confirmed' : 'reserved' };
+        if (!flash.socketOpen) item.left = Math.max(0, item.left - 1);
+        say(item, `You won the draw (place ${result.place})! Order ${result.order}.`, 'ok');
+        break;
+      }
+      if (reply.status === 200 && result.state === 'lost') {
+        if (result.reason === 'sold_out') item.left = 0;
+        say(item, `Not this time: you drew place ${result.place} and the units ran out first.`, 'error');
+        break;
+      }
+      if (reply.status !== 200 && reply.status !== 0) {
+        sayError(item, reply);
+        break;
+      }
+      await sleep(ENTRY_POLL_MS + jitter(250));
+    }
+    item.phase = 'idle';
   }
 
   /** Fetches a challenge and shows its question; the form's submit sends the buy. */
@@ -539,15 +583,17 @@
     el.card.dataset.state = state;
     setText(el.price, money.format(item.price / 100));
     setText(el.left, `${item.left} of ${item.stock} left`);
-    setText(el.limit, `Limit ${item.perUserLimit} per shopper`);
+    setText(el.limit, `Limit ${item.perUserLimit} per shopper` + (item.fairWindowMs > 0
+      ? ` · fair start: buys in the first ${item.fairWindowMs / 1000} s are drawn`
+      : ''));
     if (state === 'upcoming') setText(el.countdown, now < item.startsAt
       ? 'Starts in ' + formatDuration(item.startsAt - now)
       : 'Starting…');
     else setText(el.countdown, state === 'live' ? 'On sale now' : '');
     const canBuy = state === 'live' && !!item.buyPath && item.phase === 'idle';
     el.buy.disabled = !canBuy;
-    setText(el.buy, item.phase === 'buying'
-      ? 'Buying…'
+    setText(el.buy, item.phase === 'buying' || item.phase === 'entered'
+      ? (item.phase === 'buying' ? 'Buying…' : 'In the draw…')
       : state === 'live' || state === 'upcoming' ? 'Buy' : STATE_LABELS[state]);
     renderOrder(item, now);
     renderWaitlist(item, state);

@@ -23,10 +23,13 @@ const KILL_BUYERS = 40;
 const RACING_BUYERS = 200;
 const RACING_FIRST_USER = 5000;
 
+/** How long after the sale file is written the item `brief` ends: time to start the engine and buy. */
+const BRIEF_MS = 6000;
+
 function sale(): Record<string, unknown>[] {
   // perUserLimit 5: without its key, a retry would buy a second unit.
   return [item('a', { stock: 1000, perUserLimit: 5 }), item('b', { stock: 100, perUserLimit: 5 }),
-    item('tiny', { stock: 1 })];
+    item('tiny', { stock: 1 }), item('brief', { stock: 10, endsAt: Date.now() + BRIEF_MS })];
 }
 
 function buy(engine: EngineHandle, path: string, user: number, key: string | null, agent?: http.Agent):
@@ -66,6 +69,17 @@ async function refusalsReplayed(t: Test, engine: EngineHandle, paths: Record<str
   t.same([retried.status, retried.json.error], [409, 'sold_out'], 'and its retry gets the same refusal');
   const won = await buy(engine, paths.tiny!, 201, 'tiny-201');
   t.same([won.status, won.json.order], [200, winner.json.order], 'the winner\'s retry after the sell-out still wins');
+}
+
+/** A kept answer outlives the sale: the retry of a win after endsAt gets its order, a new buy `ended`. */
+async function afterTheEnd(t: Test, engine: EngineHandle, path: string, endsAt: number): Promise<void> {
+  const won = await buy(engine, path, 501, 'brief-501');
+  t.equal(won.status, 200, 'a keyed buy of brief wins before its end');
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, endsAt - Date.now()) + 50));
+  const retry = await buy(engine, path, 501, 'brief-501');
+  t.same([retry.status, retry.json.order], [200, won.json.order], 'its retry after the end gets the same order');
+  const fresh = await buy(engine, path, 501, 'brief-502');
+  t.same([fresh.status, fresh.json.error], [410, 'ended'], 'a buy with a new key after the end is 410 ended');
 }
 
 async function parallelSends(t: Test, engine: EngineHandle, paths: Record<string, string>): Promise<void> {
@@ -133,11 +147,12 @@ for (const mode of MODES) {
     let engine = await startEngine({ dataDir, args: [...mode.args], sale: items });
     const paths = {
       a: await buyPathOf(engine.port, 'a'), b: await buyPathOf(engine.port, 'b'),
-      tiny: await buyPathOf(engine.port, 'tiny'),
+      tiny: await buyPathOf(engine.port, 'tiny'), brief: await buyPathOf(engine.port, 'brief'),
     };
     await retriesAndConflicts(t, engine, paths);
     await refusalsReplayed(t, engine, paths);
     await parallelSends(t, engine, paths);
+    await afterTheEnd(t, engine, paths.brief, items.find((entry) => entry.id === 'brief')!.endsAt as number);
     await acrossTransports(t, engine, paths);
     const told = await winThenKill(engine, paths.a!);
     t.ok(Array.from({ length: KILL_BUYERS }, (_, i) => told.get(1000 + i)).every((order) => typeof order === 'string'),

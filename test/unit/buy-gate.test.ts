@@ -25,6 +25,7 @@ import { LatencyHistogram } from '../../engine/latency-histogram';
 import { TokenBucketTable } from '../../engine/rate-limiter';
 import type { OrderView } from '../../engine/shard';
 import type { StoredItem } from '../../persistence/database';
+import { localSignals } from '../helpers/bot-signals';
 import { RecordingReply } from '../helpers/recording-reply';
 
 const NOW = 1_800_000_000_000;
@@ -35,7 +36,7 @@ const secret = challengeSecretOf('ticket-secret');
 function storedItem(id: string, row: number, fields: Partial<StoredItem> = {}): StoredItem {
   return {
     id, row, name: id, price: 100, stock: 5, perUserLimit: 1, startsAt: NOW - 1000, endsAt: NOW + 60_000, mode: 'order',
-    payWindowSec: 0, challenge: false, paused: false, ...fields,
+    payWindowSec: 0, challenge: false, fairWindowMs: 0, paused: false, ...fields,
   };
 }
 
@@ -51,7 +52,7 @@ function setup() {
     challenges: new Challenges(secret, 100, 60_000),
     lag: new LagMonitor(1000), rateUser: new TokenBucketTable(1000, 1000),
     rateAddress: new TokenBucketTable(1000, 1000),
-    bans: new BanList(), latency: new LatencyHistogram(),
+    bans: new BanList(), latency: new LatencyHistogram(), signals: localSignals(),
   };
   const client = { rateKey: ADDRESS_KEY, userId: USER, addressBanned: false, userAsked: 0, addressAsked: 0 };
   const buyer: Buyer<RecordingReply, null> = {
@@ -64,6 +65,7 @@ function setup() {
       client.addressAsked++;
       return client.addressBanned;
     },
+    address: () => '10.1.2.3',
   };
   return { ctx, catalog, client, gate: new BuyGate(ctx, buyer) };
 }

@@ -26,13 +26,14 @@ import { LagMonitor } from '../../engine/lag-monitor';
 import { LatencyHistogram } from '../../engine/latency-histogram';
 import { COUNTER_FIELDS } from '../../engine/shard';
 import { RecordingReply } from '../helpers/recording-reply';
+import { localSignals } from '../helpers/bot-signals';
 
 const NOW = 1_800_000_000_000;
 
 function storedItem(id: string, row: number): StoredItem {
   return {
     id, row, name: id, price: 100, stock: 5, perUserLimit: 1, startsAt: NOW - 1000, endsAt: NOW + 60_000,
-    mode: 'order', payWindowSec: 900, challenge: false, paused: false,
+    mode: 'order', payWindowSec: 900, challenge: false, fairWindowMs: 0, paused: false,
   };
 }
 
@@ -44,11 +45,12 @@ function setUp(): { ctx: BuyGateContext; gate: BuyGate<RecordingReply, null> } {
     catalog, closing: false, inFlight: new InFlightUsers(16), keys: new IdempotencyKeys(16),
     challenges: new Challenges(Buffer.alloc(32), 0, 60_000),
     lag: new LagMonitor(100), rateUser: null, rateAddress: null, bans: new BanList(), latency: new LatencyHistogram(),
+    signals: localSignals(),
   };
   const never = (): never => {
     throw new Error('refuse() asks the buyer nothing');
   };
-  return { ctx, gate: new BuyGate(ctx, { rateKey: never, userId: never, addressBanned: never }) };
+  return { ctx, gate: new BuyGate(ctx, { rateKey: never, userId: never, addressBanned: never, address: never }) };
 }
 
 t.test('the buy refusals have one slot each, together all the slots there are', async (t) => {

@@ -49,6 +49,8 @@ const SAMPLES: Record<string, [keyof EngineConfig, string, unknown]> = {
   'max-url-bytes': ['maxUrlBytes', '4096', 4096],
   'max-header-bytes': ['maxHeaderBytes', '16384', 16384],
   'snapshot-keep': ['snapshotKeep', '3', 3],
+  webhook: ['webhook', 'https://shop.example/flash-events', 'https://shop.example/flash-events'],
+  'suspect-address-users': ['suspectAddressUsers', '25', 25],
 };
 
 /** [flag, variable] pairs as helpText lists them. */
@@ -196,6 +198,7 @@ t.test('number flags accept both ends of their range and refuse one past either 
     ['demo-start-sec', 'demoStartSec', 0, 86400],
     ['ring-slots', 'ringSlots', 1, RING_SLOTS_MAX],
     ['snapshot-keep', 'snapshotKeep', 0, 10_000],
+    ['suspect-address-users', 'suspectAddressUsers', 2, 1_000_000],
   ];
   for (const [flag, key, min, max] of ranges) {
     t.equal(parse([`--${flag}=${min}`])[key], min, `--${flag}=${min}`);

@@ -56,7 +56,7 @@ function definition(id: string, overrides: Partial<ItemDefinition> = {}): ItemDe
   const startsAt = Date.now() + HOUR_MS;
   return {
     id, name: id, price: 100, stock: 5, perUserLimit: 1, startsAt, endsAt: startsAt + HOUR_MS, mode: 'order',
-    payWindowSec: 900, challenge: false, ...overrides,
+    payWindowSec: 900, challenge: false, fairWindowMs: 0, ...overrides,
   };
 }
 

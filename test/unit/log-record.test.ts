@@ -59,8 +59,10 @@ t.test('a record round-trips through encode and decode at any offset', async (t)
 t.test('every record type and state round-trips, with payBy 0 for orders without one', async (t) => {
   const out = emptyRecord();
   for (const type of Object.values(RECORD_TYPE)) {
-    // A waitlisted record's state is its place's (PLACE_STATE), every other type's its order's.
-    const states = type === RECORD_TYPE.waitlisted ? Object.values(PLACE_STATE) : Object.values(ORDER_STATE);
+    // A waitlisted record's state is its place's (PLACE_STATE), an entry into a
+    // fair window has none (0), every other type's is its order's.
+    const states = type === RECORD_TYPE.waitlisted ? Object.values(PLACE_STATE)
+      : type === RECORD_TYPE.entered ? [0] : Object.values(ORDER_STATE);
     for (const state of states) {
       const record: LogRecord = { type, state, orderId: orderIdOf(1, 1), userId: 1, timeMs: 0, payBy: 0, createdAt: 0,
         key: 0, place: 0 };

@@ -49,20 +49,23 @@ function accepts(t: Test, fields: Record<string, unknown>, label: string): ItemD
   }
 }
 
-t.test('a minimal item gets the defaults: perUserLimit 1, mode order, payWindowSec 900, challenge false, one hour long',
+t.test('a minimal item gets the defaults: perUserLimit 1, mode order, payWindowSec 900, challenge false, ' +
+  'no fair window, one hour long',
   async (t) => {
   t.same(checkSale({ items: [item()] }, 'sale.json'), [{
     id: 'phone', name: 'Phone', price: 100, stock: 10, perUserLimit: 1, startsAt: STARTS, endsAt: STARTS + HOUR_MS,
-    mode: 'order', payWindowSec: 900, challenge: false,
+    mode: 'order', payWindowSec: 900, challenge: false, fairWindowMs: 0,
   }]);
 });
 
 t.test('every field given is kept as given', async (t) => {
   const full = {
     id: 'a-1', name: 'A', price: 0, stock: 0, perUserLimit: 3, startsAt: STARTS, endsAt: STARTS + 1,
-    mode: 'reserve', payWindowSec: 60, challenge: true,
+    mode: 'reserve', payWindowSec: 60, challenge: true, fairWindowMs: 0,
   };
   t.same(checkItem(full, 'x'), full);
+  const fair = { ...full, endsAt: STARTS + 60_001, fairWindowMs: 60_000 };
+  t.same(checkItem(fair, 'x'), fair, 'a fair window up to its bound is kept');
   t.same(checkSale({ items: [] }, 'sale.json'), [], 'a sale with no items is valid');
 });
 
@@ -116,6 +119,17 @@ t.test('endsAt equal to or before startsAt is refused; one millisecond after is 
   accepts(t, { endsAt: STARTS + 1 }, 'endsAt one millisecond after startsAt');
 });
 
+t.test('a fair window is 0..60000 ms and must close before endsAt', async (t) => {
+  t.equal(accepts(t, { fairWindowMs: 0 }, 'no window')?.fairWindowMs, 0);
+  t.equal(accepts(t, { fairWindowMs: 60_000 }, 'the longest window')?.fairWindowMs, 60_000);
+  refuses(t, [item({ fairWindowMs: 60_001 })], 'fairWindowMs', /must be an integer in 0\.\.60000/, 'one ms too long');
+  refuses(t, [item({ fairWindowMs: -1 })], 'fairWindowMs', /must be an integer/, 'negative');
+  refuses(t, [item({ fairWindowMs: 1.5 })], 'fairWindowMs', /must be an integer/, 'fractional');
+  refuses(t, [item({ endsAt: STARTS + 500, fairWindowMs: 500 })], 'fairWindowMs', /must end before endsAt/,
+    'a window as long as the sale');
+  accepts(t, { endsAt: STARTS + 501, fairWindowMs: 500 }, 'a window one ms shorter than the sale');
+});
+
 t.test('an unknown field is refused naming it', async (t) => {
   refuses(t, [item({ colour: 'red' })], 'colour', /is not a known field/, 'unknown field colour');
   refuses(t, [item({ PerUserLimit: 2 })], 'PerUserLimit', /is not a known field/, 'a field with the wrong case');
@@ -133,6 +147,7 @@ t.test('a wrong type in each field is refused naming that field', async (t) => {
     ['mode', 1, /must be "order" or "reserve"/],
     ['payWindowSec', '900', /must be an integer in 1\.\./],
     ['challenge', 'true', /must be true or false/],
+    ['fairWindowMs', '500', /must be an integer in 0\.\./],
   ];
   for (const [field, value, why] of cases) {
     // With a non-string id the item is named only by its index.

@@ -37,7 +37,7 @@ const UNTOUCHED = -7;
 function storedItem(fields: Partial<StoredItem> = {}): StoredItem {
   return {
     row: 5, id: 'phone', name: 'Phone', price: 100, stock: 3, perUserLimit: 1, startsAt: T0, endsAt: T0 + HOUR_MS,
-    mode: 'order', payWindowSec: PAY_WINDOW_SEC, challenge: false, ...fields,
+    mode: 'order', payWindowSec: PAY_WINDOW_SEC, challenge: false, fairWindowMs: 0, ...fields,
   };
 }
 

@@ -59,14 +59,14 @@ function rig(t: Test, fields: Partial<ItemDefinition> = {}): Rig {
     fs.rmSync(dir, { recursive: true, force: true });
   });
   const definition: ItemDefinition = { id: 'drop', name: 'Drop', price: 1, stock: 2, perUserLimit: 1, startsAt: T0,
-    endsAt: T0 + 3_600_000, mode: 'reserve', payWindowSec: PAY_MS / 1000, challenge: false, waitlist: true,
+    endsAt: T0 + 3_600_000, mode: 'reserve', payWindowSec: PAY_MS / 1000, challenge: false, fairWindowMs: 0, waitlist: true,
     ...fields };
   const item: StoredItem = { ...definition, row: upsertItem(db, definition, T0) };
   const settings = new Float64Array(SETTING_FIELDS);
   const book = new ItemBook(item, 0, item.stock, settings);
   const left = new Int32Array(1);
   const served = new Int32Array(1);
-  const shard = new Shard(0, [book], log, left, new Float64Array(COUNTER_FIELDS), served);
+  const shard = new Shard(0, [book], log, left, new Float64Array(COUNTER_FIELDS), undefined, served);
   const out = emptyOrderView();
   return {
     db, item, book, shard, log, left, served, settings, out,
@@ -257,6 +257,6 @@ t.test('places, offers and drops are in SQLite after the log is applied, and a r
   t.same(rows, [[1, 1, null, T0 + 2], [2, 10, orderIdOf(r.item.row, 4), null], [3, 11, orderIdOf(r.item.row, 5), null],
     [4, 12, null, null], [5, 13, null, null]]);
   const served = new Int32Array(1);
-  new Shard(0, [book], r.log, new Int32Array(1), new Float64Array(COUNTER_FIELDS), served);
+  new Shard(0, [book], r.log, new Int32Array(1), new Float64Array(COUNTER_FIELDS), undefined, served);
   t.equal(served[0], 3, 'a shard publishes the loaded served at start-up');
 });
