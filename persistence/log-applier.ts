@@ -9,7 +9,9 @@ import fs from 'node:fs';
 import type Database from 'better-sqlite3';
 import type { Db } from './database';
 import { LOG_BATCH_RECORDS_MAX, LOG_RECORD_BYTES } from './log-constants';
-import { decodeLeadingRecords, decodeRecord, emptyRecord, PLACE_STATE, RECORD_TYPE, type LogRecord } from './log-record';
+import {
+  decodeLeadingRecords, decodeRecord, emptyRecord, PLACE_STATE, RECORD_TYPE, type LogRecord,
+} from './log-record';
 import { itemRowOf, sequenceOf } from './order-id';
 import { eventPlaceOf } from './outcome-events';
 

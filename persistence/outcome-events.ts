@@ -99,7 +99,8 @@ export class EventReader {
       }
       // A waitlist place is no order either: its state is the place's, waiting (a join) or dropped (skipped).
       if (type === RECORD_TYPE.waitlisted) {
-        Object.assign(event, { order: null, state: state === PLACE_STATE.dropped ? 'dropped' : 'waiting', payBy: null });
+        const placeState = state === PLACE_STATE.dropped ? 'dropped' : 'waiting';
+        Object.assign(event, { order: null, state: placeState, payBy: null });
       }
       return event;
     });

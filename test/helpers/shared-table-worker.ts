@@ -4,12 +4,11 @@
 // connection-counts.test.ts, idempotency-keys-threads.test.ts). Each worker builds the real table over the
 // typed arrays it receives, waits at a barrier until every worker of the run
 // is ready (so they hammer the table at the same time, not one after the
-// other), runs its job and posts one number back. runWorkers() starts such
+// other), runs its job and posts one number back (worker-run.ts). runWorkers() starts such
 // a run from the test's thread.
 
-import assert from 'node:assert/strict';
 import path from 'node:path';
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { isMainThread } from 'node:worker_threads';
 import { lock, unlock } from '../../engine/atomic-lock';
 import { Challenges, type UsedChallengeViews } from '../../engine/challenge';
 import { ConnectionCounts } from '../../engine/connection-counts';
@@ -17,6 +16,7 @@ import { OUTCOME } from '../../engine/error-catalog';
 import { IdempotencyKeys, KEY_STATE, type IdempotencyViews } from '../../engine/idempotency-keys';
 import { InFlightUsers, type InFlightViews } from '../../engine/in-flight-users';
 import { RATE_SLOTS, TokenBucketTable, type BucketViews } from '../../engine/rate-limiter';
+import { runWorkerFile, serveWorkerJob } from './worker-run';
 
 /** Adds 1 to a plain (not atomic) float64 `times` times, each under the lock word; answers `times`. */
 export interface LockCountJob {
@@ -134,39 +134,12 @@ export interface KeysChurnJob {
 export type TableJob = LockCountJob | InFlightAddJob | InFlightRemoveJob | InFlightChurnJob | BucketTakeJob
   | ChallengeCheckJob | ConnectionsOpenJob | KeysBeginJob | KeysChurnJob;
 
-interface WorkerInput {
-  job: TableJob;
-  thread: number;
-  threads: number;
-  barrier: Int32Array;
-}
 
 /** Runs `job` on `threads` worker threads at once; resolves with each thread's number. */
-export async function runWorkers(job: TableJob, threads: number): Promise<number[]> {
-  const barrier = new Int32Array(new SharedArrayBuffer(4));
-  const file = path.join(__dirname, 'shared-table-worker.js');
-  return Promise.all(Array.from({ length: threads }, (_, thread) => new Promise<number>((resolve, reject) => {
-    const input: WorkerInput = { job, thread, threads, barrier };
-    const worker = new Worker(file, { workerData: input });
-    let result: number | null = null;
-    worker.on('message', (value: number) => { result = value; });
-    worker.on('error', reject);
-    worker.on('exit', (code) => (code === 0 && result !== null
-      ? resolve(result)
-      : reject(new Error(`worker ${thread} exited with ${code} and no result`))));
-  })));
+export function runWorkers(job: TableJob, threads: number): Promise<number[]> {
+  return runWorkerFile(path.join(__dirname, 'shared-table-worker.js'), job, threads);
 }
 
-/** Returns once every thread of the run has arrived. */
-function arriveAndWait(barrier: Int32Array, threads: number): void {
-  if (Atomics.add(barrier, 0, 1) + 1 === threads) {
-    Atomics.notify(barrier, 0);
-    return;
-  }
-  for (let arrived = Atomics.load(barrier, 0); arrived < threads; arrived = Atomics.load(barrier, 0)) {
-    Atomics.wait(barrier, 0, arrived);
-  }
-}
 
 function lockCount(job: LockCountJob): number {
   for (let i = 0; i < job.times; i++) {
@@ -301,10 +274,7 @@ function runJob(job: TableJob, thread: number): number {
 }
 
 function main(): void {
-  assert.ok(parentPort);
-  const { job, thread, threads, barrier } = workerData as WorkerInput;
-  arriveAndWait(barrier, threads);
-  parentPort.postMessage(runJob(job, thread));
+  serveWorkerJob<TableJob>(runJob);
 }
 
 // Imported by the tests for runWorkers() and the job types; runs only as a worker.

@@ -135,7 +135,7 @@ t.test('record types have one event name each; a won record with a waitlist plac
   t.throws(() => eventName(7, null), /no event name for record type 7/);
 });
 
-t.test('entries, waitlist places and offers become events of their own, with no order where there is none', async (t) => {
+t.test('entries, waitlist places and offers become events of their own, no order where there is none', async (t) => {
   const db = openTempDatabase(t);
   const applier = new LogApplier(db);
   const bytes = Buffer.alloc(5 * LOG_RECORD_BYTES);

@@ -59,7 +59,8 @@ function rig(t: Test, fields: Partial<ItemDefinition> = {}): Rig {
     fs.rmSync(dir, { recursive: true, force: true });
   });
   const definition: ItemDefinition = { id: 'drop', name: 'Drop', price: 1, stock: 2, perUserLimit: 1, startsAt: T0,
-    endsAt: T0 + 3_600_000, mode: 'reserve', payWindowSec: PAY_MS / 1000, challenge: false, fairWindowMs: 0, waitlist: true,
+    endsAt: T0 + 3_600_000, mode: 'reserve', payWindowSec: PAY_MS / 1000, challenge: false, fairWindowMs: 0,
+    waitlist: true,
     ...fields };
   const item: StoredItem = { ...definition, row: upsertItem(db, definition, T0) };
   const settings = new Float64Array(SETTING_FIELDS);
