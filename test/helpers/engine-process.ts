@@ -100,7 +100,12 @@ export function startEngine(options: StartOptions): Promise<EngineHandle> {
   });
   const lines: Record<string, unknown>[] = [];
   const stderr: string[] = [];
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+  let stopAsked = false;
+  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => {
+    // An engine that dies on its own fails the test that used it; its last warnings say why.
+    if (code !== 0 && !stopAsked) reportUnexpectedExit(code, lines, stderr);
+    resolve(code);
+  }));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`engine did not start in time; stderr: ${stderr.join('')}`)),
       options.timeoutMs ?? 20_000);
@@ -122,8 +127,8 @@ export function startEngine(options: StartOptions): Promise<EngineHandle> {
           clearTimeout(timer);
           resolve({
             port: parsed.port as number, dataDir: options.dataDir, proc, lines, stderr, exited,
-            stop: async () => { proc.kill('SIGTERM'); return exited; },
-            kill: async () => { proc.kill('SIGKILL'); await exited; },
+            stop: async () => { stopAsked = true; proc.kill('SIGTERM'); return exited; },
+            kill: async () => { stopAsked = true; proc.kill('SIGKILL'); await exited; },
           });
         }
       }
@@ -134,6 +139,17 @@ export function startEngine(options: StartOptions): Promise<EngineHandle> {
       reject(new Error(`engine exited with ${code} before listening; stderr: ${stderr.join('')}`));
     });
   });
+}
+
+/** Logs of warning level and above (pino: 40 warn, 50 error, 60 fatal) that an unexpected exit prints. */
+const WARN_LEVEL = 40;
+const REPORTED_LINES_MAX = 20;
+
+function reportUnexpectedExit(code: number | null, lines: Record<string, unknown>[], stderr: string[]): void {
+  const warnings = lines.filter((line) => typeof line.level === 'number' && line.level >= WARN_LEVEL)
+    .slice(-REPORTED_LINES_MAX).map((line) => JSON.stringify(line));
+  process.stderr.write(`engine exited with ${code} unasked; its last warnings:\n${warnings.join('\n')}\n` +
+    `its stderr:\n${stderr.join('').slice(-4000)}\n`);
 }
 
 /** Runs `node engine/start` expecting it to fail; resolves with exit code and output. */
