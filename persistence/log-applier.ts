@@ -56,7 +56,8 @@ export class LogApplier {
   lastEventSeq: number;
   private eventSeq = 0;
   private firstEventSeq = 0;
-  private readonly applyTransaction: (segment: string, bytes: Buffer, count: number, firstRecord: number) => void;
+  private readonly applyTransaction: Database.Transaction<
+    (segment: string, bytes: Buffer, count: number, firstRecord: number) => void>;
   /** Records applied since this applier was made. */
   recordsApplied = 0;
   /** Event time of the newest record applied, epoch ms (0 before any). */
@@ -107,7 +108,12 @@ export class LogApplier {
   apply(segment: string, bytes: Buffer, count: number, firstRecord: number): void {
     assert.ok(count > 0 && count * LOG_RECORD_BYTES <= bytes.length);
     assert.equal(this.appliedRecords(segment), firstRecord, 'log records must be applied in order, exactly once');
-    this.applyTransaction(segment, bytes, count, firstRecord);
+    // BEGIN IMMEDIATE: the transaction reads (the newest event) before it
+    // writes, and a deferred one would take its snapshot at that read; if the
+    // main thread wrote meanwhile (an admin's restock or pause), its first
+    // write would fail SQLITE_BUSY_SNAPSHOT, which no busy timeout retries.
+    // Taking the write lock first waits (busy_timeout) instead.
+    this.applyTransaction.immediate(segment, bytes, count, firstRecord);
     // One event per record, numbered without a gap from the last commit.
     assert.equal(this.eventSeq, this.firstEventSeq + count, 'every applied record has one event');
     this.lastEventSeq = this.eventSeq;

@@ -100,10 +100,11 @@ export function startEngine(options: StartOptions): Promise<EngineHandle> {
   });
   const lines: Record<string, unknown>[] = [];
   const stderr: string[] = [];
-  let stopAsked = false;
+  let killAsked = false;
   const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => {
-    // An engine that dies on its own fails the test that used it; its last warnings say why.
-    if (code !== 0 && !stopAsked) reportUnexpectedExit(code, lines, stderr);
+    // An engine that dies on its own, or stops with an error, fails the test
+    // that used it unless the test meant it; its last warnings say why.
+    if (code !== 0 && !killAsked) reportUnexpectedExit(code, lines, stderr);
     resolve(code);
   }));
   return new Promise((resolve, reject) => {
@@ -127,8 +128,8 @@ export function startEngine(options: StartOptions): Promise<EngineHandle> {
           clearTimeout(timer);
           resolve({
             port: parsed.port as number, dataDir: options.dataDir, proc, lines, stderr, exited,
-            stop: async () => { stopAsked = true; proc.kill('SIGTERM'); return exited; },
-            kill: async () => { stopAsked = true; proc.kill('SIGKILL'); await exited; },
+            stop: async () => { proc.kill('SIGTERM'); return exited; },
+            kill: async () => { killAsked = true; proc.kill('SIGKILL'); await exited; },
           });
         }
       }
@@ -148,7 +149,7 @@ const REPORTED_LINES_MAX = 20;
 function reportUnexpectedExit(code: number | null, lines: Record<string, unknown>[], stderr: string[]): void {
   const warnings = lines.filter((line) => typeof line.level === 'number' && line.level >= WARN_LEVEL)
     .slice(-REPORTED_LINES_MAX).map((line) => JSON.stringify(line));
-  process.stderr.write(`engine exited with ${code} unasked; its last warnings:\n${warnings.join('\n')}\n` +
+  process.stderr.write(`engine exited with ${code}; its last warnings:\n${warnings.join('\n')}\n` +
     `its stderr:\n${stderr.join('').slice(-4000)}\n`);
 }
 
