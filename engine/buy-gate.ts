@@ -214,9 +214,9 @@ export class BuyGate<R extends Reply, Q> {
  * Load, before any token is checked (so a flood costs no HMAC): shedding,
  * then the client address's rate. `addressKey` 0 means no address limit
  * applies to this client (the limit is off, or the address is exempt);
- * addressKey() never returns 0.
+ * addressKey() never returns 0. The waitlist's join passes it too.
  */
-function loadGate(ctx: BuyGateContext, addressKey: number, nowMs: number): ErrorCode | null {
+export function loadGate(ctx: BuyGateContext, addressKey: number, nowMs: number): ErrorCode | null {
   if (ctx.lag.shedding) return 'overloaded';
   if (ctx.rateAddress !== null && addressKey !== 0 && !ctx.rateAddress.take(addressKey, nowMs)) return 'rate_limited';
   return null;
@@ -225,8 +225,9 @@ function loadGate(ctx: BuyGateContext, addressKey: number, nowMs: number): Error
 /**
  * The buyer: a valid token (userId 0 is none), the user's rate, a user ban.
  * Address-range bans are asked of the transport, which knows the address.
+ * The waitlist's join passes it too.
  */
-function buyerGate(ctx: BuyGateContext, userId: number, nowMs: number): ErrorCode | null {
+export function buyerGate(ctx: BuyGateContext, userId: number, nowMs: number): ErrorCode | null {
   if (userId === 0) return 'unauthorized';
   if (ctx.rateUser !== null && !ctx.rateUser.take(userId, nowMs)) return 'rate_limited';
   // Bans are asked about only when an admin set one.

@@ -35,8 +35,9 @@ import { checkLimits, ITEMS_MAX, ITEM_ROW_MAX } from './constants';
 import { fairKeyOf } from './fair-draw';
 import type { HttpContext } from './http-context';
 import { HTTP_FAULT_ENV } from './http-thread';
-import { createCatalog, createHttpContext, createThreadApp, type HttpThreadSetup } from './http-thread-setup';
-import { signalReportOf } from './http-thread-setup';
+import {
+  createCatalog, createHttpContext, createThreadApp, signalReportOf, type HttpThreadSetup,
+} from './http-thread-setup';
 import { HttpThreads } from './http-threads';
 import type { IdempotencyKeys } from './idempotency-keys';
 import { InlineShards } from './inline-shards';
@@ -210,7 +211,7 @@ export class Engine {
     const config = this.config;
     const log = this.log;
     const catalog = ctx.catalog;
-    const signals = signalReportOf(setup, catalog);
+    const signals = signalReportOf(setup, catalog, ctx.signals);
     const admin = config.adminToken === null ? null : {
       token: config.adminToken, catalog, shards, db: store.db, persister, log, counts, changes, relaySecret,
       events: events.feed, signals, snapshot: () => this.snapshots.request(),

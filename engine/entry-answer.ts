@@ -1,8 +1,7 @@
-// The answers about a fair-window entry (fair-window.ts), for both
-// transports: what a buy inside the window is told, and what
-// GET /api/items/:id/entry tells an entrant before and after the draw. The
-// shard hands an entry's place and result over in an OrderView (shard.ts
-// readEntry): the place in createdAt, the ENTRY_RESULT in state.
+// What GET /api/items/:id/entry tells an entrant of a fair window
+// (fair-window.ts) before and after the draw. The shard hands an entry's
+// place and result over in an OrderView (shard.ts readEntry): the place in
+// `place`, the ENTRY_RESULT in `state`.
 
 import { ENTRY_RESULT, ENTRY_RESULT_NAMES } from './fair-window';
 import type { OrderView } from './shard';
@@ -11,7 +10,7 @@ import type { OrderView } from './shard';
 export function entryAnswer(itemId: string, drawAt: number, drawn: boolean, view: OrderView): Record<string, unknown> {
   if (!drawn) return { item: itemId, state: 'entered', drawAt };
   const won = view.state === ENTRY_RESULT.won;
-  const answer: Record<string, unknown> = { item: itemId, state: won ? 'won' : 'lost', place: view.createdAt, drawAt };
+  const answer: Record<string, unknown> = { item: itemId, state: won ? 'won' : 'lost', place: view.place, drawAt };
   if (won) {
     answer.order = String(view.orderId);
     answer.payBy = view.payBy > 0 ? view.payBy : null;

@@ -100,10 +100,13 @@ export function botSignalsOf(setup: HttpThreadSetup): BotSignals {
     new AddressUsers(ADDRESS_BLOCKS_MAX, ADDRESS_USER_PAIRS_MAX, config.suspectAddressUsers, shared.addressUsers));
 }
 
-/** The main thread's reader of every thread's bot signals, for the admin API and /metrics. */
-export function signalReportOf(setup: HttpThreadSetup, catalog: ItemCatalog): SignalReport {
-  const { users, addresses } = botSignalsOf(setup);
-  return new SignalReport(catalog, setup.shared.threadCounters.map((views) => views.signals), users, addresses);
+/**
+ * The main thread's reader of every thread's bot signals, for the admin API
+ * and /metrics, over the shared tables its own `signals` already wraps.
+ */
+export function signalReportOf(setup: HttpThreadSetup, catalog: ItemCatalog, signals: BotSignals): SignalReport {
+  return new SignalReport(catalog, setup.shared.threadCounters.map((views) => views.signals), signals.users,
+    signals.addresses);
 }
 
 /**

@@ -46,6 +46,8 @@ export class ItemCatalog {
 
   readonly items: StoredItem[] = [];
   readonly tickets: string[] = [];
+  /** Per item with a fair window, its seed (hex) and the seed's hash, derived as tickets are; null without one. */
+  private readonly fairSeeds: ({ seed: string; seedHash: string } | null)[] = [];
   readonly idBytes: Buffer[] = [];
   readonly notStartedBodies: Buffer[] = [];
   private readonly itemCaches: CachedBody[] = [];
@@ -72,6 +74,7 @@ export class ItemCatalog {
     this.byId.set(item.id, index);
     this.byRow.set(item.row, index);
     this.tickets.push(deriveTicket(this.ticketSecret, item.id, item.startsAt));
+    this.fairSeeds.push(this.fairSeedOf(item));
     this.idBytes.push(Buffer.from(item.id));
     this.notStartedBodies.push(Buffer.from(JSON.stringify({ error: 'not_started', startsAt: item.startsAt })));
     this.itemCaches.push({ body: Buffer.alloc(0), validUntil: 0 });
@@ -116,10 +119,18 @@ export class ItemCatalog {
   private fairFields(index: number, nowMs: number): Record<string, unknown> {
     const item = this.items[index]!;
     const drawAt = drawAtOf(item);
-    const seed = fairSeed(this.fairKey, item.row, drawAt);
-    const fields: Record<string, unknown> = { fairWindowMs: item.fairWindowMs, drawAt, seedHash: seedHashOf(seed) };
-    if (nowMs >= drawAt) fields.seed = seed.toString('hex');
+    const { seed, seedHash } = this.fairSeeds[index]!;
+    const fields: Record<string, unknown> = { fairWindowMs: item.fairWindowMs, drawAt, seedHash };
+    if (nowMs >= drawAt) fields.seed = seed;
     return fields;
+  }
+
+  /** The seed of the item's fair window and its hash, once per round (a new start is a new seed). */
+  private fairSeedOf(item: StoredItem): { seed: string; seedHash: string } | null {
+    const drawAt = drawAtOf(item);
+    if (drawAt === 0) return null;
+    const seed = fairSeed(this.fairKey, item.row, drawAt);
+    return { seed: seed.toString('hex'), seedHash: seedHashOf(seed) };
   }
 
   buyPath(index: number): string {
@@ -135,6 +146,7 @@ export class ItemCatalog {
     const current = this.items[index]!;
     Object.assign(current, item);
     this.tickets[index] = deriveTicket(this.ticketSecret, item.id, item.startsAt);
+    this.fairSeeds[index] = this.fairSeedOf(item);
     this.notStartedBodies[index] = Buffer.from(JSON.stringify({ error: 'not_started', startsAt: item.startsAt }));
     writeSettings(this.settings, index, item);
     this.invalidate();
@@ -153,7 +165,7 @@ export class ItemCatalog {
       id: item.id, name: item.name, price: item.price, stock: item.stock, left: Atomics.load(this.left, index),
       perUserLimit: item.perUserLimit, startsAt: item.startsAt, endsAt: item.endsAt, mode: item.mode,
       challenge: item.challenge, state: this.state(index, nowMs), waitlist: item.waitlist === true,
-      ...(item.fairWindowMs > 0 ? this.fairFields(index, nowMs) : {}),
+      ...(this.fairSeeds[index] !== null ? this.fairFields(index, nowMs) : {}),
     };
   }
 

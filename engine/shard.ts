@@ -39,10 +39,11 @@ export interface OrderView {
   createdAt: number;
   payBy: number;
   /**
-   * The waitlist ops' answer (joinWaitlist, waitlistPlace) is a place: its
-   * number here, `state` a PLACE_VIEW, and while it waits the places
-   * ahead of it in `createdAt` (it has no order yet); once offered,
-   * orderId, createdAt and payBy are the offered order's.
+   * A place in line: a waitlist place (joinWaitlist, waitlistPlace), with
+   * `state` a PLACE_VIEW and, while it waits, the places ahead of it in
+   * `createdAt` (it has no order yet; once offered, orderId, createdAt and
+   * payBy are the offered order's); or a fair-window entrant's place in the
+   * draw (entry), with `state` its ENTRY_RESULT and, when it won, its order.
    */
   place: number;
 }
@@ -305,8 +306,8 @@ export class Shard {
 
   /**
    * GET .../entry: where the user stands in the item's fair window. After
-   * the draw `out` tells the place (createdAt, see entry answers in
-   * http-reply.ts) and the result (state, ENTRY_RESULT), with the won order.
+   * the draw `out` tells the place and the result (OrderView.place), with
+   * the won order.
    */
   private readEntry(book: ItemBook, userId: number, out: OrderView): Outcome {
     const fair = book.fair;
@@ -319,7 +320,7 @@ export class Shard {
     else out.orderId = out.payBy = 0;
     out.userId = userId;
     out.state = result;
-    out.createdAt = fair!.places[entrant]!;
+    out.place = fair!.places[entrant]!;
     return OUTCOME.ok;
   }
 

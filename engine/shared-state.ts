@@ -10,8 +10,9 @@
 import assert from 'node:assert/strict';
 import { createUsedChallengeViews, type UsedChallengeViews } from './challenge';
 import { createConnectionCountView } from './connection-counts';
-import { IDEMPOTENCY_KEYS_MAX, ITEMS_MAX, PRODUCERS_MAX } from './constants';
-import { ADDRESS_BLOCKS_MAX, ADDRESS_USER_PAIRS_MAX, SUSPECT_USERS_MAX } from './constants';
+import {
+  ADDRESS_BLOCKS_MAX, ADDRESS_USER_PAIRS_MAX, IDEMPOTENCY_KEYS_MAX, ITEMS_MAX, PRODUCERS_MAX, SUSPECT_USERS_MAX,
+} from './constants';
 import { createAddressUserViews, type AddressUserViews } from './address-users';
 import { createSuspectUserViews, type SuspectUserViews } from './suspect-users';
 import { createIdempotencyViews, type IdempotencyViews } from './idempotency-keys';

@@ -8,6 +8,7 @@
 
 import type { HttpRequest } from 'uWebSockets.js';
 import { readBody } from './body-reader';
+import { buyerGate, loadGate } from './buy-gate';
 import { ClientAddress, resolveClientAddress } from './client-address';
 import { SMALL_BODY_BYTES_MAX } from './constants';
 import type { ErrorCode } from './error-catalog';
@@ -21,17 +22,14 @@ import type { RequestDispatcher } from './shard-dispatcher';
 /** The join's checks before its shard, cheapest first as a buy's (buy-gate.ts): the refusal, or the user. */
 function joinRefusal(ctx: HttpContext, reply: HttpReply, req: HttpRequest, client: ClientAddress, itemIndex: number,
   nowMs: number): { code: ErrorCode } | { userId: number } {
-  if (ctx.lag.shedding) return { code: 'overloaded' };
   const address = ctx.rateAddress !== null || ctx.bans.ranges.length > 0
     ? resolveClientAddress(ctx, reply.res, req, client)
     : null;
-  if (ctx.rateAddress !== null && address!.rateKey !== 0 && !ctx.rateAddress.take(address!.rateKey, nowMs)) {
-    return { code: 'rate_limited' };
-  }
+  const load = loadGate(ctx, address?.rateKey ?? 0, nowMs);
+  if (load !== null) return { code: load };
   const userId = requestUser(ctx.verifier, req, nowMs);
-  if (userId === 0) return { code: 'unauthorized' };
-  if (ctx.rateUser !== null && !ctx.rateUser.take(userId, nowMs)) return { code: 'rate_limited' };
-  if ((ctx.bans.users.size > 0 && ctx.bans.users.has(userId)) || address?.banned === true) return { code: 'banned' };
+  const buyer = buyerGate(ctx, userId, nowMs) ?? (address?.banned === true ? 'banned' : null);
+  if (buyer !== null) return { code: buyer };
   const item = ctx.catalog.items[itemIndex]!;
   if (item.waitlist !== true) return { code: 'no_waitlist' };
   if (nowMs < item.startsAt) return { code: 'not_started' };

@@ -48,6 +48,9 @@ import { TWO_POW_32 } from './order-id';
 
 export const RECORD_TYPE = { won: 1, paid: 2, cancelled: 3, expired: 4, entered: 5, waitlisted: 6 } as const;
 export type RecordType = (typeof RECORD_TYPE)[keyof typeof RECORD_TYPE];
+/** Each record type's name, indexed by type: what the outcome stream and the reconcile script call it. */
+export const RECORD_TYPE_NAMES = ['', 'won', 'paid', 'cancelled', 'expired', 'entered', 'waitlisted'] as const;
+for (const [name, type] of Object.entries(RECORD_TYPE)) assert.equal(RECORD_TYPE_NAMES[type], name);
 
 export const ORDER_STATE = { reserved: 1, paid: 2, confirmed: 3, expired: 4, cancelled: 5 } as const;
 export type OrderState = (typeof ORDER_STATE)[keyof typeof ORDER_STATE];

@@ -7,21 +7,8 @@
 // here, and this is the one place a record's type becomes an event's name.
 
 import type { Db } from './database';
-import { ORDER_STATE_NAMES, PLACE_STATE, RECORD_TYPE, type LogRecord } from './log-record';
+import { ORDER_STATE_NAMES, PLACE_STATE, RECORD_TYPE, RECORD_TYPE_NAMES, type LogRecord } from './log-record';
 import { sequenceOf } from './order-id';
-
-/**
- * An event's name by its record type; the table keeps the number. Types 5
- * and 6 are the fair window's entry and the waitlist's join records.
- */
-const EVENT_NAMES: Readonly<Record<number, string>> = {
-  [RECORD_TYPE.won]: 'won',
-  [RECORD_TYPE.paid]: 'paid',
-  [RECORD_TYPE.cancelled]: 'cancelled',
-  [RECORD_TYPE.expired]: 'expired',
-  [RECORD_TYPE.entered]: 'entered',
-  [RECORD_TYPE.waitlisted]: 'waitlisted',
-};
 
 /**
  * The event's name: the record type's, except that a won record made by a
@@ -29,9 +16,9 @@ const EVENT_NAMES: Readonly<Record<number, string>> = {
  */
 export function eventName(type: number, place: number | null): string {
   if (type === RECORD_TYPE.won && place !== null) return 'offered';
-  const name = EVENT_NAMES[type];
+  const name = RECORD_TYPE_NAMES[type];
   // Records are checked before they are applied: an unnamed type is a bug.
-  if (name === undefined) throw new Error(`no event name for record type ${type}`);
+  if (name === undefined || name === '') throw new Error(`no event name for record type ${type}`);
   return name;
 }
 

@@ -77,7 +77,7 @@ import { scanSegment } from '../persistence/log-applier';
 import { LOG_RECORD_BYTES } from '../persistence/log-constants';
 import {
   decodeLeadingRecords, decodeRecord, emptyRecord, holdsUnit, isOrderRecord, ORDER_STATE_NAMES, RECORD_TYPE,
-  type LogRecord,
+  RECORD_TYPE_NAMES, type LogRecord,
 } from '../persistence/log-record';
 import { itemRowOf, itemRowSql, orderIdRange, sequenceSql } from '../persistence/order-id';
 import { SEGMENT_FILE } from '../persistence/write-behind-log';
@@ -162,8 +162,6 @@ function listed(ids: readonly number[], total = ids.length): string {
 function stateName(state: number): string {
   return ORDER_STATE_NAMES[state] || `state ${state}`;
 }
-
-const TYPE_NAMES = ['', 'won', 'paid', 'cancelled', 'expired', 'entered'];
 
 class Reconciler {
   readonly findings: Finding[] = [];
@@ -314,7 +312,7 @@ class Reconciler {
       this.add({ severity: 'error', check: 'missing_order', item: this.itemIdOf(orderId), orders: [String(orderId)],
         user: record.userId, segment, record: index,
         message: `order ${orderId} (${this.itemLabel(orderId)}, user ${record.userId}): ` +
-          `its ${TYPE_NAMES[record.type]} record ${segment}#${index} is applied (log_applied = ${applied}) ` +
+          `its ${RECORD_TYPE_NAMES[record.type]} record ${segment}#${index} is applied (log_applied = ${applied}) ` +
           'but the order is not in SQLite' });
       return;
     }
@@ -322,7 +320,7 @@ class Reconciler {
       this.add({ severity: 'error', check: 'user_mismatch', item: this.itemIdOf(orderId), orders: [String(orderId)],
         segment, record: index,
         message: `order ${orderId} (${this.itemLabel(orderId)}): SQLite says user ${row.user} ` +
-          `but its applied ${TYPE_NAMES[record.type]} record ${segment}#${index} says user ${record.userId}` });
+          `but its applied ${RECORD_TYPE_NAMES[record.type]} record ${segment}#${index} says user ${record.userId}` });
     }
     this.lastApplied.set(orderId, { state: record.state, segment, record: index });
   }
@@ -383,15 +381,16 @@ class Reconciler {
     if (current === null) {
       this.add({ severity: 'error', check: 'replay_unknown_order', item: this.itemIdOf(orderId),
         orders: [String(orderId)], segment, record: index,
-        message: `log ${at}: ${TYPE_NAMES[record.type]} record for order ${orderId} (${this.itemLabel(orderId)}), ` +
-          'which is neither in SQLite nor won earlier in the log; start-up would stop here' });
+        message: `log ${at}: ${RECORD_TYPE_NAMES[record.type]} record for order ${orderId} ` +
+          `(${this.itemLabel(orderId)}), which is neither in SQLite nor won earlier in the log; ` +
+          'start-up would stop here' });
       return;
     }
     if (current.user !== record.userId) {
       this.add({ severity: 'error', check: 'user_mismatch', item: this.itemIdOf(orderId), orders: [String(orderId)],
         segment, record: index,
         message: `order ${orderId} (${this.itemLabel(orderId)}) belongs to user ${current.user} ` +
-          `but its unapplied ${TYPE_NAMES[record.type]} record ${at} says user ${record.userId}` });
+          `but its unapplied ${RECORD_TYPE_NAMES[record.type]} record ${at} says user ${record.userId}` });
     }
     this.replayed.set(orderId, { user: current.user, state: record.state, fromTail: current.fromTail });
   }

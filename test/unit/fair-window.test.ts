@@ -93,7 +93,7 @@ function rig(t: Test, dir: string, stock: number, prepare?: (book: ItemBook) => 
     buy: (user, nowMs, key = 0) => shard.run(OP.buy, 0, user, key, nowMs, out),
     entry: (user) => {
       const outcome = shard.run(OP.entry, 0, user, 0, DRAW_AT, out);
-      return { outcome, place: out.createdAt, result: out.state, orderId: out.orderId };
+      return { outcome, place: out.place, result: out.state, orderId: out.orderId };
     },
     records: () => {
       log.flush();
